@@ -85,4 +85,20 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view content,
   return absl::OkStatus();
 }
 
+absl::Status MakeDirectories(const std::string& path, int mode) {
+  if (path.empty()) return absl::InvalidArgumentError("empty directory path");
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    std::string prefix = path.substr(0, pos);
+    if (::mkdir(prefix.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "cannot create directory", prefix);
+    }
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("'", path, "' is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace capif

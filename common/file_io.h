@@ -22,6 +22,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes =
 // `mode` is the permission of the new file, e.g. 0600 for private keys.
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view content, int mode = 0644);
 
+// Like `mkdir -p`: creates `path` and any missing parents with `mode`. OK if it already exists as
+// a directory.
+absl::Status MakeDirectories(const std::string& path, int mode = 0755);
+
 }  // namespace capif
 
 #endif  // CAPIF_COMMON_FILE_IO_H_

@@ -44,5 +44,13 @@ TEST(FileIoTest, WriteIntoMissingDirectoryFailsAndLeavesNothing) {
   EXPECT_FALSE(WriteFileAtomic(TmpPath("no/such/dir/f"), "x").ok());
 }
 
+TEST(FileIoTest, MakeDirectoriesCreatesParentsAndIsIdempotent) {
+  std::string dir = TmpPath("a/b/c");
+  ASSERT_TRUE(MakeDirectories(dir).ok());
+  ASSERT_TRUE(MakeDirectories(dir).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/f", "x").ok());
+  EXPECT_EQ(MakeDirectories(dir + "/f").code(), absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace capif
