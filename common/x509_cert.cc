@@ -161,6 +161,7 @@ absl::StatusOr<TrustBundle> TrustBundle::FromPem(absl::string_view pem) {
 
 absl::Status TrustBundle::Verify(const std::vector<X509Cert>& chain, absl::Time now) const {
   if (chain.empty()) return absl::UnauthenticatedError("no certificate presented");
+  if (!store_) return absl::UnauthenticatedError("the trust bundle is empty");
   STACK_OF(X509)* untrusted = sk_X509_new_null();
   if (untrusted == nullptr) return OpenSslError("allocating a stack");
   for (size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted, chain[i].get());

@@ -66,6 +66,9 @@ absl::StatusOr<std::string> ChainToPem(const std::vector<X509Cert>& certs);
 
 class TrustBundle {
  public:
+  // An empty bundle: verifies nothing.
+  TrustBundle() = default;
+
   // `pem` holds one or more CA certificates. InvalidArgument if empty, malformed or if one is not
   // a CA certificate.
   static absl::StatusOr<TrustBundle> FromPem(absl::string_view pem);

@@ -1,0 +1,36 @@
+// ccfd configuration: a JSON file naming this CCF, its CAPIF-6/6e bus endpoint and credentials,
+// and its peers. Documented field by field in docs/configuration.md; example in ccf/examples/.
+//
+//   ASSIGN_OR_RETURN(CcfConfig config, LoadCcfConfig("/etc/capif/ccf-a.json"));
+//
+// Relative file paths are resolved against the configuration file's directory. Every file named
+// is read and checked at load time (certificate matches key and identity, bundles are CA
+// certificates), so a bad configuration stops start-up instead of failing at the first call.
+// Errors: InvalidArgument "<field path>: <reason>" (e.g. "peers[1].trust_bundle: ..."); unknown
+// fields are errors too, so a typo cannot silently drop a setting. Thread-compatible.
+#ifndef CAPIF_CCF_CCF_CONFIG_H_
+#define CAPIF_CCF_CCF_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "federation/peer.h"
+
+namespace capif {
+
+struct CcfConfig {
+  BusIdentity bus_identity;
+  std::string listen_address;  // host:port; port 0 picks a free port
+  std::vector<Peer> peers;
+};
+
+absl::StatusOr<CcfConfig> LoadCcfConfig(const std::string& path);
+
+// `base_dir` resolves relative paths.
+absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text, const std::string& base_dir);
+
+}  // namespace capif
+
+#endif  // CAPIF_CCF_CCF_CONFIG_H_

@@ -1,0 +1,40 @@
+#include "federation/bus_server.h"
+
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "federation/bus_credentials.h"
+#include "federation/interconnect_service.h"
+
+namespace capif {
+
+absl::StatusOr<std::unique_ptr<BusServer>> BusServer::Start(
+    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers,
+    const std::string& listen_address, const Clock& clock) {
+  std::unique_ptr<BusServer> bus(new BusServer());
+  bus->service_ = CreateInterconnectService(self, peers);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen_address, MakeBusServerCredentials(self, peers, clock),
+                           &bus->port_);
+  builder.RegisterService(bus->service_.get());
+  // Bus messages are small; a peer cannot make us buffer more than this per message.
+  builder.SetMaxReceiveMessageSize(4 << 20);
+  bus->server_ = builder.BuildAndStart();
+  if (!bus->server_ || bus->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", listen_address, " (in use, or not a local address?)"));
+  }
+  return bus;
+}
+
+void BusServer::Shutdown(absl::Duration grace) {
+  if (shut_down_ || !server_) return;
+  shut_down_ = true;
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+}
+
+BusServer::~BusServer() { Shutdown(absl::ZeroDuration()); }
+
+}  // namespace capif

@@ -1,0 +1,153 @@
+// The bus end to end in one process: a real BusServer for CCF-A and real PeerClients over mutual
+// TLS on 127.0.0.1, port 0.
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "federation/bus_server.h"
+#include "federation/peer_client.h"
+#include "federation/testing/test_domains.h"
+
+namespace capif {
+namespace {
+
+namespace fv1 = capif::federation::v1;
+
+constexpr absl::Duration kTimeout = absl::Seconds(10);
+
+class BusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_ = domains_.Identity("a.example", "ccf-a");
+    b_ = domains_.Identity("b.example", "ccf-b");
+    c_ = domains_.Identity("c.example", "ccf-c");
+    auto directory = PeerDirectory::Create(
+        {domains_.PeerFor("b.example", "ccf-b", "unused:1", {fv1::OPERATION_NOTIFY_OFFBOARDING}),
+         domains_.PeerFor("c.example", "ccf-c", "unused:2")});
+    ASSERT_TRUE(directory.ok());
+    auto server = BusServer::Start(a_, *directory, "127.0.0.1:0", Clock::Real());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    endpoint_ = absl::StrCat("127.0.0.1:", server_->port());
+  }
+
+  // A client of A presenting `self`, expecting A's identity.
+  std::unique_ptr<PeerClient> ClientAs(const BusIdentity& self) {
+    return PeerClient::Create(self, domains_.PeerFor("a.example", "ccf-a", endpoint_),
+                              Clock::Real());
+  }
+
+  TestDomains domains_{Clock::Real()};
+  BusIdentity a_, b_, c_;
+  std::unique_ptr<BusServer> server_;
+  std::string endpoint_;
+};
+
+TEST_F(BusTest, HelloReportsBothIdentitiesAndAllowedOperations) {
+  auto client = ClientAs(b_);
+  auto hello = client->Hello(kTimeout);
+  ASSERT_TRUE(hello.ok()) << hello.status();
+  EXPECT_EQ(hello->response.ccf_id(), "ccf-a");
+  EXPECT_EQ(hello->response.trust_domain(), "a.example");
+  EXPECT_EQ(hello->response.protocol_version(), "capif.federation.v1");
+  EXPECT_EQ(hello->response.authenticated_caller(), "spiffe://b.example/ccf/ccf-b");
+  EXPECT_EQ(hello->response.header().responder_ccf_id(), "ccf-a");
+  EXPECT_EQ(hello->response.bundle_sequence(), 1u);
+  EXPECT_EQ(hello->response.operations_size(), 2);  // implemented: Hello, GetTrustBundle
+  EXPECT_EQ(client->presented_identity(), "spiffe://a.example/ccf/ccf-a");
+}
+
+TEST_F(BusTest, GetTrustBundleServesOwnRoots) {
+  auto bundle = ClientAs(c_)->GetTrustBundle(kTimeout);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_EQ(bundle->trust_domain(), "a.example");
+  ASSERT_EQ(bundle->root_ca_pem_size(), 1);
+  EXPECT_EQ(bundle->root_ca_pem(0), *domains_.Ca("a.example").certificate().ToPem());
+  EXPECT_EQ(bundle->jwks_json(), "{\"keys\":[]}");
+}
+
+TEST_F(BusTest, OriginNamingAnotherCcfIsPermissionDenied) {
+  auto client = ClientAs(b_);
+  fv1::HelloRequest req;
+  *req.mutable_header() = client->NewHeader();
+  req.mutable_header()->set_origin_ccf_id("ccf-c");
+  fv1::HelloResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+  grpc::Status s = client->stub()->Hello(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+}
+
+TEST_F(BusTest, UnimplementedOperationSaysSoAfterAuthorization) {
+  auto client = ClientAs(b_);
+  fv1::OffboardingNotice notice;
+  *notice.mutable_header() = client->NewHeader();
+  fv1::NoticeAck ack;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+  grpc::Status s = client->stub()->NotifyOffboarding(&ctx, notice, &ack);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
+
+  // C's agreement does not allow it: refused before UNIMPLEMENTED is even considered.
+  auto client_c = ClientAs(c_);
+  *notice.mutable_header() = client_c->NewHeader();
+  grpc::ClientContext ctx_c;
+  ctx_c.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+  s = client_c->stub()->NotifyOffboarding(&ctx_c, notice, &ack);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+}
+
+TEST_F(BusTest, HandshakeRefusesCertificatesThatAreNotConfiguredPeers) {
+  struct Case {
+    const char* what;
+    std::string signing_domain;
+    std::string uri;
+  } cases[] = {
+      {"unknown CA", "x.example", "spiffe://b.example/ccf/ccf-b"},
+      {"known domain, unconfigured id", "b.example", "spiffe://b.example/ccf/ccf-rogue"},
+      {"B's CA naming trust domain C", "b.example", "spiffe://c.example/ccf/ccf-c"},
+  };
+  for (const Case& c : cases) {
+    std::string td = SpiffeId::Parse(c.uri)->trust_domain().value();
+    std::string id = SpiffeId::Parse(c.uri)->id();
+    BusIdentity rogue = domains_.IdentityWith(td, id, domains_.Issue(c.signing_domain, c.uri));
+    auto hello = ClientAs(rogue)->Hello(kTimeout);
+    EXPECT_EQ(hello.status().code(), absl::StatusCode::kUnavailable)
+        << c.what << ": " << hello.status();
+  }
+}
+
+TEST_F(BusTest, ClientRefusesServerWithUnexpectedIdentity) {
+  // B expects ccf-z at A's endpoint: A's certificate does not match, so no call goes through.
+  auto client = PeerClient::Create(b_, domains_.PeerFor("a.example", "ccf-z", endpoint_),
+                                   Clock::Real());
+  auto hello = client->Hello(kTimeout);
+  EXPECT_EQ(hello.status().code(), absl::StatusCode::kUnavailable) << hello.status();
+  EXPECT_EQ(client->presented_identity(), "spiffe://a.example/ccf/ccf-a");
+}
+
+TEST_F(BusTest, PlaintextIsRefused) {
+  auto channel = grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials());
+  auto stub = fv1::Interconnect::NewStub(channel);
+  fv1::HelloRequest req;
+  req.mutable_header()->set_origin_ccf_id("ccf-b");
+  req.mutable_header()->set_request_id("r1");
+  fv1::HelloResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+  grpc::Status s = stub->Hello(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+TEST_F(BusTest, ShutdownIsIdempotentAndStopsServing) {
+  server_->Shutdown(absl::Seconds(1));
+  server_->Shutdown(absl::Seconds(1));
+  EXPECT_FALSE(ClientAs(b_)->Hello(absl::Seconds(2)).ok());
+}
+
+}  // namespace
+}  // namespace capif

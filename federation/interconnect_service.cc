@@ -1,0 +1,205 @@
+#include "federation/interconnect_service.h"
+
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "federation/grpc_status.h"
+
+namespace capif {
+
+namespace fv1 = capif::federation::v1;
+
+namespace {
+
+constexpr fv1::Operation kImplemented[] = {fv1::OPERATION_HELLO, fv1::OPERATION_GET_TRUST_BUNDLE};
+
+// The SPIFFE id the TLS layer authenticated for this call. gRPC derives it once per connection.
+std::string AuthenticatedIdentity(const grpc::CallbackServerContext* ctx) {
+  std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+  if (!auth || !auth->IsPeerAuthenticated()) return "";
+  std::vector<grpc::string_ref> ids = auth->FindPropertyValues(GRPC_PEER_SPIFFE_ID_PROPERTY_NAME);
+  if (ids.size() == 1) return std::string(ids[0].data(), ids[0].size());
+  // Fallback: read the URI SAN from the leaf certificate.
+  std::vector<grpc::string_ref> pems = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pems.size() != 1) return "";
+  auto cert = X509Cert::FromPem(absl::string_view(pems[0].data(), pems[0].size()));
+  if (!cert.ok()) return "";
+  std::vector<std::string> uris = cert->UriSans();
+  return uris.size() == 1 ? uris[0] : "";
+}
+
+class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService {
+ public:
+  InterconnectServiceImpl(const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers)
+      : ccf_id_(self.ccf_id.value()),
+        trust_domain_(self.trust_domain.value()),
+        bundle_sequence_(self.bundle_sequence),
+        refresh_hint_seconds_(self.bundle_refresh_hint_seconds),
+        jwks_json_("{\"keys\":[]}"),  // token-signing keys arrive with the token service
+        peers_(std::move(peers)) {
+    for (const X509Cert& root : self.own_trust_bundle.roots()) {
+      auto pem = root.ToPem();
+      if (pem.ok()) root_pems_.push_back(*pem);
+    }
+  }
+
+  grpc::ServerUnaryReactor* Hello(grpc::CallbackServerContext* ctx, const fv1::HelloRequest* req,
+                                  fv1::HelloResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    std::string caller = AuthenticatedIdentity(ctx);
+    auto peer = Authorize(caller, req->header(), fv1::OPERATION_HELLO);
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    FillHeader(req->header(), resp->mutable_header());
+    resp->set_ccf_id(ccf_id_);
+    resp->set_trust_domain(trust_domain_);
+    resp->set_protocol_version(kProtocolVersion);
+    for (fv1::Operation op : kImplemented) {
+      if ((*peer)->agreement.Allows(op)) resp->add_operations(op);
+    }
+    resp->set_bundle_sequence(bundle_sequence_);
+    resp->set_authenticated_caller(caller);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetTrustBundle(grpc::CallbackServerContext* ctx,
+                                           const fv1::GetTrustBundleRequest* req,
+                                           fv1::TrustBundle* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto peer = Authorize(AuthenticatedIdentity(ctx), req->header(),
+                          fv1::OPERATION_GET_TRUST_BUNDLE);
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    FillHeader(req->header(), resp->mutable_header());
+    resp->set_trust_domain(trust_domain_);
+    resp->set_sequence(bundle_sequence_);
+    for (const std::string& pem : root_pems_) resp->add_root_ca_pem(pem);
+    resp->set_jwks_json(jwks_json_);
+    resp->set_refresh_hint_seconds(refresh_hint_seconds_);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* DiscoverShareableApis(grpc::CallbackServerContext* ctx,
+                                                  const fv1::DiscoverShareableApisRequest* req,
+                                                  fv1::DiscoverShareableApisResponse*) override {
+    return NotYet(ctx, req->header(), fv1::OPERATION_DISCOVER_SHAREABLE_APIS);
+  }
+  grpc::ServerUnaryReactor* RequestSecurityMethod(grpc::CallbackServerContext* ctx,
+                                                  const fv1::SecurityMethodRequest* req,
+                                                  fv1::SecurityMethodResponse*) override {
+    return NotYet(ctx, req->header(), fv1::OPERATION_REQUEST_SECURITY_METHOD);
+  }
+  grpc::ServerUnaryReactor* QueryInvokerOwnership(grpc::CallbackServerContext* ctx,
+                                                  const fv1::OwnershipQuery* req,
+                                                  fv1::OwnershipAnswer*) override {
+    return NotYet(ctx, req->header(), fv1::OPERATION_QUERY_INVOKER_OWNERSHIP);
+  }
+  grpc::ServerUnaryReactor* LookupSecurityInfo(grpc::CallbackServerContext* ctx,
+                                               const fv1::SecurityInfoLookup* req,
+                                               fv1::SecurityInfo*) override {
+    return NotYet(ctx, req->header(), fv1::OPERATION_LOOKUP_SECURITY_INFO);
+  }
+  grpc::ServerUnaryReactor* ForwardTokenRequest(grpc::CallbackServerContext* ctx,
+                                                const fv1::ForwardedTokenRequest* req,
+                                                fv1::ForwardedTokenResponse*) override {
+    return NotYet(ctx, req->header(), fv1::OPERATION_FORWARD_TOKEN_REQUEST);
+  }
+  grpc::ServerUnaryReactor* NotifyOffboarding(grpc::CallbackServerContext* ctx,
+                                              const fv1::OffboardingNotice* req,
+                                              fv1::NoticeAck*) override {
+    return NotYet(ctx, req->header(), fv1::OPERATION_NOTIFY_OFFBOARDING);
+  }
+  grpc::ServerUnaryReactor* NotifyRevocation(grpc::CallbackServerContext* ctx,
+                                             const fv1::RevocationNotice* req,
+                                             fv1::NoticeAck*) override {
+    return NotYet(ctx, req->header(), fv1::OPERATION_NOTIFY_REVOCATION);
+  }
+
+ private:
+  absl::StatusOr<const Peer*> Authorize(const std::string& caller,
+                                        const fv1::RequestHeader& header, fv1::Operation op) {
+    auto peer = AuthorizeCall(*peers_, caller, header, op);
+    if (!peer.ok() && peer.status().code() != absl::StatusCode::kInvalidArgument) {
+      LogWarning("security", absl::StrCat("refused ", OperationName(op), " from ",
+                                          caller.empty() ? "(no identity)" : caller, ": ",
+                                          peer.status().message()));
+    }
+    return peer;
+  }
+
+  // Authorization first, so an unauthorized caller learns nothing, then UNIMPLEMENTED.
+  grpc::ServerUnaryReactor* NotYet(grpc::CallbackServerContext* ctx,
+                                   const fv1::RequestHeader& header, fv1::Operation op) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto peer = Authorize(AuthenticatedIdentity(ctx), header, op);
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::UNIMPLEMENTED,
+        absl::StrCat(OperationName(op), " is not implemented yet by this CCF (", ccf_id_, ")")));
+    return reactor;
+  }
+
+  void FillHeader(const fv1::RequestHeader& in, fv1::ResponseHeader* out) const {
+    out->set_responder_ccf_id(ccf_id_);
+    out->set_request_id(in.request_id());
+  }
+
+  const std::string ccf_id_;
+  const std::string trust_domain_;
+  const uint64_t bundle_sequence_;
+  const uint32_t refresh_hint_seconds_;
+  const std::string jwks_json_;
+  std::vector<std::string> root_pems_;
+  const std::shared_ptr<const PeerDirectory> peers_;
+};
+
+}  // namespace
+
+absl::StatusOr<const Peer*> AuthorizeCall(const PeerDirectory& peers,
+                                          absl::string_view authenticated,
+                                          const fv1::RequestHeader& header, fv1::Operation op) {
+  if (authenticated.empty()) return absl::UnauthenticatedError("no authenticated peer identity");
+  auto id = SpiffeId::Parse(authenticated);
+  if (!id.ok()) return absl::UnauthenticatedError(id.status().message());
+  const Peer* peer = peers.FindByIdentity(*id);
+  if (peer == nullptr) {
+    return absl::UnauthenticatedError(absl::StrCat(authenticated, " is not a configured peer"));
+  }
+  // Checked before anything echoes them, so logs and messages never carry arbitrary bytes.
+  if (!IsValidIdSegment(header.origin_ccf_id())) {
+    return absl::InvalidArgumentError(
+        "header.origin_ccf_id is required: 1-128 characters of [A-Za-z0-9._-]");
+  }
+  if (!IsValidIdSegment(header.request_id())) {
+    return absl::InvalidArgumentError(
+        "header.request_id is required: 1-128 characters of [A-Za-z0-9._-]");
+  }
+  if (header.origin_ccf_id() != peer->ccf_id.value()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("header.origin_ccf_id '", header.origin_ccf_id(),
+                     "' does not match the authenticated peer '", peer->ccf_id.value(), "'"));
+  }
+  if (!peer->agreement.Allows(op)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the agreement with '", peer->ccf_id.value(), "' does not allow ", OperationName(op)));
+  }
+  return peer;
+}
+
+std::unique_ptr<fv1::Interconnect::CallbackService> CreateInterconnectService(
+    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers) {
+  return std::make_unique<InterconnectServiceImpl>(self, std::move(peers));
+}
+
+}  // namespace capif

@@ -1,0 +1,40 @@
+// InterconnectService: the CAPIF-6/6e gRPC service of this CCF (proto/interconnect.proto).
+//
+// Every RPC first authorizes the caller (AuthorizeCall): the TLS layer has already authenticated
+// the peer certificate (bus_credentials.h); here the request header must be complete, its
+// origin_ccf_id must equal the authenticated peer's CCF id (else PERMISSION_DENIED, logged as a
+// security event), and the peer's agreement must allow the operation (else PERMISSION_DENIED).
+//
+// Implemented: Hello, GetTrustBundle. Every other RPC answers UNIMPLEMENTED after authorization,
+// until the federation flows land.
+//
+// Callback API, no blocking work in handlers; thread-safe.
+#ifndef CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
+#define CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "federation/peer.h"
+#include "federation/peer_directory.h"
+#include "proto/interconnect.grpc.pb.h"
+
+namespace capif {
+
+inline constexpr char kProtocolVersion[] = "capif.federation.v1";
+
+// The authorization decision for one call, without gRPC types so it can be tested directly.
+// `authenticated` is the SPIFFE id the TLS layer authenticated (empty if none).
+// Unauthenticated: no or unknown identity; InvalidArgument: incomplete header; PermissionDenied:
+// origin mismatch or operation not in the agreement.
+absl::StatusOr<const Peer*> AuthorizeCall(const PeerDirectory& peers,
+                                          absl::string_view authenticated,
+                                          const capif::federation::v1::RequestHeader& header,
+                                          capif::federation::v1::Operation op);
+
+std::unique_ptr<capif::federation::v1::Interconnect::CallbackService> CreateInterconnectService(
+    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers);
+
+}  // namespace capif
+
+#endif  // CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_

@@ -1,0 +1,79 @@
+#include "federation/peer_client.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <openssl/rand.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/time/clock.h"
+#include "federation/grpc_status.h"
+#include "federation/interconnect_service.h"
+
+namespace capif {
+
+namespace fv1 = capif::federation::v1;
+
+std::string NewRequestId() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) std::abort();
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
+std::unique_ptr<PeerClient> PeerClient::Create(const BusIdentity& self, const Peer& peer,
+                                               const Clock& clock) {
+  auto presented = std::make_shared<PresentedIdentity>();
+  grpc::ChannelArguments args;
+  // Reconnect quickly after a peer restart, but do not hammer a peer that stays down.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 10000);
+  auto channel = grpc::CreateCustomChannel(
+      peer.endpoint, MakeBusChannelCredentials(self, peer, clock, presented), args);
+  auto client = std::make_unique<PeerClient>(self.ccf_id.value(),
+                                             fv1::Interconnect::NewStub(channel), clock);
+  client->presented_ = std::move(presented);
+  return client;
+}
+
+PeerClient::PeerClient(std::string self_ccf_id,
+                       std::unique_ptr<fv1::Interconnect::StubInterface> stub, const Clock& clock)
+    : self_ccf_id_(std::move(self_ccf_id)), stub_(std::move(stub)), clock_(clock) {}
+
+fv1::RequestHeader PeerClient::NewHeader() const {
+  fv1::RequestHeader h;
+  h.set_origin_ccf_id(self_ccf_id_);
+  h.set_request_id(NewRequestId());
+  return h;
+}
+
+std::string PeerClient::presented_identity() const {
+  return presented_ ? presented_->Get() : "";
+}
+
+absl::StatusOr<HelloResult> PeerClient::Hello(absl::Duration timeout) {
+  fv1::HelloRequest req;
+  *req.mutable_header() = NewHeader();
+  req.set_protocol_version(kProtocolVersion);
+  grpc::ClientContext ctx;
+  // Deadlines are wall-clock for gRPC; the injected clock measures the round trip.
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  HelloResult result;
+  absl::Time start = clock_.Now();
+  grpc::Status s = stub_->Hello(&ctx, req, &result.response);
+  result.round_trip = clock_.Now() - start;
+  if (!s.ok()) return FromGrpcStatus(s);
+  return result;
+}
+
+absl::StatusOr<fv1::TrustBundle> PeerClient::GetTrustBundle(absl::Duration timeout) {
+  fv1::GetTrustBundleRequest req;
+  *req.mutable_header() = NewHeader();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  fv1::TrustBundle bundle;
+  grpc::Status s = stub_->GetTrustBundle(&ctx, req, &bundle);
+  if (!s.ok()) return FromGrpcStatus(s);
+  return bundle;
+}
+
+}  // namespace capif

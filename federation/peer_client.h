@@ -1,0 +1,62 @@
+// PeerClient: one persistent mutually authenticated channel to one peer CCF.
+//
+//   ASSIGN_OR_RETURN(auto client, PeerClient::Create(self, peer, Clock::Real()));
+//   ASSIGN_OR_RETURN(HelloResult hello, client->Hello(absl::Seconds(3)));
+//
+// Errors: the gRPC status of the call as absl::Status (Unavailable when unreachable or the
+// handshake was refused, DeadlineExceeded, PermissionDenied, ...). Thread-safe: one PeerClient
+// may serve concurrent calls over its single channel.
+#ifndef CAPIF_FEDERATION_PEER_CLIENT_H_
+#define CAPIF_FEDERATION_PEER_CLIENT_H_
+
+#include <grpcpp/channel.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "federation/bus_credentials.h"
+#include "federation/peer.h"
+#include "proto/interconnect.grpc.pb.h"
+
+namespace capif {
+
+struct HelloResult {
+  capif::federation::v1::HelloResponse response;
+  absl::Duration round_trip;
+};
+
+class PeerClient {
+ public:
+  static std::unique_ptr<PeerClient> Create(const BusIdentity& self, const Peer& peer,
+                                            const Clock& clock);
+  // For tests: a client over any stub (e.g. a gMock stub).
+  PeerClient(std::string self_ccf_id,
+             std::unique_ptr<capif::federation::v1::Interconnect::StubInterface> stub,
+             const Clock& clock);
+
+  absl::StatusOr<HelloResult> Hello(absl::Duration timeout);
+  absl::StatusOr<capif::federation::v1::TrustBundle> GetTrustBundle(absl::Duration timeout);
+
+  // A header with this CCF as origin and a fresh random request id.
+  capif::federation::v1::RequestHeader NewHeader() const;
+
+  capif::federation::v1::Interconnect::StubInterface* stub() { return stub_.get(); }
+  // The identity the server presented in the last handshake ("" if none yet).
+  std::string presented_identity() const;
+
+ private:
+  std::string self_ccf_id_;
+  std::shared_ptr<PresentedIdentity> presented_;
+  std::unique_ptr<capif::federation::v1::Interconnect::StubInterface> stub_;
+  const Clock& clock_;
+};
+
+// A random request id (32 hex characters).
+std::string NewRequestId();
+
+}  // namespace capif
+
+#endif  // CAPIF_FEDERATION_PEER_CLIENT_H_
