@@ -20,6 +20,9 @@ absl::StatusOr<std::unique_ptr<BusServer>> BusServer::Start(
   builder.RegisterService(bus->service_.get());
   // Bus messages are small; a peer cannot make us buffer more than this per message.
   builder.SetMaxReceiveMessageSize(4 << 20);
+  // gRPC sets SO_REUSEPORT by default: a second ccfd on the same port would then silently share
+  // it and receive half the peers' calls. A port in use must be an error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   bus->server_ = builder.BuildAndStart();
   if (!bus->server_ || bus->port_ == 0) {
     return absl::UnavailableError(

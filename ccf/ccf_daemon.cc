@@ -1,0 +1,94 @@
+#include "ccf/ccf_daemon.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "ccf/ccf_config.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "federation/bus_server.h"
+#include "federation/peer_directory.h"
+
+namespace capif {
+namespace {
+
+constexpr char kUsage[] = "usage: ccfd --config FILE [--check-config]\n";
+constexpr absl::Duration kShutdownGrace = absl::Seconds(5);
+
+}  // namespace
+
+int RunCcfd(int argc, char** argv) {
+  std::string config_path;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a == "--check-config") {
+      check_only = true;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "ccfd: unexpected argument '" << a << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << "ccfd: --config is required\n" << kUsage;
+    return 2;
+  }
+
+  // Block the stop signals before any thread exists, so every thread inherits the mask and the
+  // main thread alone receives them through sigwait().
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto config = LoadCcfConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "ccfd: " << config.status().message() << "\n";
+    return 2;
+  }
+  const BusIdentity& self = config->bus_identity;
+  if (check_only) {
+    std::cout << "ccfd: configuration of " << self.identity().ToString() << " is valid ("
+              << config->peers.size() << " peers)\n";
+    return 0;
+  }
+  auto directory = PeerDirectory::Create(config->peers);
+  if (!directory.ok()) {
+    std::cerr << "ccfd: " << directory.status().message() << "\n";
+    return 2;
+  }
+  auto server = BusServer::Start(self, *directory, config->listen_address, Clock::Real());
+  if (!server.ok()) {
+    std::cerr << "ccfd: " << server.status().message() << "\n";
+    return 1;
+  }
+  std::string host = config->listen_address.substr(0, config->listen_address.rfind(':'));
+  std::string bound = absl::StrCat(host, ":", (*server)->port());
+  LogInfo("ccfd", absl::StrCat(self.identity().ToString(), " serving CAPIF-6/6e on ", bound,
+                               " with ", config->peers.size(), " configured peers"));
+  for (const Peer& p : config->peers) {
+    LogInfo("ccfd", absl::StrCat("peer ", p.identity().ToString(), " (", RelationName(p.relation),
+                                 ") at ", p.endpoint));
+  }
+  std::cout << "ccfd " << self.ccf_id.value() << " listening on " << bound << std::endl;
+
+  int signo = 0;
+  sigwait(&stop_signals, &signo);
+  LogInfo("ccfd", absl::StrCat("received ", signo == SIGTERM ? "SIGTERM" : "SIGINT",
+                               ", shutting down"));
+  (*server)->Shutdown(kShutdownGrace);
+  LogInfo("ccfd", "stopped");
+  return 0;
+}
+
+}  // namespace capif
