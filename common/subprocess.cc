@@ -96,6 +96,18 @@ absl::StatusOr<std::string> Subprocess::ReadStdoutLine(absl::Duration timeout) {
   }
 }
 
+absl::Status Subprocess::WaitForStderr(absl::string_view needle, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::string_view(err_).find(needle) == absl::string_view::npos) {
+    if (err_fd_ < 0) return absl::OutOfRangeError("stderr closed");
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration() || !Pump(left)) {
+      return absl::DeadlineExceededError(absl::StrCat("'", needle, "' not seen on stderr"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 void Subprocess::Signal(int signo) {
   if (!exited_) ::kill(pid_, signo);
 }

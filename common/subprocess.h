@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace capif {
@@ -33,6 +34,9 @@ class Subprocess {
 
   // The next line written to stdout, without its newline. OutOfRange at end of output.
   absl::StatusOr<std::string> ReadStdoutLine(absl::Duration timeout);
+  // Returns as soon as the child's stderr contains `needle`; DeadlineExceeded if it does not
+  // within `timeout`, OutOfRange if stderr closes first.
+  absl::Status WaitForStderr(absl::string_view needle, absl::Duration timeout);
   // Sends `signo` to the child.
   void Signal(int signo);
   // Waits for the child to exit, draining its output meanwhile. Returns its exit code, or

@@ -27,6 +27,14 @@ TEST(SubprocessTest, ReadsLinesThenSignals) {
   EXPECT_EQ(*code, 128 + SIGTERM);
 }
 
+TEST(SubprocessTest, WaitsForStderrText) {
+  auto p = Subprocess::Start({"/bin/sh", "-c", "echo one >&2; echo two >&2; exec sleep 60"});
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE((*p)->WaitForStderr("two", absl::Seconds(30)).ok());
+  EXPECT_EQ((*p)->WaitForStderr("three", absl::Milliseconds(50)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
 TEST(SubprocessTest, EndOfOutputIsOutOfRange) {
   auto p = Subprocess::Start({"/bin/true"});
   ASSERT_TRUE(p.ok());

@@ -1,0 +1,168 @@
+#include "tools/capifctl/capifctl_command.h"
+
+#include <nlohmann/json.hpp>
+
+#include <iomanip>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "ccf/ccf_config.h"
+#include "common/clock.h"
+#include "federation/peer_client.h"
+
+namespace capif {
+namespace {
+
+constexpr char kUsage[] =
+    "usage:\n"
+    "  capifctl peers --config FILE [--timeout-ms N] [--json]\n";
+
+struct PeerReport {
+  std::string ccf_id;
+  std::string trust_domain;
+  std::string relation;
+  std::string endpoint;
+  bool reachable = false;
+  std::string status;  // "reachable", "unreachable", "refused"
+  std::string presented_identity;
+  double rtt_ms = 0;
+  uint64_t bundle_sequence = 0;
+  std::string reason;
+};
+
+// The first line of a gRPC error, without its long debug tail.
+std::string ShortReason(const absl::Status& s) {
+  std::string msg(s.message());
+  size_t nl = msg.find('\n');
+  if (nl != std::string::npos) msg = msg.substr(0, nl);
+  if (msg.size() > 200) msg = msg.substr(0, 200) + "...";
+  return absl::StrCat(absl::StatusCodeToString(s.code()), ": ", msg);
+}
+
+PeerReport Greet(const BusIdentity& self, const Peer& peer, absl::Duration timeout) {
+  PeerReport r{peer.ccf_id.value(), peer.trust_domain.value(),
+               std::string(RelationName(peer.relation)), peer.endpoint};
+  std::unique_ptr<PeerClient> client = PeerClient::Create(self, peer, Clock::Real());
+  auto hello = client->Hello(timeout);
+  r.presented_identity = client->presented_identity();
+  if (hello.ok()) {
+    r.reachable = true;
+    r.status = "reachable";
+    r.rtt_ms = absl::ToDoubleMilliseconds(hello->round_trip);
+    r.bundle_sequence = hello->response.bundle_sequence();
+    return r;
+  }
+  // UNAVAILABLE/DEADLINE_EXCEEDED: nobody answered or the handshake failed. Anything else: the
+  // peer answered but refused the call.
+  absl::StatusCode code = hello.status().code();
+  r.status = code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded
+                 ? "unreachable"
+                 : "refused";
+  r.reason = ShortReason(hello.status());
+  return r;
+}
+
+void PrintTable(const std::string& self, const std::vector<PeerReport>& reports,
+                std::ostream& out) {
+  out << "peers of " << self << "\n";
+  std::string header = absl::StrFormat("%-12s %-22s %-8s %-21s %-11s %-44s %9s %6s", "PEER",
+                                       "TRUST DOMAIN", "RELATION", "ENDPOINT", "STATUS",
+                                       "IDENTITY PRESENTED", "RTT", "BUNDLE");
+  out << header << "\n";
+  for (const PeerReport& r : reports) {
+    std::string rtt = r.reachable ? absl::StrFormat("%.1f ms", r.rtt_ms) : "-";
+    std::string seq = r.reachable ? absl::StrCat(r.bundle_sequence) : "-";
+    out << absl::StrFormat("%-12s %-22s %-8s %-21s %-11s %-44s %9s %6s", r.ccf_id,
+                           r.trust_domain, r.relation, r.endpoint, r.status,
+                           r.presented_identity.empty() ? "-" : r.presented_identity, rtt, seq)
+        << "\n";
+    if (!r.reason.empty()) out << "    " << r.reason << "\n";
+  }
+}
+
+void PrintJson(const std::string& self, const std::vector<PeerReport>& reports,
+               std::ostream& out) {
+  nlohmann::json peers = nlohmann::json::array();
+  for (const PeerReport& r : reports) {
+    nlohmann::json p = {{"ccf_id", r.ccf_id},          {"trust_domain", r.trust_domain},
+                        {"relation", r.relation},      {"endpoint", r.endpoint},
+                        {"status", r.status},          {"reachable", r.reachable},
+                        {"presented_identity", r.presented_identity}};
+    if (r.reachable) {
+      p["rtt_ms"] = r.rtt_ms;
+      p["bundle_sequence"] = r.bundle_sequence;
+    } else {
+      p["reason"] = r.reason;
+    }
+    peers.push_back(p);
+  }
+  out << nlohmann::json{{"ccf", self}, {"peers", peers}}.dump(2) << "\n";
+}
+
+int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::string config_path;
+  int timeout_ms = 3000;
+  bool json = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      config_path = args[++i];
+    } else if (args[i] == "--timeout-ms" && i + 1 < args.size()) {
+      if (!absl::SimpleAtoi(args[++i], &timeout_ms) || timeout_ms <= 0 || timeout_ms > 600000) {
+        err << "capifctl peers: --timeout-ms must be from 1 to 600000\n";
+        return 2;
+      }
+    } else if (args[i] == "--json") {
+      json = true;
+    } else {
+      err << "capifctl peers: unexpected argument '" << args[i] << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    err << "capifctl peers: --config is required\n" << kUsage;
+    return 2;
+  }
+  auto config = LoadCcfConfig(config_path);
+  if (!config.ok()) {
+    err << "capifctl peers: " << config.status().message() << "\n";
+    return 2;
+  }
+  std::vector<PeerReport> reports(config->peers.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < config->peers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      reports[i] = Greet(config->bus_identity, config->peers[i], absl::Milliseconds(timeout_ms));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::string self = config->bus_identity.identity().ToString();
+  if (json) {
+    PrintJson(self, reports, out);
+  } else {
+    PrintTable(self, reports, out);
+  }
+  for (const PeerReport& r : reports) {
+    if (!r.reachable) return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int RunCapifctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) {
+    err << kUsage;
+    return 2;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    out << kUsage;
+    return 0;
+  }
+  if (args[0] == "peers") return Peers(args, out, err);
+  err << "capifctl: unknown command '" << args[0] << "'\n" << kUsage;
+  return 2;
+}
+
+}  // namespace capif

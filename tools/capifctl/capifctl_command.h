@@ -1,0 +1,24 @@
+// The capifctl operator command line.
+//
+//   capifctl peers --config FILE [--timeout-ms N] [--json]
+//       Greets every configured peer of the CCF described by FILE (its ccfd configuration),
+//       over the bus with that CCF's own certificate, all peers in parallel. For each peer:
+//       reachable or not, the identity it presented, the round-trip time of Hello, the sequence
+//       of its trust bundle, and the reason when it failed.
+//
+// Exit codes: 0 every peer reachable; 1 at least one peer unreachable or refusing; 2 bad
+// arguments or configuration.
+#ifndef CAPIF_TOOLS_CAPIFCTL_CAPIFCTL_COMMAND_H_
+#define CAPIF_TOOLS_CAPIFCTL_CAPIFCTL_COMMAND_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace capif {
+
+int RunCapifctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace capif
+
+#endif  // CAPIF_TOOLS_CAPIFCTL_CAPIFCTL_COMMAND_H_
