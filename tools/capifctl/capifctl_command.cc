@@ -27,7 +27,8 @@ struct PeerReport {
   bool reachable = false;
   std::string status;  // "reachable", "unreachable", "refused"
   std::string presented_identity;
-  double rtt_ms = 0;
+  double connect_ms = 0;  // first Hello: TCP + TLS handshake + call
+  double rtt_ms = 0;      // second Hello on the established channel
   uint64_t bundle_sequence = 0;
   std::string reason;
 };
@@ -48,6 +49,10 @@ PeerReport Greet(const BusIdentity& self, const Peer& peer, absl::Duration timeo
   auto hello = client->Hello(timeout);
   r.presented_identity = client->presented_identity();
   if (hello.ok()) {
+    r.connect_ms = absl::ToDoubleMilliseconds(hello->round_trip);
+    hello = client->Hello(timeout);
+  }
+  if (hello.ok()) {
     r.reachable = true;
     r.status = "reachable";
     r.rtt_ms = absl::ToDoubleMilliseconds(hello->round_trip);
@@ -67,16 +72,19 @@ PeerReport Greet(const BusIdentity& self, const Peer& peer, absl::Duration timeo
 void PrintTable(const std::string& self, const std::vector<PeerReport>& reports,
                 std::ostream& out) {
   out << "peers of " << self << "\n";
-  std::string header = absl::StrFormat("%-12s %-22s %-8s %-21s %-11s %-44s %9s %6s", "PEER",
-                                       "TRUST DOMAIN", "RELATION", "ENDPOINT", "STATUS",
-                                       "IDENTITY PRESENTED", "RTT", "BUNDLE");
+  std::string header =
+      absl::StrFormat("%-12s %-22s %-8s %-21s %-11s %-44s %9s %9s %6s", "PEER", "TRUST DOMAIN",
+                      "RELATION", "ENDPOINT", "STATUS", "IDENTITY PRESENTED", "CONNECT", "RTT",
+                      "BUNDLE");
   out << header << "\n";
   for (const PeerReport& r : reports) {
-    std::string rtt = r.reachable ? absl::StrFormat("%.1f ms", r.rtt_ms) : "-";
+    std::string connect = r.reachable ? absl::StrFormat("%.1f ms", r.connect_ms) : "-";
+    std::string rtt = r.reachable ? absl::StrFormat("%.2f ms", r.rtt_ms) : "-";
     std::string seq = r.reachable ? absl::StrCat(r.bundle_sequence) : "-";
-    out << absl::StrFormat("%-12s %-22s %-8s %-21s %-11s %-44s %9s %6s", r.ccf_id,
+    out << absl::StrFormat("%-12s %-22s %-8s %-21s %-11s %-44s %9s %9s %6s", r.ccf_id,
                            r.trust_domain, r.relation, r.endpoint, r.status,
-                           r.presented_identity.empty() ? "-" : r.presented_identity, rtt, seq)
+                           r.presented_identity.empty() ? "-" : r.presented_identity, connect,
+                           rtt, seq)
         << "\n";
     if (!r.reason.empty()) out << "    " << r.reason << "\n";
   }
@@ -91,6 +99,7 @@ void PrintJson(const std::string& self, const std::vector<PeerReport>& reports,
                         {"status", r.status},          {"reachable", r.reachable},
                         {"presented_identity", r.presented_identity}};
     if (r.reachable) {
+      p["connect_ms"] = r.connect_ms;
       p["rtt_ms"] = r.rtt_ms;
       p["bundle_sequence"] = r.bundle_sequence;
     } else {

@@ -3,8 +3,9 @@
 //   capifctl peers --config FILE [--timeout-ms N] [--json]
 //       Greets every configured peer of the CCF described by FILE (its ccfd configuration),
 //       over the bus with that CCF's own certificate, all peers in parallel. For each peer:
-//       reachable or not, the identity it presented, the round-trip time of Hello, the sequence
-//       of its trust bundle, and the reason when it failed.
+//       reachable or not, the identity it presented, CONNECT (first Hello: TCP and TLS handshake
+//       included), RTT (a second Hello on the established channel), the sequence of its trust
+//       bundle, and the reason when it failed. --json prints the same as a JSON object.
 //
 // Exit codes: 0 every peer reachable; 1 at least one peer unreachable or refusing; 2 bad
 // arguments or configuration.
