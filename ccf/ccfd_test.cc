@@ -9,13 +9,10 @@
 #include "absl/strings/str_replace.h"
 #include "common/file_io.h"
 #include "common/subprocess.h"
+#include "common/testing/test_paths.h"
 
 namespace capif {
 namespace {
-
-std::string Runfile(const std::string& path) {
-  return std::string(std::getenv("TEST_SRCDIR")) + "/capif_fed/" + path;
-}
 
 constexpr char kConfig[] = R"({
   "ccf_id": "ccf-a", "trust_domain": "a.example",
@@ -27,7 +24,7 @@ constexpr char kConfig[] = R"({
 class CcfdTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(std::string(std::getenv("TEST_TMPDIR")) + "/ccfd");
+    dir_ = new std::string(TestTmpDir("ccfd"));
     std::string pki = Runfile("tools/capif-pki/capif-pki");
     auto init = RunToCompletion(
         {pki, "init-domain", "--trust-domain", "a.example", "--out", *dir_ + "/pki/ca"},

@@ -22,6 +22,7 @@
 #include "common/certificate_authority.h"
 #include "common/file_io.h"
 #include "common/subprocess.h"
+#include "common/testing/test_paths.h"
 #include "federation/peer_client.h"
 
 namespace capif {
@@ -31,10 +32,6 @@ namespace fv1 = capif::federation::v1;
 
 constexpr absl::Duration kTimeout = absl::Seconds(10);
 const char* const kDomains[] = {"a", "b", "c"};
-
-std::string Runfile(const std::string& path) {
-  return std::string(std::getenv("TEST_SRCDIR")) + "/capif_fed/" + path;
-}
 
 std::string TrustDomainOf(const std::string& d) { return absl::StrCat("operator-", d, ".example"); }
 std::string CcfIdOf(const std::string& d) { return absl::StrCat("ccf-", d); }
@@ -48,7 +45,7 @@ void MustRun(const std::vector<std::string>& argv) {
 class ThreeDomainsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(std::string(std::getenv("TEST_TMPDIR")) + "/three");
+    dir_ = new std::string(TestTmpDir("three"));
     ccfds_ = new std::map<std::string, std::unique_ptr<Subprocess>>();
     ports_ = new std::map<std::string, int>();
     std::string pki = Runfile("tools/capif-pki/capif-pki");

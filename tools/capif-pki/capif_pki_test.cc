@@ -11,19 +11,18 @@
 #include "common/clock.h"
 #include "common/file_io.h"
 #include "common/subprocess.h"
+#include "common/testing/test_paths.h"
 #include "common/x509_cert.h"
 
 namespace capif {
 namespace {
 
-std::string Binary() {
-  return std::string(std::getenv("TEST_SRCDIR")) + "/capif_fed/tools/capif-pki/capif-pki";
-}
+std::string Binary() { return Runfile("tools/capif-pki/capif-pki"); }
 
 class CapifPkiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::string(std::getenv("TEST_TMPDIR")) + "/" +
+    dir_ = TestTmpDir() + "/" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
   }
   RunResult Run(std::vector<std::string> args) {

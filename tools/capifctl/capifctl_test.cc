@@ -11,13 +11,10 @@
 #include "absl/strings/str_replace.h"
 #include "common/file_io.h"
 #include "common/subprocess.h"
+#include "common/testing/test_paths.h"
 
 namespace capif {
 namespace {
-
-std::string Runfile(const std::string& path) {
-  return std::string(std::getenv("TEST_SRCDIR")) + "/capif_fed/" + path;
-}
 
 // A loopback port that is bound but never listens: connecting to it is refused at once.
 class ClosedPort {
@@ -43,7 +40,7 @@ class ClosedPort {
 class CapifctlTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(std::string(std::getenv("TEST_TMPDIR")) + "/ctl");
+    dir_ = new std::string(TestTmpDir("ctl"));
     std::string pki = Runfile("tools/capif-pki/capif-pki");
     for (const char* d : {"a", "b"}) {
       std::string td = absl::StrCat(d, ".example");
