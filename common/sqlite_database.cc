@@ -1,0 +1,201 @@
+#include "common/sqlite_database.h"
+
+#include <sqlite3.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace capif {
+namespace {
+
+absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
+  std::string msg = absl::StrCat(what, ": ", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(msg);
+    case SQLITE_CONSTRAINT:
+      return absl::AlreadyExistsError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+absl::StatusOr<StmtPtr> Prepare(sqlite3* db, absl::string_view sql,
+                                const std::vector<SqlValue>& params) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+  StmtPtr stmt(raw);
+  if (rc != SQLITE_OK) return SqlError(db, rc, "prepare");
+  if (sqlite3_bind_parameter_count(raw) != static_cast<int>(params.size())) {
+    return absl::InternalError("wrong number of SQL parameters");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    int idx = static_cast<int>(i) + 1;
+    const SqlValue& v = params[i];
+    if (std::holds_alternative<SqlNull>(v)) {
+      rc = sqlite3_bind_null(raw, idx);
+    } else if (const int64_t* n = std::get_if<int64_t>(&v)) {
+      rc = sqlite3_bind_int64(raw, idx, *n);
+    } else if (const std::string* s = std::get_if<std::string>(&v)) {
+      rc = sqlite3_bind_text(raw, idx, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+    } else {
+      const std::string& b = std::get<SqlBlob>(v).bytes;
+      rc = sqlite3_bind_blob(raw, idx, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
+    }
+    if (rc != SQLITE_OK) return SqlError(db, rc, "bind");
+  }
+  return stmt;
+}
+
+absl::StatusOr<std::vector<SqlRow>> Run(sqlite3* db, absl::string_view sql,
+                                        const std::vector<SqlValue>& params) {
+  auto stmt = Prepare(db, sql, params);
+  if (!stmt.ok()) return stmt.status();
+  std::vector<SqlRow> rows;
+  while (true) {
+    int rc = sqlite3_step(stmt->get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return SqlError(db, rc, "step");
+    int n = sqlite3_column_count(stmt->get());
+    SqlRow row;
+    row.reserve(n);
+    for (int c = 0; c < n; ++c) {
+      switch (sqlite3_column_type(stmt->get(), c)) {
+        case SQLITE_INTEGER:
+          row.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt->get(), c)));
+          break;
+        case SQLITE_TEXT:
+          row.emplace_back(std::string(
+              reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), c)),
+              static_cast<size_t>(sqlite3_column_bytes(stmt->get(), c))));
+          break;
+        case SQLITE_BLOB: {
+          const char* p = static_cast<const char*>(sqlite3_column_blob(stmt->get(), c));
+          row.emplace_back(SqlBlob{std::string(p == nullptr ? "" : p,
+                                               p == nullptr ? 0 : sqlite3_column_bytes(stmt->get(), c))});
+          break;
+        }
+        default:
+          row.emplace_back(SqlNull{});
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+absl::Status Exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    return absl::InternalError(absl::StrCat("SQL: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SqliteDatabase::Tx::Execute(absl::string_view sql,
+                                         const std::vector<SqlValue>& params) {
+  return Run(db_, sql, params).status();
+}
+
+absl::StatusOr<std::vector<SqlRow>> SqliteDatabase::Tx::Query(
+    absl::string_view sql, const std::vector<SqlValue>& params) {
+  return Run(db_, sql, params);
+}
+
+int64_t SqliteDatabase::Tx::changes() const { return sqlite3_changes64(db_); }
+
+absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
+    const std::string& path, const std::vector<std::string>& migrations) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status s = SqlError(raw, rc, absl::StrCat("opening database '", path, "'"));
+    sqlite3_close(raw);
+    return s;
+  }
+  std::unique_ptr<SqliteDatabase> db(new SqliteDatabase(raw));
+  sqlite3_busy_timeout(raw, 5000);  // another process (capifctl) may hold the write lock briefly
+  sqlite3_extended_result_codes(raw, 1);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=ON"}) {
+    auto r = Run(raw, pragma, {});
+    if (!r.ok()) return r.status();
+  }
+  auto version_rows = Run(raw, "PRAGMA user_version", {});
+  if (!version_rows.ok()) return version_rows.status();
+  int version = static_cast<int>(SqlInt((*version_rows)[0][0]));
+  if (version > static_cast<int>(migrations.size())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("database '", path, "' has schema version ", version,
+                     " but this program knows only up to ", migrations.size()));
+  }
+  if (version < static_cast<int>(migrations.size())) {
+    absl::Status s = Exec(raw, "BEGIN IMMEDIATE");
+    for (size_t i = version; s.ok() && i < migrations.size(); ++i) {
+      s = Exec(raw, migrations[i]);
+      if (!s.ok()) s = absl::InternalError(absl::StrCat("migration ", i + 1, ": ", s.message()));
+    }
+    if (s.ok()) s = Exec(raw, absl::StrCat("PRAGMA user_version = ", migrations.size()));
+    if (s.ok()) s = Exec(raw, "COMMIT");
+    if (!s.ok()) {
+      Exec(raw, "ROLLBACK").IgnoreError();
+      return s;
+    }
+  }
+  db->schema_version_ = static_cast<int>(migrations.size());
+  return db;
+}
+
+SqliteDatabase::~SqliteDatabase() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close_v2(db_);
+}
+
+absl::Status SqliteDatabase::Execute(absl::string_view sql, const std::vector<SqlValue>& params) {
+  absl::MutexLock lock(&mu_);
+  return Run(db_, sql, params).status();
+}
+
+absl::StatusOr<std::vector<SqlRow>> SqliteDatabase::Query(absl::string_view sql,
+                                                          const std::vector<SqlValue>& params) {
+  absl::MutexLock lock(&mu_);
+  return Run(db_, sql, params);
+}
+
+absl::Status SqliteDatabase::Transaction(const std::function<absl::Status(Tx&)>& body) {
+  absl::MutexLock lock(&mu_);
+  absl::Status s = Exec(db_, "BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  Tx tx(db_);
+  s = body(tx);
+  if (s.ok()) s = Exec(db_, "COMMIT");
+  if (!s.ok()) Exec(db_, "ROLLBACK").IgnoreError();
+  return s;
+}
+
+std::string SqlText(const SqlValue& v) {
+  if (const std::string* s = std::get_if<std::string>(&v)) return *s;
+  if (const SqlBlob* b = std::get_if<SqlBlob>(&v)) return b->bytes;
+  return "";
+}
+
+int64_t SqlInt(const SqlValue& v) {
+  if (const int64_t* n = std::get_if<int64_t>(&v)) return *n;
+  return 0;
+}
+
+std::string SqlBytes(const SqlValue& v) { return SqlText(v); }
+
+}  // namespace capif

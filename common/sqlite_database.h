@@ -1,0 +1,87 @@
+// SqliteDatabase: one SQLite database file in WAL mode with synchronous=FULL, so a write is on
+// disk when the call that made it returns (a SIGKILL or power cut right after loses nothing that
+// was acknowledged), plus versioned schema migrations.
+//
+//   ASSIGN_OR_RETURN(auto db, SqliteDatabase::Open(path, {kMigration1, kMigration2}));
+//   RETURN_IF_ERROR(db->Execute("INSERT INTO t(k, v) VALUES (?, ?)", {"k1", int64_t{7}}));
+//   ASSIGN_OR_RETURN(auto rows, db->Query("SELECT v FROM t WHERE k = ?", {"k1"}));
+//   RETURN_IF_ERROR(db->Transaction([&](SqliteDatabase::Tx& tx) { ...tx.Execute(...)...; }));
+//
+// Migrations: element i of `migrations` brings the schema from version i to i + 1 (PRAGMA
+// user_version); pending ones run in one transaction at Open(). A database newer than the code
+// is refused (FailedPrecondition) rather than misread.
+// Errors: Unavailable for "busy/locked" (retry), AlreadyExists for constraint violations,
+// Internal otherwise; messages never include bound values (they may be secrets).
+// Thread-safe: one connection, serialized by a mutex.
+#ifndef CAPIF_COMMON_SQLITE_DATABASE_H_
+#define CAPIF_COMMON_SQLITE_DATABASE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+struct sqlite3;
+
+namespace capif {
+
+// A bound parameter or a column value. Blobs are std::string tagged by SqlBlob.
+struct SqlBlob {
+  std::string bytes;
+};
+struct SqlNull {};
+using SqlValue = std::variant<SqlNull, int64_t, std::string, SqlBlob>;
+using SqlRow = std::vector<SqlValue>;
+
+class SqliteDatabase {
+ public:
+  // Statements inside one transaction.
+  class Tx {
+   public:
+    absl::Status Execute(absl::string_view sql, const std::vector<SqlValue>& params = {});
+    absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
+                                              const std::vector<SqlValue>& params = {});
+    // Rows changed by the last Execute.
+    int64_t changes() const;
+
+   private:
+    friend class SqliteDatabase;
+    explicit Tx(sqlite3* db) : db_(db) {}
+    sqlite3* db_;
+  };
+
+  static absl::StatusOr<std::unique_ptr<SqliteDatabase>> Open(
+      const std::string& path, const std::vector<std::string>& migrations);
+  ~SqliteDatabase();
+
+  absl::Status Execute(absl::string_view sql, const std::vector<SqlValue>& params = {});
+  absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
+                                            const std::vector<SqlValue>& params = {});
+  // Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back if it returns an error.
+  absl::Status Transaction(const std::function<absl::Status(Tx&)>& body);
+
+  int schema_version() const { return schema_version_; }
+
+ private:
+  explicit SqliteDatabase(sqlite3* db) : db_(db) {}
+
+  absl::Mutex mu_;
+  sqlite3* db_ ABSL_PT_GUARDED_BY(mu_);
+  int schema_version_ = 0;
+};
+
+// Accessors for column values; InvalidArgument-free: a wrong type gives the empty value.
+std::string SqlText(const SqlValue& v);
+int64_t SqlInt(const SqlValue& v);
+std::string SqlBytes(const SqlValue& v);
+
+}  // namespace capif
+
+#endif  // CAPIF_COMMON_SQLITE_DATABASE_H_
