@@ -1,0 +1,168 @@
+#include "ccf/rest_types.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/strict_json.h"
+
+namespace capif {
+namespace {
+
+constexpr char kHttpStatusPayload[] = "capif-fed/http-status";
+constexpr char kCausePayload[] = "capif-fed/cause";
+constexpr char kInvalidParamsPayload[] = "capif-fed/invalid-params";
+
+absl::StatusCode CodeFor(int http) {
+  switch (http) {
+    case 400:
+    case 411:
+    case 415:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 409:
+      return absl::StatusCode::kAlreadyExists;
+    case 413:
+      return absl::StatusCode::kResourceExhausted;
+    case 501:
+      return absl::StatusCode::kUnimplemented;
+    case 503:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+int HttpFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kFailedPrecondition:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 413;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+const char* TitleFor(int http) {
+  switch (http) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+  }
+}
+
+}  // namespace
+
+std::string RestRequest::Header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+std::optional<std::string> RestRequest::Query(const std::string& name) const {
+  auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+RestResponse RestResponse::Json(int status, const nlohmann::json& body) {
+  RestResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+RestResponse RestResponse::NoContent() {
+  RestResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+absl::Status RestError(int http_status, absl::string_view detail, absl::string_view cause,
+                       std::vector<InvalidParam> invalid_params) {
+  absl::Status s(CodeFor(http_status), detail);
+  s.SetPayload(kHttpStatusPayload, absl::Cord(absl::StrCat(http_status)));
+  if (!cause.empty()) s.SetPayload(kCausePayload, absl::Cord(cause));
+  if (!invalid_params.empty()) {
+    nlohmann::json params = nlohmann::json::array();
+    for (const InvalidParam& p : invalid_params) {
+      params.push_back({{"param", p.param}, {"reason", p.reason}});
+    }
+    s.SetPayload(kInvalidParamsPayload, absl::Cord(params.dump()));
+  }
+  return s;
+}
+
+absl::Status InvalidParamError(absl::string_view param, absl::string_view reason) {
+  return RestError(400, absl::StrCat(param, ": ", reason), "INVALID_PARAMETER",
+                   {{std::string(param), std::string(reason)}});
+}
+
+std::pair<int, nlohmann::json> ProblemFromStatus(const absl::Status& status) {
+  int http = HttpFor(status.code());
+  if (auto p = status.GetPayload(kHttpStatusPayload)) {
+    int pinned = 0;
+    if (absl::SimpleAtoi(std::string(*p), &pinned) && pinned >= 400 && pinned < 600) {
+      http = pinned;
+    }
+  }
+  nlohmann::json problem = {{"title", TitleFor(http)}, {"status", http}};
+  // Internal errors may carry implementation details: they are logged, not returned.
+  problem["detail"] = http == 500 ? "internal error" : std::string(status.message());
+  if (auto c = status.GetPayload(kCausePayload)) problem["cause"] = std::string(*c);
+  if (auto ip = status.GetPayload(kInvalidParamsPayload)) {
+    problem["invalidParams"] = nlohmann::json::parse(std::string(*ip), nullptr, false);
+  }
+  return {http, problem};
+}
+
+absl::StatusOr<nlohmann::json> ParseJsonBody(const RestRequest& req) {
+  std::string type = absl::AsciiStrToLower(req.Header("content-type"));
+  std::string media = type.substr(0, type.find(';'));
+  absl::StripAsciiWhitespace(&media);
+  if (media != "application/json") {
+    return RestError(415, "the request body must be application/json", "UNSUPPORTED_MEDIA_TYPE");
+  }
+  auto body = ParseStrictJson(req.body);
+  if (!body.ok()) {
+    return RestError(400, absl::StrCat("malformed JSON body: ", body.status().message()),
+                     "INVALID_MSG_FORMAT");
+  }
+  if (!body->is_object()) {
+    return RestError(400, "the request body must be a JSON object", "INVALID_MSG_FORMAT");
+  }
+  return body;
+}
+
+}  // namespace capif

@@ -1,0 +1,76 @@
+// Types shared by the northbound REST handlers: the request as a handler sees it, the response it
+// returns, and errors that become TS 29.222 ProblemDetails (TS 29.122 CommonData) at the edge.
+//
+// Handlers return absl::StatusOr<RestResponse>. An error status is turned into a ProblemDetails
+// body by the server: the HTTP status comes from the absl code (InvalidArgument 400,
+// Unauthenticated 401, PermissionDenied 403, NotFound 404, AlreadyExists/Aborted 409,
+// ResourceExhausted 413, Unimplemented 501, Unavailable 503, everything else 500) unless
+// RestError() pinned another one (e.g. 415); `cause` and `invalidParams` travel as payloads.
+// Internal errors are reported as 500 with a generic detail: their message is only logged.
+// Thread-safe (plain data and free functions).
+#ifndef CAPIF_CCF_REST_TYPES_H_
+#define CAPIF_CCF_REST_TYPES_H_
+
+#include <openssl/ssl.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/ids.h"
+
+namespace capif {
+
+struct RestRequest {
+  std::string method;
+  std::string path;
+  std::vector<std::string> path_params;  // regex captures of the route, in order
+  std::multimap<std::string, std::string> query;
+  std::multimap<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::optional<SpiffeId> caller;  // from the verified client certificate, if any
+  const SSL* ssl = nullptr;        // the TLS connection (AEFPSK derivation)
+
+  // The first value of a header (name in lower case), or "".
+  std::string Header(const std::string& lower_name) const;
+  // The first value of a query parameter, or nullopt.
+  std::optional<std::string> Query(const std::string& name) const;
+};
+
+struct RestResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static RestResponse Json(int status, const nlohmann::json& body);
+  static RestResponse NoContent();
+};
+
+struct InvalidParam {
+  std::string param;   // e.g. "onboardingInformation.apiInvokerPublicKey"
+  std::string reason;
+};
+
+// An error with an explicit HTTP status, TS 29.122 `cause` and optional invalid parameters.
+absl::Status RestError(int http_status, absl::string_view detail, absl::string_view cause = "",
+                       std::vector<InvalidParam> invalid_params = {});
+
+// InvalidArgument (400) naming one parameter.
+absl::Status InvalidParamError(absl::string_view param, absl::string_view reason);
+
+// The ProblemDetails for an error status, and its HTTP status code.
+std::pair<int, nlohmann::json> ProblemFromStatus(const absl::Status& status);
+
+// Body must be JSON (415 otherwise) and a JSON object without duplicate members (400).
+absl::StatusOr<nlohmann::json> ParseJsonBody(const RestRequest& req);
+
+}  // namespace capif
+
+#endif  // CAPIF_CCF_REST_TYPES_H_
