@@ -127,6 +127,35 @@ absl::StatusOr<EvpKey> X509Cert::PublicKey() const {
   return EvpKey(key);
 }
 
+absl::StatusOr<EvpKey> PublicKeyFromCsrPem(absl::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return OpenSslError("allocating a BIO");
+  X509_REQ* req = PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr);
+  if (req == nullptr) {
+    return OpenSslError("not a PEM certificate signing request",
+                        absl::StatusCode::kInvalidArgument);
+  }
+  EVP_PKEY* key = X509_REQ_get_pubkey(req);
+  bool signed_ok = key != nullptr && X509_REQ_verify(req, key) == 1;
+  X509_REQ_free(req);
+  if (!signed_ok) {
+    EVP_PKEY_free(key);
+    return OpenSslError("the certificate signing request's signature does not verify",
+                        absl::StatusCode::kInvalidArgument);
+  }
+  return EvpKey(key);
+}
+
+absl::StatusOr<EvpKey> PublicKeyFromCsrOrKeyPem(absl::string_view pem) {
+  if (pem.find("-----BEGIN CERTIFICATE REQUEST-----") != absl::string_view::npos) {
+    return PublicKeyFromCsrPem(pem);
+  }
+  if (pem.find("-----BEGIN PUBLIC KEY-----") != absl::string_view::npos) {
+    return EvpKey::FromPublicKeyPem(pem);
+  }
+  return absl::InvalidArgumentError("expected a PEM CSR or a PEM public key");
+}
+
 absl::StatusOr<std::string> ChainToPem(const std::vector<X509Cert>& certs) {
   std::string out;
   for (const X509Cert& c : certs) {

@@ -61,6 +61,13 @@ class X509Cert {
   std::unique_ptr<X509, Deleter> cert_;
 };
 
+// The public key of a PEM certificate signing request (PKCS#10), after checking the request's
+// self-signature (proof of possession). InvalidArgument if malformed or the signature is wrong.
+absl::StatusOr<EvpKey> PublicKeyFromCsrPem(absl::string_view pem);
+
+// A PEM public key (SubjectPublicKeyInfo) or a PEM CSR, whichever `pem` holds.
+absl::StatusOr<EvpKey> PublicKeyFromCsrOrKeyPem(absl::string_view pem);
+
 // Concatenated PEM of `certs`.
 absl::StatusOr<std::string> ChainToPem(const std::vector<X509Cert>& certs);
 

@@ -1,0 +1,103 @@
+#include "ccf/sqlite_stores.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/file_io.h"
+
+namespace capif {
+
+const std::vector<std::string>& CcfSchema() {
+  static const std::vector<std::string>* const kSchema = new std::vector<std::string>{
+      // 1: onboarded invokers and enrollment tokens.
+      "CREATE TABLE invokers ("
+      "  api_invoker_id TEXT PRIMARY KEY,"
+      "  enrolment_json TEXT NOT NULL,"
+      "  certificate_pem TEXT NOT NULL,"
+      "  secret_salt BLOB NOT NULL,"
+      "  secret_digest BLOB NOT NULL,"
+      "  created_at INTEGER NOT NULL);"
+      "CREATE TABLE enrollment_tokens ("
+      "  token_digest BLOB PRIMARY KEY,"
+      "  expires_at INTEGER NOT NULL);",
+  };
+  return *kSchema;
+}
+
+absl::StatusOr<std::shared_ptr<SqliteDatabase>> OpenCcfDatabase(const std::string& data_dir) {
+  absl::Status dir = MakeDirectories(data_dir, 0700);
+  if (!dir.ok()) return dir;
+  auto db = SqliteDatabase::Open(absl::StrCat(data_dir, "/ccf.db"), CcfSchema());
+  if (!db.ok()) return db.status();
+  return std::shared_ptr<SqliteDatabase>(*std::move(db));
+}
+
+absl::Status SqliteInvokerStore::Insert(const InvokerRecord& r) {
+  return db_->Execute(
+      "INSERT INTO invokers(api_invoker_id, enrolment_json, certificate_pem, secret_salt, "
+      "secret_digest, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      {r.id.value(), r.enrolment_json, r.certificate_pem, SqlBlob{r.secret_salt},
+       SqlBlob{r.secret_digest}, absl::ToUnixSeconds(r.created)});
+}
+
+absl::Status SqliteInvokerStore::Update(const InvokerRecord& r) {
+  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    absl::Status s = tx.Execute(
+        "UPDATE invokers SET enrolment_json = ?, certificate_pem = ?, secret_salt = ?, "
+        "secret_digest = ? WHERE api_invoker_id = ?",
+        {r.enrolment_json, r.certificate_pem, SqlBlob{r.secret_salt}, SqlBlob{r.secret_digest},
+         r.id.value()});
+    if (!s.ok()) return s;
+    if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<InvokerRecord>> SqliteInvokerStore::Get(const ApiInvokerId& id) {
+  auto rows = db_->Query(
+      "SELECT enrolment_json, certificate_pem, secret_salt, secret_digest, created_at "
+      "FROM invokers WHERE api_invoker_id = ?",
+      {id.value()});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<InvokerRecord>();
+  const SqlRow& row = (*rows)[0];
+  return std::optional<InvokerRecord>(InvokerRecord{id, SqlText(row[0]), SqlText(row[1]),
+                                                    SqlBytes(row[2]), SqlBytes(row[3]),
+                                                    absl::FromUnixSeconds(SqlInt(row[4]))});
+}
+
+absl::Status SqliteInvokerStore::Delete(const ApiInvokerId& id) {
+  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?", {id.value()});
+    if (!s.ok()) return s;
+    if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteEnrollmentTokenStore::Add(const std::string& token_digest, absl::Time expires) {
+  return db_->Execute("INSERT INTO enrollment_tokens(token_digest, expires_at) VALUES (?, ?)",
+                      {SqlBlob{token_digest}, absl::ToUnixSeconds(expires)});
+}
+
+absl::Status SqliteEnrollmentTokenStore::Consume(const std::string& token_digest,
+                                                 absl::Time now) {
+  bool expired = false;
+  absl::Status s = db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    auto rows = tx.Query("SELECT expires_at FROM enrollment_tokens WHERE token_digest = ?",
+                         {SqlBlob{token_digest}});
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) return absl::UnauthenticatedError("unknown enrollment token");
+    absl::Status s =
+        tx.Execute("DELETE FROM enrollment_tokens WHERE token_digest = ?", {SqlBlob{token_digest}});
+    if (!s.ok()) return s;
+    // Also sweep tokens that expired long ago, so the table stays small.
+    s = tx.Execute("DELETE FROM enrollment_tokens WHERE expires_at < ?",
+                   {absl::ToUnixSeconds(now) - 86400});
+    if (!s.ok()) return s;
+    expired = absl::FromUnixSeconds(SqlInt((*rows)[0][0])) <= now;
+    return absl::OkStatus();  // commit: an expired token is removed as well
+  });
+  if (s.ok() && expired) return absl::UnauthenticatedError("expired enrollment token");
+  return s;
+}
+
+}  // namespace capif

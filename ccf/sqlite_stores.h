@@ -1,0 +1,50 @@
+// SQLite implementations of the CCF stores (stores.h), all in one database file
+// (<data_dir>/ccf.db) whose schema is versioned by kCcfSchema.
+//
+//   ASSIGN_OR_RETURN(auto db, OpenCcfDatabase(data_dir));
+//   SqliteInvokerStore invokers(db);
+//
+// Thread-safe.
+#ifndef CAPIF_CCF_SQLITE_STORES_H_
+#define CAPIF_CCF_SQLITE_STORES_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ccf/stores.h"
+#include "common/sqlite_database.h"
+
+namespace capif {
+
+// Migration i takes the schema from version i to i + 1. Append only; never edit a shipped step.
+const std::vector<std::string>& CcfSchema();
+
+// Creates `data_dir` (0700) if needed and opens <data_dir>/ccf.db with the current schema.
+absl::StatusOr<std::shared_ptr<SqliteDatabase>> OpenCcfDatabase(const std::string& data_dir);
+
+class SqliteInvokerStore final : public InvokerStore {
+ public:
+  explicit SqliteInvokerStore(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  absl::Status Insert(const InvokerRecord& record) override;
+  absl::Status Update(const InvokerRecord& record) override;
+  absl::StatusOr<std::optional<InvokerRecord>> Get(const ApiInvokerId& id) override;
+  absl::Status Delete(const ApiInvokerId& id) override;
+
+ private:
+  std::shared_ptr<SqliteDatabase> db_;
+};
+
+class SqliteEnrollmentTokenStore final : public EnrollmentTokenStore {
+ public:
+  explicit SqliteEnrollmentTokenStore(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  absl::Status Add(const std::string& token_digest, absl::Time expires) override;
+  absl::Status Consume(const std::string& token_digest, absl::Time now) override;
+
+ private:
+  std::shared_ptr<SqliteDatabase> db_;
+};
+
+}  // namespace capif
+
+#endif  // CAPIF_CCF_SQLITE_STORES_H_
