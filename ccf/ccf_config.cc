@@ -192,6 +192,74 @@ absl::Status CheckCertificateAndKey(BusIdentity& id) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& base_dir, const json& obj,
+                                        absl::string_view where, const char* name) {
+  std::string field = absl::StrCat(where, ".", name);
+  ASSIGN_OR_RETURN(std::string path, StringField(obj, where, name));
+  ASSIGN_OR_RETURN(std::string pem, ReadNamedFile(base_dir, path, field));
+  SecretBytes key(pem);
+  std::fill(pem.begin(), pem.end(), '\0');
+  return key;
+}
+
+absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfConfig& config) {
+  ASSIGN_OR_RETURN(const json* nb, Member(root, "", "northbound", false));
+  if (nb == nullptr) {
+    if (root.contains("ca") || root.contains("data_dir")) {
+      return FieldError("northbound", "is required when \"ca\" or \"data_dir\" is given");
+    }
+    return absl::OkStatus();
+  }
+  if (!nb->is_object()) return FieldError("northbound", "must be an object");
+  RETURN_IF_ERROR(CheckKnownFields(
+      *nb, "northbound", {"listen", "certificate", "private_key", "max_body_bytes", "api_root"}));
+  NorthboundConfig n;
+  ASSIGN_OR_RETURN(n.listen_address, StringField(*nb, "northbound", "listen"));
+  if (!IsHostPort(n.listen_address)) return FieldError("northbound.listen", "must be host:port");
+  ASSIGN_OR_RETURN(std::string cert_path, StringField(*nb, "northbound", "certificate"));
+  ASSIGN_OR_RETURN(n.certificate_chain_pem,
+                   ReadNamedFile(base_dir, cert_path, "northbound.certificate"));
+  ASSIGN_OR_RETURN(n.private_key_pem, ReadKeyFile(base_dir, *nb, "northbound", "private_key"));
+  auto chain = X509Cert::ChainFromPem(n.certificate_chain_pem);
+  if (!chain.ok()) return FieldError("northbound.certificate", chain.status().message());
+  auto key = EvpKey::FromPrivateKeyPem(n.private_key_pem);
+  if (!key.ok()) return FieldError("northbound.private_key", key.status().message());
+  auto cert_key = (*chain)[0].PublicKey();
+  if (!cert_key.ok() || !cert_key->PublicKeyEquals(*key)) {
+    return FieldError("northbound.private_key", "does not match northbound.certificate");
+  }
+  ASSIGN_OR_RETURN(uint64_t max_body, UintField(*nb, "northbound", "max_body_bytes", 64 * 1024,
+                                                16 << 20));
+  if (max_body < 1024) return FieldError("northbound.max_body_bytes", "must be at least 1024");
+  n.max_body_bytes = max_body;
+  ASSIGN_OR_RETURN(n.api_root, StringField(*nb, "northbound", "api_root", false));
+  if (!n.api_root.empty() && n.api_root.rfind("https://", 0) != 0) {
+    return FieldError("northbound.api_root", "must start with https://");
+  }
+  config.northbound = std::move(n);
+
+  ASSIGN_OR_RETURN(config.data_dir, StringField(root, "", "data_dir"));
+  config.data_dir = Resolve(base_dir, config.data_dir);
+
+  ASSIGN_OR_RETURN(const json* ca, Member(root, "", "ca", true));
+  if (!ca->is_object()) return FieldError("ca", "must be an object");
+  RETURN_IF_ERROR(CheckKnownFields(*ca, "ca", {"certificate", "private_key"}));
+  ASSIGN_OR_RETURN(std::string ca_cert_path, StringField(*ca, "ca", "certificate"));
+  ASSIGN_OR_RETURN(std::string ca_pem, ReadNamedFile(base_dir, ca_cert_path, "ca.certificate"));
+  auto ca_cert = X509Cert::FromPem(ca_pem);
+  if (!ca_cert.ok()) return FieldError("ca.certificate", ca_cert.status().message());
+  ASSIGN_OR_RETURN(SecretBytes ca_key_pem, ReadKeyFile(base_dir, *ca, "ca", "private_key"));
+  auto ca_key = EvpKey::FromPrivateKeyPem(ca_key_pem);
+  if (!ca_key.ok()) return FieldError("ca.private_key", ca_key.status().message());
+  auto authority = CertificateAuthority::FromCertAndKey(*std::move(ca_cert), *std::move(ca_key));
+  if (!authority.ok()) return FieldError("ca", authority.status().message());
+  if (authority->trust_domain() != config.bus_identity.trust_domain) {
+    return FieldError("ca.certificate", "is not the CA of this CCF's trust_domain");
+  }
+  config.ca = std::make_shared<const CertificateAuthority>(*std::move(authority));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
@@ -203,7 +271,8 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
     return absl::InvalidArgumentError(absl::StrCat("not valid JSON: ", e.what()));
   }
   if (!root.is_object()) return absl::InvalidArgumentError("the configuration must be an object");
-  RETURN_IF_ERROR(CheckKnownFields(root, "", {"ccf_id", "trust_domain", "bus", "peers"}));
+  RETURN_IF_ERROR(CheckKnownFields(
+      root, "", {"ccf_id", "trust_domain", "bus", "peers", "northbound", "ca", "data_dir"}));
 
   CcfConfig config;
   BusIdentity& id = config.bus_identity;
@@ -248,6 +317,7 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
       config.peers.push_back(std::move(peer));
     }
   }
+  RETURN_IF_ERROR(ParseNorthbound(root, base_dir, config));
   return config;
 }
 

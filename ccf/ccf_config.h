@@ -11,19 +11,37 @@
 #ifndef CAPIF_CCF_CCF_CONFIG_H_
 #define CAPIF_CCF_CCF_CONFIG_H_
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/certificate_authority.h"
 #include "federation/peer.h"
 
 namespace capif {
+
+// The TS 29.222 northbound (HTTPS). Optional: without it ccfd serves only the bus.
+struct NorthboundConfig {
+  std::string listen_address;         // host:port; port 0 picks a free port
+  std::string certificate_chain_pem;  // leaf first; may be the bus certificate
+  SecretBytes private_key_pem;
+  size_t max_body_bytes = 64 * 1024;
+  std::string api_root;  // e.g. "https://ccf-a.example:8441"; "" = https://<bound address>
+};
 
 struct CcfConfig {
   BusIdentity bus_identity;
   std::string listen_address;  // host:port; port 0 picks a free port
   std::vector<Peer> peers;
+  std::optional<NorthboundConfig> northbound;
+  // The domain CA that certifies onboarded invokers and registered API provider functions.
+  // Required with the northbound.
+  std::shared_ptr<const CertificateAuthority> ca;
+  // Where the CCF keeps its database. Required with the northbound.
+  std::string data_dir;
 };
 
 absl::StatusOr<CcfConfig> LoadCcfConfig(const std::string& path);

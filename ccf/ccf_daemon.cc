@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "federation/bus_server.h"
 #include "federation/peer_directory.h"
+#include "ccf/northbound.h"
 
 namespace capif {
 namespace {
@@ -82,10 +83,24 @@ int RunCcfd(int argc, char** argv) {
   }
   std::cout << "ccfd " << self.ccf_id.value() << " listening on " << bound << std::endl;
 
+  std::unique_ptr<Northbound> northbound;
+  if (config->northbound) {
+    auto nb = Northbound::Start(*config);
+    if (!nb.ok()) {
+      std::cerr << "ccfd: " << nb.status().message() << "\n";
+      (*server)->Shutdown(absl::ZeroDuration());
+      return 1;
+    }
+    northbound = *std::move(nb);
+    std::cout << "ccfd " << self.ccf_id.value() << " northbound on " << northbound->api_root()
+              << std::endl;
+  }
+
   int signo = 0;
   sigwait(&stop_signals, &signo);
   LogInfo("ccfd", absl::StrCat("received ", signo == SIGTERM ? "SIGTERM" : "SIGINT",
                                ", shutting down"));
+  if (northbound) northbound->Stop();
   (*server)->Shutdown(kShutdownGrace);
   LogInfo("ccfd", "stopped");
   return 0;

@@ -44,7 +44,7 @@ class InvokerManagementApiTest : public ::testing::Test {
   std::string Token() { return *IssueEnrollmentToken(*tokens_, clock_.Now(), absl::Hours(1)); }
 
   json Body() const {
-    return {{"onboardingInformation", {{"apiInvokerPublicKey", MakeCsr(key_, key_)}}},
+    return {{"onboardingInformation", {{"apiInvokerPublicKey", *CreateCsrPem(key_)}}},
             {"notificationDestination", "https://invoker.example/notify"},
             {"apiInvokerInformation", "demo app"}};
   }

@@ -157,7 +157,8 @@ void NorthboundServer::Route(const std::string& method, const std::string& patte
   }
 }
 
-absl::Status NorthboundServer::Start() {
+absl::Status NorthboundServer::Bind() {
+  if (port_ > 0) return absl::OkStatus();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);
   } else {
@@ -168,6 +169,12 @@ absl::Status NorthboundServer::Start() {
     return absl::UnavailableError(
         absl::StrCat("northbound: cannot listen on ", options_.host, ":", options_.port));
   }
+  return absl::OkStatus();
+}
+
+absl::Status NorthboundServer::Start() {
+  absl::Status bound = Bind();
+  if (!bound.ok()) return bound;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // cpp-httplib 0.11's stop() does nothing until the listening thread has marked the server
   // running; a Stop() right after Start() would then leave that thread in accept() forever.

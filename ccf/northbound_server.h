@@ -60,7 +60,10 @@ class NorthboundServer {
   // `pattern` is a regular expression over the path; captures become path_params.
   void Route(const std::string& method, const std::string& pattern, RestHandler handler);
 
-  // Binds and serves in a background thread. Unavailable if the address cannot be bound.
+  // Binds the listening socket (so port() is known) without serving yet. Unavailable if the
+  // address cannot be bound.
+  absl::Status Bind();
+  // Binds if needed, then serves in a background thread; returns once serving.
   absl::Status Start();
   int port() const { return port_; }
   // Idempotent.

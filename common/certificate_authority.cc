@@ -104,9 +104,12 @@ absl::StatusOr<X509Cert> IssueImpl(const X509Cert& ca_cert, const EvpKey& ca_key
       return absl::InvalidArgumentError(absl::StrCat("'", ip, "' is not a valid IP address"));
     }
   }
-  ASSIGN_OR_RETURN(X509Cert cert,
-                   NewCert(ca_domain.value(), request.identity.ToString(), *request.public_key,
-                           clock, request.validity));
+  // The identity is the URI SAN; the subject CN is only a readable hint, and X.509 limits it to
+  // 64 characters (a full SPIFFE id can be longer), so it holds the kind and id, truncated.
+  std::string cn = absl::StrCat(KindName(request.identity.kind()), " ", request.identity.id());
+  if (cn.size() > 64) cn.resize(64);
+  ASSIGN_OR_RETURN(X509Cert cert, NewCert(ca_domain.value(), cn, *request.public_key, clock,
+                                          request.validity));
   X509* raw = cert.get();
   if (X509_set_issuer_name(raw, X509_get_subject_name(ca_cert.get())) != 1) {
     return OpenSslError("setting the issuer");

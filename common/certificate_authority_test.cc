@@ -58,6 +58,18 @@ TEST_F(CertificateAuthorityTest, ExpiredLeafDoesNotVerify) {
   EXPECT_NE(s.message().find("expired"), absl::string_view::npos) << s;
 }
 
+TEST_F(CertificateAuthorityTest, LongIdentitiesFitTheSubject) {
+  std::string long_id(128, 'x');
+  LeafRequest req{*SpiffeId::Parse("spiffe://a-rather-long-trust-domain.operator.example/invoker/" +
+                                   long_id),
+                  &leaf_key_, {}, {}, absl::Hours(1)};
+  auto ca = *CertificateAuthority::CreateRoot(
+      TrustDomain("a-rather-long-trust-domain.operator.example"), clock_, kTenYears);
+  auto leaf = ca.Issue(req, clock_);
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  EXPECT_EQ(leaf->UriSans()[0], req.identity.ToString());
+}
+
 TEST_F(CertificateAuthorityTest, RefusesIdentityOfAnotherTrustDomain) {
   LeafRequest req{Id("spiffe://b.example/ccf/ccf-b"), &leaf_key_, {}, {}, absl::Hours(1)};
   EXPECT_EQ(ca_a_.Issue(req, clock_).status().code(), absl::StatusCode::kInvalidArgument);
@@ -105,6 +117,31 @@ TEST_F(CertificateAuthorityTest, ChainPemRoundTrip) {
   ASSERT_EQ(chain->size(), 2u);
   EXPECT_EQ((*chain)[0].UriSans(), leaf.UriSans());
   EXPECT_FALSE(X509Cert::FromPem(*pem).ok());  // two certificates where one is expected
+}
+
+}  // namespace
+}  // namespace capif
+
+namespace capif {
+namespace {
+
+TEST(CsrTest, CreatedCsrYieldsItsKeyAndForgedOneIsRefused) {
+  EvpKey key = *EvpKey::GenerateEcP256();
+  auto csr = CreateCsrPem(key);
+  ASSERT_TRUE(csr.ok()) << csr.status();
+  auto from_csr = PublicKeyFromCsrOrKeyPem(*csr);
+  ASSERT_TRUE(from_csr.ok()) << from_csr.status();
+  EXPECT_TRUE(from_csr->PublicKeyEquals(key));
+  auto from_pub = PublicKeyFromCsrOrKeyPem(*key.PublicKeyPem());
+  ASSERT_TRUE(from_pub.ok());
+  EXPECT_TRUE(from_pub->PublicKeyEquals(key));
+  // Flip a byte inside the base64 body: the self-signature no longer verifies (or it no longer
+  // parses); either way it is refused.
+  std::string forged = *csr;
+  size_t pos = forged.find('\n') + 20;
+  forged[pos] = forged[pos] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(PublicKeyFromCsrPem(forged).ok());
+  EXPECT_FALSE(PublicKeyFromCsrOrKeyPem("not pem").ok());
 }
 
 }  // namespace

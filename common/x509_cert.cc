@@ -127,6 +127,22 @@ absl::StatusOr<EvpKey> X509Cert::PublicKey() const {
   return EvpKey(key);
 }
 
+absl::StatusOr<std::string> CreateCsrPem(const EvpKey& key) {
+  std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(X509_REQ_new(), &X509_REQ_free);
+  if (!req || X509_REQ_set_version(req.get(), 0) != 1 ||
+      X509_REQ_set_pubkey(req.get(), key.get()) != 1 ||
+      X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) {
+    return OpenSslError("building a certificate signing request");
+  }
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) {
+    return OpenSslError("encoding a certificate signing request");
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
 absl::StatusOr<EvpKey> PublicKeyFromCsrPem(absl::string_view pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return OpenSslError("allocating a BIO");

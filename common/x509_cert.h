@@ -61,6 +61,10 @@ class X509Cert {
   std::unique_ptr<X509, Deleter> cert_;
 };
 
+// A PEM PKCS#10 certificate signing request for `key`, self-signed with it (SHA-256). The
+// subject is empty: the CA sets the identity.
+absl::StatusOr<std::string> CreateCsrPem(const EvpKey& key);
+
 // The public key of a PEM certificate signing request (PKCS#10), after checking the request's
 // self-signature (proof of possession). InvalidArgument if malformed or the signature is wrong.
 absl::StatusOr<EvpKey> PublicKeyFromCsrPem(absl::string_view pem);

@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "ccf/ccf_config.h"
+#include "ccf/invoker_management_api.h"
+#include "ccf/sqlite_stores.h"
 #include "common/clock.h"
 #include "federation/peer_client.h"
 
@@ -17,7 +19,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage:\n"
-    "  capifctl peers --config FILE [--timeout-ms N] [--json]\n";
+    "  capifctl peers --config FILE [--timeout-ms N] [--json]\n"
+    "  capifctl enroll-invoker --config FILE [--ttl-seconds N]\n";
 
 struct PeerReport {
   std::string ccf_id;
@@ -158,6 +161,53 @@ int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   return 0;
 }
 
+int EnrollInvoker(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::string config_path;
+  int64_t ttl_seconds = 3600;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      config_path = args[++i];
+    } else if (args[i] == "--ttl-seconds" && i + 1 < args.size()) {
+      if (!absl::SimpleAtoi(args[++i], &ttl_seconds) || ttl_seconds <= 0 ||
+          ttl_seconds > 7 * 24 * 3600) {
+        err << "capifctl enroll-invoker: --ttl-seconds must be from 1 to 604800\n";
+        return 2;
+      }
+    } else {
+      err << "capifctl enroll-invoker: unexpected argument '" << args[i] << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    err << "capifctl enroll-invoker: --config is required\n" << kUsage;
+    return 2;
+  }
+  auto config = LoadCcfConfig(config_path);
+  if (!config.ok()) {
+    err << "capifctl enroll-invoker: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (!config->northbound) {
+    err << "capifctl enroll-invoker: the configuration has no northbound (no onboarding)\n";
+    return 2;
+  }
+  auto db = OpenCcfDatabase(config->data_dir);
+  if (!db.ok()) {
+    err << "capifctl enroll-invoker: " << db.status().message() << "\n";
+    return 1;
+  }
+  SqliteEnrollmentTokenStore tokens(*db);
+  auto token =
+      IssueEnrollmentToken(tokens, Clock::Real().Now(), absl::Seconds(ttl_seconds));
+  if (!token.ok()) {
+    err << "capifctl enroll-invoker: " << token.status().message() << "\n";
+    return 1;
+  }
+  // Only the token on stdout, so scripts can capture it.
+  out << *token << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int RunCapifctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -170,6 +220,7 @@ int RunCapifctl(const std::vector<std::string>& args, std::ostream& out, std::os
     return 0;
   }
   if (args[0] == "peers") return Peers(args, out, err);
+  if (args[0] == "enroll-invoker") return EnrollInvoker(args, out, err);
   err << "capifctl: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }

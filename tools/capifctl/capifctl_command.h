@@ -7,7 +7,12 @@
 //       included), RTT (a second Hello on the established channel), the sequence of its trust
 //       bundle, and the reason when it failed. --json prints the same as a JSON object.
 //
-// Exit codes: 0 every peer reachable; 1 at least one peer unreachable or refusing; 2 bad
+//   capifctl enroll-invoker --config FILE [--ttl-seconds N]
+//       Issues a one-time enrollment token for API invoker onboarding (TS 29.222 POST
+//       onboardedInvokers with "Authorization: Bearer <token>"), valid N seconds (default 3600),
+//       stored as a digest in the CCF's database. Prints only the token.
+//
+// Exit codes (peers): 0 every peer reachable; 1 at least one peer unreachable or refusing; 2 bad
 // arguments or configuration.
 #ifndef CAPIF_TOOLS_CAPIFCTL_CAPIFCTL_COMMAND_H_
 #define CAPIF_TOOLS_CAPIFCTL_CAPIFCTL_COMMAND_H_

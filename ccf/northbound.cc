@@ -1,0 +1,54 @@
+#include "ccf/northbound.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace capif {
+
+absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& config,
+                                                              const Clock& clock) {
+  if (!config.northbound || !config.ca) {
+    return absl::FailedPreconditionError("no northbound configured");
+  }
+  const NorthboundConfig& nb = *config.northbound;
+  std::unique_ptr<Northbound> n(new Northbound());
+  auto db = OpenCcfDatabase(config.data_dir);
+  if (!db.ok()) {
+    return absl::Status(db.status().code(), absl::StrCat("data_dir '", config.data_dir,
+                                                         "': ", db.status().message()));
+  }
+  n->db_ = *db;
+  n->ca_ = config.ca;
+  n->invokers_ = std::make_unique<SqliteInvokerStore>(n->db_);
+  n->enrollment_tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(n->db_);
+
+  size_t colon = nb.listen_address.rfind(':');
+  NorthboundServer::Options options;
+  options.host = nb.listen_address.substr(0, colon);
+  options.port = std::stoi(nb.listen_address.substr(colon + 1));
+  options.max_body_bytes = nb.max_body_bytes;
+  ASSIGN_OR_RETURN(n->server_,
+                   NorthboundServer::Create({nb.certificate_chain_pem, nb.private_key_pem,
+                                             config.bus_identity.own_trust_bundle},
+                                            options));
+  // With port 0 the API root (used in Location headers) depends on the bound port: bind first.
+  RETURN_IF_ERROR(n->server_->Bind());
+  n->api_root_ = nb.api_root.empty() ? absl::StrCat("https://", options.host, ":", n->port())
+                                     : nb.api_root;
+  n->invoker_management_ = std::make_unique<InvokerManagementApi>(InvokerManagementConfig{
+      n->invokers_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_});
+  n->invoker_management_->RegisterRoutes(*n->server_);
+  RETURN_IF_ERROR(n->server_->Start());
+  LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",
+                               config.data_dir));
+  return n;
+}
+
+Northbound::~Northbound() { Stop(); }
+
+void Northbound::Stop() {
+  if (server_) server_->Stop();
+}
+
+}  // namespace capif

@@ -1,0 +1,49 @@
+// Northbound: the TS 29.222 APIs of this CCF, assembled from a CcfConfig: the CCF database in
+// data_dir, the stores, the domain CA, the HTTPS server and every API registered on it.
+//
+//   ASSIGN_OR_RETURN(auto nb, Northbound::Start(config));   // serving when this returns
+//   nb->api_root();   // "https://127.0.0.1:8441"
+//   nb->Stop();
+//
+// Errors from Start(): whatever opening the database or binding the port reports (the message
+// names the data directory or address). Thread-safe after Start().
+#ifndef CAPIF_CCF_NORTHBOUND_H_
+#define CAPIF_CCF_NORTHBOUND_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ccf/ccf_config.h"
+#include "ccf/invoker_management_api.h"
+#include "ccf/northbound_server.h"
+#include "ccf/sqlite_stores.h"
+#include "common/clock.h"
+
+namespace capif {
+
+class Northbound {
+ public:
+  static absl::StatusOr<std::unique_ptr<Northbound>> Start(const CcfConfig& config,
+                                                           const Clock& clock = Clock::Real());
+  ~Northbound();
+
+  const std::string& api_root() const { return api_root_; }
+  int port() const { return server_->port(); }
+  void Stop();
+
+ private:
+  Northbound() = default;
+
+  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<const CertificateAuthority> ca_;
+  std::unique_ptr<SqliteInvokerStore> invokers_;
+  std::unique_ptr<SqliteEnrollmentTokenStore> enrollment_tokens_;
+  std::unique_ptr<InvokerManagementApi> invoker_management_;
+  std::unique_ptr<NorthboundServer> server_;
+  std::string api_root_;
+};
+
+}  // namespace capif
+
+#endif  // CAPIF_CCF_NORTHBOUND_H_
