@@ -117,11 +117,12 @@ std::string OnboardingSecretDigest(absl::string_view salt, const SecretBytes& se
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
-absl::StatusOr<std::string> IssueEnrollmentToken(EnrollmentTokenStore& store, absl::Time now,
+absl::StatusOr<std::string> IssueEnrollmentToken(EnrollmentTokenStore& store,
+                                                 EnrollmentPurpose purpose, absl::Time now,
                                                  absl::Duration ttl) {
   SecretBytes raw = SecretBytes::Random(32);
   std::string token = Base64UrlEncode(raw.Reveal(InsecureSecretAccess()));
-  RETURN_IF_ERROR(store.Add(EnrollmentTokenDigest(token), now + ttl));
+  RETURN_IF_ERROR(store.Add(EnrollmentTokenDigest(token), purpose, now + ttl));
   return token;
 }
 
@@ -151,7 +152,7 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& re
   }
   absl::Status token =
       config_.enrollment_tokens->Consume(EnrollmentTokenDigest(auth.substr(7)),
-                                         config_.clock->Now());
+                                         EnrollmentPurpose::kInvoker, config_.clock->Now());
   if (!token.ok()) {
     LogWarning("security", absl::StrCat("onboarding refused: ", token.message()));
     return RestError(401, "the enrollment token is unknown, used or expired", "UNAUTHENTICATED");

@@ -62,7 +62,8 @@ std::string EnrollmentTokenDigest(absl::string_view token);
 std::string OnboardingSecretDigest(absl::string_view salt, const SecretBytes& secret);
 
 // A new random enrollment token (base64url of 32 random bytes), stored as its digest.
-absl::StatusOr<std::string> IssueEnrollmentToken(EnrollmentTokenStore& store, absl::Time now,
+absl::StatusOr<std::string> IssueEnrollmentToken(EnrollmentTokenStore& store,
+                                                 EnrollmentPurpose purpose, absl::Time now,
                                                  absl::Duration ttl);
 
 }  // namespace capif

@@ -41,7 +41,7 @@ class InvokerManagementApiTest : public ::testing::Test {
         invokers_.get(), tokens_.get(), &ca_, &clock_, "https://127.0.0.1:8443"});
   }
 
-  std::string Token() { return *IssueEnrollmentToken(*tokens_, clock_.Now(), absl::Hours(1)); }
+  std::string Token() { return *IssueEnrollmentToken(*tokens_, EnrollmentPurpose::kInvoker, clock_.Now(), absl::Hours(1)); }
 
   json Body() const {
     return {{"onboardingInformation", {{"apiInvokerPublicKey", *CreateCsrPem(key_)}}},

@@ -18,6 +18,16 @@ const std::vector<std::string>& CcfSchema() {
       "CREATE TABLE enrollment_tokens ("
       "  token_digest BLOB PRIMARY KEY,"
       "  expires_at INTEGER NOT NULL);",
+      // 2: TS 29.222 resources as JSON documents.
+      "CREATE TABLE resources ("
+      "  kind TEXT NOT NULL,"
+      "  id TEXT NOT NULL,"
+      "  owner TEXT NOT NULL,"
+      "  json TEXT NOT NULL,"
+      "  PRIMARY KEY (kind, id));"
+      "CREATE INDEX resources_by_owner ON resources(owner);",
+      // 3: enrollment tokens for provider registration too.
+      "ALTER TABLE enrollment_tokens ADD COLUMN purpose TEXT NOT NULL DEFAULT 'invoker';",
   };
   return *kSchema;
 }
@@ -69,21 +79,82 @@ absl::Status SqliteInvokerStore::Delete(const ApiInvokerId& id) {
     absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?", {id.value()});
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
+    // Everything derived from the invoker (security contexts and their keys) goes with it.
+    return tx.Execute("DELETE FROM resources WHERE owner = ?", {id.value()});
+  });
+}
+
+absl::Status SqliteResourceStore::Insert(const Resource& r) {
+  return db_->Execute("INSERT INTO resources(kind, id, owner, json) VALUES (?, ?, ?, ?)",
+                      {r.kind, r.id, r.owner, r.json});
+}
+
+absl::Status SqliteResourceStore::Update(const Resource& r) {
+  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    absl::Status s = tx.Execute("UPDATE resources SET json = ? WHERE kind = ? AND id = ?",
+                                {r.json, r.kind, r.id});
+    if (!s.ok()) return s;
+    if (tx.changes() == 0) return absl::NotFoundError(absl::StrCat("no such ", r.kind));
     return absl::OkStatus();
   });
 }
 
-absl::Status SqliteEnrollmentTokenStore::Add(const std::string& token_digest, absl::Time expires) {
-  return db_->Execute("INSERT INTO enrollment_tokens(token_digest, expires_at) VALUES (?, ?)",
-                      {SqlBlob{token_digest}, absl::ToUnixSeconds(expires)});
+absl::StatusOr<std::optional<Resource>> SqliteResourceStore::Get(absl::string_view kind,
+                                                                 absl::string_view id) {
+  auto rows = db_->Query("SELECT owner, json FROM resources WHERE kind = ? AND id = ?",
+                         {std::string(kind), std::string(id)});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<Resource>();
+  return std::optional<Resource>(Resource{std::string(kind), std::string(id),
+                                          SqlText((*rows)[0][0]), SqlText((*rows)[0][1])});
+}
+
+absl::StatusOr<std::vector<Resource>> SqliteResourceStore::List(absl::string_view kind,
+                                                                absl::string_view owner) {
+  auto rows = owner.empty()
+                  ? db_->Query("SELECT id, owner, json FROM resources WHERE kind = ? ORDER BY id",
+                               {std::string(kind)})
+                  : db_->Query("SELECT id, owner, json FROM resources WHERE kind = ? AND owner = ? "
+                               "ORDER BY id",
+                               {std::string(kind), std::string(owner)});
+  if (!rows.ok()) return rows.status();
+  std::vector<Resource> out;
+  for (const SqlRow& row : *rows) {
+    out.push_back({std::string(kind), SqlText(row[0]), SqlText(row[1]), SqlText(row[2])});
+  }
+  return out;
+}
+
+absl::Status SqliteResourceStore::Delete(absl::string_view kind, absl::string_view id) {
+  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    absl::Status s = tx.Execute("DELETE FROM resources WHERE kind = ? AND id = ?",
+                                {std::string(kind), std::string(id)});
+    if (!s.ok()) return s;
+    if (tx.changes() == 0) return absl::NotFoundError(absl::StrCat("no such ", kind));
+    return tx.Execute("DELETE FROM resources WHERE owner = ?", {std::string(id)});
+  });
+}
+
+namespace {
+std::string PurposeName(EnrollmentPurpose p) {
+  return p == EnrollmentPurpose::kInvoker ? "invoker" : "provider";
+}
+}  // namespace
+
+absl::Status SqliteEnrollmentTokenStore::Add(const std::string& token_digest,
+                                             EnrollmentPurpose purpose, absl::Time expires) {
+  return db_->Execute(
+      "INSERT INTO enrollment_tokens(token_digest, purpose, expires_at) VALUES (?, ?, ?)",
+      {SqlBlob{token_digest}, PurposeName(purpose), absl::ToUnixSeconds(expires)});
 }
 
 absl::Status SqliteEnrollmentTokenStore::Consume(const std::string& token_digest,
-                                                 absl::Time now) {
+                                                 EnrollmentPurpose purpose, absl::Time now) {
   bool expired = false;
   absl::Status s = db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
-    auto rows = tx.Query("SELECT expires_at FROM enrollment_tokens WHERE token_digest = ?",
-                         {SqlBlob{token_digest}});
+    auto rows = tx.Query(
+        "SELECT expires_at FROM enrollment_tokens WHERE token_digest = ? AND purpose = ?",
+        {SqlBlob{token_digest}, PurposeName(purpose)});
     if (!rows.ok()) return rows.status();
     if (rows->empty()) return absl::UnauthenticatedError("unknown enrollment token");
     absl::Status s =

@@ -38,8 +38,25 @@ class SqliteInvokerStore final : public InvokerStore {
 class SqliteEnrollmentTokenStore final : public EnrollmentTokenStore {
  public:
   explicit SqliteEnrollmentTokenStore(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
-  absl::Status Add(const std::string& token_digest, absl::Time expires) override;
-  absl::Status Consume(const std::string& token_digest, absl::Time now) override;
+  absl::Status Add(const std::string& token_digest, EnrollmentPurpose purpose,
+                   absl::Time expires) override;
+  absl::Status Consume(const std::string& token_digest, EnrollmentPurpose purpose,
+                       absl::Time now) override;
+
+ private:
+  std::shared_ptr<SqliteDatabase> db_;
+};
+
+class SqliteResourceStore final : public ResourceStore {
+ public:
+  explicit SqliteResourceStore(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  absl::Status Insert(const Resource& r) override;
+  absl::Status Update(const Resource& r) override;
+  absl::StatusOr<std::optional<Resource>> Get(absl::string_view kind,
+                                              absl::string_view id) override;
+  absl::StatusOr<std::vector<Resource>> List(absl::string_view kind,
+                                             absl::string_view owner) override;
+  absl::Status Delete(absl::string_view kind, absl::string_view id) override;
 
  private:
   std::shared_ptr<SqliteDatabase> db_;

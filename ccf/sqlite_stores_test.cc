@@ -40,14 +40,51 @@ TEST_F(SqliteStoresTest, InvokerLifecycle) {
 TEST_F(SqliteStoresTest, EnrollmentTokensAreSingleUseAndExpire) {
   SqliteEnrollmentTokenStore tokens(db_);
   absl::Time now = absl::FromUnixSeconds(1700000000);
-  ASSERT_TRUE(tokens.Add("t1", now + absl::Minutes(10)).ok());
-  ASSERT_TRUE(tokens.Add("t2", now + absl::Minutes(10)).ok());
-  EXPECT_TRUE(tokens.Consume("t1", now).ok());
-  EXPECT_EQ(tokens.Consume("t1", now).code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(tokens.Consume("t2", now + absl::Minutes(10)).code(),
+  ASSERT_TRUE(tokens.Add("t1", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).ok());
+  ASSERT_TRUE(tokens.Add("t2", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).ok());
+  EXPECT_TRUE(tokens.Consume("t1", EnrollmentPurpose::kInvoker, now).ok());
+  EXPECT_EQ(tokens.Consume("t1", EnrollmentPurpose::kInvoker, now).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(tokens.Consume("t2", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).code(),
             absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(tokens.Consume("t2", now).code(), absl::StatusCode::kUnauthenticated);  // removed
-  EXPECT_EQ(tokens.Consume("never", now).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(tokens.Consume("t2", EnrollmentPurpose::kInvoker, now).code(), absl::StatusCode::kUnauthenticated);  // removed
+  EXPECT_EQ(tokens.Consume("never", EnrollmentPurpose::kInvoker, now).code(), absl::StatusCode::kUnauthenticated);
+  // A token is good only for its purpose.
+  ASSERT_TRUE(tokens.Add("t3", EnrollmentPurpose::kProvider, now + absl::Minutes(10)).ok());
+  EXPECT_FALSE(tokens.Consume("t3", EnrollmentPurpose::kInvoker, now).ok());
+  EXPECT_TRUE(tokens.Consume("t3", EnrollmentPurpose::kProvider, now).ok());
+}
+
+TEST_F(SqliteStoresTest, EnrollmentTokenIsGoodOnlyForItsPurpose) {
+  SqliteEnrollmentTokenStore tokens(db_);
+  absl::Time now = absl::FromUnixSeconds(1700000000);
+  ASSERT_TRUE(tokens.Add("t3", EnrollmentPurpose::kProvider, now + absl::Minutes(10)).ok());
+  EXPECT_FALSE(tokens.Consume("t3", EnrollmentPurpose::kInvoker, now).ok());
+  EXPECT_TRUE(tokens.Consume("t3", EnrollmentPurpose::kProvider, now).ok());
+}
+
+TEST_F(SqliteStoresTest, ResourcesAndOwnership) {
+  SqliteResourceStore resources(db_);
+  SqliteInvokerStore invokers(db_);
+  ASSERT_TRUE(resources.Insert({kResourceProviderDomain, "dom-1", "", "{}"}).ok());
+  ASSERT_TRUE(resources.Insert({kResourceProviderFunction, "AEF-1", "dom-1", R"({"r":1})"}).ok());
+  ASSERT_TRUE(resources.Insert({kResourceProviderFunction, "APF-1", "dom-1", "{}"}).ok());
+  EXPECT_EQ(resources.Insert({kResourceProviderFunction, "APF-1", "dom-1", "{}"}).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(resources.List(kResourceProviderFunction, "dom-1")->size(), 2u);
+  EXPECT_EQ(resources.List(kResourceProviderFunction, "")->size(), 2u);
+  ASSERT_TRUE(resources.Update({kResourceProviderFunction, "AEF-1", "", R"({"r":2})"}).ok());
+  EXPECT_EQ((*resources.Get(kResourceProviderFunction, "AEF-1"))->json, R"({"r":2})");
+  EXPECT_EQ((*resources.Get(kResourceProviderFunction, "AEF-1"))->owner, "dom-1");
+  EXPECT_EQ(resources.Update({kResourceServiceApi, "nope", "", "{}"}).code(),
+            absl::StatusCode::kNotFound);
+  // Deleting the domain deletes its functions.
+  ASSERT_TRUE(resources.Delete(kResourceProviderDomain, "dom-1").ok());
+  EXPECT_TRUE(resources.List(kResourceProviderFunction, "")->empty());
+  // Offboarding an invoker deletes its security context.
+  ASSERT_TRUE(invokers.Insert({ApiInvokerId("inv-1"), "{}", "C", "s", "d", absl::Now()}).ok());
+  ASSERT_TRUE(resources.Insert({kResourceSecurityContext, "inv-1", "inv-1", "{}"}).ok());
+  ASSERT_TRUE(invokers.Delete(ApiInvokerId("inv-1")).ok());
+  EXPECT_FALSE(resources.Get(kResourceSecurityContext, "inv-1")->has_value());
 }
 
 TEST_F(SqliteStoresTest, DataSurvivesReopening) {

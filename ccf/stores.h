@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -38,14 +39,51 @@ class InvokerStore {
   virtual absl::Status Delete(const ApiInvokerId& id) = 0;
 };
 
-// One-time enrollment credentials for invoker onboarding (issued by `capifctl enroll-invoker`).
+// One-time enrollment credentials: for invoker onboarding (`capifctl enroll-invoker`) and for
+// API provider domain registration, as regSec (`capifctl enroll-provider`).
+enum class EnrollmentPurpose { kInvoker, kProvider };
+
 class EnrollmentTokenStore {
  public:
   virtual ~EnrollmentTokenStore() = default;
-  virtual absl::Status Add(const std::string& token_digest, absl::Time expires) = 0;
-  // Removes the token and returns OK if it exists and has not expired at `now`;
+  virtual absl::Status Add(const std::string& token_digest, EnrollmentPurpose purpose,
+                           absl::Time expires) = 0;
+  // Removes the token and returns OK if it exists for `purpose` and has not expired at `now`;
   // Unauthenticated otherwise (expired tokens are removed too).
-  virtual absl::Status Consume(const std::string& token_digest, absl::Time now) = 0;
+  virtual absl::Status Consume(const std::string& token_digest, EnrollmentPurpose purpose,
+                               absl::Time now) = 0;
+};
+
+// TS 29.222 resources kept as their JSON representation: provider registrations and functions,
+// published service APIs, security contexts. `owner` is the id the resource belongs to (the
+// provider domain of a function, the APF of a service API, the invoker of a security context);
+// deleting an invoker deletes every resource it owns.
+struct Resource {
+  std::string kind;  // one of the kResource* names
+  std::string id;
+  std::string owner;
+  std::string json;
+};
+
+inline constexpr char kResourceProviderDomain[] = "provider-domain";
+inline constexpr char kResourceProviderFunction[] = "provider-function";
+inline constexpr char kResourceServiceApi[] = "service-api";
+inline constexpr char kResourceSecurityContext[] = "security-context";
+
+class ResourceStore {
+ public:
+  virtual ~ResourceStore() = default;
+  // AlreadyExists if (kind, id) exists.
+  virtual absl::Status Insert(const Resource& r) = 0;
+  // NotFound if absent. The owner does not change.
+  virtual absl::Status Update(const Resource& r) = 0;
+  virtual absl::StatusOr<std::optional<Resource>> Get(absl::string_view kind,
+                                                      absl::string_view id) = 0;
+  // All of `kind`, or only those of `owner` when it is not empty; ordered by id.
+  virtual absl::StatusOr<std::vector<Resource>> List(absl::string_view kind,
+                                                     absl::string_view owner = "") = 0;
+  // NotFound if absent. Also deletes the resources it owns (e.g. a domain's functions).
+  virtual absl::Status Delete(absl::string_view kind, absl::string_view id) = 0;
 };
 
 }  // namespace capif

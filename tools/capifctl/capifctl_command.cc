@@ -20,7 +20,8 @@ namespace {
 constexpr char kUsage[] =
     "usage:\n"
     "  capifctl peers --config FILE [--timeout-ms N] [--json]\n"
-    "  capifctl enroll-invoker --config FILE [--ttl-seconds N]\n";
+    "  capifctl enroll-invoker --config FILE [--ttl-seconds N]\n"
+    "  capifctl enroll-provider --config FILE [--ttl-seconds N]\n";
 
 struct PeerReport {
   std::string ccf_id;
@@ -161,7 +162,8 @@ int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   return 0;
 }
 
-int EnrollInvoker(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int Enroll(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+           EnrollmentPurpose purpose) {
   std::string config_path;
   int64_t ttl_seconds = 3600;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -170,37 +172,37 @@ int EnrollInvoker(const std::vector<std::string>& args, std::ostream& out, std::
     } else if (args[i] == "--ttl-seconds" && i + 1 < args.size()) {
       if (!absl::SimpleAtoi(args[++i], &ttl_seconds) || ttl_seconds <= 0 ||
           ttl_seconds > 7 * 24 * 3600) {
-        err << "capifctl enroll-invoker: --ttl-seconds must be from 1 to 604800\n";
+        err << "capifctl " << args[0] << ": --ttl-seconds must be from 1 to 604800\n";
         return 2;
       }
     } else {
-      err << "capifctl enroll-invoker: unexpected argument '" << args[i] << "'\n" << kUsage;
+      err << "capifctl " << args[0] << ": unexpected argument '" << args[i] << "'\n" << kUsage;
       return 2;
     }
   }
   if (config_path.empty()) {
-    err << "capifctl enroll-invoker: --config is required\n" << kUsage;
+    err << "capifctl " << args[0] << ": --config is required\n" << kUsage;
     return 2;
   }
   auto config = LoadCcfConfig(config_path);
   if (!config.ok()) {
-    err << "capifctl enroll-invoker: " << config.status().message() << "\n";
+    err << "capifctl " << args[0] << ": " << config.status().message() << "\n";
     return 2;
   }
   if (!config->northbound) {
-    err << "capifctl enroll-invoker: the configuration has no northbound (no onboarding)\n";
+    err << "capifctl " << args[0] << ": the configuration has no northbound (no onboarding)\n";
     return 2;
   }
   auto db = OpenCcfDatabase(config->data_dir);
   if (!db.ok()) {
-    err << "capifctl enroll-invoker: " << db.status().message() << "\n";
+    err << "capifctl " << args[0] << ": " << db.status().message() << "\n";
     return 1;
   }
   SqliteEnrollmentTokenStore tokens(*db);
-  auto token =
-      IssueEnrollmentToken(tokens, Clock::Real().Now(), absl::Seconds(ttl_seconds));
+  auto token = IssueEnrollmentToken(tokens, purpose, Clock::Real().Now(),
+                                    absl::Seconds(ttl_seconds));
   if (!token.ok()) {
-    err << "capifctl enroll-invoker: " << token.status().message() << "\n";
+    err << "capifctl " << args[0] << ": " << token.status().message() << "\n";
     return 1;
   }
   // Only the token on stdout, so scripts can capture it.
@@ -220,7 +222,8 @@ int RunCapifctl(const std::vector<std::string>& args, std::ostream& out, std::os
     return 0;
   }
   if (args[0] == "peers") return Peers(args, out, err);
-  if (args[0] == "enroll-invoker") return EnrollInvoker(args, out, err);
+  if (args[0] == "enroll-invoker") return Enroll(args, out, err, EnrollmentPurpose::kInvoker);
+  if (args[0] == "enroll-provider") return Enroll(args, out, err, EnrollmentPurpose::kProvider);
   err << "capifctl: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }

@@ -11,6 +11,9 @@
 //       Issues a one-time enrollment token for API invoker onboarding (TS 29.222 POST
 //       onboardedInvokers with "Authorization: Bearer <token>"), valid N seconds (default 3600),
 //       stored as a digest in the CCF's database. Prints only the token.
+//   capifctl enroll-provider --config FILE [--ttl-seconds N]
+//       The same for API provider domain registration: the token is the regSec of TS 29.222
+//       POST /api-provider-management/v1/registrations.
 //
 // Exit codes (peers): 0 every peer reachable; 1 at least one peer unreachable or refusing; 2 bad
 // arguments or configuration.
