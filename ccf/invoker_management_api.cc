@@ -1,5 +1,7 @@
 #include "ccf/invoker_management_api.h"
 
+#include "ccf/certification.h"
+
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -16,6 +18,8 @@ namespace capif {
 namespace {
 
 using nlohmann::json;
+
+constexpr char kKeyParam[] = "onboardingInformation.apiInvokerPublicKey";
 
 std::string Sha256(absl::string_view data) {
   unsigned char out[SHA256_DIGEST_LENGTH];
@@ -82,11 +86,6 @@ absl::StatusOr<EnrolmentRequest> ValidateEnrolment(const json& body) {
   return out;
 }
 
-std::string NewInvokerId() {
-  SecretBytes r = SecretBytes::Random(16);
-  return absl::StrCat("inv-", absl::BytesToHexString(r.Reveal(InsecureSecretAccess())));
-}
-
 // The caller must be the invoker named in the path.
 absl::StatusOr<ApiInvokerId> RequireSelf(const RestRequest& req, const CertificateAuthority& ca) {
   if (req.path_params.empty()) return RestError(404, "no invoker in the path");
@@ -146,10 +145,9 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& re
     return InvalidParamError("apiInvokerId", "is assigned by the CCF and must not be sent");
   }
   ASSIGN_OR_RETURN(EnrolmentRequest enrolment, ValidateEnrolment(body));
+  // Checked before the token is spent; CertifyPublicKey checks it again when issuing.
   auto key = PublicKeyFromCsrOrKeyPem(enrolment.public_key_pem);
-  if (!key.ok()) {
-    return InvalidParamError("onboardingInformation.apiInvokerPublicKey", key.status().message());
-  }
+  if (!key.ok()) return InvalidParamError(kKeyParam, key.status().message());
   absl::Status token =
       config_.enrollment_tokens->Consume(EnrollmentTokenDigest(auth.substr(7)),
                                          EnrollmentPurpose::kInvoker, config_.clock->Now());
@@ -158,13 +156,11 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& re
     return RestError(401, "the enrollment token is unknown, used or expired", "UNAUTHENTICATED");
   }
 
-  std::string id = NewInvokerId();
-  ASSIGN_OR_RETURN(SpiffeId identity,
-                   SpiffeId::Create(config_.ca->trust_domain(), SpiffeId::Kind::kInvoker, id));
-  ASSIGN_OR_RETURN(X509Cert cert,
-                   config_.ca->Issue({identity, &*key, {}, {}, config_.certificate_validity},
-                                     *config_.clock));
-  ASSIGN_OR_RETURN(std::string cert_pem, cert.ToPem());
+  std::string id = NewResourceId("inv");
+  ASSIGN_OR_RETURN(std::string cert_pem,
+                   CertifyPublicKey(*config_.ca, SpiffeId::Kind::kInvoker, id,
+                                    enrolment.public_key_pem, kKeyParam, *config_.clock,
+                                    config_.certificate_validity));
   SecretBytes secret(Base64UrlEncode(SecretBytes::Random(32).Reveal(InsecureSecretAccess())));
   std::string salt(SecretBytes::Random(16).Reveal(InsecureSecretAccess()));
 
@@ -174,7 +170,7 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& re
   RETURN_IF_ERROR(config_.invokers->Insert(InvokerRecord{ApiInvokerId(id), stored.dump(), cert_pem,
                                                          salt, OnboardingSecretDigest(salt, secret),
                                                          config_.clock->Now()}));
-  LogInfo("invokers", absl::StrCat("onboarded ", identity.ToString()));
+  LogInfo("invokers", absl::StrCat("onboarded invoker ", id));
 
   json response = stored;
   response["onboardingInformation"]["onboardingSecret"] =
@@ -198,20 +194,12 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Update(const RestRequest& req
 
   json stored = enrolment.stored;
   stored["apiInvokerId"] = id.value();
-  auto key = PublicKeyFromCsrOrKeyPem(enrolment.public_key_pem);
-  if (!key.ok()) {
-    return InvalidParamError("onboardingInformation.apiInvokerPublicKey", key.status().message());
-  }
-  ASSIGN_OR_RETURN(X509Cert current, X509Cert::FromPem(record->certificate_pem));
-  ASSIGN_OR_RETURN(EvpKey current_key, current.PublicKey());
-  if (!current_key.PublicKeyEquals(*key)) {
+  if (!CertifiesSameKey(record->certificate_pem, enrolment.public_key_pem)) {
     // A new key: certify it (the old certificate simply expires).
-    ASSIGN_OR_RETURN(SpiffeId identity, SpiffeId::Create(config_.ca->trust_domain(),
-                                                         SpiffeId::Kind::kInvoker, id.value()));
-    ASSIGN_OR_RETURN(X509Cert cert,
-                     config_.ca->Issue({identity, &*key, {}, {}, config_.certificate_validity},
-                                       *config_.clock));
-    ASSIGN_OR_RETURN(record->certificate_pem, cert.ToPem());
+    ASSIGN_OR_RETURN(record->certificate_pem,
+                     CertifyPublicKey(*config_.ca, SpiffeId::Kind::kInvoker, id.value(),
+                                      enrolment.public_key_pem, kKeyParam, *config_.clock,
+                                      config_.certificate_validity));
   }
   stored["onboardingInformation"]["apiInvokerCertificate"] = record->certificate_pem;
   record->enrolment_json = stored.dump();

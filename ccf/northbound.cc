@@ -22,6 +22,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->ca_ = config.ca;
   n->invokers_ = std::make_unique<SqliteInvokerStore>(n->db_);
   n->enrollment_tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(n->db_);
+  n->resources_ = std::make_unique<SqliteResourceStore>(n->db_);
 
   size_t colon = nb.listen_address.rfind(':');
   NorthboundServer::Options options;
@@ -39,6 +40,9 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->invoker_management_ = std::make_unique<InvokerManagementApi>(InvokerManagementConfig{
       n->invokers_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_});
   n->invoker_management_->RegisterRoutes(*n->server_);
+  n->provider_management_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
+      n->resources_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_});
+  n->provider_management_->RegisterRoutes(*n->server_);
   RETURN_IF_ERROR(n->server_->Start());
   LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",
                                config.data_dir));

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "ccf/ccf_config.h"
 #include "ccf/invoker_management_api.h"
+#include "ccf/provider_management_api.h"
 #include "ccf/northbound_server.h"
 #include "ccf/sqlite_stores.h"
 #include "common/clock.h"
@@ -39,7 +40,9 @@ class Northbound {
   std::shared_ptr<const CertificateAuthority> ca_;
   std::unique_ptr<SqliteInvokerStore> invokers_;
   std::unique_ptr<SqliteEnrollmentTokenStore> enrollment_tokens_;
+  std::unique_ptr<SqliteResourceStore> resources_;
   std::unique_ptr<InvokerManagementApi> invoker_management_;
+  std::unique_ptr<ProviderManagementApi> provider_management_;
   std::unique_ptr<NorthboundServer> server_;
   std::string api_root_;
 };
