@@ -43,6 +43,12 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->provider_management_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
       n->resources_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_});
   n->provider_management_->RegisterRoutes(*n->server_);
+  n->publish_ = std::make_unique<PublishServiceApi>(
+      PublishServiceConfig{n->resources_.get(), n->ca_.get(), n->api_root_});
+  n->publish_->RegisterRoutes(*n->server_);
+  n->discover_ = std::make_unique<DiscoverServiceApi>(
+      DiscoverServiceConfig{n->resources_.get(), n->invokers_.get(), n->ca_.get()});
+  n->discover_->RegisterRoutes(*n->server_);
   RETURN_IF_ERROR(n->server_->Start());
   LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",
                                config.data_dir));

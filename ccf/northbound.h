@@ -17,6 +17,8 @@
 #include "ccf/ccf_config.h"
 #include "ccf/invoker_management_api.h"
 #include "ccf/provider_management_api.h"
+#include "ccf/publish_service_api.h"
+#include "ccf/discover_service_api.h"
 #include "ccf/northbound_server.h"
 #include "ccf/sqlite_stores.h"
 #include "common/clock.h"
@@ -43,6 +45,8 @@ class Northbound {
   std::unique_ptr<SqliteResourceStore> resources_;
   std::unique_ptr<InvokerManagementApi> invoker_management_;
   std::unique_ptr<ProviderManagementApi> provider_management_;
+  std::unique_ptr<PublishServiceApi> publish_;
+  std::unique_ptr<DiscoverServiceApi> discover_;
   std::unique_ptr<NorthboundServer> server_;
   std::string api_root_;
 };

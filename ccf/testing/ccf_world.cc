@@ -1,0 +1,104 @@
+#include "ccf/testing/ccf_world.h"
+
+#include <cstdlib>
+
+#include "common/testing/test_paths.h"
+#include "common/x509_cert.h"
+
+namespace capif {
+namespace {
+
+using nlohmann::json;
+
+template <typename T>
+T OrDie(absl::StatusOr<T> v, const char* what) {
+  if (!v.ok()) {
+    fprintf(stderr, "CcfWorld: %s: %s\n", what, std::string(v.status().message()).c_str());
+    std::abort();
+  }
+  return *std::move(v);
+}
+
+}  // namespace
+
+CcfWorld::CcfWorld(const std::string& name)
+    : clock(absl::Now()),  // certificates are checked by OpenSSL against real time too
+      ca(OrDie(CertificateAuthority::CreateRoot(TrustDomain("a.example"), clock,
+                                                absl::Hours(24 * 365)),
+               "CA")),
+      db(OrDie(OpenCcfDatabase(TestTmpDir(name)), "database")),
+      invokers(db),
+      tokens(db),
+      resources(db),
+      invoker_api({&invokers, &tokens, &ca, &clock, "https://ccf.example"}),
+      provider_api({&resources, &tokens, &ca, &clock, "https://ccf.example"}),
+      publish_api({&resources, &ca, "https://ccf.example"}),
+      discover_api({&resources, &invokers, &ca}),
+      key(OrDie(EvpKey::GenerateEcP256(), "key")) {}
+
+RestRequest CcfWorld::As(const std::string& kind, const std::string& id, const json& body) const {
+  RestRequest r;
+  if (!kind.empty()) r.caller = *SpiffeId::Parse("spiffe://a.example/" + kind + "/" + id);
+  if (!body.is_null()) {
+    r.body = body.dump();
+    r.headers.emplace("content-type", "application/json");
+  }
+  return r;
+}
+
+int CcfWorld::HttpStatus(const absl::StatusOr<RestResponse>& r) {
+  return r.ok() ? r->status : ProblemFromStatus(r.status()).first;
+}
+
+CcfWorld::Provider CcfWorld::RegisterProvider() {
+  std::string token =
+      OrDie(IssueEnrollmentToken(tokens, EnrollmentPurpose::kProvider, clock.Now(), absl::Hours(1)),
+            "token");
+  std::string csr = OrDie(CreateCsrPem(key), "csr");
+  json body = {{"regSec", token}, {"apiProvFuncs", json::array()}};
+  for (const char* role : {"AMF", "APF", "AEF"}) {
+    body["apiProvFuncs"].push_back({{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", csr}}}});
+  }
+  json reg = json::parse(OrDie(provider_api.Register(As("", "", body)), "register").body);
+  Provider p{reg["apiProvDomId"], "", "", ""};
+  for (const json& f : reg["apiProvFuncs"]) {
+    std::string role = f["apiProvFuncRole"];
+    (role == "AMF" ? p.amf_id : role == "APF" ? p.apf_id : p.aef_id) = f["apiProvFuncId"];
+  }
+  return p;
+}
+
+json CcfWorld::SampleApi(const std::string& name, const std::string& aef_id,
+                         json security_methods) {
+  return {{"apiName", name},
+          {"aefProfiles",
+           {{{"aefId", aef_id},
+             {"versions", {{{"apiVersion", "v1"}}}},
+             {"protocol", "HTTP_1_1"},
+             {"dataFormat", "JSON"},
+             {"securityMethods", security_methods},
+             {"interfaceDescriptions",
+              {{{"ipv4Addr", "127.0.0.1"}, {"port", 9443}, {"apiPrefix", "/" + name}}}}}}},
+          {"shareableInfo", {{"isShareable", false}}}};
+}
+
+json CcfWorld::Publish(const std::string& apf_id, const json& api) {
+  RestRequest r = As("apf", apf_id, api);
+  r.path_params = {apf_id};
+  return json::parse(OrDie(publish_api.Publish(r), "publish").body);
+}
+
+CcfWorld::Invoker CcfWorld::OnboardInvoker() {
+  std::string token =
+      OrDie(IssueEnrollmentToken(tokens, EnrollmentPurpose::kInvoker, clock.Now(), absl::Hours(1)),
+            "token");
+  json body = {{"onboardingInformation", {{"apiInvokerPublicKey", OrDie(CreateCsrPem(key), "csr")}}},
+               {"notificationDestination", "https://invoker.example/cb"}};
+  RestRequest r = As("", "", body);
+  r.headers.emplace("authorization", "Bearer " + token);
+  json out = json::parse(OrDie(invoker_api.Onboard(r), "onboard").body);
+  return {out["apiInvokerId"], out["onboardingInformation"]["apiInvokerCertificate"],
+          out["onboardingInformation"]["onboardingSecret"]};
+}
+
+}  // namespace capif

@@ -1,0 +1,66 @@
+// Test fixture: one CCF's northbound APIs in process, on a database under TEST_TMPDIR, with
+// helpers that register a provider domain, publish an API and onboard an invoker through the
+// real handlers. testonly.
+#ifndef CAPIF_CCF_TESTING_CCF_WORLD_H_
+#define CAPIF_CCF_TESTING_CCF_WORLD_H_
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ccf/discover_service_api.h"
+#include "ccf/invoker_management_api.h"
+#include "ccf/provider_management_api.h"
+#include "ccf/publish_service_api.h"
+#include "ccf/sqlite_stores.h"
+#include "common/fake_clock.h"
+
+namespace capif {
+
+class CcfWorld {
+ public:
+  // `name` makes the database path unique (use the test name).
+  explicit CcfWorld(const std::string& name);
+
+  struct Provider {
+    std::string domain_id, amf_id, apf_id, aef_id;
+  };
+  Provider RegisterProvider();
+
+  // Publishes `api` as `apf_id`; returns the stored description (with apiId).
+  nlohmann::json Publish(const std::string& apf_id, const nlohmann::json& api);
+
+  // A minimal valid ServiceAPIDescription for `aef_id`.
+  static nlohmann::json SampleApi(const std::string& name, const std::string& aef_id,
+                                  nlohmann::json security_methods = {"PSK", "PKI", "OAUTH"});
+
+  struct Invoker {
+    std::string id;
+    std::string certificate_pem;
+    std::string onboarding_secret;
+  };
+  Invoker OnboardInvoker();
+
+  // A request from the given role/id with a JSON body (null: none).
+  RestRequest As(const std::string& kind, const std::string& id,
+                 const nlohmann::json& body = nullptr) const;
+
+  static int HttpStatus(const absl::StatusOr<RestResponse>& r);
+
+  FakeClock clock;
+  CertificateAuthority ca;
+  std::shared_ptr<SqliteDatabase> db;
+  SqliteInvokerStore invokers;
+  SqliteEnrollmentTokenStore tokens;
+  SqliteResourceStore resources;
+  InvokerManagementApi invoker_api;
+  ProviderManagementApi provider_api;
+  PublishServiceApi publish_api;
+  DiscoverServiceApi discover_api;
+  EvpKey key;  // every enrolled entity of the fixture uses this key
+};
+
+}  // namespace capif
+
+#endif  // CAPIF_CCF_TESTING_CCF_WORLD_H_
