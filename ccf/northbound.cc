@@ -49,6 +49,11 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->discover_ = std::make_unique<DiscoverServiceApi>(
       DiscoverServiceConfig{n->resources_.get(), n->invokers_.get(), n->ca_.get()});
   n->discover_->RegisterRoutes(*n->server_);
+  ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, clock));
+  n->security_ = std::make_unique<SecurityApi>(
+      SecurityApiConfig{n->invokers_.get(), n->resources_.get(), n->keyring_.get(), n->ca_.get(),
+                        &clock, config.bus_identity.ccf_id.value(), n->api_root_});
+  n->security_->RegisterRoutes(*n->server_);
   RETURN_IF_ERROR(n->server_->Start());
   LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",
                                config.data_dir));

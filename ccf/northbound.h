@@ -19,6 +19,8 @@
 #include "ccf/provider_management_api.h"
 #include "ccf/publish_service_api.h"
 #include "ccf/discover_service_api.h"
+#include "ccf/security_api.h"
+#include "ccf/token_keyring.h"
 #include "ccf/northbound_server.h"
 #include "ccf/sqlite_stores.h"
 #include "common/clock.h"
@@ -47,6 +49,8 @@ class Northbound {
   std::unique_ptr<ProviderManagementApi> provider_management_;
   std::unique_ptr<PublishServiceApi> publish_;
   std::unique_ptr<DiscoverServiceApi> discover_;
+  std::unique_ptr<TokenKeyring> keyring_;
+  std::unique_ptr<SecurityApi> security_;
   std::unique_ptr<NorthboundServer> server_;
   std::string api_root_;
 };

@@ -28,6 +28,11 @@ const std::vector<std::string>& CcfSchema() {
       "CREATE INDEX resources_by_owner ON resources(owner);",
       // 3: enrollment tokens for provider registration too.
       "ALTER TABLE enrollment_tokens ADD COLUMN purpose TEXT NOT NULL DEFAULT 'invoker';",
+      // 4: token-signing keys (ES256), newest signs, all unretired ones verify.
+      "CREATE TABLE signing_keys ("
+      "  kid TEXT PRIMARY KEY,"
+      "  private_key_pem BLOB NOT NULL,"
+      "  created_at INTEGER NOT NULL);",
   };
   return *kSchema;
 }

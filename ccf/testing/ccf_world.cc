@@ -34,7 +34,11 @@ CcfWorld::CcfWorld(const std::string& name)
       provider_api({&resources, &tokens, &ca, &clock, "https://ccf.example"}),
       publish_api({&resources, &ca, "https://ccf.example"}),
       discover_api({&resources, &invokers, &ca}),
-      key(OrDie(EvpKey::GenerateEcP256(), "key")) {}
+      key(OrDie(EvpKey::GenerateEcP256(), "key")),
+      keyring(OrDie(TokenKeyring::Open(db, clock), "keyring")) {
+  security_api = std::make_unique<SecurityApi>(SecurityApiConfig{
+      &invokers, &resources, keyring.get(), &ca, &clock, "ccf-a", "https://ccf.example"});
+}
 
 RestRequest CcfWorld::As(const std::string& kind, const std::string& id, const json& body) const {
   RestRequest r;

@@ -13,6 +13,8 @@
 #include "ccf/invoker_management_api.h"
 #include "ccf/provider_management_api.h"
 #include "ccf/publish_service_api.h"
+#include "ccf/security_api.h"
+#include "ccf/token_keyring.h"
 #include "ccf/sqlite_stores.h"
 #include "common/fake_clock.h"
 
@@ -59,6 +61,8 @@ class CcfWorld {
   PublishServiceApi publish_api;
   DiscoverServiceApi discover_api;
   EvpKey key;  // every enrolled entity of the fixture uses this key
+  std::unique_ptr<TokenKeyring> keyring;
+  std::unique_ptr<SecurityApi> security_api;
 };
 
 }  // namespace capif

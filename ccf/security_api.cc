@@ -1,0 +1,475 @@
+#include "ccf/security_api.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "ccf/certification.h"
+#include "ccf/invoker_management_api.h"
+#include "ccf/publish_service_api.h"
+#include "common/aef_psk.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace capif {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kPskMember[] = "_aefPsk";             // hex; never returned to the invoker
+constexpr char kPskExpiresMember[] = "_aefPskExpires";  // Unix seconds
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// Public view of a stored entry: without the private members.
+json PublicEntry(const json& e) {
+  json out = e;
+  out.erase(kPskMember);
+  out.erase(kPskExpiresMember);
+  return out;
+}
+
+json PublicContext(const json& ctx) {
+  json out = ctx;
+  out["securityInfo"] = json::array();
+  for (const json& e : ctx["securityInfo"]) out["securityInfo"].push_back(PublicEntry(e));
+  return out;
+}
+
+bool SameInterface(const json& a, const json& b) {
+  for (const char* k : {"ipv4Addr", "ipv6Addr", "fqdn", "port", "apiPrefix"}) {
+    if (a.contains(k) != b.contains(k)) return false;
+    if (a.contains(k) && a[k] != b[k]) return false;
+  }
+  return true;
+}
+
+// P0 of TS 33.122 A.1 for an AEF profile and (optionally) one of its interfaces.
+std::string InterfaceInfo(const json& profile, const json& iface) {
+  const json* i = &iface;
+  if (i->is_null() && profile.contains("interfaceDescriptions")) {
+    i = &profile["interfaceDescriptions"][0];
+  }
+  if (i->is_null()) return profile.value("domainName", "");
+  return AefInterfaceInfo(i->value("fqdn", ""), i->value("ipv4Addr", ""), i->value("ipv6Addr", ""),
+                          i->value("port", 443), i->value("apiPrefix", ""));
+}
+
+absl::Status TokenError(int http, const std::string& error, const std::string& description) {
+  // Carried as a ProblemDetails-free error: Token() turns it into an AccessTokenErr body.
+  return RestError(http, absl::StrCat(error, "|", description));
+}
+
+RestResponse AccessTokenErr(const absl::Status& s) {
+  auto [http, problem] = ProblemFromStatus(s);
+  std::string msg(s.message());
+  size_t bar = msg.find('|');
+  json body = {{"error", bar == std::string::npos ? "invalid_request" : msg.substr(0, bar)}};
+  if (bar != std::string::npos) body["error_description"] = msg.substr(bar + 1);
+  RestResponse r = RestResponse::Json(http, body);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> ParseCapifScope(
+    absl::string_view scope) {
+  if (!absl::StartsWith(scope, "3gpp#")) {
+    return absl::InvalidArgumentError("scope must start with \"3gpp#\"");
+  }
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  for (absl::string_view part : absl::StrSplit(scope.substr(5), ';')) {
+    std::vector<absl::string_view> aef_apis = absl::StrSplit(part, absl::MaxSplits(':', 1));
+    if (aef_apis.size() != 2 || !IsValidIdSegment(aef_apis[0]) || aef_apis[1].empty()) {
+      return absl::InvalidArgumentError("scope entries are aefId:apiName[,apiName]");
+    }
+    std::vector<std::string> apis;
+    for (absl::string_view api : absl::StrSplit(aef_apis[1], ',')) {
+      if (api.empty()) return absl::InvalidArgumentError("empty API name in scope");
+      apis.emplace_back(api);
+    }
+    out.emplace_back(std::string(aef_apis[0]), std::move(apis));
+  }
+  return out;
+}
+
+void SecurityApi::RegisterRoutes(NorthboundServer& server) {
+  const std::string base = std::string(kSecurityRoot) + "/trustedInvokers/([^/]+)";
+  server.Route("PUT", base, [this](const RestRequest& r) { return Create(r); });
+  server.Route("GET", base, [this](const RestRequest& r) { return GetForAef(r); });
+  server.Route("DELETE", base, [this](const RestRequest& r) { return Remove(r); });
+  server.Route("POST", base + "/update", [this](const RestRequest& r) { return AddEntries(r); });
+  server.Route("POST", base + "/delete", [this](const RestRequest& r) { return RevokeByAef(r); });
+  server.Route("POST", std::string(kSecurityRoot) + "/securities/([^/]+)/token",
+               [this](const RestRequest& r) { return Token(r); });
+  server.Route("GET", kJwksPath, [this](const RestRequest& r) { return Jwks(r); });
+}
+
+absl::StatusOr<std::string> SecurityApi::RequireInvokerSelf(const RestRequest& req) {
+  std::string id = req.path_params.empty() ? "" : req.path_params[0];
+  if (!req.caller) return RestError(401, "a client certificate of the invoker is required");
+  if (req.caller->kind() != SpiffeId::Kind::kInvoker ||
+      req.caller->trust_domain() != config_.ca->trust_domain() || req.caller->id() != id) {
+    LogWarning("security", absl::StrCat(req.caller->ToString(), " tried to manage the security "
+                                        "context of ", absl::CEscape(id.substr(0, 64))));
+    return RestError(403, "an invoker may manage only its own security context",
+                     "OPERATION_NOT_ALLOWED");
+  }
+  ASSIGN_OR_RETURN(std::optional<InvokerRecord> inv, config_.invokers->Get(ApiInvokerId(id)));
+  if (!inv) return RestError(404, "the API invoker is not onboarded", "API_INVOKER_NOT_FOUND");
+  return id;
+}
+
+absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body, json* stored) {
+  auto infos = body.find("securityInfo");
+  if (infos == body.end() || !infos->is_array() || infos->empty()) {
+    return InvalidParamError("securityInfo", "is required (a non-empty array)");
+  }
+  if (infos->size() > 100) return InvalidParamError("securityInfo", "at most 100 entries");
+  ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
+  std::optional<CapifTlsKeyMaterial> tls;  // derived once, only if some entry selects PSK
+  *stored = json::array();
+  for (size_t i = 0; i < infos->size(); ++i) {
+    const json& e = (*infos)[i];
+    std::string at = absl::StrCat("securityInfo[", i, "]");
+    if (!e.is_object()) return InvalidParamError(at, "must be an object");
+    auto pref = e.find("prefSecurityMethods");
+    if (pref == e.end() || !pref->is_array() || pref->empty()) {
+      return InvalidParamError(at + ".prefSecurityMethods", "is required (a non-empty array)");
+    }
+    std::vector<std::string> preferred;
+    for (const json& m : *pref) {
+      if (!m.is_string() || (m != "PSK" && m != "PKI" && m != "OAUTH")) {
+        return InvalidParamError(at + ".prefSecurityMethods", "items must be PSK, PKI or OAUTH");
+      }
+      preferred.push_back(m.get<std::string>());
+    }
+    bool by_aef = e.contains("aefId"), by_interface = e.contains("interfaceDetails");
+    if (by_aef == by_interface) {
+      return InvalidParamError(at, "needs exactly one of aefId, interfaceDetails");
+    }
+    if (by_aef && (!e["aefId"].is_string() || e["aefId"].get_ref<const std::string&>().empty())) {
+      return InvalidParamError(at + ".aefId", "must be a non-empty string");
+    }
+    if (by_interface && !e["interfaceDetails"].is_object()) {
+      return InvalidParamError(at + ".interfaceDetails", "must be an object");
+    }
+    if (e.contains("apiId") && !e["apiId"].is_string()) {
+      return InvalidParamError(at + ".apiId", "must be a string");
+    }
+    std::string want_api = e.value("apiId", "");
+    // Find the published AEF profile this entry is about.
+    json profile, iface, api_ids = json::array();
+    for (const Resource& r : apis) {
+      if (!want_api.empty() && r.id != want_api) continue;
+      json api = json::parse(r.json);
+      for (const json& p : api["aefProfiles"]) {
+        bool match = false;
+        if (by_aef) {
+          match = p["aefId"] == e["aefId"];
+        } else {
+          for (const json& x : p.value("interfaceDescriptions", json::array())) {
+            if (SameInterface(x, e["interfaceDetails"])) {
+              match = true;
+              iface = x;
+            }
+          }
+        }
+        if (!match) continue;
+        if (profile.is_null()) profile = p;
+        if (p["aefId"] == profile["aefId"]) api_ids.push_back(r.id);
+      }
+    }
+    if (profile.is_null()) {
+      return RestError(404, absl::StrCat(at, ": no published service API has this AEF"),
+                       "RESOURCE_NOT_FOUND",
+                       {{by_aef ? at + ".aefId" : at + ".interfaceDetails", "unknown AEF"}});
+    }
+    std::vector<std::string> offered = AefSecurityMethods(profile);
+    std::string selected;
+    for (const std::string& m : config_.method_priority) {
+      if (Contains(offered, m) && Contains(preferred, m)) {
+        selected = m;
+        break;
+      }
+    }
+    if (selected.empty()) {
+      return RestError(400, absl::StrCat(at, ": no security method in common with the AEF (it "
+                                         "offers ", absl::StrJoin(offered, ", "), ")"),
+                       "INVALID_PARAMETER",
+                       {{at + ".prefSecurityMethods", "no method in common with the AEF"}});
+    }
+    json entry = e;
+    entry["aefId"] = profile["aefId"];
+    entry["selSecurityMethod"] = selected;
+    if (api_ids.size() == 1 && !entry.contains("apiId")) entry["apiId"] = api_ids[0];
+    entry["authorizationInfo"] = absl::StrJoin(api_ids.get<std::vector<std::string>>(), ",");
+    entry.erase("authenticationInfo");
+    if (selected == "PSK") {
+      if (!tls) {
+        auto material = KeyMaterialFromTls(req.ssl);
+        if (!material.ok()) {
+          return RestError(400, absl::StrCat("PSK needs key material from this TLS session: ",
+                                             material.status().message()),
+                           "INVALID_PARAMETER");
+        }
+        tls = *std::move(material);
+      }
+      ASSIGN_OR_RETURN(SecretBytes psk,
+                       DeriveAefPsk(tls->key, InterfaceInfo(profile, iface), tls->session_id));
+      entry[kPskMember] = absl::BytesToHexString(psk.Reveal(InsecureSecretAccess()));
+      entry[kPskExpiresMember] = absl::ToUnixSeconds(config_.clock->Now() + config_.psk_validity);
+    }
+    stored->push_back(std::move(entry));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
+  ASSIGN_OR_RETURN(std::string id, RequireInvokerSelf(req));
+  ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
+  if (!body.contains("notificationDestination") || !body["notificationDestination"].is_string()) {
+    return InvalidParamError("notificationDestination", "is required (a URI string)");
+  }
+  json entries;
+  RETURN_IF_ERROR(BuildEntries(req, body, &entries));
+  json ctx = {{"notificationDestination", body["notificationDestination"]},
+              {"securityInfo", entries}};
+  for (const char* k : {"supportedFeatures", "requestTestNotification", "websockNotifConfig"}) {
+    if (body.contains(k)) ctx[k] = body[k];
+  }
+  Resource r{kResourceSecurityContext, id, id, ctx.dump()};
+  absl::Status s = config_.resources->Insert(r);
+  if (absl::IsAlreadyExists(s)) s = config_.resources->Update(r);  // PUT replaces
+  RETURN_IF_ERROR(s);
+  RestResponse res = RestResponse::Json(201, PublicContext(ctx));
+  res.headers.emplace_back("Location",
+                           absl::StrCat(config_.api_root, kSecurityRoot, "/trustedInvokers/", id));
+  return res;
+}
+
+absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
+  ASSIGN_OR_RETURN(std::string id, RequireInvokerSelf(req));
+  ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
+  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceSecurityContext, id));
+  if (!r) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+  json entries;
+  RETURN_IF_ERROR(BuildEntries(req, body, &entries));
+  json ctx = json::parse(r->json);
+  for (json& e : entries) ctx["securityInfo"].push_back(std::move(e));
+  r->json = ctx.dump();
+  RETURN_IF_ERROR(config_.resources->Update(*r));
+  return RestResponse::Json(200, PublicContext(ctx));
+}
+
+absl::StatusOr<RestResponse> SecurityApi::Remove(const RestRequest& req) {
+  ASSIGN_OR_RETURN(std::string id, RequireInvokerSelf(req));
+  absl::Status s = config_.resources->Delete(kResourceSecurityContext, id);
+  if (absl::IsNotFound(s)) return RestError(404, "no security context", "RESOURCE_NOT_FOUND");
+  RETURN_IF_ERROR(s);
+  return RestResponse::NoContent();
+}
+
+absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
+  std::string id = req.path_params.empty() ? "" : req.path_params[0];
+  if (!req.caller) return RestError(401, "a client certificate of the AEF is required");
+  if (req.caller->kind() != SpiffeId::Kind::kAef ||
+      req.caller->trust_domain() != config_.ca->trust_domain()) {
+    LogWarning("security", absl::StrCat(req.caller->ToString(), " (not an AEF) asked for the "
+                                        "security information of ", absl::CEscape(id.substr(0, 64))));
+    return RestError(403, "only an AEF may read an invoker's security information",
+                     "OPERATION_NOT_ALLOWED");
+  }
+  const std::string& aef_id = req.caller->id();
+  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceSecurityContext, id));
+  if (!r) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+  bool want_authn = req.Query("authenticationInfo").value_or("") == "true";
+  bool want_authz = req.Query("authorizationInfo").value_or("") == "true";
+  json ctx = json::parse(r->json);
+  json out = PublicContext(ctx);
+  out["securityInfo"] = json::array();
+  int64_t now = absl::ToUnixSeconds(config_.clock->Now());
+  for (const json& e : ctx["securityInfo"]) {
+    if (e.value("aefId", "") != aef_id) continue;  // an AEF sees only its own entries
+    json pub = PublicEntry(e);
+    if (!want_authz) pub.erase("authorizationInfo");
+    if (want_authn) {
+      std::string method = e.value("selSecurityMethod", "");
+      if (method == "PSK") {
+        if (e.value(kPskExpiresMember, int64_t{0}) <= now) continue;  // expired: not offered
+        pub["authenticationInfo"] = e[kPskMember];
+      } else if (method == "PKI") {
+        ASSIGN_OR_RETURN(pub["authenticationInfo"], config_.ca->certificate().ToPem());
+      }
+    }
+    out["securityInfo"].push_back(std::move(pub));
+  }
+  if (out["securityInfo"].empty()) {
+    return RestError(404, "no valid security information of this invoker for the calling AEF",
+                     "RESOURCE_NOT_FOUND");
+  }
+  return RestResponse::Json(200, out);
+}
+
+absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
+  std::string id = req.path_params.empty() ? "" : req.path_params[0];
+  if (!req.caller) return RestError(401, "a client certificate of the AEF is required");
+  if (req.caller->kind() != SpiffeId::Kind::kAef ||
+      req.caller->trust_domain() != config_.ca->trust_domain()) {
+    return RestError(403, "only an AEF may revoke an invoker's authorization",
+                     "OPERATION_NOT_ALLOWED");
+  }
+  ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
+  if (!body.contains("apiInvokerId") || body["apiInvokerId"] != id) {
+    return InvalidParamError("apiInvokerId", "is required and must equal the path");
+  }
+  if (!body.contains("apiIds") || !body["apiIds"].is_array() || body["apiIds"].empty()) {
+    return InvalidParamError("apiIds", "is required (a non-empty array)");
+  }
+  if (!body.contains("cause") || !body["cause"].is_string()) {
+    return InvalidParamError("cause", "is required");
+  }
+  if (body.contains("aefId") && body["aefId"] != req.caller->id()) {
+    return RestError(403, "an AEF may revoke only its own authorizations", "OPERATION_NOT_ALLOWED");
+  }
+  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceSecurityContext, id));
+  if (!r) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+  std::set<std::string> revoked;
+  for (const json& a : body["apiIds"]) {
+    if (a.is_string()) revoked.insert(a.get<std::string>());
+  }
+  json ctx = json::parse(r->json);
+  json kept = json::array();
+  for (const json& e : ctx["securityInfo"]) {
+    bool mine = e.value("aefId", "") == req.caller->id();
+    if (mine && (revoked.count(e.value("apiId", "")) > 0 ||
+                 revoked.count(e.value("authorizationInfo", "")) > 0)) {
+      continue;
+    }
+    kept.push_back(e);
+  }
+  ctx["securityInfo"] = kept;
+  r->json = ctx.dump();
+  RETURN_IF_ERROR(config_.resources->Update(*r));
+  LogInfo("security", absl::StrCat(req.caller->ToString(), " revoked invoker ", id, " (",
+                                   body["cause"].get<std::string>().substr(0, 40), ")"));
+  return RestResponse::NoContent();
+}
+
+absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
+  std::string security_id = req.path_params.empty() ? "" : req.path_params[0];
+  auto fail = [](const absl::Status& s) -> absl::StatusOr<RestResponse> { return AccessTokenErr(s); };
+  std::string type = absl::AsciiStrToLower(req.Header("content-type"));
+  if (!absl::StartsWith(type, "application/x-www-form-urlencoded")) {
+    return RestError(415, "the token request must be application/x-www-form-urlencoded");
+  }
+  std::map<std::string, std::string> form;
+  for (absl::string_view pair : absl::StrSplit(req.body, '&', absl::SkipEmpty())) {
+    std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    std::string value = kv.size() == 2 ? kv[1] : "";
+    std::replace(value.begin(), value.end(), '+', ' ');
+    std::string decoded;
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (value[i] == '%' && i + 2 < value.size() + 0 && absl::ascii_isxdigit(value[i + 1]) &&
+          absl::ascii_isxdigit(value[i + 2])) {
+        decoded += static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        decoded += value[i];
+      }
+    }
+    if (!form.emplace(kv[0], decoded).second) {
+      return fail(TokenError(400, "invalid_request", absl::StrCat("duplicate parameter ", kv[0].substr(0, 32))));
+    }
+  }
+  if (form["grant_type"] != "client_credentials") {
+    return fail(TokenError(400, "unsupported_grant_type", "only client_credentials is supported"));
+  }
+  const std::string& client_id = form["client_id"];
+  if (client_id.empty() || form["scope"].empty()) {
+    return fail(TokenError(400, "invalid_request", "client_id and scope are required"));
+  }
+  // Client authentication: the onboarding secret, and a matching certificate if one was shown.
+  ASSIGN_OR_RETURN(std::optional<InvokerRecord> inv,
+                   config_.invokers->Get(ApiInvokerId(client_id)));
+  bool cert_ok = !req.caller || (req.caller->kind() == SpiffeId::Kind::kInvoker &&
+                                 req.caller->id() == client_id);
+  bool secret_ok = false;
+  if (inv) {
+    std::string digest = OnboardingSecretDigest(inv->secret_salt, SecretBytes(form["client_secret"]));
+    secret_ok = digest.size() == inv->secret_digest.size() &&
+                CRYPTO_memcmp(digest.data(), inv->secret_digest.data(), digest.size()) == 0;
+  }
+  if (!inv || client_id != security_id || !secret_ok || !cert_ok) {
+    LogWarning("security", absl::StrCat("token request refused for client_id ",
+                                        absl::CEscape(client_id.substr(0, 64))));
+    return fail(TokenError(401, "invalid_client", "client authentication failed"));
+  }
+  auto scope = ParseCapifScope(form["scope"]);
+  if (!scope.ok()) return fail(TokenError(400, "invalid_scope", std::string(scope.status().message())));
+  ASSIGN_OR_RETURN(std::optional<Resource> ctx_res,
+                   config_.resources->Get(kResourceSecurityContext, client_id));
+  json ctx = ctx_res ? json::parse(ctx_res->json) : json{{"securityInfo", json::array()}};
+  ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
+  std::vector<std::string> audience;
+  for (const auto& [aef_id, api_names] : *scope) {
+    std::set<std::string> granted_api_ids;
+    for (const json& e : ctx["securityInfo"]) {
+      if (e.value("aefId", "") == aef_id && e.value("selSecurityMethod", "") == "OAUTH") {
+        for (absl::string_view a : absl::StrSplit(e.value("authorizationInfo", ""), ',', absl::SkipEmpty())) {
+          granted_api_ids.insert(std::string(a));
+        }
+      }
+    }
+    if (granted_api_ids.empty()) {
+      return fail(TokenError(400, "invalid_scope",
+                             absl::StrCat("no OAUTH security context for AEF ", aef_id)));
+    }
+    for (const std::string& name : api_names) {
+      bool found = false;
+      for (const Resource& r : apis) {
+        if (granted_api_ids.count(r.id) == 0) continue;
+        found = found || json::parse(r.json).value("apiName", "") == name;
+      }
+      if (!found) {
+        return fail(TokenError(400, "invalid_scope",
+                               absl::StrCat("API ", name.substr(0, 64), " of AEF ", aef_id,
+                                            " is not authorized")));
+      }
+    }
+    audience.push_back(aef_id);
+  }
+  absl::Time now = config_.clock->Now();
+  json claims = {{"iss", config_.issuer},
+                 {"sub", client_id},
+                 {"client_id", client_id},
+                 {"scope", form["scope"]},
+                 {"iat", absl::ToUnixSeconds(now)},
+                 {"exp", absl::ToUnixSeconds(now + config_.token_validity)},
+                 {"jti", NewResourceId("jti")}};
+  claims["aud"] = audience.size() == 1 ? json(audience[0]) : json(audience);
+  ASSIGN_OR_RETURN(std::string token, config_.keyring->signer()->Sign("at+jwt", claims));
+  RestResponse res = RestResponse::Json(
+      200, {{"access_token", token},
+            {"token_type", "Bearer"},
+            {"expires_in", absl::ToInt64Seconds(config_.token_validity)},
+            {"scope", form["scope"]}});
+  res.headers.emplace_back("Cache-Control", "no-store");
+  return res;
+}
+
+absl::StatusOr<RestResponse> SecurityApi::Jwks(const RestRequest&) {
+  return RestResponse::Json(200, config_.keyring->jwks()->ToJson());
+}
+
+}  // namespace capif

@@ -1,0 +1,96 @@
+// TS 29.222 CAPIF_Security_API (clause 8.5), /capif-security/v1, and the token endpoint.
+//
+//   PUT    /trustedInvokers/{apiInvokerId}          invoker: create its security context
+//   POST   /trustedInvokers/{apiInvokerId}/update   invoker: add entries
+//   DELETE /trustedInvokers/{apiInvokerId}          invoker: remove its security context
+//   GET    /trustedInvokers/{apiInvokerId}          AEF: its entries, with authenticationInfo
+//                                                   (?authenticationInfo=true) and
+//                                                   authorizationInfo (?authorizationInfo=true)
+//   POST   /trustedInvokers/{apiInvokerId}/delete   AEF: revoke the invoker's authorization for
+//                                                   its APIs (SecurityNotification)
+//   POST   /securities/{securityId}/token           invoker: OAuth 2.0 client credentials
+//   GET    /.well-known/jwks.json                   the public token-signing keys (JWKS)
+//
+// Security method per securityInfo entry: the AEF's methods (its profile, else its interfaces)
+// intersected with prefSecurityMethods, the first in SecurityApiConfig::method_priority
+// (default PSK, PKI, OAUTH). For PSK the CCF derives the AEFPSK (docs/aefpsk.md) from the TLS
+// session of that very PUT/update request and the AEF interface (P0), and keeps it for
+// psk_validity. The AEF gets it in authenticationInfo as lower-case hex; for PKI it gets the PEM
+// root CA that certified the invoker; for OAUTH nothing (it verifies tokens with the JWKS).
+// authorizationInfo lists the apiIds the entry covers, comma-separated.
+//
+// Tokens: form-encoded grant_type=client_credentials, client_id (= securityId = apiInvokerId),
+// client_secret (the onboarding secret, compared as a salted digest in constant time), scope
+// "3gpp#aefId:apiName[,apiName...][;aefId:...]". Each AEF in the scope must have OAUTH selected
+// in the invoker's security context and each apiName must be an API of that AEF. The token is an
+// ES256 JWS, typ "at+jwt", claims iss (CCF id), sub and client_id (the invoker), aud (the AEF id;
+// an array when the scope names several), scope, iat, exp, jti. Errors are AccessTokenErr:
+// invalid_request / unsupported_grant_type / invalid_scope (400), invalid_client (401).
+//
+// Other errors are ProblemDetails: 400, 401 (no client certificate), 403 (a caller acting on
+// another invoker, or an AEF not in the context), 404. Thread-safe.
+#ifndef CAPIF_CCF_SECURITY_API_H_
+#define CAPIF_CCF_SECURITY_API_H_
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "ccf/northbound_server.h"
+#include "ccf/rest_types.h"
+#include "ccf/stores.h"
+#include "ccf/token_keyring.h"
+#include "common/certificate_authority.h"
+#include "common/clock.h"
+
+namespace capif {
+
+inline constexpr char kSecurityRoot[] = "/capif-security/v1";
+inline constexpr char kJwksPath[] = "/.well-known/jwks.json";
+
+struct SecurityApiConfig {
+  InvokerStore* invokers;
+  ResourceStore* resources;
+  TokenKeyring* keyring;
+  const CertificateAuthority* ca;
+  const Clock* clock;
+  std::string issuer;  // the CCF id
+  std::string api_root;
+  std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"};
+  absl::Duration token_validity = absl::Hours(1);
+  absl::Duration psk_validity = absl::Hours(24);
+};
+
+class SecurityApi {
+ public:
+  explicit SecurityApi(SecurityApiConfig config) : config_(std::move(config)) {}
+
+  void RegisterRoutes(NorthboundServer& server);
+
+  absl::StatusOr<RestResponse> Create(const RestRequest& req);
+  absl::StatusOr<RestResponse> AddEntries(const RestRequest& req);
+  absl::StatusOr<RestResponse> Remove(const RestRequest& req);
+  absl::StatusOr<RestResponse> GetForAef(const RestRequest& req);
+  absl::StatusOr<RestResponse> RevokeByAef(const RestRequest& req);
+  absl::StatusOr<RestResponse> Token(const RestRequest& req);
+  absl::StatusOr<RestResponse> Jwks(const RestRequest& req);
+
+ private:
+  // Resolves, selects and (for PSK) derives every entry of a ServiceSecurity body; returns the
+  // entries as stored (with private members) in `stored`.
+  absl::Status BuildEntries(const RestRequest& req, const nlohmann::json& body,
+                            nlohmann::json* stored);
+  absl::StatusOr<std::string> RequireInvokerSelf(const RestRequest& req);
+
+  SecurityApiConfig config_;
+};
+
+// Parses "3gpp#aef1:api1,api2;aef2:api3" into {aefId -> apiNames}. InvalidArgument if malformed.
+absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> ParseCapifScope(
+    absl::string_view scope);
+
+}  // namespace capif
+
+#endif  // CAPIF_CCF_SECURITY_API_H_

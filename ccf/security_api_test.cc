@@ -1,0 +1,200 @@
+#include "ccf/security_api.h"
+
+#include <gtest/gtest.h>
+
+#include "ccf/testing/ccf_world.h"
+#include "common/jws.h"
+
+namespace capif {
+namespace {
+
+using nlohmann::json;
+
+class SecurityApiTest : public ::testing::Test {
+ protected:
+  SecurityApiTest() : w_(::testing::UnitTest::GetInstance()->current_test_info()->name()) {
+    p_ = w_.RegisterProvider();
+    pki_api_ = w_.Publish(p_.apf_id, CcfWorld::SampleApi("location-query", p_.aef_id, {"PKI", "OAUTH"}));
+    inv_ = w_.OnboardInvoker();
+  }
+
+  RestRequest InvokerReq(const std::string& caller, const std::string& path_id, const json& body) {
+    RestRequest r = w_.As("invoker", caller, body);
+    r.path_params = {path_id};
+    return r;
+  }
+  json ServiceSecurity(std::vector<std::string> pref, const std::string& aef_id) {
+    return {{"notificationDestination", "https://invoker.example/cb"},
+            {"securityInfo", {{{"aefId", aef_id}, {"prefSecurityMethods", pref}}}}};
+  }
+  RestRequest TokenReq(const std::string& form, const std::string& security_id) {
+    RestRequest r;
+    r.path_params = {security_id};
+    r.body = form;
+    r.headers.emplace("content-type", "application/x-www-form-urlencoded");
+    return r;
+  }
+  std::string Form(const std::string& secret, const std::string& scope) {
+    return "grant_type=client_credentials&client_id=" + inv_.id + "&client_secret=" + secret +
+           "&scope=" + scope;
+  }
+
+  CcfWorld w_;
+  CcfWorld::Provider p_;
+  json pki_api_;
+  CcfWorld::Invoker inv_;
+};
+
+TEST_F(SecurityApiTest, MethodIsTheAefsIntersectedWithPreferenceInPriorityOrder) {
+  // The AEF offers PKI and OAUTH; the invoker prefers OAUTH, then PKI; priority PSK > PKI > OAUTH.
+  auto res = w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"OAUTH", "PKI"}, p_.aef_id)));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->status, 201);
+  json body = json::parse(res->body);
+  EXPECT_EQ(body["securityInfo"][0]["selSecurityMethod"], "PKI");
+  EXPECT_EQ(body["securityInfo"][0]["apiId"], pki_api_["apiId"]);
+  // No common method: refused, nothing stored.
+  auto other = w_.OnboardInvoker();
+  auto none = w_.security_api->Create(InvokerReq(other.id, other.id, ServiceSecurity({"PSK"}, p_.aef_id)));
+  EXPECT_EQ(CcfWorld::HttpStatus(none), 400);
+  EXPECT_FALSE(w_.resources.Get(kResourceSecurityContext, other.id)->has_value());
+}
+
+TEST_F(SecurityApiTest, OnlyTheInvokerManagesAndOnlyItsAefsRead) {
+  auto other = w_.OnboardInvoker();
+  EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->Create(
+                InvokerReq(other.id, inv_.id, ServiceSecurity({"PKI"}, p_.aef_id)))),
+            403);
+  ASSERT_TRUE(w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"PKI"}, p_.aef_id))).ok());
+
+  RestRequest by_aef = w_.As("aef", p_.aef_id);
+  by_aef.path_params = {inv_.id};
+  by_aef.query = {{"authenticationInfo", "true"}, {"authorizationInfo", "true"}};
+  auto got = w_.security_api->GetForAef(by_aef);
+  ASSERT_TRUE(got.ok()) << got.status();
+  json info = json::parse(got->body)["securityInfo"][0];
+  EXPECT_EQ(info["authenticationInfo"], *w_.ca.certificate().ToPem());  // the invoker's root CA
+  EXPECT_EQ(info["authorizationInfo"], pki_api_["apiId"]);
+
+  RestRequest by_invoker = w_.As("invoker", inv_.id);
+  by_invoker.path_params = {inv_.id};
+  EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->GetForAef(by_invoker)), 403);
+  auto q = w_.RegisterProvider();
+  RestRequest other_aef = w_.As("aef", q.aef_id);
+  other_aef.path_params = {inv_.id};
+  EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->GetForAef(other_aef)), 404);
+
+  // The AEF revokes; afterwards it gets nothing.
+  RestRequest revoke = w_.As("aef", p_.aef_id, json{{"apiInvokerId", inv_.id},
+                                                    {"apiIds", {pki_api_["apiId"]}},
+                                                    {"cause", "UNEXPECTED_REASON"}});
+  revoke.path_params = {inv_.id};
+  EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->RevokeByAef(revoke)), 204);
+  EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->GetForAef(by_aef)), 404);
+}
+
+TEST_F(SecurityApiTest, PskNeedsTheTlsSessionOfTheRequest) {
+  auto p = w_.RegisterProvider();
+  w_.Publish(p.apf_id, CcfWorld::SampleApi("psk-api", p.aef_id, {"PSK"}));
+  // No TLS session (in-process call): no AEFPSK can be derived, so PSK is refused.
+  auto res = w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"PSK"}, p.aef_id)));
+  EXPECT_EQ(CcfWorld::HttpStatus(res), 400);
+}
+
+TEST_F(SecurityApiTest, BadSecurityInfoIsRefused) {
+  json both = ServiceSecurity({"PKI"}, p_.aef_id);
+  both["securityInfo"][0]["interfaceDetails"] = {{"ipv4Addr", "127.0.0.1"}, {"port", 9443}};
+  json neither = ServiceSecurity({"PKI"}, p_.aef_id);
+  neither["securityInfo"][0].erase("aefId");
+  json bad_method = ServiceSecurity({"TLS"}, p_.aef_id);
+  json no_pref = ServiceSecurity({"PKI"}, p_.aef_id);
+  no_pref["securityInfo"][0].erase("prefSecurityMethods");
+  json no_dest = ServiceSecurity({"PKI"}, p_.aef_id);
+  no_dest.erase("notificationDestination");
+  for (const json& b : {both, neither, bad_method, no_pref, no_dest}) {
+    EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->Create(InvokerReq(inv_.id, inv_.id, b))), 400)
+        << b.dump();
+  }
+  EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->Create(
+                InvokerReq(inv_.id, inv_.id, ServiceSecurity({"PKI"}, "aef-unknown")))),
+            404);
+  // By interface instead of AEF id.
+  json by_interface = ServiceSecurity({"PKI"}, p_.aef_id);
+  by_interface["securityInfo"][0].erase("aefId");
+  by_interface["securityInfo"][0]["interfaceDetails"] = {
+      {"ipv4Addr", "127.0.0.1"}, {"port", 9443}, {"apiPrefix", "/location-query"}};
+  auto ok = w_.security_api->Create(InvokerReq(inv_.id, inv_.id, by_interface));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(json::parse(ok->body)["securityInfo"][0]["aefId"], p_.aef_id);
+}
+
+TEST_F(SecurityApiTest, TokenForOauthContext) {
+  ASSERT_TRUE(w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"OAUTH"}, p_.aef_id))).ok());
+  std::string scope = "3gpp%23" + p_.aef_id + "%3Alocation-query";
+  auto res = w_.security_api->Token(TokenReq(Form(inv_.onboarding_secret, scope), inv_.id));
+  ASSERT_TRUE(res.ok());
+  ASSERT_EQ(res->status, 200) << res->body;
+  json body = json::parse(res->body);
+  EXPECT_EQ(body["token_type"], "Bearer");
+  EXPECT_EQ(body["expires_in"], 3600);
+  // The AEF verifies it with the CCF's JWKS.
+  JwtValidator validator({"at+jwt", "ccf-a", p_.aef_id, true, absl::Seconds(30)}, w_.clock);
+  auto jwks = JwkSet::FromJson(w_.security_api->Jwks(RestRequest())->body);
+  ASSERT_TRUE(jwks.ok());
+  auto jwt = validator.Verify(body["access_token"].get<std::string>(), *jwks);
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  EXPECT_EQ(jwt->claims["client_id"], inv_.id);
+  EXPECT_EQ(jwt->claims["sub"], inv_.id);
+  EXPECT_EQ(jwt->claims["scope"], "3gpp#" + p_.aef_id + ":location-query");
+  EXPECT_TRUE(jwt->claims.contains("jti"));
+
+  // Key rotation keeps the token valid.
+  ASSERT_TRUE(w_.keyring->Rotate().ok());
+  auto rotated = JwkSet::FromJson(w_.security_api->Jwks(RestRequest())->body);
+  EXPECT_EQ(rotated->size(), 2u);
+  EXPECT_TRUE(validator.Verify(body["access_token"].get<std::string>(), *rotated).ok());
+}
+
+TEST_F(SecurityApiTest, TokenErrorsAreAccessTokenErr) {
+  ASSERT_TRUE(w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"PKI"}, p_.aef_id))).ok());
+  std::string scope = "3gpp%23" + p_.aef_id + "%3Alocation-query";
+  struct Case {
+    RestRequest req;
+    int status;
+    std::string error;
+  } cases[] = {
+      {TokenReq(Form("wrong-secret", scope), inv_.id), 401, "invalid_client"},
+      {TokenReq(Form(inv_.onboarding_secret, scope), "inv-other"), 401, "invalid_client"},
+      {TokenReq("grant_type=password&client_id=" + inv_.id, inv_.id), 400, "unsupported_grant_type"},
+      {TokenReq(Form(inv_.onboarding_secret, "openid"), inv_.id), 400, "invalid_scope"},
+      // PKI was selected, not OAUTH: no token for this AEF.
+      {TokenReq(Form(inv_.onboarding_secret, scope), inv_.id), 400, "invalid_scope"},
+      {TokenReq("grant_type=client_credentials", inv_.id), 400, "invalid_request"},
+      {TokenReq(Form(inv_.onboarding_secret, scope) + "&client_id=x", inv_.id), 400, "invalid_request"},
+  };
+  for (const Case& c : cases) {
+    auto res = w_.security_api->Token(c.req);
+    ASSERT_TRUE(res.ok()) << c.error;
+    EXPECT_EQ(res->status, c.status) << c.error << " " << res->body;
+    EXPECT_EQ(json::parse(res->body)["error"], c.error) << res->body;
+  }
+  RestRequest wrong_type = TokenReq(Form(inv_.onboarding_secret, scope), inv_.id);
+  wrong_type.headers = {{"content-type", "application/json"}};
+  EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->Token(wrong_type)), 415);
+}
+
+TEST(CapifScopeTest, ParsesTheGrammar) {
+  auto s = ParseCapifScope("3gpp#aef-1:api-a,api-b;aef-2:api-c");
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->size(), 2u);
+  EXPECT_EQ((*s)[0].first, "aef-1");
+  EXPECT_EQ((*s)[0].second, (std::vector<std::string>{"api-a", "api-b"}));
+  EXPECT_EQ((*s)[1].second, std::vector<std::string>{"api-c"});
+  for (const char* bad : {"aef-1:api", "3gpp#", "3gpp#aef-1", "3gpp#aef-1:", "3gpp#aef 1:a",
+                          "3gpp#aef-1:a,,b"}) {
+    EXPECT_FALSE(ParseCapifScope(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace capif
