@@ -53,17 +53,6 @@ bool SameInterface(const json& a, const json& b) {
   return true;
 }
 
-// P0 of TS 33.122 A.1 for an AEF profile and (optionally) one of its interfaces.
-std::string InterfaceInfo(const json& profile, const json& iface) {
-  const json* i = &iface;
-  if (i->is_null() && profile.contains("interfaceDescriptions")) {
-    i = &profile["interfaceDescriptions"][0];
-  }
-  if (i->is_null()) return profile.value("domainName", "");
-  return AefInterfaceInfo(i->value("fqdn", ""), i->value("ipv4Addr", ""), i->value("ipv6Addr", ""),
-                          i->value("port", 443), i->value("apiPrefix", ""));
-}
-
 absl::Status TokenError(int http, const std::string& error, const std::string& description) {
   // Carried as a ProblemDetails-free error: Token() turns it into an AccessTokenErr body.
   return RestError(http, absl::StrCat(error, "|", description));
@@ -226,7 +215,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
         tls = *std::move(material);
       }
       ASSIGN_OR_RETURN(SecretBytes psk,
-                       DeriveAefPsk(tls->key, InterfaceInfo(profile, iface), tls->session_id));
+                       DeriveAefPsk(tls->key, AefInterfaceInfoOfProfile(profile, iface), tls->session_id));
       entry[kPskMember] = absl::BytesToHexString(psk.Reveal(InsecureSecretAccess()));
       entry[kPskExpiresMember] = absl::ToUnixSeconds(config_.clock->Now() + config_.psk_validity);
     }

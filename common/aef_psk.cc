@@ -96,4 +96,21 @@ std::string AefInterfaceInfo(absl::string_view fqdn, absl::string_view ipv4,
   return absl::StrCat(host, ":", port, api_prefix);
 }
 
+std::string AefInterfaceInfoOfProfile(const nlohmann::json& profile,
+                                      const nlohmann::json& iface) {
+  const nlohmann::json* i = &iface;
+  if ((i->is_null() || !i->is_object()) && profile.contains("interfaceDescriptions") &&
+      profile["interfaceDescriptions"].is_array() && !profile["interfaceDescriptions"].empty()) {
+    i = &profile["interfaceDescriptions"][0];
+  }
+  if (i->is_null() || !i->is_object()) return profile.value("domainName", "");
+  int port = 443;
+  if (i->contains("port") && (*i)["port"].is_number_integer()) {
+    int64_t p = (*i)["port"].get<int64_t>();
+    if (p >= 0 && p <= 65535) port = static_cast<int>(p);
+  }
+  return AefInterfaceInfo(i->value("fqdn", ""), i->value("ipv4Addr", ""), i->value("ipv6Addr", ""),
+                          port, i->value("apiPrefix", ""));
+}
+
 }  // namespace capif

@@ -24,6 +24,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/secret_bytes.h"
@@ -50,6 +52,12 @@ absl::StatusOr<SecretBytes> DeriveAefPsk(const SecretBytes& key, absl::string_vi
 // host is the fqdn if given, else the IPv4 address, else "[<IPv6 address>]".
 std::string AefInterfaceInfo(absl::string_view fqdn, absl::string_view ipv4,
                              absl::string_view ipv6, int port, absl::string_view api_prefix);
+
+// P0 for an AEF profile as published (TS 29.222 AefProfile JSON): `iface` (an
+// InterfaceDescription) when the security request named one, else the profile's first
+// interfaceDescriptions entry, else its domainName. CCF and invoker both call this, so they
+// pick the same interface.
+std::string AefInterfaceInfoOfProfile(const nlohmann::json& profile, const nlohmann::json& iface);
 
 }  // namespace capif
 

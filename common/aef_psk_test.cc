@@ -46,6 +46,17 @@ TEST(AefPskTest, EveryInputMatters) {
   EXPECT_FALSE(DeriveAefPsk(key, std::string(70000, 'x'), "sid").ok());
 }
 
+TEST(AefPskTest, InterfaceInfoOfProfile) {
+  nlohmann::json profile = {{"aefId", "aef-1"},
+                            {"interfaceDescriptions",
+                             {{{"fqdn", "a.example"}, {"port", 8443}, {"apiPrefix", "/x"}},
+                              {{"ipv4Addr", "10.0.0.2"}, {"port", 443}}}}};
+  EXPECT_EQ(AefInterfaceInfoOfProfile(profile, nullptr), "a.example:8443/x");
+  EXPECT_EQ(AefInterfaceInfoOfProfile(profile, profile["interfaceDescriptions"][1]), "10.0.0.2:443");
+  EXPECT_EQ(AefInterfaceInfoOfProfile(nlohmann::json{{"domainName", "api.example"}}, nullptr),
+            "api.example");
+}
+
 TEST(AefPskTest, InterfaceInfoPrefersFqdnThenIpv4ThenIpv6) {
   EXPECT_EQ(AefInterfaceInfo("", "10.0.0.1", "::1", 443, ""), "10.0.0.1:443");
   EXPECT_EQ(AefInterfaceInfo("", "", "2001:db8::1", 443, "/p"), "[2001:db8::1]:443/p");
