@@ -1,0 +1,44 @@
+// One real ccfd with its TS 29.222 northbound, for interop tests: PKI made by the real capif-pki
+// under TEST_TMPDIR/<name>, the process started on port 0, enrollment tokens from the real
+// capifctl. testonly.
+#ifndef CAPIF_INTEROP_TESTS_CCFD_FIXTURE_H_
+#define CAPIF_INTEROP_TESTS_CCFD_FIXTURE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/subprocess.h"
+
+namespace capif {
+
+class CcfdProcess {
+ public:
+  // Creates the PKI and configuration in TestTmpDir(name) and starts ccfd. Aborts the test
+  // binary with a message if that fails (nothing else can run then).
+  explicit CcfdProcess(const std::string& name);
+  ~CcfdProcess();
+
+  // SIGKILL (no chance to flush) and start again on the same data.
+  void KillAndRestart();
+  // SIGTERM and wait: the exit code (0 = clean).
+  int Stop();
+
+  // "invoker" or "provider".
+  std::string EnrollmentToken(const std::string& purpose);
+
+  const std::string& api_root() const { return api_root_; }
+  const std::string& ca_pem() const { return ca_pem_; }
+  const std::string& dir() const { return dir_; }
+  Subprocess& process() { return *process_; }
+
+ private:
+  void Start();
+
+  std::string dir_, config_, ca_pem_, api_root_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+}  // namespace capif
+
+#endif  // CAPIF_INTEROP_TESTS_CCFD_FIXTURE_H_

@@ -1,0 +1,137 @@
+#include "sdk/invoker/capif_https_client.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include <mutex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace capif {
+namespace {
+
+struct Transfer {
+  CURL* curl = nullptr;
+  HttpsResponse* response = nullptr;
+  bool capture = false;
+  bool captured = false;
+};
+
+// Reads the key material while the connection is alive (libcurl gives the SSL* only during the
+// transfer).
+void CaptureTls(Transfer* t) {
+  if (!t->capture || t->captured) return;
+  t->captured = true;
+  curl_tlssessioninfo* info = nullptr;
+  if (curl_easy_getinfo(t->curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || info == nullptr ||
+      info->backend != CURLSSLBACKEND_OPENSSL || info->internals == nullptr) {
+    return;
+  }
+  auto material = KeyMaterialFromTls(static_cast<SSL*>(info->internals));
+  if (material.ok()) t->response->tls = *std::move(material);
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  CaptureTls(t);
+  absl::string_view line(data, size * n);
+  size_t colon = line.find(':');
+  if (colon != absl::string_view::npos) {
+    std::string name = absl::AsciiStrToLower(line.substr(0, colon));
+    std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    t->response->headers[name] = value;
+  }
+  return size * n;
+}
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  CaptureTls(t);
+  if (t->response->body.size() + size * n > (16u << 20)) return 0;  // refuse huge bodies
+  t->response->body.append(data, size * n);
+  return size * n;
+}
+
+std::once_flag curl_init_once;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CapifHttpsClient>> CapifHttpsClient::Create(Options options) {
+  if (options.ca_pem.empty()) return absl::InvalidArgumentError("ca_pem is required");
+  if (!options.client_cert_pem.empty() && options.client_key_pem.empty()) {
+    return absl::InvalidArgumentError("client_key_pem is required with client_cert_pem");
+  }
+  std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  return std::unique_ptr<CapifHttpsClient>(new CapifHttpsClient(std::move(options)));
+}
+
+absl::StatusOr<HttpsResponse> CapifHttpsClient::Request(const std::string& method,
+                                                        const std::string& url,
+                                                        const std::string& body,
+                                                        const std::string& content_type,
+                                                        const std::vector<std::string>& extra,
+                                                        bool capture_tls_keys) {
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
+  if (!curl) return absl::InternalError("curl_easy_init failed");
+  HttpsResponse response;
+  Transfer t{curl.get(), &response, capture_tls_keys};
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+  curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_blob ca{const_cast<char*>(options_.ca_pem.data()), options_.ca_pem.size(),
+               CURL_BLOB_COPY};
+  curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+  curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);  // only the CCF's CA, never the system store
+  std::string key_copy;
+  if (!options_.client_cert_pem.empty()) {
+    curl_blob cert{const_cast<char*>(options_.client_cert_pem.data()),
+                   options_.client_cert_pem.size(), CURL_BLOB_COPY};
+    key_copy = std::string(options_.client_key_pem.Reveal(InsecureSecretAccess()));
+    curl_blob key{key_copy.data(), key_copy.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
+    curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+    curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
+    curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  long tls = CURL_SSLVERSION_TLSv1_2;
+  if (options_.max_tls_version == TLS1_2_VERSION) tls |= CURL_SSLVERSION_MAX_TLSv1_2;
+  curl_easy_setopt(c, CURLOPT_SSLVERSION, tls);
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  curl_slist* headers = nullptr;
+  if (!content_type.empty()) {
+    headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
+  }
+  for (const std::string& h : extra) headers = curl_slist_append(headers, h.c_str());
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(headers);
+  if (!key_copy.empty()) OPENSSL_cleanse(&key_copy[0], key_copy.size());
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    return absl::DeadlineExceededError(absl::StrCat(method, " ", url, ": timed out"));
+  }
+  if (rc != CURLE_OK) {
+    return absl::UnavailableError(absl::StrCat(method, " ", url, ": ", curl_easy_strerror(rc)));
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+  return response;
+}
+
+}  // namespace capif

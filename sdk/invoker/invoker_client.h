@@ -1,0 +1,85 @@
+// CapifInvoker: what an API invoker does with its CCF over TS 29.222 (first part):
+// onboard, discover, request security methods (deriving its AEFPSKs on its side of the very TLS
+// session the CCF uses), obtain access tokens, offboard.
+//
+//   ASSIGN_OR_RETURN(auto inv, CapifInvoker::Onboard(api_root, ca_pem, enrollment_token,
+//                                                    "https://me.example/cb"));
+//   ASSIGN_OR_RETURN(nlohmann::json apis, inv->Discover({{"api-name", "location-query"}}));
+//   ASSIGN_OR_RETURN(SecurityContext ctx, inv->RequestSecurityMethods(apis, {"PSK", "OAUTH"}));
+//   ctx.aef_psks["aef-…"]      // the AEFPSK for a PSK-selected AEF
+//   ASSIGN_OR_RETURN(AccessToken t, inv->RequestToken("3gpp#aef-…:location-query"));
+//
+// Errors: Unavailable (network/TLS), or the CCF's refusal as a status whose message carries the
+// ProblemDetails detail / AccessTokenErr error (InvalidArgument 400, Unauthenticated 401,
+// PermissionDenied 403, NotFound 404, ...). Thread-compatible.
+#ifndef CAPIF_SDK_INVOKER_INVOKER_CLIENT_H_
+#define CAPIF_SDK_INVOKER_INVOKER_CLIENT_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "common/evp_key.h"
+#include "common/secret_bytes.h"
+#include "sdk/invoker/capif_https_client.h"
+
+namespace capif {
+
+struct SecurityContext {
+  nlohmann::json service_security;             // the CCF's answer (ServiceSecurity)
+  std::map<std::string, SecretBytes> aef_psks;  // aefId -> AEFPSK, for PSK-selected entries
+};
+
+struct AccessToken {
+  std::string token;
+  int64_t expires_in = 0;
+  std::string scope;
+};
+
+class CapifInvoker {
+ public:
+  // Generates a key, sends its CSR with the one-time enrollment token.
+  static absl::StatusOr<std::unique_ptr<CapifInvoker>> Onboard(
+      const std::string& api_root, const std::string& ca_pem, const std::string& enrollment_token,
+      const std::string& notification_destination, int max_tls_version = 0);
+
+  const std::string& api_invoker_id() const { return id_; }
+  const std::string& certificate_pem() const { return certificate_pem_; }
+  const EvpKey& key() const { return key_; }
+  const SecretBytes& onboarding_secret() const { return secret_; }
+
+  // DiscoveredAPIs.serviceAPIDescriptions (an empty array when nothing matched).
+  absl::StatusOr<nlohmann::json> Discover(const std::map<std::string, std::string>& filters = {});
+
+  // PUT trustedInvokers for every AEF profile of `service_apis` (as discovered), with the given
+  // preference. AEFPSKs are derived for the entries where the CCF selected PSK.
+  absl::StatusOr<SecurityContext> RequestSecurityMethods(const nlohmann::json& service_apis,
+                                                         const std::vector<std::string>& preferred);
+
+  absl::StatusOr<AccessToken> RequestToken(const std::string& scope);
+
+  absl::Status Offboard();
+
+ private:
+  CapifInvoker(std::string api_root, std::string ca_pem, EvpKey key, int max_tls)
+      : api_root_(std::move(api_root)), ca_pem_(std::move(ca_pem)), key_(std::move(key)),
+        max_tls_(max_tls) {}
+  absl::StatusOr<std::unique_ptr<CapifHttpsClient>> Client(bool with_certificate) const;
+
+  std::string api_root_, ca_pem_;
+  EvpKey key_;
+  int max_tls_;
+  std::string id_, certificate_pem_, notification_destination_;
+  SecretBytes secret_;
+};
+
+// The error status for a non-2xx response (ProblemDetails or AccessTokenErr body).
+absl::Status StatusFromHttp(const HttpsResponse& r);
+
+}  // namespace capif
+
+#endif  // CAPIF_SDK_INVOKER_INVOKER_CLIENT_H_
