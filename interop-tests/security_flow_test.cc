@@ -14,6 +14,7 @@
 #include "common/jws.h"
 #include "common/x509_cert.h"
 #include "interop-tests/ccfd_fixture.h"
+#include "interop-tests/schema_check.h"
 #include "sdk/invoker/capif_https_client.h"
 #include "sdk/invoker/invoker_client.h"
 
@@ -21,6 +22,20 @@ namespace capif {
 namespace {
 
 using nlohmann::json;
+
+constexpr char kInvokerMgmt[] = "TS29222_CAPIF_API_Invoker_Management_API.yaml#/components/schemas/";
+constexpr char kProviderMgmt[] = "TS29222_CAPIF_API_Provider_Management_API.yaml#/components/schemas/";
+constexpr char kPublish[] = "TS29222_CAPIF_Publish_Service_API.yaml#/components/schemas/";
+constexpr char kDiscover[] = "TS29222_CAPIF_Discover_Service_API.yaml#/components/schemas/";
+constexpr char kSecurity[] = "TS29222_CAPIF_Security_API.yaml#/components/schemas/";
+constexpr char kProblem[] = "TS29122_CommonData.yaml#/components/schemas/ProblemDetails";
+
+// Every response below is checked against the official schema of its resource.
+#define EXPECT_SPEC(doc, ref)                     \
+  do {                                            \
+    absl::Status spec_ = MatchesSpec(doc, ref);   \
+    EXPECT_TRUE(spec_.ok()) << spec_.message();   \
+  } while (false)
 
 struct Party {
   std::string id;
@@ -56,6 +71,7 @@ class SecurityFlowTest : public ::testing::TestWithParam<int> {
     std::vector<std::pair<std::string, Party>> out;
     if (!r.ok()) return out;
     json reg = json::parse(r->body);  // a named value: the loop must not outlive it
+    EXPECT_SPEC(reg, std::string(kProviderMgmt) + "APIProviderEnrolmentDetails");
     for (const json& f : reg["apiProvFuncs"]) {
       out.push_back({f["apiProvFuncRole"], {f["apiProvFuncId"], f["regInfo"]["apiProvCert"]}});
     }
@@ -88,6 +104,23 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
     auto r = As(&apf)->Request("POST", publish, Api(name, aef, method).dump(), "application/json");
     ASSERT_TRUE(r.ok());
     ASSERT_EQ(r->status, 201) << r->body;
+    EXPECT_SPEC(json::parse(r->body), std::string(kPublish) + "ServiceAPIDescription");
+  }
+  auto published = As(&apf)->Request("GET", publish);
+  ASSERT_TRUE(published.ok());
+  ASSERT_EQ(published->status, 200);
+
+  // The raw onboarding answer, as a standard invoker sees it.
+  {
+    EvpKey k = *EvpKey::GenerateEcP256();
+    json enrol = {{"onboardingInformation", {{"apiInvokerPublicKey", *CreateCsrPem(k)}}},
+                  {"notificationDestination", "https://other.example/cb"}};
+    auto r = As(nullptr)->Request(
+        "POST", ccf_.api_root() + "/api-invoker-management/v1/onboardedInvokers", enrol.dump(),
+        "application/json", {"Authorization: Bearer " + ccf_.EnrollmentToken("invoker")});
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 201) << r->body;
+    EXPECT_SPEC(json::parse(r->body), std::string(kInvokerMgmt) + "APIInvokerEnrolmentDetails");
   }
 
   auto invoker = CapifInvoker::Onboard(ccf_.api_root(), ccf_.ca_pem(),
@@ -97,9 +130,11 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
   auto apis = (*invoker)->Discover();
   ASSERT_TRUE(apis.ok()) << apis.status();
   ASSERT_EQ(apis->size(), 3u);
+  EXPECT_SPEC(json({{"serviceAPIDescriptions", *apis}}), std::string(kDiscover) + "DiscoveredAPIs");
   auto ctx = (*invoker)->RequestSecurityMethods(*apis, {"PSK", "PKI", "OAUTH"});
   ASSERT_TRUE(ctx.ok()) << ctx.status();
   ASSERT_EQ(ctx->aef_psks.count(aef_psk.id), 1u);
+  EXPECT_SPEC(ctx->service_security, std::string(kSecurity) + "ServiceSecurity");
   std::string id = (*invoker)->api_invoker_id();
 
   // PSK: the AEF's AEFPSK from the CCF equals the invoker's own derivation.
@@ -108,6 +143,7 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
   auto psk_info = As(&aef_psk)->Request("GET", trusted);
   ASSERT_TRUE(psk_info.ok());
   ASSERT_EQ(psk_info->status, 200) << psk_info->body;
+  EXPECT_SPEC(json::parse(psk_info->body), std::string(kSecurity) + "ServiceSecurity");
   json psk_entry = json::parse(psk_info->body)["securityInfo"][0];
   EXPECT_EQ(psk_entry["selSecurityMethod"], "PSK");
   EXPECT_EQ(psk_entry["authenticationInfo"],
@@ -133,6 +169,20 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
   auto jwt = validator.Verify(token->token, *jwks);
   ASSERT_TRUE(jwt.ok()) << jwt.status();
   EXPECT_EQ(jwt->claims["client_id"], id);
+  {
+    std::string form = "grant_type=client_credentials&client_id=" + id + "&client_secret=" +
+                       std::string((*invoker)->onboarding_secret().Reveal(InsecureSecretAccess())) +
+                       "&scope=3gpp%23" + aef_oauth.id + "%3Aoauth-api";
+    std::string url = ccf_.api_root() + "/capif-security/v1/securities/" + id + "/token";
+    auto raw = As(nullptr)->Request("POST", url, form, "application/x-www-form-urlencoded");
+    ASSERT_TRUE(raw.ok());
+    ASSERT_EQ(raw->status, 200) << raw->body;
+    EXPECT_SPEC(json::parse(raw->body), std::string(kSecurity) + "AccessTokenRsp");
+    auto bad = As(nullptr)->Request("POST", url, form + "x", "application/x-www-form-urlencoded");
+    ASSERT_TRUE(bad.ok());
+    EXPECT_EQ(bad->status, 400) << bad->body;  // scope names an API the AEF does not have
+    EXPECT_SPEC(json::parse(bad->body), std::string(kSecurity) + "AccessTokenErr");
+  }
   // Not for an AEF where OAUTH was not selected.
   EXPECT_EQ((*invoker)->RequestToken("3gpp#" + aef_pki.id + ":pki-api").status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -140,7 +190,10 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
   // Another AEF, or the invoker itself, cannot read the security information.
   auto invoker_reads = CapifHttpsClient::Create(
       {ccf_.ca_pem(), (*invoker)->certificate_pem(), *(*invoker)->key().PrivateKeyPem()});
-  EXPECT_EQ((*invoker_reads)->Request("GET", trusted)->status, 403);
+  auto refused = (*invoker_reads)->Request("GET", trusted);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_SPEC(json::parse(refused->body), kProblem);
 
   // After a SIGKILL, the security context is still there.
   ccf_.KillAndRestart();
@@ -149,6 +202,10 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(json::parse(after->body)["securityInfo"][0]["authenticationInfo"],
             psk_entry["authenticationInfo"]);
+  publish = ccf_.api_root() + "/published-apis/v1/" + apf.id + "/service-apis";
+  auto republished = As(&apf)->Request("GET", publish);
+  ASSERT_TRUE(republished.ok());
+  EXPECT_EQ(json::parse(republished->body), json::parse(published->body));
 
   // Offboarding removes everything derived from the invoker.
   CapifInvoker* inv = invoker->get();
