@@ -202,6 +202,40 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& base_dir, const json&
   return key;
 }
 
+absl::Status ParseSecurity(const json& root, SecurityPolicy& policy) {
+  ASSIGN_OR_RETURN(const json* sec, Member(root, "", "security", false));
+  if (sec == nullptr) return absl::OkStatus();
+  if (!sec->is_object()) return FieldError("security", "must be an object");
+  RETURN_IF_ERROR(CheckKnownFields(*sec, "security",
+                                   {"method_priority", "token_validity_seconds",
+                                    "aef_psk_validity_seconds", "certificate_validity_days"}));
+  if (sec->contains("method_priority")) {
+    const json& m = (*sec)["method_priority"];
+    std::set<std::string> seen;
+    bool ok = m.is_array() && !m.empty();
+    for (const json& x : m) {
+      ok = ok && x.is_string() && (x == "PSK" || x == "PKI" || x == "OAUTH") &&
+           seen.insert(x.get<std::string>()).second;
+    }
+    if (!ok) {
+      return FieldError("security.method_priority",
+                        "must list some of PSK, PKI, OAUTH, each at most once");
+    }
+    policy.method_priority = m.get<std::vector<std::string>>();
+  }
+  ASSIGN_OR_RETURN(uint64_t token, UintField(*sec, "security", "token_validity_seconds", 3600, 86400));
+  ASSIGN_OR_RETURN(uint64_t psk, UintField(*sec, "security", "aef_psk_validity_seconds", 86400,
+                                           30 * 86400));
+  ASSIGN_OR_RETURN(uint64_t days, UintField(*sec, "security", "certificate_validity_days", 90, 3650));
+  if (token < 60) return FieldError("security.token_validity_seconds", "must be at least 60");
+  if (psk < 60) return FieldError("security.aef_psk_validity_seconds", "must be at least 60");
+  if (days < 1) return FieldError("security.certificate_validity_days", "must be at least 1");
+  policy.token_validity = absl::Seconds(token);
+  policy.aef_psk_validity = absl::Seconds(psk);
+  policy.certificate_validity = absl::Hours(24 * days);
+  return absl::OkStatus();
+}
+
 absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfConfig& config) {
   ASSIGN_OR_RETURN(const json* nb, Member(root, "", "northbound", false));
   if (nb == nullptr) {
@@ -272,7 +306,8 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
   }
   if (!root.is_object()) return absl::InvalidArgumentError("the configuration must be an object");
   RETURN_IF_ERROR(CheckKnownFields(
-      root, "", {"ccf_id", "trust_domain", "bus", "peers", "northbound", "ca", "data_dir"}));
+      root, "", {"ccf_id", "trust_domain", "bus", "peers", "northbound", "ca", "data_dir",
+                 "security"}));
 
   CcfConfig config;
   BusIdentity& id = config.bus_identity;
@@ -318,6 +353,7 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
     }
   }
   RETURN_IF_ERROR(ParseNorthbound(root, base_dir, config));
+  RETURN_IF_ERROR(ParseSecurity(root, config.security));
   return config;
 }
 

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/certificate_authority.h"
 #include "federation/peer.h"
 
@@ -32,6 +33,15 @@ struct NorthboundConfig {
   std::string api_root;  // e.g. "https://ccf-a.example:8441"; "" = https://<bound address>
 };
 
+// Security policy of the northbound (the "security" section; every member optional).
+struct SecurityPolicy {
+  // TS 33.122 CAPIF-2e methods in the order this CCF prefers them when several are possible.
+  std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"};
+  absl::Duration token_validity = absl::Hours(1);
+  absl::Duration aef_psk_validity = absl::Hours(24);
+  absl::Duration certificate_validity = absl::Hours(24 * 90);
+};
+
 struct CcfConfig {
   BusIdentity bus_identity;
   std::string listen_address;  // host:port; port 0 picks a free port
@@ -42,6 +52,7 @@ struct CcfConfig {
   std::shared_ptr<const CertificateAuthority> ca;
   // Where the CCF keeps its database. Required with the northbound.
   std::string data_dir;
+  SecurityPolicy security;
 };
 
 absl::StatusOr<CcfConfig> LoadCcfConfig(const std::string& path);

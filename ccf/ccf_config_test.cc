@@ -94,6 +94,8 @@ TEST_F(CcfConfigTest, LoadsValidConfiguration) {
   EXPECT_EQ(a2.relation, PeerRelation::kCapif6);
   EXPECT_TRUE(a2.agreement.Allows(fv1::OPERATION_HELLO));
   EXPECT_FALSE(a2.agreement.Allows(fv1::OPERATION_NOTIFY_OFFBOARDING));
+  EXPECT_EQ(config->security.method_priority, (std::vector<std::string>{"PSK", "PKI", "OAUTH"}));
+  EXPECT_FALSE(config->northbound.has_value());
 }
 
 TEST_F(CcfConfigTest, ErrorsNameTheField) {
@@ -129,6 +131,12 @@ TEST_F(CcfConfigTest, ErrorsNameTheField) {
        "peers[1].colour: unknown field"},
       {R"("peers": [)", R"("peers": [1,)", "peers[0]: must be an object"},
       {"\n}", ",\n}", "not valid JSON"},
+      {R"("peers": [)", R"("security": {"method_priority": ["PSK", "PSK"]}, "peers": [)",
+       "security.method_priority"},
+      {R"("peers": [)", R"("security": {"token_validity_seconds": 5}, "peers": [)",
+       "security.token_validity_seconds"},
+      {R"("peers": [)", R"("security": {"tokens": 5}, "peers": [)", "security.tokens: unknown"},
+      {R"("peers": [)", R"("ca": {}, "peers": [)", "northbound: is required"},
   };
   for (const Case& c : cases) {
     std::string error = ErrorWith(c.from, c.to);

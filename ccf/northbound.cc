@@ -38,10 +38,12 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->api_root_ = nb.api_root.empty() ? absl::StrCat("https://", options.host, ":", n->port())
                                      : nb.api_root;
   n->invoker_management_ = std::make_unique<InvokerManagementApi>(InvokerManagementConfig{
-      n->invokers_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_});
+      n->invokers_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_,
+      config.security.certificate_validity});
   n->invoker_management_->RegisterRoutes(*n->server_);
   n->provider_management_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
-      n->resources_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_});
+      n->resources_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_,
+      config.security.certificate_validity});
   n->provider_management_->RegisterRoutes(*n->server_);
   n->publish_ = std::make_unique<PublishServiceApi>(
       PublishServiceConfig{n->resources_.get(), n->ca_.get(), n->api_root_});
@@ -52,7 +54,9 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, clock));
   n->security_ = std::make_unique<SecurityApi>(
       SecurityApiConfig{n->invokers_.get(), n->resources_.get(), n->keyring_.get(), n->ca_.get(),
-                        &clock, config.bus_identity.ccf_id.value(), n->api_root_});
+                        &clock, config.bus_identity.ccf_id.value(), n->api_root_,
+                        config.security.method_priority, config.security.token_validity,
+                        config.security.aef_psk_validity});
   n->security_->RegisterRoutes(*n->server_);
   RETURN_IF_ERROR(n->server_->Start());
   LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",

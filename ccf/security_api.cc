@@ -391,8 +391,10 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
   // Client authentication: the onboarding secret, and a matching certificate if one was shown.
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> inv,
                    config_.invokers->Get(ApiInvokerId(client_id)));
-  bool cert_ok = !req.caller || (req.caller->kind() == SpiffeId::Kind::kInvoker &&
-                                 req.caller->id() == client_id);
+  // CAPIF-1e is mutually authenticated after onboarding: the certificate must be the client's.
+  bool cert_ok = req.caller && req.caller->kind() == SpiffeId::Kind::kInvoker &&
+                 req.caller->trust_domain() == config_.ca->trust_domain() &&
+                 req.caller->id() == client_id;
   bool secret_ok = false;
   if (inv) {
     std::string digest = OnboardingSecretDigest(inv->secret_salt, SecretBytes(form["client_secret"]));

@@ -19,8 +19,9 @@
 // root CA that certified the invoker; for OAUTH nothing (it verifies tokens with the JWKS).
 // authorizationInfo lists the apiIds the entry covers, comma-separated.
 //
-// Tokens: form-encoded grant_type=client_credentials, client_id (= securityId = apiInvokerId),
-// client_secret (the onboarding secret, compared as a salted digest in constant time), scope
+// Tokens: over mutual TLS with the invoker's certificate; form-encoded
+// grant_type=client_credentials, client_id (= securityId = apiInvokerId, = the certificate's
+// id), client_secret (the onboarding secret, compared as a salted digest in constant time), scope
 // "3gpp#aefId:apiName[,apiName...][;aefId:...]". Each AEF in the scope must have OAUTH selected
 // in the invoker's security context and each apiName must be an API of that AEF. The token is an
 // ES256 JWS, typ "at+jwt", claims iss (CCF id), sub and client_id (the invoker), aud (the AEF id;

@@ -28,10 +28,14 @@ class SecurityApiTest : public ::testing::Test {
             {"securityInfo", {{{"aefId", aef_id}, {"prefSecurityMethods", pref}}}}};
   }
   RestRequest TokenReq(const std::string& form, const std::string& security_id) {
-    RestRequest r;
+    RestRequest r = w_.As("invoker", inv_.id);
     r.path_params = {security_id};
     r.body = form;
     r.headers.emplace("content-type", "application/x-www-form-urlencoded");
+    return r;
+  }
+  static RestRequest NoCert(RestRequest r) {
+    r.caller.reset();
     return r;
   }
   std::string Form(const std::string& secret, const std::string& scope) {
@@ -170,6 +174,7 @@ TEST_F(SecurityApiTest, TokenErrorsAreAccessTokenErr) {
       // PKI was selected, not OAUTH: no token for this AEF.
       {TokenReq(Form(inv_.onboarding_secret, scope), inv_.id), 400, "invalid_scope"},
       {TokenReq("grant_type=client_credentials", inv_.id), 400, "invalid_request"},
+      {NoCert(TokenReq(Form(inv_.onboarding_secret, scope), inv_.id)), 401, "invalid_client"},
       {TokenReq(Form(inv_.onboarding_secret, scope) + "&client_id=x", inv_.id), 400, "invalid_request"},
   };
   for (const Case& c : cases) {

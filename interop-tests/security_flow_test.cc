@@ -174,11 +174,16 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
                        std::string((*invoker)->onboarding_secret().Reveal(InsecureSecretAccess())) +
                        "&scope=3gpp%23" + aef_oauth.id + "%3Aoauth-api";
     std::string url = ccf_.api_root() + "/capif-security/v1/securities/" + id + "/token";
-    auto raw = As(nullptr)->Request("POST", url, form, "application/x-www-form-urlencoded");
+    auto as_invoker = CapifHttpsClient::Create(
+        {ccf_.ca_pem(), (*invoker)->certificate_pem(), *(*invoker)->key().PrivateKeyPem()});
+    auto raw = (*as_invoker)->Request("POST", url, form, "application/x-www-form-urlencoded");
     ASSERT_TRUE(raw.ok());
     ASSERT_EQ(raw->status, 200) << raw->body;
     EXPECT_SPEC(json::parse(raw->body), std::string(kSecurity) + "AccessTokenRsp");
-    auto bad = As(nullptr)->Request("POST", url, form + "x", "application/x-www-form-urlencoded");
+    auto bad = (*as_invoker)->Request("POST", url, form + "x", "application/x-www-form-urlencoded");
+    auto anonymous = As(nullptr)->Request("POST", url, form, "application/x-www-form-urlencoded");
+    ASSERT_TRUE(anonymous.ok());
+    EXPECT_EQ(anonymous->status, 401);  // no client certificate
     ASSERT_TRUE(bad.ok());
     EXPECT_EQ(bad->status, 400) << bad->body;  // scope names an API the AEF does not have
     EXPECT_SPEC(json::parse(bad->body), std::string(kSecurity) + "AccessTokenErr");
