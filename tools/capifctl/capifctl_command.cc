@@ -11,6 +11,7 @@
 #include "ccf/ccf_config.h"
 #include "ccf/invoker_management_api.h"
 #include "ccf/sqlite_stores.h"
+#include "ccf/token_keyring.h"
 #include "common/clock.h"
 #include "federation/peer_client.h"
 
@@ -21,7 +22,8 @@ constexpr char kUsage[] =
     "usage:\n"
     "  capifctl peers --config FILE [--timeout-ms N] [--json]\n"
     "  capifctl enroll-invoker --config FILE [--ttl-seconds N]\n"
-    "  capifctl enroll-provider --config FILE [--ttl-seconds N]\n";
+    "  capifctl enroll-provider --config FILE [--ttl-seconds N]\n"
+    "  capifctl rotate-token-key --config FILE\n";
 
 struct PeerReport {
   std::string ccf_id;
@@ -210,6 +212,36 @@ int Enroll(const std::vector<std::string>& args, std::ostream& out, std::ostream
   return 0;
 }
 
+int RotateTokenKey(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.size() != 3 || args[1] != "--config") {
+    err << "capifctl rotate-token-key: usage: capifctl rotate-token-key --config FILE\n";
+    return 2;
+  }
+  auto config = LoadCcfConfig(args[2]);
+  if (!config.ok()) {
+    err << "capifctl rotate-token-key: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (!config->northbound) {
+    err << "capifctl rotate-token-key: the configuration has no northbound\n";
+    return 2;
+  }
+  auto db = OpenCcfDatabase(config->data_dir);
+  if (!db.ok()) {
+    err << "capifctl rotate-token-key: " << db.status().message() << "\n";
+    return 1;
+  }
+  auto keyring = TokenKeyring::Open(*db, Clock::Real());
+  absl::Status rotated = keyring.ok() ? (*keyring)->Rotate() : keyring.status();
+  if (!rotated.ok()) {
+    err << "capifctl rotate-token-key: " << rotated.message() << "\n";
+    return 1;
+  }
+  out << "new signing key " << (*keyring)->signer()->kid() << " ("
+      << (*keyring)->jwks()->size() << " keys published); ccfd uses it after its next start\n";
+  return 0;
+}
+
 }  // namespace
 
 int RunCapifctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -224,6 +256,7 @@ int RunCapifctl(const std::vector<std::string>& args, std::ostream& out, std::os
   if (args[0] == "peers") return Peers(args, out, err);
   if (args[0] == "enroll-invoker") return Enroll(args, out, err, EnrollmentPurpose::kInvoker);
   if (args[0] == "enroll-provider") return Enroll(args, out, err, EnrollmentPurpose::kProvider);
+  if (args[0] == "rotate-token-key") return RotateTokenKey(args, out, err);
   err << "capifctl: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }
