@@ -30,6 +30,7 @@ class CcfdProcess {
   const std::string& api_root() const { return api_root_; }
   const std::string& ca_pem() const { return ca_pem_; }
   const std::string& dir() const { return dir_; }
+  const std::string& config() const { return config_; }
   Subprocess& process() { return *process_; }
 
  private:

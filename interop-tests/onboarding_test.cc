@@ -12,6 +12,8 @@
 #include "absl/strings/str_split.h"
 #include "common/evp_key.h"
 #include "common/x509_cert.h"
+#include "common/subprocess.h"
+#include "common/testing/test_paths.h"
 #include "interop-tests/ccfd_fixture.h"
 
 namespace capif {
@@ -110,6 +112,25 @@ TEST_F(OnboardingTest, RefusalsAreProblemDetails) {
   auto created = Client()->Post(kOnboarded, auth, EnrolmentBody(key).dump(), "application/json");
   ASSERT_TRUE(created);
   EXPECT_EQ(created->status, 201);
+}
+
+TEST_F(OnboardingTest, RotatedTokenKeyIsPublishedBesideTheOldOne) {
+  auto before = Client()->Get("/.well-known/jwks.json");
+  ASSERT_TRUE(before);
+  ASSERT_EQ(json::parse(before->body)["keys"].size(), 1u);
+  std::string old_kid = json::parse(before->body)["keys"][0]["kid"];
+  auto r = RunToCompletion({Runfile("tools/capifctl/capifctl"), "rotate-token-key", "--config",
+                            ccf_.config()},
+                           absl::Seconds(60));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_NE(r->out.find("2 keys published"), std::string::npos) << r->out;
+  ccf_.KillAndRestart();
+  auto after = Client()->Get("/.well-known/jwks.json");
+  ASSERT_TRUE(after);
+  json keys = json::parse(after->body)["keys"];
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_TRUE(keys[0]["kid"] == old_kid || keys[1]["kid"] == old_kid);
 }
 
 }  // namespace
