@@ -68,7 +68,18 @@ int RunCcfd(int argc, char** argv) {
     std::cerr << "ccfd: " << directory.status().message() << "\n";
     return 2;
   }
-  auto server = BusServer::Start(self, *directory, config->listen_address, Clock::Real());
+  std::unique_ptr<Northbound> northbound;
+  if (config->northbound) {
+    auto nb = Northbound::Start(*config);
+    if (!nb.ok()) {
+      std::cerr << "ccfd: " << nb.status().message() << "\n";
+      return 1;
+    }
+    northbound = *std::move(nb);
+  }
+
+  auto server = BusServer::Start(self, *directory, config->listen_address, Clock::Real(),
+                                 northbound ? northbound->local_state() : nullptr);
   if (!server.ok()) {
     std::cerr << "ccfd: " << server.status().message() << "\n";
     return 1;
@@ -82,16 +93,7 @@ int RunCcfd(int argc, char** argv) {
                                  ") at ", p.endpoint));
   }
   std::cout << "ccfd " << self.ccf_id.value() << " listening on " << bound << std::endl;
-
-  std::unique_ptr<Northbound> northbound;
-  if (config->northbound) {
-    auto nb = Northbound::Start(*config);
-    if (!nb.ok()) {
-      std::cerr << "ccfd: " << nb.status().message() << "\n";
-      (*server)->Shutdown(absl::ZeroDuration());
-      return 1;
-    }
-    northbound = *std::move(nb);
+  if (northbound) {
     std::cout << "ccfd " << self.ccf_id.value() << " northbound on " << northbound->api_root()
               << std::endl;
   }

@@ -19,6 +19,7 @@
 #include "ccf/provider_management_api.h"
 #include "ccf/publish_service_api.h"
 #include "ccf/discover_service_api.h"
+#include "ccf/local_ccf_state.h"
 #include "ccf/security_api.h"
 #include "ccf/token_keyring.h"
 #include "ccf/northbound_server.h"
@@ -35,6 +36,8 @@ class Northbound {
 
   const std::string& api_root() const { return api_root_; }
   int port() const { return server_->port(); }
+  // This CCF's state as the bus shows it to peers.
+  LocalCcf* local_state() { return local_state_.get(); }
   void Stop();
 
  private:
@@ -51,6 +54,7 @@ class Northbound {
   std::unique_ptr<DiscoverServiceApi> discover_;
   std::unique_ptr<TokenKeyring> keyring_;
   std::unique_ptr<SecurityApi> security_;
+  std::unique_ptr<LocalCcfState> local_state_;
   std::unique_ptr<NorthboundServer> server_;
   std::string api_root_;
 };

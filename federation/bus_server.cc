@@ -11,9 +11,9 @@ namespace capif {
 
 absl::StatusOr<std::unique_ptr<BusServer>> BusServer::Start(
     const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers,
-    const std::string& listen_address, const Clock& clock) {
+    const std::string& listen_address, const Clock& clock, LocalCcf* local) {
   std::unique_ptr<BusServer> bus(new BusServer());
-  bus->service_ = CreateInterconnectService(self, peers);
+  bus->service_ = CreateInterconnectService(self, peers, local);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen_address, MakeBusServerCredentials(self, peers, clock),
                            &bus->port_);

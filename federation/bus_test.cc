@@ -19,6 +19,20 @@ namespace fv1 = capif::federation::v1;
 
 constexpr absl::Duration kTimeout = absl::Seconds(10);
 
+// Local state that owns one invoker and shares one API, whatever the peer.
+class FakeLocalCcf final : public LocalCcf {
+ public:
+  absl::StatusOr<bool> OwnsInvoker(const std::string& id) override { return id == "inv-mine"; }
+  absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer& peer,
+                                                         const std::string& name) override {
+    last_peer = peer.ccf_id.value();
+    if (!name.empty() && name != "location-query") return std::vector<std::string>{};
+    return std::vector<std::string>{R"({"apiName":"location-query","ccfId":"ccf-a"})"};
+  }
+  std::string JwksJson() override { return R"({"keys":[{"kid":"k1"}]})"; }
+  std::string last_peer;
+};
+
 class BusTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -26,10 +40,12 @@ class BusTest : public ::testing::Test {
     b_ = domains_.Identity("b.example", "ccf-b");
     c_ = domains_.Identity("c.example", "ccf-c");
     auto directory = PeerDirectory::Create(
-        {domains_.PeerFor("b.example", "ccf-b", "unused:1", {fv1::OPERATION_NOTIFY_OFFBOARDING}),
+        {domains_.PeerFor("b.example", "ccf-b", "unused:1",
+                          {fv1::OPERATION_NOTIFY_OFFBOARDING, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
+                           fv1::OPERATION_DISCOVER_SHAREABLE_APIS}),
          domains_.PeerFor("c.example", "ccf-c", "unused:2")});
     ASSERT_TRUE(directory.ok());
-    auto server = BusServer::Start(a_, *directory, "127.0.0.1:0", Clock::Real());
+    auto server = BusServer::Start(a_, *directory, "127.0.0.1:0", Clock::Real(), &local_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     endpoint_ = absl::StrCat("127.0.0.1:", server_->port());
@@ -42,6 +58,7 @@ class BusTest : public ::testing::Test {
   }
 
   TestDomains domains_{Clock::Real()};
+  FakeLocalCcf local_;
   BusIdentity a_, b_, c_;
   std::unique_ptr<BusServer> server_;
   std::string endpoint_;
@@ -57,7 +74,8 @@ TEST_F(BusTest, HelloReportsBothIdentitiesAndAllowedOperations) {
   EXPECT_EQ(hello->response.authenticated_caller(), "spiffe://b.example/ccf/ccf-b");
   EXPECT_EQ(hello->response.header().responder_ccf_id(), "ccf-a");
   EXPECT_EQ(hello->response.bundle_sequence(), 1u);
-  EXPECT_EQ(hello->response.operations_size(), 2);  // implemented: Hello, GetTrustBundle
+  // Implemented and allowed to B: Hello, GetTrustBundle, ownership, shareable APIs.
+  EXPECT_EQ(hello->response.operations_size(), 4);
   EXPECT_EQ(client->presented_identity(), "spiffe://a.example/ccf/ccf-a");
 }
 
@@ -67,7 +85,54 @@ TEST_F(BusTest, GetTrustBundleServesOwnRoots) {
   EXPECT_EQ(bundle->trust_domain(), "a.example");
   ASSERT_EQ(bundle->root_ca_pem_size(), 1);
   EXPECT_EQ(bundle->root_ca_pem(0), *domains_.Ca("a.example").certificate().ToPem());
-  EXPECT_EQ(bundle->jwks_json(), "{\"keys\":[]}");
+  EXPECT_EQ(bundle->jwks_json(), R"({"keys":[{"kid":"k1"}]})");
+}
+
+TEST_F(BusTest, OwnershipQueryAnswersFromLocalState) {
+  auto client = ClientAs(b_);
+  for (auto [id, owned] : {std::make_pair("inv-mine", true), std::make_pair("inv-other", false)}) {
+    fv1::OwnershipQuery q;
+    *q.mutable_header() = client->NewHeader();
+    q.set_api_invoker_id(id);
+    fv1::OwnershipAnswer a;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+    grpc::Status s = client->stub()->QueryInvokerOwnership(&ctx, q, &a);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(a.owned(), owned) << id;
+    EXPECT_EQ(a.ttl_seconds(), owned ? 300u : 60u);
+    EXPECT_EQ(a.header().request_id(), q.header().request_id());
+  }
+  fv1::OwnershipQuery bad;
+  *bad.mutable_header() = client->NewHeader();
+  bad.set_api_invoker_id("no/slashes");
+  fv1::OwnershipAnswer a;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(client->stub()->QueryInvokerOwnership(&ctx, bad, &a).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // C's agreement does not include the ownership query.
+  auto c = ClientAs(c_);
+  fv1::OwnershipQuery q;
+  *q.mutable_header() = c->NewHeader();
+  q.set_api_invoker_id("inv-mine");
+  grpc::ClientContext ctx_c;
+  EXPECT_EQ(c->stub()->QueryInvokerOwnership(&ctx_c, q, &a).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(BusTest, ShareableApisComeFromLocalStateForTheAuthenticatedPeer) {
+  auto client = ClientAs(b_);
+  fv1::DiscoverShareableApisRequest req;
+  *req.mutable_header() = client->NewHeader();
+  fv1::DiscoverShareableApisResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(client->stub()->DiscoverShareableApis(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.service_api_description_json_size(), 1);
+  EXPECT_EQ(local_.last_peer, "ccf-b");
+  req.set_api_name("other");
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(client->stub()->DiscoverShareableApis(&ctx2, req, &resp).ok());
+  EXPECT_EQ(resp.service_api_description_json_size(), 0);
 }
 
 TEST_F(BusTest, OriginNamingAnotherCcfIsPermissionDenied) {

@@ -13,7 +13,9 @@ namespace fv1 = capif::federation::v1;
 
 namespace {
 
-constexpr fv1::Operation kImplemented[] = {fv1::OPERATION_HELLO, fv1::OPERATION_GET_TRUST_BUNDLE};
+constexpr fv1::Operation kImplemented[] = {
+    fv1::OPERATION_HELLO, fv1::OPERATION_GET_TRUST_BUNDLE, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
+    fv1::OPERATION_DISCOVER_SHAREABLE_APIS};
 
 // The SPIFFE id the TLS layer authenticated for this call. gRPC derives it once per connection.
 std::string AuthenticatedIdentity(const grpc::CallbackServerContext* ctx) {
@@ -32,12 +34,14 @@ std::string AuthenticatedIdentity(const grpc::CallbackServerContext* ctx) {
 
 class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService {
  public:
-  InterconnectServiceImpl(const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers)
-      : ccf_id_(self.ccf_id.value()),
+  InterconnectServiceImpl(const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers,
+                          LocalCcf* local, InterconnectOptions options)
+      : local_(local),
+        options_(options),
+        ccf_id_(self.ccf_id.value()),
         trust_domain_(self.trust_domain.value()),
         bundle_sequence_(self.bundle_sequence),
         refresh_hint_seconds_(self.bundle_refresh_hint_seconds),
-        jwks_json_("{\"keys\":[]}"),  // token-signing keys arrive with the token service
         peers_(std::move(peers)) {
     for (const X509Cert& root : self.own_trust_bundle.roots()) {
       auto pem = root.ToPem();
@@ -81,7 +85,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     resp->set_trust_domain(trust_domain_);
     resp->set_sequence(bundle_sequence_);
     for (const std::string& pem : root_pems_) resp->add_root_ca_pem(pem);
-    resp->set_jwks_json(jwks_json_);
+    resp->set_jwks_json(local_ != nullptr ? local_->JwksJson() : "{\"keys\":[]}");
     resp->set_refresh_hint_seconds(refresh_hint_seconds_);
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -89,8 +93,30 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
 
   grpc::ServerUnaryReactor* DiscoverShareableApis(grpc::CallbackServerContext* ctx,
                                                   const fv1::DiscoverShareableApisRequest* req,
-                                                  fv1::DiscoverShareableApisResponse*) override {
-    return NotYet(ctx, req->header(), fv1::OPERATION_DISCOVER_SHAREABLE_APIS);
+                                                  fv1::DiscoverShareableApisResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto peer = Authorize(AuthenticatedIdentity(ctx), req->header(),
+                          fv1::OPERATION_DISCOVER_SHAREABLE_APIS);
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    if (req->api_name().size() > 256) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "api_name too long"));
+      return reactor;
+    }
+    FillHeader(req->header(), resp->mutable_header());
+    if (local_ != nullptr) {
+      auto apis = local_->ShareableApis(**peer, req->api_name());
+      if (!apis.ok()) {
+        LogError("bus", absl::StrCat("shareable APIs: ", apis.status().ToString()));
+        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "temporarily unavailable"));
+        return reactor;
+      }
+      for (std::string& a : *apis) resp->add_service_api_description_json(std::move(a));
+    }
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
   grpc::ServerUnaryReactor* RequestSecurityMethod(grpc::CallbackServerContext* ctx,
                                                   const fv1::SecurityMethodRequest* req,
@@ -99,8 +125,35 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   }
   grpc::ServerUnaryReactor* QueryInvokerOwnership(grpc::CallbackServerContext* ctx,
                                                   const fv1::OwnershipQuery* req,
-                                                  fv1::OwnershipAnswer*) override {
-    return NotYet(ctx, req->header(), fv1::OPERATION_QUERY_INVOKER_OWNERSHIP);
+                                                  fv1::OwnershipAnswer* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto peer = Authorize(AuthenticatedIdentity(ctx), req->header(),
+                          fv1::OPERATION_QUERY_INVOKER_OWNERSHIP);
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    if (!IsValidIdSegment(req->api_invoker_id())) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "api_invoker_id is required (1-128 of [A-Za-z0-9._-])"));
+      return reactor;
+    }
+    bool owned = false;
+    if (local_ != nullptr) {
+      auto o = local_->OwnsInvoker(req->api_invoker_id());
+      if (!o.ok()) {
+        LogError("bus", absl::StrCat("ownership query: ", o.status().ToString()));
+        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "temporarily unavailable"));
+        return reactor;
+      }
+      owned = *o;
+    }
+    FillHeader(req->header(), resp->mutable_header());
+    resp->set_owned(owned);
+    resp->set_ttl_seconds(static_cast<uint32_t>(
+        absl::ToInt64Seconds(owned ? options_.owned_ttl : options_.not_owned_ttl)));
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
   grpc::ServerUnaryReactor* LookupSecurityInfo(grpc::CallbackServerContext* ctx,
                                                const fv1::SecurityInfoLookup* req,
@@ -155,11 +208,12 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     out->set_request_id(in.request_id());
   }
 
+  LocalCcf* const local_;
+  const InterconnectOptions options_;
   const std::string ccf_id_;
   const std::string trust_domain_;
   const uint64_t bundle_sequence_;
   const uint32_t refresh_hint_seconds_;
-  const std::string jwks_json_;
   std::vector<std::string> root_pems_;
   const std::shared_ptr<const PeerDirectory> peers_;
 };
@@ -198,8 +252,9 @@ absl::StatusOr<const Peer*> AuthorizeCall(const PeerDirectory& peers,
 }
 
 std::unique_ptr<fv1::Interconnect::CallbackService> CreateInterconnectService(
-    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers) {
-  return std::make_unique<InterconnectServiceImpl>(self, std::move(peers));
+    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers, LocalCcf* local,
+    InterconnectOptions options) {
+  return std::make_unique<InterconnectServiceImpl>(self, std::move(peers), local, options);
 }
 
 }  // namespace capif

@@ -5,8 +5,9 @@
 // origin_ccf_id must equal the authenticated peer's CCF id (else PERMISSION_DENIED, logged as a
 // security event), and the peer's agreement must allow the operation (else PERMISSION_DENIED).
 //
-// Implemented: Hello, GetTrustBundle. Every other RPC answers UNIMPLEMENTED after authorization,
-// until the federation flows land.
+// Implemented: Hello, GetTrustBundle (roots + the JWKS of this CCF's token keys),
+// QueryInvokerOwnership (#14), DiscoverShareableApis (TS 23.222 8.25). Every other RPC answers
+// UNIMPLEMENTED after authorization, until the federation flows land.
 //
 // Callback API, no blocking work in handlers; thread-safe.
 #ifndef CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
@@ -15,7 +16,9 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "federation/peer.h"
+#include "federation/local_ccf.h"
 #include "federation/peer_directory.h"
 #include "proto/interconnect.grpc.pb.h"
 
@@ -32,8 +35,17 @@ absl::StatusOr<const Peer*> AuthorizeCall(const PeerDirectory& peers,
                                           const capif::federation::v1::RequestHeader& header,
                                           capif::federation::v1::Operation op);
 
+struct InterconnectOptions {
+  // How long a peer may cache an ownership answer (#14).
+  absl::Duration owned_ttl = absl::Minutes(5);
+  absl::Duration not_owned_ttl = absl::Minutes(1);
+};
+
+// `local` may be null (no northbound): nobody is owned, nothing is shared, the JWKS is empty.
+// It must outlive the service.
 std::unique_ptr<capif::federation::v1::Interconnect::CallbackService> CreateInterconnectService(
-    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers);
+    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers, LocalCcf* local = nullptr,
+    InterconnectOptions options = {});
 
 }  // namespace capif
 

@@ -1,0 +1,37 @@
+// LocalCcf: what the CAPIF-6/6e service needs to know about this CCF's own state to answer a
+// peer. The CCF core implements it over its stores (ccf/local_ccf_state.h); without a northbound
+// the bus answers from an empty state.
+//
+// Implementations are thread-safe; errors are those of the underlying stores.
+#ifndef CAPIF_FEDERATION_LOCAL_CCF_H_
+#define CAPIF_FEDERATION_LOCAL_CCF_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "federation/peer.h"
+
+namespace capif {
+
+class LocalCcf {
+ public:
+  virtual ~LocalCcf() = default;
+
+  // TR 33.700-22 solution #14: true only if this CCF onboarded the invoker.
+  virtual absl::StatusOr<bool> OwnsInvoker(const std::string& api_invoker_id) = 0;
+
+  // TS 23.222 8.25: the TS 29.222 ServiceAPIDescriptions (JSON) this CCF shares with `peer`:
+  // published with shareableInfo.isShareable, not limited by capifProvDoms to other domains,
+  // named in the agreement's shared_apis, with ccfId set to this CCF. `api_name` filters when
+  // not empty.
+  virtual absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer& peer,
+                                                                 const std::string& api_name) = 0;
+
+  // RFC 7517 JWK Set (JSON) of this CCF's token-signing public keys.
+  virtual std::string JwksJson() = 0;
+};
+
+}  // namespace capif
+
+#endif  // CAPIF_FEDERATION_LOCAL_CCF_H_
