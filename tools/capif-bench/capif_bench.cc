@@ -1,0 +1,99 @@
+// capif-bench: micro-benchmarks of the hot paths (Google Benchmark). Run:
+//   bazel run -c opt //tools/capif-bench -- --benchmark_min_time=1
+// Numbers are for comparison with DESIGN.md "Performance"; tests never assert timings.
+#include <benchmark/benchmark.h>
+
+#include <grpcpp/client_context.h>
+
+#include "absl/strings/str_cat.h"
+#include "ccf/testing/ccf_world.h"
+#include "common/aef_psk.h"
+#include "common/clock.h"
+#include "common/jws.h"
+#include "federation/bus_server.h"
+#include "federation/peer_client.h"
+#include "federation/testing/test_domains.h"
+
+namespace capif {
+namespace {
+
+using nlohmann::json;
+
+json Claims() {
+  int64_t now = absl::ToUnixSeconds(absl::Now());
+  return {{"iss", "ccf-a"}, {"sub", "inv-1"}, {"client_id", "inv-1"}, {"aud", "aef-1"},
+          {"scope", "3gpp#aef-1:location-query"}, {"iat", now}, {"exp", now + 3600},
+          {"jti", "j"}};
+}
+
+void BM_JwtSign(benchmark::State& state) {
+  auto signer = *JwsSigner::Create(*EvpKey::GenerateEcP256(), "k1");
+  json claims = Claims();
+  for (auto _ : state) benchmark::DoNotOptimize(signer.Sign("at+jwt", claims));
+}
+BENCHMARK(BM_JwtSign);
+
+void BM_JwtVerify(benchmark::State& state) {
+  auto signer = *JwsSigner::Create(*EvpKey::GenerateEcP256(), "k1");
+  JwkSet keys;
+  (void)keys.Add("k1", signer.key());
+  std::string token = *signer.Sign("at+jwt", Claims());
+  JwtValidator validator({"at+jwt", "ccf-a", "aef-1", true, absl::Seconds(30)}, Clock::Real());
+  for (auto _ : state) benchmark::DoNotOptimize(validator.Verify(token, keys));
+}
+BENCHMARK(BM_JwtVerify);
+
+void BM_AefPskDerive(benchmark::State& state) {
+  SecretBytes master = SecretBytes::Random(48);
+  std::string sid(32, 'S');
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(DeriveAefPsk(master, "aef-1.operator-a.example:8443/api", sid));
+  }
+}
+BENCHMARK(BM_AefPskDerive);
+
+// One Hello over an established mutual-TLS channel, in process on 127.0.0.1.
+void BM_BusHello(benchmark::State& state) {
+  TestDomains domains(Clock::Real());
+  BusIdentity a = domains.Identity("a.example", "ccf-a");
+  BusIdentity b = domains.Identity("b.example", "ccf-b");
+  auto dir = *PeerDirectory::Create({domains.PeerFor("b.example", "ccf-b", "unused:1")});
+  auto server = *BusServer::Start(a, dir, "127.0.0.1:0", Clock::Real());
+  auto client = PeerClient::Create(
+      b, domains.PeerFor("a.example", "ccf-a", absl::StrCat("127.0.0.1:", server->port())),
+      Clock::Real());
+  if (!client->Hello(absl::Seconds(10)).ok()) state.SkipWithError("no Hello");
+  for (auto _ : state) benchmark::DoNotOptimize(client->Hello(absl::Seconds(10)));
+}
+BENCHMARK(BM_BusHello)->UseRealTime();
+
+// The token endpoint's handler: secret check, scope check against the stored security context,
+// ES256 signing (SQLite reads included, no network).
+void BM_TokenEndpoint(benchmark::State& state) {
+  CcfWorld w("bench-token");
+  auto p = w.RegisterProvider();
+  w.Publish(p.apf_id, CcfWorld::SampleApi("location-query", p.aef_id, {"OAUTH"}));
+  auto inv = w.OnboardInvoker();
+  RestRequest put = w.As("invoker", inv.id,
+                         json{{"notificationDestination", "https://i.example/cb"},
+                              {"securityInfo", {{{"aefId", p.aef_id},
+                                                 {"prefSecurityMethods", {"OAUTH"}}}}}});
+  put.path_params = {inv.id};
+  if (!w.security_api->Create(put).ok()) state.SkipWithError("no security context");
+  RestRequest token = w.As("invoker", inv.id);
+  token.path_params = {inv.id};
+  token.headers.emplace("content-type", "application/x-www-form-urlencoded");
+  token.body = absl::StrCat("grant_type=client_credentials&client_id=", inv.id,
+                            "&client_secret=", inv.onboarding_secret, "&scope=3gpp%23", p.aef_id,
+                            "%3Alocation-query");
+  for (auto _ : state) {
+    auto r = w.security_api->Token(token);
+    if (!r.ok() || r->status != 200) state.SkipWithError("token refused");
+  }
+}
+BENCHMARK(BM_TokenEndpoint);
+
+}  // namespace
+}  // namespace capif
+
+BENCHMARK_MAIN();
