@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "ccf/certification.h"
 #include "ccf/invoker_management_api.h"
+#include "ccf/provider_management_api.h"
 #include "ccf/publish_service_api.h"
 #include "common/aef_psk.h"
 #include "common/log.h"
@@ -280,6 +281,11 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
                      "OPERATION_NOT_ALLOWED");
   }
   const std::string& aef_id = req.caller->id();
+  // A certificate outlives a deregistration: the AEF must still be registered.
+  if (!FindProviderFunction(*config_.resources, aef_id, "AEF").ok()) {
+    LogWarning("security", absl::StrCat(req.caller->ToString(), " is not a registered AEF"));
+    return RestError(403, "the AEF is not registered", "OPERATION_NOT_ALLOWED");
+  }
   ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceSecurityContext, id));
   if (!r) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
   bool want_authn = req.Query("authenticationInfo").value_or("") == "true";
@@ -317,6 +323,9 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
       req.caller->trust_domain() != config_.ca->trust_domain()) {
     return RestError(403, "only an AEF may revoke an invoker's authorization",
                      "OPERATION_NOT_ALLOWED");
+  }
+  if (!FindProviderFunction(*config_.resources, req.caller->id(), "AEF").ok()) {
+    return RestError(403, "the AEF is not registered", "OPERATION_NOT_ALLOWED");
   }
   ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
   if (!body.contains("apiInvokerId") || body["apiInvokerId"] != id) {

@@ -87,6 +87,10 @@ TEST_F(SecurityApiTest, OnlyTheInvokerManagesAndOnlyItsAefsRead) {
   RestRequest other_aef = w_.As("aef", q.aef_id);
   other_aef.path_params = {inv_.id};
   EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->GetForAef(other_aef)), 404);
+  // An AEF certificate of the right domain whose AEF is not (or no longer) registered.
+  RestRequest unregistered = w_.As("aef", "aef-gone");
+  unregistered.path_params = {inv_.id};
+  EXPECT_EQ(CcfWorld::HttpStatus(w_.security_api->GetForAef(unregistered)), 403);
 
   // The AEF revokes; afterwards it gets nothing.
   RestRequest revoke = w_.As("aef", p_.aef_id, json{{"apiInvokerId", inv_.id},
