@@ -13,6 +13,8 @@
 #include "federation/bus_server.h"
 #include "federation/peer_directory.h"
 #include "ccf/northbound.h"
+#include "ccf/peer_api_discovery.h"
+#include "federation/peer_client.h"
 
 namespace capif {
 namespace {
@@ -68,9 +70,18 @@ int RunCcfd(int argc, char** argv) {
     std::cerr << "ccfd: " << directory.status().message() << "\n";
     return 2;
   }
+  // One persistent mutually authenticated channel per peer (connected on first use).
+  std::vector<std::unique_ptr<PeerClient>> peer_clients;
+  std::vector<std::pair<CcfId, PeerClient*>> peer_handles;
+  for (const Peer& p : config->peers) {
+    peer_clients.push_back(PeerClient::Create(self, p, Clock::Real()));
+    peer_handles.emplace_back(p.ccf_id, peer_clients.back().get());
+  }
+  PeerApiDiscovery shared_apis(peer_handles);
+
   std::unique_ptr<Northbound> northbound;
   if (config->northbound) {
-    auto nb = Northbound::Start(*config);
+    auto nb = Northbound::Start(*config, Clock::Real(), &shared_apis);
     if (!nb.ok()) {
       std::cerr << "ccfd: " << nb.status().message() << "\n";
       return 1;

@@ -89,6 +89,13 @@ absl::StatusOr<RestResponse> DiscoverServiceApi::Discover(const RestRequest& req
     json match = FilterServiceApi(json::parse(r.json), req.query);
     if (!match.is_null()) found.push_back(std::move(match));
   }
+  if (config_.remote != nullptr) {
+    std::optional<std::string> name = req.Query("api-name");
+    for (const json& api : config_.remote->SharedApis(name.value_or(""))) {
+      json match = FilterServiceApi(api, req.query);
+      if (!match.is_null()) found.push_back(std::move(match));
+    }
+  }
   json body = json::object();
   if (!found.empty()) body["serviceAPIDescriptions"] = found;
   return RestResponse::Json(200, body);

@@ -8,6 +8,8 @@
 // resource or custom operation). An API is returned with only the AEF profiles that match;
 // an API with none is left out. Other query parameters of the spec (preferred-aef-loc,
 // req-api-prov-name, supported-features, ue-ip-addr, service-kpis) are accepted and not used.
+// APIs that peer CCFs share with this one (TS 23.222 8.25, fetched over CAPIF-6/6e) are added
+// after the local ones, filtered the same way, each with the ccfId of the CCF that shares it.
 // The answer is a DiscoveredAPIs object, serviceAPIDescriptions omitted when nothing matched.
 //
 // Errors: 400 api-invoker-id missing, 401 no client certificate, 403 another invoker's id,
@@ -22,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "ccf/northbound_server.h"
+#include "ccf/peer_api_discovery.h"
 #include "ccf/rest_types.h"
 #include "ccf/stores.h"
 #include "common/certificate_authority.h"
@@ -32,6 +35,8 @@ struct DiscoverServiceConfig {
   ResourceStore* resources;
   InvokerStore* invokers;
   const CertificateAuthority* ca;
+  // Service APIs shared by peer CCFs (CAPIF interconnection); null: local APIs only.
+  RemoteApiSource* remote = nullptr;
 };
 
 class DiscoverServiceApi {

@@ -7,7 +7,8 @@
 namespace capif {
 
 absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& config,
-                                                              const Clock& clock) {
+                                                              const Clock& clock,
+                                                              RemoteApiSource* remote) {
   if (!config.northbound || !config.ca) {
     return absl::FailedPreconditionError("no northbound configured");
   }
@@ -49,7 +50,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
       PublishServiceConfig{n->resources_.get(), n->ca_.get(), n->api_root_});
   n->publish_->RegisterRoutes(*n->server_);
   n->discover_ = std::make_unique<DiscoverServiceApi>(
-      DiscoverServiceConfig{n->resources_.get(), n->invokers_.get(), n->ca_.get()});
+      DiscoverServiceConfig{n->resources_.get(), n->invokers_.get(), n->ca_.get(), remote});
   n->discover_->RegisterRoutes(*n->server_);
   ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, clock));
   n->security_ = std::make_unique<SecurityApi>(

@@ -30,8 +30,10 @@ namespace capif {
 
 class Northbound {
  public:
+  // `remote` (may be null) supplies the APIs peers share; it must outlive the Northbound.
   static absl::StatusOr<std::unique_ptr<Northbound>> Start(const CcfConfig& config,
-                                                           const Clock& clock = Clock::Real());
+                                                           const Clock& clock = Clock::Real(),
+                                                           RemoteApiSource* remote = nullptr);
   ~Northbound();
 
   const std::string& api_root() const { return api_root_; }

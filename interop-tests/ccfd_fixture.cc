@@ -29,22 +29,29 @@ std::string MustRun(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-CcfdProcess::CcfdProcess(const std::string& name) : dir_(TestTmpDir(name)) {
+CcfdProcess::CcfdProcess(const std::string& name, const std::string& domain,
+                         const std::string& peers_json)
+    : dir_(TestTmpDir(name)) {
   std::string pki = Runfile("tools/capif-pki/capif-pki");
-  MustRun({pki, "init-domain", "--trust-domain", "operator-a.example", "--out", dir_ + "/pki/ca"});
-  MustRun({pki, "issue", "--ca", dir_ + "/pki/ca", "--spiffe-id",
-           "spiffe://operator-a.example/ccf/ccf-a", "--ip", "127.0.0.1", "--out",
-           dir_ + "/pki/ccf-a"});
-  config_ = dir_ + "/ccf-a.json";
-  if (!WriteFileAtomic(config_, R"({
-      "ccf_id": "ccf-a", "trust_domain": "operator-a.example",
-      "bus": {"listen": "127.0.0.1:0", "certificate": "pki/ccf-a/cert.pem",
-              "private_key": "pki/ccf-a/key.pem", "trust_bundle": "pki/ca/ca.pem"},
-      "northbound": {"listen": "127.0.0.1:0", "certificate": "pki/ccf-a/cert.pem",
-                     "private_key": "pki/ccf-a/key.pem"},
+  std::string td = absl::StrCat("operator-", domain, ".example");
+  std::string ccf = absl::StrCat("ccf-", domain);
+  if (!ReadFile(dir_ + "/pki/ccf/cert.pem").ok()) {  // a second process of `name` reuses it
+    MustRun({pki, "init-domain", "--trust-domain", td, "--out", dir_ + "/pki/ca"});
+    MustRun({pki, "issue", "--ca", dir_ + "/pki/ca", "--spiffe-id",
+             absl::StrCat("spiffe://", td, "/ccf/", ccf), "--ip", "127.0.0.1", "--out",
+             dir_ + "/pki/ccf"});
+  }
+  config_ = absl::StrCat(dir_, "/", ccf, ".json");
+  if (!WriteFileAtomic(config_, absl::StrCat(R"({
+      "ccf_id": ")", ccf, R"(", "trust_domain": ")", td, R"(",
+      "bus": {"listen": "127.0.0.1:0", "certificate": "pki/ccf/cert.pem",
+              "private_key": "pki/ccf/key.pem", "trust_bundle": "pki/ca/ca.pem"},
+      "northbound": {"listen": "127.0.0.1:0", "certificate": "pki/ccf/cert.pem",
+                     "private_key": "pki/ccf/key.pem"},
       "ca": {"certificate": "pki/ca/ca.pem", "private_key": "pki/ca/ca.key"},
-      "data_dir": "data"
-    })").ok()) {
+      "data_dir": "data",
+      "peers": )", peers_json, "}"))
+           .ok()) {
     Die("cannot write the configuration");
   }
   ca_pem_ = *ReadFile(dir_ + "/pki/ca/ca.pem");
@@ -65,6 +72,7 @@ void CcfdProcess::Start() {
     Die(absl::StrCat("ccfd did not start: ", process_->stderr_text()));
   }
   api_root_ = nb->substr(nb->find("https://"));
+  bus_endpoint_ = bus->substr(bus->rfind(' ') + 1);
 }
 
 void CcfdProcess::KillAndRestart() {

@@ -14,9 +14,12 @@ namespace capif {
 
 class CcfdProcess {
  public:
-  // Creates the PKI and configuration in TestTmpDir(name) and starts ccfd. Aborts the test
-  // binary with a message if that fails (nothing else can run then).
-  explicit CcfdProcess(const std::string& name);
+  // Creates the PKI of trust domain operator-<domain>.example and the configuration of
+  // ccf-<domain> in TestTmpDir(name), with `peers_json` as its "peers" array, and starts ccfd.
+  // A second CcfdProcess with the same `name` reuses the PKI and data (a restart with another
+  // configuration). Aborts the test binary with a message if that fails.
+  explicit CcfdProcess(const std::string& name, const std::string& domain = "a",
+                       const std::string& peers_json = "[]");
   ~CcfdProcess();
 
   // SIGKILL (no chance to flush) and start again on the same data.
@@ -31,12 +34,15 @@ class CcfdProcess {
   const std::string& ca_pem() const { return ca_pem_; }
   const std::string& dir() const { return dir_; }
   const std::string& config() const { return config_; }
+  // The domain CA certificate file (a peer's trust_bundle) and the bus address.
+  std::string ca_path() const { return dir_ + "/pki/ca/ca.pem"; }
+  const std::string& bus_endpoint() const { return bus_endpoint_; }
   Subprocess& process() { return *process_; }
 
  private:
   void Start();
 
-  std::string dir_, config_, ca_pem_, api_root_;
+  std::string dir_, config_, ca_pem_, api_root_, bus_endpoint_;
   std::unique_ptr<Subprocess> process_;
 };
 
