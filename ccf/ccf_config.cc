@@ -317,7 +317,8 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
   if (!bus->is_object()) return FieldError("bus", "must be an object");
   RETURN_IF_ERROR(CheckKnownFields(*bus, "bus",
                                    {"listen", "certificate", "private_key", "trust_bundle",
-                                    "bundle_sequence", "bundle_refresh_hint_seconds"}));
+                                    "bundle_sequence", "bundle_refresh_hint_seconds",
+                                    "audit_log"}));
   ASSIGN_OR_RETURN(config.listen_address, StringField(*bus, "bus", "listen"));
   if (!IsHostPort(config.listen_address)) return FieldError("bus.listen", "must be host:port");
   ASSIGN_OR_RETURN(std::string cert_path, StringField(*bus, "bus", "certificate"));
@@ -334,6 +335,8 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
                                             7 * 24 * 3600));
   id.bundle_refresh_hint_seconds = static_cast<uint32_t>(hint);
   RETURN_IF_ERROR(CheckCertificateAndKey(id));
+  ASSIGN_OR_RETURN(std::string audit, StringField(*bus, "bus", "audit_log", false));
+  config.audit_log = audit.empty() ? "" : Resolve(base_dir, audit);
 
   ASSIGN_OR_RETURN(const json* peers, Member(root, "", "peers", false));
   if (peers != nullptr) {

@@ -46,6 +46,8 @@ struct CcfConfig {
   BusIdentity bus_identity;
   std::string listen_address;  // host:port; port 0 picks a free port
   std::vector<Peer> peers;
+  // Where cross-domain decisions are recorded (JSON lines); "" = standard error.
+  std::string audit_log;
   std::optional<NorthboundConfig> northbound;
   // The domain CA that certifies onboarded invokers and registered API provider functions.
   // Required with the northbound.

@@ -14,6 +14,7 @@
 #include "federation/peer_directory.h"
 #include "ccf/northbound.h"
 #include "ccf/peer_api_discovery.h"
+#include "federation/audit_log.h"
 #include "federation/peer_client.h"
 
 namespace capif {
@@ -89,8 +90,19 @@ int RunCcfd(int argc, char** argv) {
     northbound = *std::move(nb);
   }
 
+  std::unique_ptr<AuditLog> audit;
+  if (config->audit_log.empty()) {
+    audit = AuditLog::Stderr(Clock::Real());
+  } else {
+    auto opened = AuditLog::OpenFile(config->audit_log, Clock::Real());
+    if (!opened.ok()) {
+      std::cerr << "ccfd: bus.audit_log: " << opened.status().message() << "\n";
+      return 1;
+    }
+    audit = *std::move(opened);
+  }
   auto server = BusServer::Start(self, *directory, config->listen_address, Clock::Real(),
-                                 northbound ? northbound->local_state() : nullptr);
+                                 northbound ? northbound->local_state() : nullptr, audit.get());
   if (!server.ok()) {
     std::cerr << "ccfd: " << server.status().message() << "\n";
     return 1;

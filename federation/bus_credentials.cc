@@ -24,8 +24,9 @@ std::string ChainOf(TlsCustomVerificationCheckRequest* request) {
 // Server side: only configured peers, each checked against its own trust bundle.
 class PeerCertificateVerifier final : public ExternalCertificateVerifier {
  public:
-  PeerCertificateVerifier(std::shared_ptr<const PeerDirectory> peers, const Clock& clock)
-      : peers_(std::move(peers)), clock_(clock) {}
+  PeerCertificateVerifier(std::shared_ptr<const PeerDirectory> peers, const Clock& clock,
+                          AuditLog* audit)
+      : peers_(std::move(peers)), clock_(clock), audit_(audit) {}
 
   bool Verify(TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)> /*callback*/,
@@ -33,6 +34,11 @@ class PeerCertificateVerifier final : public ExternalCertificateVerifier {
     auto peer = peers_->AuthenticatePeer(ChainOf(request), clock_.Now());
     if (!peer.ok()) {
       LogWarning("bus", absl::StrCat("refused a client certificate: ", peer.status().message()));
+      if (audit_ != nullptr) {
+        std::vector<grpc::string_ref> uris = request->uri_names();
+        audit_->Record({uris.size() == 1 ? std::string(uris[0].data(), uris[0].size()) : "",
+                        "TLS_HANDSHAKE", "", "", "", false, std::string(peer.status().message())});
+      }
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                   std::string(peer.status().message()));
     } else {
@@ -45,6 +51,7 @@ class PeerCertificateVerifier final : public ExternalCertificateVerifier {
  private:
   std::shared_ptr<const PeerDirectory> peers_;
   const Clock& clock_;
+  AuditLog* const audit_;
 };
 
 // Client side: the server must be exactly the configured peer.
@@ -100,7 +107,8 @@ std::vector<IdentityKeyCertPair> IdentityOf(const BusIdentity& self) {
 }  // namespace
 
 std::shared_ptr<grpc::ServerCredentials> MakeBusServerCredentials(
-    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers, const Clock& clock) {
+    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers, const Clock& clock,
+    AuditLog* audit) {
   // First-pass pool for the TLS library: all peers' roots plus our own (so that the pool is never
   // empty). The verifier below narrows it to the one bundle of the claimed trust domain.
   std::string roots = peers->AllRootsPem() + self.own_trust_bundle.pem();
@@ -110,7 +118,7 @@ std::shared_ptr<grpc::ServerCredentials> MakeBusServerCredentials(
   options.watch_identity_key_cert_pairs();
   options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   options.set_certificate_verifier(
-      ExternalCertificateVerifier::Create<PeerCertificateVerifier>(std::move(peers), clock));
+      ExternalCertificateVerifier::Create<PeerCertificateVerifier>(std::move(peers), clock, audit));
   return grpc::experimental::TlsServerCredentials(options);
 }
 

@@ -23,13 +23,16 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "federation/audit_log.h"
 #include "federation/peer.h"
 #include "federation/peer_directory.h"
 
 namespace capif {
 
+// `audit` (optional) records each refused handshake.
 std::shared_ptr<grpc::ServerCredentials> MakeBusServerCredentials(
-    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers, const Clock& clock);
+    const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers, const Clock& clock,
+    AuditLog* audit = nullptr);
 
 // What the server presented in the last handshake of a channel, for diagnostics (capifctl).
 class PresentedIdentity {

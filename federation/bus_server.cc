@@ -11,11 +11,13 @@ namespace capif {
 
 absl::StatusOr<std::unique_ptr<BusServer>> BusServer::Start(
     const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers,
-    const std::string& listen_address, const Clock& clock, LocalCcf* local) {
+    const std::string& listen_address, const Clock& clock, LocalCcf* local, AuditLog* audit) {
   std::unique_ptr<BusServer> bus(new BusServer());
-  bus->service_ = CreateInterconnectService(self, peers, local);
+  InterconnectOptions options;
+  options.audit = audit;
+  bus->service_ = CreateInterconnectService(self, peers, local, options);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen_address, MakeBusServerCredentials(self, peers, clock),
+  builder.AddListeningPort(listen_address, MakeBusServerCredentials(self, peers, clock, audit),
                            &bus->port_);
   builder.RegisterService(bus->service_.get());
   // Bus messages are small; a peer cannot make us buffer more than this per message.

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "federation/peer.h"
+#include "federation/audit_log.h"
 #include "federation/local_ccf.h"
 #include "federation/peer_directory.h"
 #include "proto/interconnect.grpc.pb.h"
@@ -28,7 +29,8 @@ class BusServer {
  public:
   static absl::StatusOr<std::unique_ptr<BusServer>> Start(
       const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers,
-      const std::string& listen_address, const Clock& clock, LocalCcf* local = nullptr);
+      const std::string& listen_address, const Clock& clock, LocalCcf* local = nullptr,
+      AuditLog* audit = nullptr);
   ~BusServer();
 
   int port() const { return port_; }

@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "federation/bus_server.h"
@@ -45,7 +49,11 @@ class BusTest : public ::testing::Test {
                            fv1::OPERATION_DISCOVER_SHAREABLE_APIS}),
          domains_.PeerFor("c.example", "ccf-c", "unused:2")});
     ASSERT_TRUE(directory.ok());
-    auto server = BusServer::Start(a_, *directory, "127.0.0.1:0", Clock::Real(), &local_);
+    audit_path_ = std::string(getenv("TEST_TMPDIR")) + "/" +
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".audit";
+    audit_ = *AuditLog::OpenFile(audit_path_, Clock::Real());
+    auto server = BusServer::Start(a_, *directory, "127.0.0.1:0", Clock::Real(), &local_,
+                                   audit_.get());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     endpoint_ = absl::StrCat("127.0.0.1:", server_->port());
@@ -59,6 +67,8 @@ class BusTest : public ::testing::Test {
 
   TestDomains domains_{Clock::Real()};
   FakeLocalCcf local_;
+  std::string audit_path_;
+  std::unique_ptr<AuditLog> audit_;
   BusIdentity a_, b_, c_;
   std::unique_ptr<BusServer> server_;
   std::string endpoint_;
@@ -145,6 +155,35 @@ TEST_F(BusTest, OriginNamingAnotherCcfIsPermissionDenied) {
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
   grpc::Status s = client->stub()->Hello(&ctx, req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+}
+
+TEST_F(BusTest, EveryDecisionIsAuditedAsOneJsonLine) {
+  auto client = ClientAs(b_);
+  ASSERT_TRUE(client->Hello(kTimeout).ok());
+  fv1::HelloRequest req;
+  *req.mutable_header() = client->NewHeader();
+  req.mutable_header()->set_origin_ccf_id("ccf-c");
+  fv1::HelloResponse resp;
+  grpc::ClientContext ctx;
+  client->stub()->Hello(&ctx, req, &resp);
+  BusIdentity rogue = domains_.IdentityWith(
+      "b.example", "ccf-rogue", domains_.Issue("b.example", "spiffe://b.example/ccf/ccf-rogue"));
+  EXPECT_FALSE(ClientAs(rogue)->Hello(kTimeout).ok());
+
+  std::ifstream in(audit_path_);
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_GE(lines.size(), 3u);  // gRPC may retry a refused handshake: one line per attempt
+  EXPECT_EQ(lines[0]["operation"], "HELLO");
+  EXPECT_EQ(lines[0]["decision"], "allow");
+  EXPECT_EQ(lines[0]["peer"], "spiffe://b.example/ccf/ccf-b");
+  EXPECT_EQ(lines[1]["decision"], "deny");
+  EXPECT_NE(lines[1]["reason"].get<std::string>().find("does not match"), std::string::npos);
+  for (size_t i = 2; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["operation"], "TLS_HANDSHAKE");
+    EXPECT_EQ(lines[i]["peer"], "spiffe://b.example/ccf/ccf-rogue");
+    EXPECT_EQ(lines[i]["decision"], "deny");
+  }
 }
 
 TEST_F(BusTest, UnimplementedOperationSaysSoAfterAuthorization) {

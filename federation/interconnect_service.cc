@@ -128,7 +128,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                                   fv1::OwnershipAnswer* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto peer = Authorize(AuthenticatedIdentity(ctx), req->header(),
-                          fv1::OPERATION_QUERY_INVOKER_OWNERSHIP);
+                          fv1::OPERATION_QUERY_INVOKER_OWNERSHIP, req->api_invoker_id());
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
       return reactor;
@@ -178,8 +178,17 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
 
  private:
   absl::StatusOr<const Peer*> Authorize(const std::string& caller,
-                                        const fv1::RequestHeader& header, fv1::Operation op) {
+                                        const fv1::RequestHeader& header, fv1::Operation op,
+                                        const std::string& invoker = "") {
     auto peer = AuthorizeCall(*peers_, caller, header, op);
+    if (options_.audit != nullptr) {
+      // request_id is echoed only once validated (AuthorizeCall checks its charset).
+      bool header_ok = peer.ok() || peer.status().code() != absl::StatusCode::kInvalidArgument;
+      options_.audit->Record({caller, std::string(OperationName(op)),
+                              header_ok ? header.request_id() : "",
+                              IsValidIdSegment(invoker) ? invoker : "", "", peer.ok(),
+                              peer.ok() ? "" : std::string(peer.status().message())});
+    }
     if (!peer.ok() && peer.status().code() != absl::StatusCode::kInvalidArgument) {
       LogWarning("security", absl::StrCat("refused ", OperationName(op), " from ",
                                           caller.empty() ? "(no identity)" : caller, ": ",

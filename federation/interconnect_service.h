@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "federation/peer.h"
+#include "federation/audit_log.h"
 #include "federation/local_ccf.h"
 #include "federation/peer_directory.h"
 #include "proto/interconnect.grpc.pb.h"
@@ -36,6 +37,8 @@ absl::StatusOr<const Peer*> AuthorizeCall(const PeerDirectory& peers,
                                           capif::federation::v1::Operation op);
 
 struct InterconnectOptions {
+  // Where cross-domain decisions are recorded; null: not recorded.
+  AuditLog* audit = nullptr;
   // How long a peer may cache an ownership answer (#14).
   absl::Duration owned_ttl = absl::Minutes(5);
   absl::Duration not_owned_ttl = absl::Minutes(1);
