@@ -130,6 +130,9 @@ void InvokerManagementApi::RegisterRoutes(NorthboundServer& server) {
   server.Route("POST", base, [this](const RestRequest& r) { return Onboard(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Update(r); });
   server.Route("DELETE", base + "/([^/]+)", [this](const RestRequest& r) { return Offboard(r); });
+  server.Route("PATCH", base + "/([^/]+)", [](const RestRequest&) -> absl::StatusOr<RestResponse> {
+    return RestError(501, "PATCH of an onboarding resource is not implemented yet; use PUT");
+  });
 }
 
 absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& req) {

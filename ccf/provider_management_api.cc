@@ -125,6 +125,9 @@ void ProviderManagementApi::RegisterRoutes(NorthboundServer& server) {
   server.Route("POST", base, [this](const RestRequest& r) { return Register(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Update(r); });
   server.Route("DELETE", base + "/([^/]+)", [this](const RestRequest& r) { return Deregister(r); });
+  server.Route("PATCH", base + "/([^/]+)", [](const RestRequest&) -> absl::StatusOr<RestResponse> {
+    return RestError(501, "PATCH of a registration is not implemented yet; use PUT");
+  });
 }
 
 absl::StatusOr<RestResponse> ProviderManagementApi::Register(const RestRequest& req) {

@@ -157,6 +157,9 @@ void PublishServiceApi::RegisterRoutes(NorthboundServer& server) {
   server.Route("GET", base + "/([^/]+)", [this](const RestRequest& r) { return Get(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Replace(r); });
   server.Route("DELETE", base + "/([^/]+)", [this](const RestRequest& r) { return Unpublish(r); });
+  server.Route("PATCH", base + "/([^/]+)", [](const RestRequest&) -> absl::StatusOr<RestResponse> {
+    return RestError(501, "PATCH of a service API is not implemented yet; use PUT");
+  });
 }
 
 absl::StatusOr<std::string> PublishServiceApi::RequireApf(const RestRequest& req) {
