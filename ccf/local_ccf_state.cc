@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
+#include "ccf/publish_service_api.h"
 #include "common/status_macros.h"
 
 namespace capif {
@@ -37,6 +39,57 @@ absl::StatusOr<std::vector<std::string>> LocalCcfState::ShareableApis(
     }
     api["ccfId"] = ccf_id_;
     out.push_back(api.dump());
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods(
+    const Peer& peer, const std::string& api_invoker_id, const std::vector<std::string>& preferred,
+    const std::vector<std::pair<std::string, std::string>>& targets) {
+  ASSIGN_OR_RETURN(std::vector<std::string> shared, ShareableApis(peer, ""));
+  std::vector<json> apis;
+  for (const std::string& s : shared) apis.push_back(json::parse(s));
+  std::vector<MethodDecision> out;
+  for (const auto& [aef_id, api_id] : targets) {
+    MethodDecision d{aef_id, api_id, "", ""};
+    json profile;
+    for (const json& api : apis) {
+      if (!api_id.empty() && api.value("apiId", "") != api_id) continue;
+      for (const json& p : api["aefProfiles"]) {
+        if (p.value("aefId", "") == aef_id && profile.is_null()) {
+          profile = p;
+          if (d.api_id.empty()) d.api_id = api.value("apiId", "");
+        }
+      }
+    }
+    if (profile.is_null()) {
+      d.reason = "the AEF does not expose an API shared with this CCF";
+      out.push_back(std::move(d));
+      continue;
+    }
+    std::vector<std::string> offered = AefSecurityMethods(profile);
+    for (const std::string& m : method_priority_) {
+      bool both = std::find(offered.begin(), offered.end(), m) != offered.end() &&
+                  std::find(preferred.begin(), preferred.end(), m) != preferred.end();
+      if (both) {
+        d.method = m;
+        break;
+      }
+    }
+    if (d.method.empty()) {
+      d.reason = "no security method in common with the AEF";
+    } else {
+      Resource grant{kResourceRemoteGrant, absl::StrCat(api_invoker_id, "@", aef_id),
+                     api_invoker_id,
+                     json{{"homeCcfId", peer.ccf_id.value()}, {"apiInvokerId", api_invoker_id},
+                          {"aefId", aef_id}, {"apiId", d.api_id}, {"selSecurityMethod", d.method},
+                          {"grantedAt", absl::ToUnixSeconds(clock_.Now())}}
+                         .dump()};
+      absl::Status s = resources_->Insert(grant);
+      if (absl::IsAlreadyExists(s)) s = resources_->Update(grant);
+      RETURN_IF_ERROR(s);
+    }
+    out.push_back(std::move(d));
   }
   return out;
 }

@@ -1,4 +1,7 @@
 // LocalCcfState: the CCF core's answers to peers (federation/local_ccf.h), over its stores.
+// A security-method grant to a peer's invoker is kept as a resource of kind
+// kResourceRemoteGrant ("<invoker>@<aef>", owned by the invoker id) with the peer, AEF, API and
+// method, for the security-information lookups that follow.
 // Thread-safe.
 #ifndef CAPIF_CCF_LOCAL_CCF_STATE_H_
 #define CAPIF_CCF_LOCAL_CCF_STATE_H_
@@ -8,6 +11,7 @@
 
 #include "ccf/stores.h"
 #include "ccf/token_keyring.h"
+#include "common/clock.h"
 #include "federation/local_ccf.h"
 
 namespace capif {
@@ -15,12 +19,18 @@ namespace capif {
 class LocalCcfState final : public LocalCcf {
  public:
   LocalCcfState(std::string ccf_id, InvokerStore* invokers, ResourceStore* resources,
-                TokenKeyring* keyring)
-      : ccf_id_(std::move(ccf_id)), invokers_(invokers), resources_(resources), keyring_(keyring) {}
+                TokenKeyring* keyring, const Clock& clock,
+                std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"})
+      : ccf_id_(std::move(ccf_id)), invokers_(invokers), resources_(resources), keyring_(keyring),
+        clock_(clock), method_priority_(std::move(method_priority)) {}
 
   absl::StatusOr<bool> OwnsInvoker(const std::string& api_invoker_id) override;
   absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer& peer,
                                                          const std::string& api_name) override;
+  absl::StatusOr<std::vector<MethodDecision>> SelectSecurityMethods(
+      const Peer& peer, const std::string& api_invoker_id,
+      const std::vector<std::string>& preferred,
+      const std::vector<std::pair<std::string, std::string>>& targets) override;
   std::string JwksJson() override;
 
  private:
@@ -28,6 +38,8 @@ class LocalCcfState final : public LocalCcf {
   InvokerStore* const invokers_;
   ResourceStore* const resources_;
   TokenKeyring* const keyring_;
+  const Clock& clock_;
+  const std::vector<std::string> method_priority_;
 };
 
 }  // namespace capif

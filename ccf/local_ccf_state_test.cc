@@ -11,7 +11,7 @@ using nlohmann::json;
 
 TEST(LocalCcfStateTest, SharesOnlyWhatTheAgreementAndShareableInfoAllow) {
   CcfWorld w("LocalCcfStateTest");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get());
+  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock);
   auto p = w.RegisterProvider();
   auto shared = CcfWorld::SampleApi("location-query", p.aef_id);
   shared["shareableInfo"] = {{"isShareable", true}};
@@ -38,9 +38,40 @@ TEST(LocalCcfStateTest, SharesOnlyWhatTheAgreementAndShareableInfoAllow) {
   EXPECT_EQ(state.ShareableApis(c, "")->size(), 1u);
 }
 
+TEST(LocalCcfStateTest, SelectsMethodsForSharedAefsAndRemembersTheGrant) {
+  CcfWorld w("LocalCcfStateSelect");
+  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock);
+  auto p = w.RegisterProvider();
+  auto shared = CcfWorld::SampleApi("location-query", p.aef_id, {"PKI", "OAUTH"});
+  shared["shareableInfo"] = {{"isShareable", true}};
+  std::string api_id = w.Publish(p.apf_id, shared)["apiId"];
+  auto q = w.RegisterProvider();
+  w.Publish(q.apf_id, CcfWorld::SampleApi("private", q.aef_id));  // not shareable
+  Peer b{CcfId("ccf-b"), TrustDomain("b.example"), "x:1", {}, PeerRelation::kCapif6e, {}};
+  b.agreement.shared_apis = {"location-query", "private"};
+
+  auto d = state.SelectSecurityMethods(b, "inv-b1", {"OAUTH", "PKI", "PSK"},
+                                       {{p.aef_id, ""}, {q.aef_id, ""}, {"aef-none", ""}});
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->size(), 3u);
+  EXPECT_EQ((*d)[0].method, "PKI");  // A's priority PSK > PKI > OAUTH over the common {PKI, OAUTH}
+  EXPECT_EQ((*d)[0].api_id, api_id);
+  EXPECT_EQ((*d)[1].method, "");     // not shared with B
+  EXPECT_EQ((*d)[2].method, "");
+  auto grant = w.resources.Get(kResourceRemoteGrant, "inv-b1@" + p.aef_id);
+  ASSERT_TRUE(grant.ok() && grant->has_value());
+  json g = json::parse((*grant)->json);
+  EXPECT_EQ(g["homeCcfId"], "ccf-b");
+  EXPECT_EQ(g["selSecurityMethod"], "PKI");
+  // No common method: nothing granted.
+  auto none = state.SelectSecurityMethods(b, "inv-b2", {"PSK"}, {{p.aef_id, ""}});
+  EXPECT_EQ((*none)[0].method, "");
+  EXPECT_FALSE(w.resources.Get(kResourceRemoteGrant, "inv-b2@" + p.aef_id)->has_value());
+}
+
 TEST(LocalCcfStateTest, OwnershipAndJwks) {
   CcfWorld w("LocalCcfStateOwnership");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get());
+  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock);
   auto inv = w.OnboardInvoker();
   EXPECT_TRUE(*state.OwnsInvoker(inv.id));
   EXPECT_FALSE(*state.OwnsInvoker("inv-unknown"));

@@ -59,9 +59,9 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
                         config.security.method_priority, config.security.token_validity,
                         config.security.aef_psk_validity});
   n->security_->RegisterRoutes(*n->server_);
-  n->local_state_ = std::make_unique<LocalCcfState>(config.bus_identity.ccf_id.value(),
-                                                    n->invokers_.get(), n->resources_.get(),
-                                                    n->keyring_.get());
+  n->local_state_ = std::make_unique<LocalCcfState>(
+      config.bus_identity.ccf_id.value(), n->invokers_.get(), n->resources_.get(),
+      n->keyring_.get(), clock, config.security.method_priority);
   RETURN_IF_ERROR(n->server_->Start());
   LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",
                                config.data_dir));

@@ -69,6 +69,8 @@ inline constexpr char kResourceProviderDomain[] = "provider-domain";
 inline constexpr char kResourceProviderFunction[] = "provider-function";
 inline constexpr char kResourceServiceApi[] = "service-api";
 inline constexpr char kResourceSecurityContext[] = "security-context";
+// A peer CCF's invoker allowed to use one of this CCF's AEFs (CAPIF interconnection).
+inline constexpr char kResourceRemoteGrant[] = "remote-grant";
 
 class ResourceStore {
  public:

@@ -33,6 +33,13 @@ class FakeLocalCcf final : public LocalCcf {
     if (!name.empty() && name != "location-query") return std::vector<std::string>{};
     return std::vector<std::string>{R"({"apiName":"location-query","ccfId":"ccf-a"})"};
   }
+  absl::StatusOr<std::vector<MethodDecision>> SelectSecurityMethods(
+      const Peer&, const std::string&, const std::vector<std::string>& preferred,
+      const std::vector<std::pair<std::string, std::string>>& targets) override {
+    std::vector<MethodDecision> out;
+    for (const auto& [aef, api] : targets) out.push_back({aef, api, preferred[0], ""});
+    return out;
+  }
   std::string JwksJson() override { return R"({"keys":[{"kid":"k1"}]})"; }
   std::string last_peer;
 };
@@ -46,7 +53,8 @@ class BusTest : public ::testing::Test {
     auto directory = PeerDirectory::Create(
         {domains_.PeerFor("b.example", "ccf-b", "unused:1",
                           {fv1::OPERATION_NOTIFY_OFFBOARDING, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
-                           fv1::OPERATION_DISCOVER_SHAREABLE_APIS}),
+                           fv1::OPERATION_DISCOVER_SHAREABLE_APIS,
+                           fv1::OPERATION_REQUEST_SECURITY_METHOD}),
          domains_.PeerFor("c.example", "ccf-c", "unused:2")});
     ASSERT_TRUE(directory.ok());
     audit_path_ = std::string(getenv("TEST_TMPDIR")) + "/" +
@@ -84,8 +92,8 @@ TEST_F(BusTest, HelloReportsBothIdentitiesAndAllowedOperations) {
   EXPECT_EQ(hello->response.authenticated_caller(), "spiffe://b.example/ccf/ccf-b");
   EXPECT_EQ(hello->response.header().responder_ccf_id(), "ccf-a");
   EXPECT_EQ(hello->response.bundle_sequence(), 1u);
-  // Implemented and allowed to B: Hello, GetTrustBundle, ownership, shareable APIs.
-  EXPECT_EQ(hello->response.operations_size(), 4);
+  // Implemented and allowed to B: Hello, GetTrustBundle, ownership, shareable APIs, methods.
+  EXPECT_EQ(hello->response.operations_size(), 5);
   EXPECT_EQ(client->presented_identity(), "spiffe://a.example/ccf/ccf-a");
 }
 
@@ -128,6 +136,39 @@ TEST_F(BusTest, OwnershipQueryAnswersFromLocalState) {
   grpc::ClientContext ctx_c;
   EXPECT_EQ(c->stub()->QueryInvokerOwnership(&ctx_c, q, &a).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(BusTest, SecurityMethodRequestIsValidatedAndAnsweredPerTarget) {
+  auto client = ClientAs(b_);
+  fv1::SecurityMethodRequest req;
+  *req.mutable_header() = client->NewHeader();
+  req.set_api_invoker_id("inv-b1");
+  req.add_preferred_methods(fv1::SECURITY_METHOD_OAUTH);
+  req.add_targets()->set_aef_id("aef-1");
+  fv1::SecurityMethodResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = client->stub()->RequestSecurityMethod(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.decisions_size(), 1);
+  EXPECT_EQ(resp.decisions(0).aef_id(), "aef-1");
+  EXPECT_EQ(resp.decisions(0).selected_method(), fv1::SECURITY_METHOD_OAUTH);
+
+  auto expect_invalid = [&](std::function<void(fv1::SecurityMethodRequest&)> mutate) {
+    fv1::SecurityMethodRequest bad = req;
+    *bad.mutable_header() = client->NewHeader();
+    mutate(bad);
+    grpc::ClientContext c;
+    return client->stub()->RequestSecurityMethod(&c, bad, &resp).error_code();
+  };
+  EXPECT_EQ(expect_invalid([](auto& r) { r.clear_preferred_methods(); }),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(expect_invalid([](auto& r) { r.add_preferred_methods(fv1::SECURITY_METHOD_UNSPECIFIED); }),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(expect_invalid([](auto& r) { r.clear_targets(); }), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(expect_invalid([](auto& r) { r.mutable_targets(0)->set_aef_id("a/b"); }),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(expect_invalid([](auto& r) { r.set_api_invoker_id(""); }),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(BusTest, ShareableApisComeFromLocalStateForTheAuthenticatedPeer) {

@@ -15,7 +15,23 @@ namespace {
 
 constexpr fv1::Operation kImplemented[] = {
     fv1::OPERATION_HELLO, fv1::OPERATION_GET_TRUST_BUNDLE, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
-    fv1::OPERATION_DISCOVER_SHAREABLE_APIS};
+    fv1::OPERATION_DISCOVER_SHAREABLE_APIS, fv1::OPERATION_REQUEST_SECURITY_METHOD};
+
+const char* MethodName(fv1::SecurityMethod m) {
+  switch (m) {
+    case fv1::SECURITY_METHOD_PSK: return "PSK";
+    case fv1::SECURITY_METHOD_PKI: return "PKI";
+    case fv1::SECURITY_METHOD_OAUTH: return "OAUTH";
+    default: return "";
+  }
+}
+
+fv1::SecurityMethod MethodOf(const std::string& name) {
+  if (name == "PSK") return fv1::SECURITY_METHOD_PSK;
+  if (name == "PKI") return fv1::SECURITY_METHOD_PKI;
+  if (name == "OAUTH") return fv1::SECURITY_METHOD_OAUTH;
+  return fv1::SECURITY_METHOD_UNSPECIFIED;
+}
 
 // The SPIFFE id the TLS layer authenticated for this call. gRPC derives it once per connection.
 std::string AuthenticatedIdentity(const grpc::CallbackServerContext* ctx) {
@@ -120,8 +136,58 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   }
   grpc::ServerUnaryReactor* RequestSecurityMethod(grpc::CallbackServerContext* ctx,
                                                   const fv1::SecurityMethodRequest* req,
-                                                  fv1::SecurityMethodResponse*) override {
-    return NotYet(ctx, req->header(), fv1::OPERATION_REQUEST_SECURITY_METHOD);
+                                                  fv1::SecurityMethodResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto peer = Authorize(AuthenticatedIdentity(ctx), req->header(),
+                          fv1::OPERATION_REQUEST_SECURITY_METHOD, req->api_invoker_id());
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    auto invalid = [reactor](const char* why) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why));
+      return reactor;
+    };
+    if (!IsValidIdSegment(req->api_invoker_id())) return invalid("api_invoker_id is required");
+    std::vector<std::string> preferred;
+    for (int m : req->preferred_methods()) {
+      const char* name = MethodName(static_cast<fv1::SecurityMethod>(m));
+      if (*name == '\0') return invalid("preferred_methods: unknown or unspecified method");
+      preferred.emplace_back(name);
+    }
+    if (preferred.empty()) return invalid("preferred_methods is required");
+    if (req->targets_size() == 0 || req->targets_size() > 100) {
+      return invalid("targets: 1 to 100 AEFs");
+    }
+    std::vector<std::pair<std::string, std::string>> targets;
+    for (const fv1::AefTarget& t : req->targets()) {
+      if (!IsValidIdSegment(t.aef_id()) || (!t.api_id().empty() && !IsValidIdSegment(t.api_id()))) {
+        return invalid("targets: aef_id (and api_id, when given) must be valid ids");
+      }
+      targets.emplace_back(t.aef_id(), t.api_id());
+    }
+    std::vector<MethodDecision> decisions;
+    if (local_ != nullptr) {
+      auto d = local_->SelectSecurityMethods(**peer, req->api_invoker_id(), preferred, targets);
+      if (!d.ok()) {
+        LogError("bus", absl::StrCat("security method request: ", d.status().ToString()));
+        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "temporarily unavailable"));
+        return reactor;
+      }
+      decisions = *std::move(d);
+    } else {
+      for (const auto& [aef, api] : targets) decisions.push_back({aef, api, "", "no such AEF"});
+    }
+    FillHeader(req->header(), resp->mutable_header());
+    for (const MethodDecision& d : decisions) {
+      fv1::AefSecurityDecision* out = resp->add_decisions();
+      out->set_aef_id(d.aef_id);
+      out->set_api_id(d.api_id);
+      out->set_selected_method(MethodOf(d.method));
+      out->set_reason(d.reason);
+    }
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
   grpc::ServerUnaryReactor* QueryInvokerOwnership(grpc::CallbackServerContext* ctx,
                                                   const fv1::OwnershipQuery* req,

@@ -6,7 +6,8 @@
 // security event), and the peer's agreement must allow the operation (else PERMISSION_DENIED).
 //
 // Implemented: Hello, GetTrustBundle (roots + the JWKS of this CCF's token keys),
-// QueryInvokerOwnership (#14), DiscoverShareableApis (TS 23.222 8.25). Every other RPC answers
+// QueryInvokerOwnership (#14), DiscoverShareableApis (TS 23.222 8.25), RequestSecurityMethod
+// (#12, #20, #24: the selection side). Every other RPC answers
 // UNIMPLEMENTED after authorization, until the federation flows land.
 //
 // Callback API, no blocking work in handlers; thread-safe.

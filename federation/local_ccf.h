@@ -14,6 +14,14 @@
 
 namespace capif {
 
+// One AEF's answer to a security-method request (solutions #12, #20, #24).
+struct MethodDecision {
+  std::string aef_id;
+  std::string api_id;
+  std::string method;  // "PSK", "PKI", "OAUTH"; empty when none is possible
+  std::string reason;  // why, when `method` is empty
+};
+
 class LocalCcf {
  public:
   virtual ~LocalCcf() = default;
@@ -27,6 +35,14 @@ class LocalCcf {
   // not empty.
   virtual absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer& peer,
                                                                  const std::string& api_name) = 0;
+
+  // Solutions #12, #20, #24: selects, per target (aefId, optional apiId) of an API shared with
+  // `peer`, the method from the AEF's capabilities, this CCF's priority and the invoker's
+  // `preferred` list, and remembers that `peer`'s invoker may use the AEF (for later lookups).
+  virtual absl::StatusOr<std::vector<MethodDecision>> SelectSecurityMethods(
+      const Peer& peer, const std::string& api_invoker_id,
+      const std::vector<std::string>& preferred,
+      const std::vector<std::pair<std::string, std::string>>& targets) = 0;
 
   // RFC 7517 JWK Set (JSON) of this CCF's token-signing public keys.
   virtual std::string JwksJson() = 0;

@@ -31,6 +31,11 @@ class PeerState final : public LocalCcf {
   absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer&, const std::string&) override {
     return std::vector<std::string>{};
   }
+  absl::StatusOr<std::vector<MethodDecision>> SelectSecurityMethods(
+      const Peer&, const std::string&, const std::vector<std::string>&,
+      const std::vector<std::pair<std::string, std::string>>&) override {
+    return std::vector<MethodDecision>{};
+  }
   std::string JwksJson() override { return R"({"keys":[]})"; }
   void Release() {
     if (!release_.HasBeenNotified()) release_.Notify();
