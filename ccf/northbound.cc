@@ -57,7 +57,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
       SecurityApiConfig{n->invokers_.get(), n->resources_.get(), n->keyring_.get(), n->ca_.get(),
                         &clock, config.bus_identity.ccf_id.value(), n->api_root_,
                         config.security.method_priority, config.security.token_validity,
-                        config.security.aef_psk_validity});
+                        config.security.aef_psk_validity, remote});
   n->security_->RegisterRoutes(*n->server_);
   n->local_state_ = std::make_unique<LocalCcfState>(
       config.bus_identity.ccf_id.value(), n->invokers_.get(), n->resources_.get(),

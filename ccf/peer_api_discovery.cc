@@ -59,4 +59,42 @@ std::vector<nlohmann::json> PeerApiDiscovery::SharedApis(const std::string& api_
   return out;
 }
 
+absl::StatusOr<MethodDecision> PeerApiDiscovery::RequestSecurityMethod(
+    const std::string& ccf_id, const std::string& api_invoker_id,
+    const std::vector<std::string>& preferred, const std::string& aef_id,
+    const std::string& api_id) {
+  PeerClient* client = nullptr;
+  for (const auto& [id, c] : peers_) {
+    if (id.value() == ccf_id) client = c;
+  }
+  if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+  fv1::SecurityMethodRequest req;
+  *req.mutable_header() = client->NewHeader();
+  req.set_api_invoker_id(api_invoker_id);
+  for (const std::string& m : preferred) {
+    req.add_preferred_methods(m == "PSK"   ? fv1::SECURITY_METHOD_PSK
+                              : m == "PKI" ? fv1::SECURITY_METHOD_PKI
+                                           : fv1::SECURITY_METHOD_OAUTH);
+  }
+  fv1::AefTarget* t = req.add_targets();
+  t->set_aef_id(aef_id);
+  t->set_api_id(api_id);
+  fv1::SecurityMethodResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  grpc::Status s = client->stub()->RequestSecurityMethod(&ctx, req, &resp);
+  if (!s.ok()) {
+    return absl::UnavailableError(absl::StrCat("peer ", ccf_id, ": ", s.error_message().substr(0, 120)));
+  }
+  if (resp.decisions_size() != 1 || resp.decisions(0).aef_id() != aef_id) {
+    return absl::UnavailableError(absl::StrCat("peer ", ccf_id, " answered for another AEF"));
+  }
+  const fv1::AefSecurityDecision& d = resp.decisions(0);
+  const char* method = d.selected_method() == fv1::SECURITY_METHOD_PSK     ? "PSK"
+                       : d.selected_method() == fv1::SECURITY_METHOD_PKI   ? "PKI"
+                       : d.selected_method() == fv1::SECURITY_METHOD_OAUTH ? "OAUTH"
+                                                                           : "";
+  return MethodDecision{aef_id, d.api_id(), method, d.reason()};
+}
+
 }  // namespace capif

@@ -1,5 +1,6 @@
-// PeerApiDiscovery: the service APIs peer CCFs share with this one (TS 23.222 8.25), fetched
-// over CAPIF-6/6e with DiscoverShareableApis, for this CCF's invokers' Discover requests.
+// PeerApiDiscovery: what this CCF asks of its peers on behalf of its invokers: the service APIs
+// they share (TS 23.222 8.25, DiscoverShareableApis) and the security method for one of their
+// AEFs (RequestSecurityMethod).
 //
 // All peers are asked in parallel with one deadline; a peer that fails or is slow is skipped
 // (logged), never failing the invoker's discovery. Every description returned carries the
@@ -15,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/time/time.h"
+#include "absl/status/statusor.h"
+#include "federation/local_ccf.h"
 #include "federation/peer_client.h"
 
 namespace capif {
@@ -24,6 +27,14 @@ class RemoteApiSource {
   virtual ~RemoteApiSource() = default;
   // ServiceAPIDescriptions shared by peers; `api_name` narrows the query when not empty.
   virtual std::vector<nlohmann::json> SharedApis(const std::string& api_name) = 0;
+
+  // Solutions #12, #20, #24, requesting side: asks the CCF `ccf_id` to select the security
+  // method of its AEF for this CCF's invoker. Unavailable when the peer cannot be reached;
+  // NotFound when `ccf_id` is not a peer.
+  virtual absl::StatusOr<MethodDecision> RequestSecurityMethod(
+      const std::string& ccf_id, const std::string& api_invoker_id,
+      const std::vector<std::string>& preferred, const std::string& aef_id,
+      const std::string& api_id) = 0;
 };
 
 class PeerApiDiscovery final : public RemoteApiSource {
@@ -34,6 +45,11 @@ class PeerApiDiscovery final : public RemoteApiSource {
       : peers_(std::move(peers)), deadline_(deadline) {}
 
   std::vector<nlohmann::json> SharedApis(const std::string& api_name) override;
+  absl::StatusOr<MethodDecision> RequestSecurityMethod(const std::string& ccf_id,
+                                                       const std::string& api_invoker_id,
+                                                       const std::vector<std::string>& preferred,
+                                                       const std::string& aef_id,
+                                                       const std::string& api_id) override;
 
  private:
   const std::vector<std::pair<CcfId, PeerClient*>> peers_;

@@ -26,6 +26,7 @@ using nlohmann::json;
 
 constexpr char kPskMember[] = "_aefPsk";             // hex; never returned to the invoker
 constexpr char kPskExpiresMember[] = "_aefPskExpires";  // Unix seconds
+constexpr char kAefCcfMember[] = "_aefCcfId";  // the peer CCF of a remote AEF
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -36,6 +37,7 @@ json PublicEntry(const json& e) {
   json out = e;
   out.erase(kPskMember);
   out.erase(kPskExpiresMember);
+  out.erase(kAefCcfMember);
   return out;
 }
 
@@ -180,22 +182,49 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
         if (p["aefId"] == profile["aefId"]) api_ids.push_back(r.id);
       }
     }
+    std::string remote_ccf;
+    if (profile.is_null() && by_aef && config_.remote != nullptr) {
+      // Not ours: is it an AEF of an API a peer shares with us?
+      for (const json& api : config_.remote->SharedApis("")) {
+        if (!want_api.empty() && api.value("apiId", "") != want_api) continue;
+        for (const json& p : api.value("aefProfiles", json::array())) {
+          if (p.value("aefId", "") == e["aefId"] && profile.is_null()) {
+            profile = p;
+            remote_ccf = api.value("ccfId", "");
+            api_ids = json::array({api.value("apiId", "")});
+          }
+        }
+      }
+    }
     if (profile.is_null()) {
       return RestError(404, absl::StrCat(at, ": no published service API has this AEF"),
                        "RESOURCE_NOT_FOUND",
                        {{by_aef ? at + ".aefId" : at + ".interfaceDetails", "unknown AEF"}});
     }
-    std::vector<std::string> offered = AefSecurityMethods(profile);
     std::string selected;
-    for (const std::string& m : config_.method_priority) {
-      if (Contains(offered, m) && Contains(preferred, m)) {
-        selected = m;
-        break;
+    if (!remote_ccf.empty()) {
+      ASSIGN_OR_RETURN(MethodDecision d, config_.remote->RequestSecurityMethod(
+                                             remote_ccf, req.caller->id(), preferred,
+                                             e["aefId"].get<std::string>(), want_api));
+      if (d.method.empty()) {
+        return RestError(400, absl::StrCat(at, ": ", remote_ccf, " refused: ", d.reason.substr(0, 120)),
+                         "INVALID_PARAMETER",
+                         {{at + ".prefSecurityMethods", "no method agreed with the AEF's CCF"}});
+      }
+      selected = d.method;
+      if (!d.api_id.empty()) api_ids = json::array({d.api_id});
+    } else {
+      std::vector<std::string> offered = AefSecurityMethods(profile);
+      for (const std::string& m : config_.method_priority) {
+        if (Contains(offered, m) && Contains(preferred, m)) {
+          selected = m;
+          break;
+        }
       }
     }
     if (selected.empty()) {
       return RestError(400, absl::StrCat(at, ": no security method in common with the AEF (it "
-                                         "offers ", absl::StrJoin(offered, ", "), ")"),
+                                         "offers ", absl::StrJoin(AefSecurityMethods(profile), ", "), ")"),
                        "INVALID_PARAMETER",
                        {{at + ".prefSecurityMethods", "no method in common with the AEF"}});
     }
@@ -204,6 +233,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     entry["selSecurityMethod"] = selected;
     if (api_ids.size() == 1 && !entry.contains("apiId")) entry["apiId"] = api_ids[0];
     entry["authorizationInfo"] = absl::StrJoin(api_ids.get<std::vector<std::string>>(), ",");
+    if (!remote_ccf.empty()) entry[kAefCcfMember] = remote_ccf;
     entry.erase("authenticationInfo");
     if (selected == "PSK") {
       if (!tls) {

@@ -28,6 +28,12 @@
 // an array when the scope names several), scope, iat, exp, jti. Errors are AccessTokenErr:
 // invalid_request / unsupported_grant_type / invalid_scope (400), invalid_client (401).
 //
+// CAPIF interconnection: an entry naming an AEF that is not local but belongs to an API a peer
+// CCF shares (its description carries the peer's ccfId) is sent to that CCF, which selects the
+// method (#12, #20, #24); for PSK this CCF derives and keeps the AEFPSK bound to that AEF's
+// interface, exactly as for a local AEF. The invoker sees a standard ServiceSecurity; that the
+// AEF is in another domain it knows from the ccfId of the API it discovered.
+//
 // Other errors are ProblemDetails: 400, 401 (no client certificate), 403 (a caller acting on
 // another invoker, or an AEF not in the context), 404. Thread-safe.
 #ifndef CAPIF_CCF_SECURITY_API_H_
@@ -40,6 +46,7 @@
 
 #include "absl/status/statusor.h"
 #include "ccf/northbound_server.h"
+#include "ccf/peer_api_discovery.h"
 #include "ccf/rest_types.h"
 #include "ccf/stores.h"
 #include "ccf/token_keyring.h"
@@ -62,6 +69,9 @@ struct SecurityApiConfig {
   std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"};
   absl::Duration token_validity = absl::Hours(1);
   absl::Duration psk_validity = absl::Hours(24);
+  // Peer CCFs (CAPIF interconnection): AEFs of APIs they share are resolved and their method
+  // selected there (#12, #20, #24). Null: local AEFs only.
+  RemoteApiSource* remote = nullptr;
 };
 
 class SecurityApi {

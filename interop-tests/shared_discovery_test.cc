@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "common/evp_key.h"
 #include "common/x509_cert.h"
@@ -27,8 +29,8 @@ TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
                 absl::StrCat(R"([{"ccf_id": "ccf-b", "trust_domain": "operator-b.example",
                     "endpoint": "127.0.0.1:1", "trust_bundle": ")", b_ca, R"(",
                     "relation": "CAPIF-6e", "agreement": {
-                      "operations": ["DISCOVER_SHAREABLE_APIS"],
-                      "shared_apis": ["location-query", "not-shareable"]}}])"));
+                      "operations": ["DISCOVER_SHAREABLE_APIS", "REQUEST_SECURITY_METHOD"],
+                      "shared_apis": ["location-query", "not-shareable", "psk-query"]}}])"));
   ASSERT_EQ(b_pki_only.Stop(), 0);
   CcfdProcess b("shared-b", "b",
                 absl::StrCat(R"([{"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
@@ -50,12 +52,13 @@ TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
   std::string apf_id = funcs[1]["apiProvFuncId"], aef_id = funcs[2]["apiProvFuncId"];
   auto apf = *CapifHttpsClient::Create({a.ca_pem(), funcs[1]["regInfo"]["apiProvCert"],
                                         *key.PrivateKeyPem()});
-  for (auto [name, shareable] : {std::make_pair("location-query", true),
-                                 std::make_pair("not-shareable", false)}) {
+  for (auto [name, shareable, method] : {std::make_tuple("location-query", true, "OAUTH"),
+                                         std::make_tuple("not-shareable", false, "OAUTH"),
+                                         std::make_tuple("psk-query", true, "PSK")}) {
     json api = {{"apiName", name},
                 {"aefProfiles", {{{"aefId", aef_id},
                                   {"versions", {{{"apiVersion", "v1"}}}},
-                                  {"securityMethods", {"OAUTH"}},
+                                  {"securityMethods", {method}},
                                   {"interfaceDescriptions", {{{"ipv4Addr", "127.0.0.1"}, {"port", 9443}}}}}}},
                 {"shareableInfo", {{"isShareable", shareable}}}};
     auto p = apf->Request("POST", a.api_root() + "/published-apis/v1/" + apf_id + "/service-apis",
@@ -67,18 +70,39 @@ TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
   auto invoker = CapifInvoker::Onboard(b.api_root(), b.ca_pem(), b.EnrollmentToken("invoker"),
                                        "https://invoker.example/cb");
   ASSERT_TRUE(invoker.ok()) << invoker.status();
-  auto apis = (*invoker)->Discover();
+  auto apis = (*invoker)->Discover({{"api-name", "location-query"}});
   ASSERT_TRUE(apis.ok()) << apis.status();
   ASSERT_EQ(apis->size(), 1u) << apis->dump();
   EXPECT_EQ((*apis)[0]["apiName"], "location-query");
   EXPECT_EQ((*apis)[0]["ccfId"], "ccf-a");
+  auto all = (*invoker)->Discover();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u);  // location-query and psk-query; never not-shareable
+
+  // Security methods for A's AEF, requested at B (#12): A selects, B answers the invoker with a
+  // standard ServiceSecurity and, for PSK, derives the AEFPSK bound to A's AEF interface.
+  auto ctx = (*invoker)->RequestSecurityMethods(*all, {"PSK", "OAUTH"});
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  std::map<std::string, std::string> selected;
+  for (const json& e : ctx->service_security["securityInfo"]) {
+    selected[e["apiId"]] = e["selSecurityMethod"];
+  }
+  for (const json& api : *all) {
+    EXPECT_EQ(selected[api["apiId"]], api["apiName"] == "psk-query" ? "PSK" : "OAUTH");
+  }
+  EXPECT_EQ(ctx->aef_psks.count(aef_id), 1u);
+  EXPECT_TRUE(a.process().WaitForStderr("\"operation\":\"REQUEST_SECURITY_METHOD\"",
+                                        absl::Seconds(10)).ok());
+  // A method the AEF does not offer is refused by A, and B says so.
+  auto refused = (*invoker)->RequestSecurityMethods(*apis, {"PKI"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
   // Filters apply to shared APIs as to local ones.
   EXPECT_TRUE((*invoker)->Discover({{"api-name", "other"}})->empty());
   // A's own invokers see both of A's APIs (no ccfId needed locally).
   auto at_a = CapifInvoker::Onboard(a.api_root(), a.ca_pem(), a.EnrollmentToken("invoker"),
                                     "https://invoker.example/cb");
   ASSERT_TRUE(at_a.ok());
-  EXPECT_EQ((*at_a)->Discover()->size(), 2u);
+  EXPECT_EQ((*at_a)->Discover()->size(), 3u);
 }
 
 }  // namespace
