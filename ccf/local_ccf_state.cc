@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "ccf/publish_service_api.h"
 #include "common/status_macros.h"
@@ -92,6 +93,47 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
     out.push_back(std::move(d));
   }
   return out;
+}
+
+absl::StatusOr<RemoteSecurityInfo> LocalCcfState::LookupSecurityInfo(
+    const Peer& peer, const std::string& api_invoker_id, const std::string& aef_id,
+    const std::string& method) {
+  ASSIGN_OR_RETURN(std::optional<InvokerRecord> invoker,
+                   invokers_->Get(ApiInvokerId(api_invoker_id)));
+  if (!invoker) return absl::NotFoundError("no such invoker here");
+  ASSIGN_OR_RETURN(std::optional<Resource> ctx,
+                   resources_->Get(kResourceSecurityContext, api_invoker_id));
+  if (!ctx) return absl::NotFoundError("the invoker has no security context");
+  json doc = json::parse(ctx->json);
+  bool other_ccf = false;
+  for (const json& e : doc.value("securityInfo", json::array())) {
+    if (e.value("aefId", "") != aef_id) continue;
+    if (e.value(kEntryAefCcfMember, "") != peer.ccf_id.value()) {
+      other_ccf = true;  // that AEF is not the asking CCF's
+      continue;
+    }
+    if (e.value("selSecurityMethod", "") != method) continue;
+    RemoteSecurityInfo info;
+    info.method = method;
+    info.authorization_info = e.value("authorizationInfo", "");
+    if (method == "PSK") {
+      int64_t expires = e.value(kEntryPskExpiresMember, int64_t{0});
+      if (expires <= absl::ToUnixSeconds(clock_.Now())) {
+        return absl::NotFoundError("the AEFPSK has expired");
+      }
+      std::string hex = e.value(kEntryPskMember, "");
+      info.aef_psk = absl::HexStringToBytes(hex);
+      info.aef_psk_expires_at = expires;
+    } else if (method == "PKI") {
+      info.invoker_root_ca_pem = invoker_root_ca_pem_;
+    }
+    return info;
+  }
+  if (other_ccf) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "AEF ", aef_id, " is not an AEF of ", peer.ccf_id.value(), " for this invoker"));
+  }
+  return absl::NotFoundError("no security context entry for this AEF and method");
 }
 
 std::string LocalCcfState::JwksJson() { return keyring_->jwks()->ToJson().dump(); }

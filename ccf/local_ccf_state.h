@@ -18,11 +18,13 @@ namespace capif {
 
 class LocalCcfState final : public LocalCcf {
  public:
+  // `invoker_root_ca_pem`: the CA that certifies this CCF's invokers (for PKI lookups).
   LocalCcfState(std::string ccf_id, InvokerStore* invokers, ResourceStore* resources,
-                TokenKeyring* keyring, const Clock& clock,
+                TokenKeyring* keyring, const Clock& clock, std::string invoker_root_ca_pem,
                 std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"})
       : ccf_id_(std::move(ccf_id)), invokers_(invokers), resources_(resources), keyring_(keyring),
-        clock_(clock), method_priority_(std::move(method_priority)) {}
+        clock_(clock), invoker_root_ca_pem_(std::move(invoker_root_ca_pem)),
+        method_priority_(std::move(method_priority)) {}
 
   absl::StatusOr<bool> OwnsInvoker(const std::string& api_invoker_id) override;
   absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer& peer,
@@ -31,6 +33,10 @@ class LocalCcfState final : public LocalCcf {
       const Peer& peer, const std::string& api_invoker_id,
       const std::vector<std::string>& preferred,
       const std::vector<std::pair<std::string, std::string>>& targets) override;
+  absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const Peer& peer,
+                                                        const std::string& api_invoker_id,
+                                                        const std::string& aef_id,
+                                                        const std::string& method) override;
   std::string JwksJson() override;
 
  private:
@@ -39,6 +45,7 @@ class LocalCcfState final : public LocalCcf {
   ResourceStore* const resources_;
   TokenKeyring* const keyring_;
   const Clock& clock_;
+  const std::string invoker_root_ca_pem_;
   const std::vector<std::string> method_priority_;
 };
 

@@ -11,7 +11,7 @@ using nlohmann::json;
 
 TEST(LocalCcfStateTest, SharesOnlyWhatTheAgreementAndShareableInfoAllow) {
   CcfWorld w("LocalCcfStateTest");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock);
+  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock, *w.ca.certificate().ToPem());
   auto p = w.RegisterProvider();
   auto shared = CcfWorld::SampleApi("location-query", p.aef_id);
   shared["shareableInfo"] = {{"isShareable", true}};
@@ -40,7 +40,7 @@ TEST(LocalCcfStateTest, SharesOnlyWhatTheAgreementAndShareableInfoAllow) {
 
 TEST(LocalCcfStateTest, SelectsMethodsForSharedAefsAndRemembersTheGrant) {
   CcfWorld w("LocalCcfStateSelect");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock);
+  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock, *w.ca.certificate().ToPem());
   auto p = w.RegisterProvider();
   auto shared = CcfWorld::SampleApi("location-query", p.aef_id, {"PKI", "OAUTH"});
   shared["shareableInfo"] = {{"isShareable", true}};
@@ -69,9 +69,34 @@ TEST(LocalCcfStateTest, SelectsMethodsForSharedAefsAndRemembersTheGrant) {
   EXPECT_FALSE(w.resources.Get(kResourceRemoteGrant, "inv-b2@" + p.aef_id)->has_value());
 }
 
+TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {
+  CcfWorld w("LocalCcfStateLookup");
+  LocalCcfState state("ccf-b", &w.invokers, &w.resources, w.keyring.get(), w.clock,
+                      *w.ca.certificate().ToPem());
+  auto inv = w.OnboardInvoker();
+  // The invoker's context names AEF aef-a1 of peer ccf-a, with PKI.
+  json ctx = {{"notificationDestination", "https://i.example/cb"},
+              {"securityInfo", {{{"aefId", "aef-a1"}, {"selSecurityMethod", "PKI"},
+                                 {"authorizationInfo", "api-1"}, {kEntryAefCcfMember, "ccf-a"}}}}};
+  ASSERT_TRUE(w.resources.Insert({kResourceSecurityContext, inv.id, inv.id, ctx.dump()}).ok());
+  Peer a{CcfId("ccf-a"), TrustDomain("a.example"), "x:1", {}, PeerRelation::kCapif6e, {}};
+  Peer c{CcfId("ccf-c"), TrustDomain("c.example"), "x:2", {}, PeerRelation::kCapif6e, {}};
+  auto info = state.LookupSecurityInfo(a, inv.id, "aef-a1", "PKI");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->invoker_root_ca_pem, *w.ca.certificate().ToPem());
+  EXPECT_EQ(info->authorization_info, "api-1");
+  // C asks for the AEF registered at A: refused.
+  EXPECT_EQ(state.LookupSecurityInfo(c, inv.id, "aef-a1", "PKI").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(state.LookupSecurityInfo(a, inv.id, "aef-a1", "PSK").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(state.LookupSecurityInfo(a, "inv-none", "aef-a1", "PKI").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST(LocalCcfStateTest, OwnershipAndJwks) {
   CcfWorld w("LocalCcfStateOwnership");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock);
+  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock, *w.ca.certificate().ToPem());
   auto inv = w.OnboardInvoker();
   EXPECT_TRUE(*state.OwnsInvoker(inv.id));
   EXPECT_FALSE(*state.OwnsInvoker("inv-unknown"));

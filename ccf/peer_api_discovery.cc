@@ -59,14 +59,42 @@ std::vector<nlohmann::json> PeerApiDiscovery::SharedApis(const std::string& api_
   return out;
 }
 
+PeerClient* PeerApiDiscovery::ClientOf(const std::string& ccf_id) const {
+  for (const auto& [id, c] : peers_) {
+    if (id.value() == ccf_id) return c;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<RemoteSecurityInfo> PeerApiDiscovery::LookupSecurityInfo(
+    const std::string& ccf_id, const std::string& api_invoker_id, const std::string& aef_id,
+    const std::string& method) {
+  PeerClient* client = ClientOf(ccf_id);
+  if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+  fv1::SecurityInfoLookup req;
+  *req.mutable_header() = client->NewHeader();
+  req.set_api_invoker_id(api_invoker_id);
+  req.set_aef_id(aef_id);
+  req.set_method(method == "PSK"   ? fv1::SECURITY_METHOD_PSK
+                 : method == "PKI" ? fv1::SECURITY_METHOD_PKI
+                                   : fv1::SECURITY_METHOD_OAUTH);
+  fv1::SecurityInfo resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  grpc::Status s = client->stub()->LookupSecurityInfo(&ctx, req, &resp);
+  if (!s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                        absl::StrCat("peer ", ccf_id, ": ", s.error_message().substr(0, 160)));
+  }
+  return RemoteSecurityInfo{method, resp.aef_psk(), resp.aef_psk_expires_at(),
+                            resp.invoker_root_ca_pem(), resp.authorization_info()};
+}
+
 absl::StatusOr<MethodDecision> PeerApiDiscovery::RequestSecurityMethod(
     const std::string& ccf_id, const std::string& api_invoker_id,
     const std::vector<std::string>& preferred, const std::string& aef_id,
     const std::string& api_id) {
-  PeerClient* client = nullptr;
-  for (const auto& [id, c] : peers_) {
-    if (id.value() == ccf_id) client = c;
-  }
+  PeerClient* client = ClientOf(ccf_id);
   if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
   fv1::SecurityMethodRequest req;
   *req.mutable_header() = client->NewHeader();

@@ -35,6 +35,13 @@ class RemoteApiSource {
       const std::string& ccf_id, const std::string& api_invoker_id,
       const std::vector<std::string>& preferred, const std::string& aef_id,
       const std::string& api_id) = 0;
+
+  // Solutions #13, #17, #18, #24, requesting side: the security information of `ccf_id`'s
+  // invoker for this CCF's AEF. The peer's refusal comes back with its status code.
+  virtual absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const std::string& ccf_id,
+                                                                const std::string& api_invoker_id,
+                                                                const std::string& aef_id,
+                                                                const std::string& method) = 0;
 };
 
 class PeerApiDiscovery final : public RemoteApiSource {
@@ -50,8 +57,14 @@ class PeerApiDiscovery final : public RemoteApiSource {
                                                        const std::vector<std::string>& preferred,
                                                        const std::string& aef_id,
                                                        const std::string& api_id) override;
+  absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const std::string& ccf_id,
+                                                        const std::string& api_invoker_id,
+                                                        const std::string& aef_id,
+                                                        const std::string& method) override;
 
  private:
+  PeerClient* ClientOf(const std::string& ccf_id) const;
+
   const std::vector<std::pair<CcfId, PeerClient*>> peers_;
   const absl::Duration deadline_;
 };

@@ -24,9 +24,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kPskMember[] = "_aefPsk";             // hex; never returned to the invoker
-constexpr char kPskExpiresMember[] = "_aefPskExpires";  // Unix seconds
-constexpr char kAefCcfMember[] = "_aefCcfId";  // the peer CCF of a remote AEF
+constexpr const char* kPskMember = kEntryPskMember;
+constexpr const char* kPskExpiresMember = kEntryPskExpiresMember;
+constexpr const char* kAefCcfMember = kEntryAefCcfMember;
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -316,10 +316,10 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
     LogWarning("security", absl::StrCat(req.caller->ToString(), " is not a registered AEF"));
     return RestError(403, "the AEF is not registered", "OPERATION_NOT_ALLOWED");
   }
-  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceSecurityContext, id));
-  if (!r) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
   bool want_authn = req.Query("authenticationInfo").value_or("") == "true";
   bool want_authz = req.Query("authorizationInfo").value_or("") == "true";
+  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceSecurityContext, id));
+  if (!r) return GetForAefFromHome(id, aef_id, want_authn, want_authz);
   json ctx = json::parse(r->json);
   json out = PublicContext(ctx);
   out["securityInfo"] = json::array();
@@ -344,6 +344,50 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
                      "RESOURCE_NOT_FOUND");
   }
   return RestResponse::Json(200, out);
+}
+
+absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& invoker_id,
+                                                            const std::string& aef_id,
+                                                            bool want_authn, bool want_authz) {
+  // Not our invoker: if its home CCF asked us for this AEF (#12), ask it back (#13, #17, #18).
+  ASSIGN_OR_RETURN(std::optional<Resource> grant,
+                   config_.resources->Get(kResourceRemoteGrant, absl::StrCat(invoker_id, "@", aef_id)));
+  if (!grant || config_.remote == nullptr) {
+    return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+  }
+  json g = json::parse(grant->json);
+  std::string home = g.value("homeCcfId", ""), method = g.value("selSecurityMethod", "");
+  std::string key = absl::StrCat(invoker_id, "@", aef_id);
+  std::optional<RemoteSecurityInfo> info;
+  {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = remote_cache_.find(key);
+    if (it != remote_cache_.end() && config_.clock->Now() < it->second.second) {
+      info = it->second.first;
+    }
+  }
+  if (!info) {
+    auto fetched = config_.remote->LookupSecurityInfo(home, invoker_id, aef_id, method);
+    if (!fetched.ok()) {
+      LogWarning("security", absl::StrCat("security information of ", invoker_id, " from ", home,
+                                          " refused: ", fetched.status().message()));
+      return RestError(absl::IsUnavailable(fetched.status()) ? 503 : 404,
+                       absl::StrCat("the invoker's home CCF ", home, " gave no security information"),
+                       "RESOURCE_NOT_FOUND");
+    }
+    info = *fetched;
+    absl::Time until = method == "PSK" ? absl::FromUnixSeconds(info->aef_psk_expires_at)
+                                       : config_.clock->Now() + absl::Minutes(5);
+    absl::MutexLock lock(&cache_mu_);
+    remote_cache_[key] = {*info, until};
+  }
+  json entry = {{"aefId", aef_id}, {"prefSecurityMethods", {method}}, {"selSecurityMethod", method}};
+  if (!g.value("apiId", "").empty()) entry["apiId"] = g["apiId"];
+  if (want_authz) entry["authorizationInfo"] = info->authorization_info;
+  if (want_authn && method == "PSK") entry["authenticationInfo"] = absl::BytesToHexString(info->aef_psk);
+  if (want_authn && method == "PKI") entry["authenticationInfo"] = info->invoker_root_ca_pem;
+  return RestResponse::Json(
+      200, {{"securityInfo", {entry}}, {"notificationDestination", config_.api_root}});
 }
 
 absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {

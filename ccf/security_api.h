@@ -28,6 +28,10 @@
 // an array when the scope names several), scope, iat, exp, jti. Errors are AccessTokenErr:
 // invalid_request / unsupported_grant_type / invalid_scope (400), invalid_client (401).
 //
+// CAPIF interconnection, AEF side: an AEF's GET for an invoker of another CCF, whose home asked
+// this CCF to select a method for that AEF (#12), is answered with what the home CCF returns
+// over CAPIF-6/6e (#13, #17, #18), cached until the AEFPSK expires (5 minutes for PKI).
+//
 // CAPIF interconnection: an entry naming an AEF that is not local but belongs to an API a peer
 // CCF shares (its description carries the peer's ccfId) is sent to that CCF, which selects the
 // method (#12, #20, #24); for PSK this CCF derives and keeps the AEFPSK bound to that AEF's
@@ -39,12 +43,16 @@
 #ifndef CAPIF_CCF_SECURITY_API_H_
 #define CAPIF_CCF_SECURITY_API_H_
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "ccf/northbound_server.h"
 #include "ccf/peer_api_discovery.h"
 #include "ccf/rest_types.h"
@@ -94,8 +102,15 @@ class SecurityApi {
   absl::Status BuildEntries(const RestRequest& req, const nlohmann::json& body,
                             nlohmann::json* stored);
   absl::StatusOr<std::string> RequireInvokerSelf(const RestRequest& req);
+  absl::StatusOr<RestResponse> GetForAefFromHome(const std::string& invoker_id,
+                                                 const std::string& aef_id, bool want_authn,
+                                                 bool want_authz);
 
   SecurityApiConfig config_;
+  // Security information fetched from invokers' home CCFs, until its validity ends.
+  absl::Mutex cache_mu_;
+  std::map<std::string, std::pair<RemoteSecurityInfo, absl::Time>> remote_cache_
+      ABSL_GUARDED_BY(cache_mu_);
 };
 
 // Parses "3gpp#aef1:api1,api2;aef2:api3" into {aefId -> apiNames}. InvalidArgument if malformed.

@@ -69,6 +69,10 @@ inline constexpr char kResourceProviderDomain[] = "provider-domain";
 inline constexpr char kResourceProviderFunction[] = "provider-function";
 inline constexpr char kResourceServiceApi[] = "service-api";
 inline constexpr char kResourceSecurityContext[] = "security-context";
+// Private members of a stored security-context entry (never returned to invokers).
+inline constexpr char kEntryPskMember[] = "_aefPsk";              // AEFPSK, lower-case hex
+inline constexpr char kEntryPskExpiresMember[] = "_aefPskExpires";  // Unix seconds
+inline constexpr char kEntryAefCcfMember[] = "_aefCcfId";          // peer CCF of a remote AEF
 // A peer CCF's invoker allowed to use one of this CCF's AEFs (CAPIF interconnection).
 inline constexpr char kResourceRemoteGrant[] = "remote-grant";
 

@@ -40,6 +40,11 @@ class FakeLocalCcf final : public LocalCcf {
     for (const auto& [aef, api] : targets) out.push_back({aef, api, preferred[0], ""});
     return out;
   }
+  absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const Peer&, const std::string&,
+                                                        const std::string&,
+                                                        const std::string&) override {
+    return absl::NotFoundError("none");
+  }
   std::string JwksJson() override { return R"({"keys":[{"kid":"k1"}]})"; }
   std::string last_peer;
 };

@@ -15,7 +15,8 @@ namespace {
 
 constexpr fv1::Operation kImplemented[] = {
     fv1::OPERATION_HELLO, fv1::OPERATION_GET_TRUST_BUNDLE, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
-    fv1::OPERATION_DISCOVER_SHAREABLE_APIS, fv1::OPERATION_REQUEST_SECURITY_METHOD};
+    fv1::OPERATION_DISCOVER_SHAREABLE_APIS, fv1::OPERATION_REQUEST_SECURITY_METHOD,
+    fv1::OPERATION_LOOKUP_SECURITY_INFO};
 
 const char* MethodName(fv1::SecurityMethod m) {
   switch (m) {
@@ -223,8 +224,48 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   }
   grpc::ServerUnaryReactor* LookupSecurityInfo(grpc::CallbackServerContext* ctx,
                                                const fv1::SecurityInfoLookup* req,
-                                               fv1::SecurityInfo*) override {
-    return NotYet(ctx, req->header(), fv1::OPERATION_LOOKUP_SECURITY_INFO);
+                                               fv1::SecurityInfo* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    std::string caller = AuthenticatedIdentity(ctx);
+    auto peer = Authorize(caller, req->header(), fv1::OPERATION_LOOKUP_SECURITY_INFO,
+                          req->api_invoker_id());
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    const char* method = MethodName(req->method());
+    if (!IsValidIdSegment(req->api_invoker_id()) || !IsValidIdSegment(req->aef_id()) ||
+        *method == '\0') {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "api_invoker_id, aef_id and method are required"));
+      return reactor;
+    }
+    if (local_ == nullptr) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "no such invoker"));
+      return reactor;
+    }
+    auto info = local_->LookupSecurityInfo(**peer, req->api_invoker_id(), req->aef_id(), method);
+    if (options_.audit != nullptr) {
+      options_.audit->Record({caller, "LOOKUP_SECURITY_INFO", req->header().request_id(),
+                              req->api_invoker_id(), req->aef_id(), info.ok(),
+                              info.ok() ? "" : std::string(info.status().message())});
+    }
+    if (!info.ok()) {
+      if (info.status().code() == absl::StatusCode::kPermissionDenied) {
+        LogWarning("security", absl::StrCat(caller, " asked for security information it may not "
+                                            "have: ", info.status().message()));
+      }
+      reactor->Finish(ToGrpcStatus(info.status()));
+      return reactor;
+    }
+    FillHeader(req->header(), resp->mutable_header());
+    resp->set_method(MethodOf(info->method));
+    resp->set_aef_psk(info->aef_psk);
+    resp->set_aef_psk_expires_at(info->aef_psk_expires_at);
+    resp->set_invoker_root_ca_pem(info->invoker_root_ca_pem);
+    resp->set_authorization_info(info->authorization_info);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
   grpc::ServerUnaryReactor* ForwardTokenRequest(grpc::CallbackServerContext* ctx,
                                                 const fv1::ForwardedTokenRequest* req,

@@ -22,6 +22,15 @@ struct MethodDecision {
   std::string reason;  // why, when `method` is empty
 };
 
+// What the invoker's home CCF gives the AEF's CCF (solutions #13, #17, #18, #24).
+struct RemoteSecurityInfo {
+  std::string method;               // "PSK", "PKI", "OAUTH"
+  std::string aef_psk;              // PSK: the AEFPSK (raw bytes)
+  int64_t aef_psk_expires_at = 0;   // PSK: Unix seconds
+  std::string invoker_root_ca_pem;  // PKI
+  std::string authorization_info;
+};
+
 class LocalCcf {
  public:
   virtual ~LocalCcf() = default;
@@ -43,6 +52,15 @@ class LocalCcf {
       const Peer& peer, const std::string& api_invoker_id,
       const std::vector<std::string>& preferred,
       const std::vector<std::pair<std::string, std::string>>& targets) = 0;
+
+  // Solutions #13, #17, #18, #24, answering side: the security information of this CCF's invoker
+  // for `aef_id`, only if the invoker's security context names that AEF as one of `peer`'s
+  // (PermissionDenied otherwise: e.g. a third CCF asking for another domain's AEF) and
+  // `method` is the one selected. NotFound when there is no such invoker or entry.
+  virtual absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const Peer& peer,
+                                                                const std::string& api_invoker_id,
+                                                                const std::string& aef_id,
+                                                                const std::string& method) = 0;
 
   // RFC 7517 JWK Set (JSON) of this CCF's token-signing public keys.
   virtual std::string JwksJson() = 0;

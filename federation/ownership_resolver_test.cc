@@ -36,6 +36,11 @@ class PeerState final : public LocalCcf {
       const std::vector<std::pair<std::string, std::string>>&) override {
     return std::vector<MethodDecision>{};
   }
+  absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const Peer&, const std::string&,
+                                                        const std::string&,
+                                                        const std::string&) override {
+    return absl::NotFoundError("none");
+  }
   std::string JwksJson() override { return R"({"keys":[]})"; }
   void Release() {
     if (!release_.HasBeenNotified()) release_.Notify();

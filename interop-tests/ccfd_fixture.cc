@@ -30,7 +30,7 @@ std::string MustRun(const std::vector<std::string>& argv) {
 }  // namespace
 
 CcfdProcess::CcfdProcess(const std::string& name, const std::string& domain,
-                         const std::string& peers_json)
+                         const std::string& peers_json, const std::string& bus_listen)
     : dir_(TestTmpDir(name)) {
   std::string pki = Runfile("tools/capif-pki/capif-pki");
   std::string td = absl::StrCat("operator-", domain, ".example");
@@ -44,7 +44,7 @@ CcfdProcess::CcfdProcess(const std::string& name, const std::string& domain,
   config_ = absl::StrCat(dir_, "/", ccf, ".json");
   if (!WriteFileAtomic(config_, absl::StrCat(R"({
       "ccf_id": ")", ccf, R"(", "trust_domain": ")", td, R"(",
-      "bus": {"listen": "127.0.0.1:0", "certificate": "pki/ccf/cert.pem",
+      "bus": {"listen": ")", bus_listen, R"(", "certificate": "pki/ccf/cert.pem",
               "private_key": "pki/ccf/key.pem", "trust_bundle": "pki/ca/ca.pem"},
       "northbound": {"listen": "127.0.0.1:0", "certificate": "pki/ccf/cert.pem",
                      "private_key": "pki/ccf/key.pem"},

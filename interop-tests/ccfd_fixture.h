@@ -18,8 +18,10 @@ class CcfdProcess {
   // ccf-<domain> in TestTmpDir(name), with `peers_json` as its "peers" array, and starts ccfd.
   // A second CcfdProcess with the same `name` reuses the PKI and data (a restart with another
   // configuration). Aborts the test binary with a message if that fails.
+  // `bus_listen` lets a restarted CCF keep its bus address (peers already point at it).
   explicit CcfdProcess(const std::string& name, const std::string& domain = "a",
-                       const std::string& peers_json = "[]");
+                       const std::string& peers_json = "[]",
+                       const std::string& bus_listen = "127.0.0.1:0");
   ~CcfdProcess();
 
   // SIGKILL (no chance to flush) and start again on the same data.

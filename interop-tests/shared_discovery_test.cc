@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/evp_key.h"
 #include "common/x509_cert.h"
@@ -25,17 +26,25 @@ TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
   // then B restarts on the same PKI and data naming A's real endpoint.
   CcfdProcess b_pki_only("shared-b", "b");
   std::string b_ca = b_pki_only.ca_path();
-  CcfdProcess a("shared-a", "a",
-                absl::StrCat(R"([{"ccf_id": "ccf-b", "trust_domain": "operator-b.example",
-                    "endpoint": "127.0.0.1:1", "trust_bundle": ")", b_ca, R"(",
+  auto a_peers = [&](const std::string& b_endpoint) {
+    return absl::StrCat(R"([{"ccf_id": "ccf-b", "trust_domain": "operator-b.example",
+                    "endpoint": ")", b_endpoint, R"(", "trust_bundle": ")", b_ca, R"(",
                     "relation": "CAPIF-6e", "agreement": {
                       "operations": ["DISCOVER_SHAREABLE_APIS", "REQUEST_SECURITY_METHOD"],
-                      "shared_apis": ["location-query", "not-shareable", "psk-query"]}}])"));
+                      "shared_apis": ["location-query", "not-shareable", "psk-query"]}}])");
+  };
+  auto a_first = std::make_unique<CcfdProcess>("shared-a", "a", a_peers("127.0.0.1:1"));
+  std::string a_bus = a_first->bus_endpoint();
   ASSERT_EQ(b_pki_only.Stop(), 0);
   CcfdProcess b("shared-b", "b",
                 absl::StrCat(R"([{"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
-                    "endpoint": ")", a.bus_endpoint(), R"(", "trust_bundle": ")", a.ca_path(),
-                             R"(", "relation": "CAPIF-6e"}])"));
+                    "endpoint": ")", a_bus, R"(", "trust_bundle": ")", a_first->ca_path(),
+                             R"(", "relation": "CAPIF-6e", "agreement": {
+                      "operations": ["LOOKUP_SECURITY_INFO"]}}])"));
+  // Now that B's address is known, A restarts on its own bus address naming B's.
+  ASSERT_EQ(a_first->Stop(), 0);
+  a_first.reset();
+  CcfdProcess a("shared-a", "a", a_peers(b.bus_endpoint()), a_bus);
 
   // A's provider publishes a shareable API and one that is not.
   EvpKey key = *EvpKey::GenerateEcP256();
@@ -93,6 +102,26 @@ TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
   EXPECT_EQ(ctx->aef_psks.count(aef_id), 1u);
   EXPECT_TRUE(a.process().WaitForStderr("\"operation\":\"REQUEST_SECURITY_METHOD\"",
                                         absl::Seconds(10)).ok());
+  // A's AEF authenticates B's invoker: it asks A (standard GET trustedInvokers), A asks B over
+  // CAPIF-6e, and the AEFPSK it gets equals the one the invoker derived itself (#13, #18).
+  auto aef = *CapifHttpsClient::Create({a.ca_pem(), funcs[2]["regInfo"]["apiProvCert"],
+                                        *key.PrivateKeyPem()});
+  std::string id = (*invoker)->api_invoker_id();
+  auto info = aef->Request("GET", a.api_root() + "/capif-security/v1/trustedInvokers/" + id +
+                                      "?authenticationInfo=true&authorizationInfo=true");
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(info->status, 200) << info->body;
+  json entry = json::parse(info->body)["securityInfo"][0];
+  EXPECT_EQ(entry["selSecurityMethod"], "PSK");
+  EXPECT_EQ(entry["authenticationInfo"],
+            absl::BytesToHexString(ctx->aef_psks[aef_id].Reveal(InsecureSecretAccess())));
+  EXPECT_TRUE(b.process().WaitForStderr("\"operation\":\"LOOKUP_SECURITY_INFO\"",
+                                        absl::Seconds(10)).ok());
+  // An invoker that never asked for this AEF: nothing.
+  auto unknown = aef->Request("GET", a.api_root() + "/capif-security/v1/trustedInvokers/inv-nobody");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->status, 404);
+
   // A method the AEF does not offer is refused by A, and B says so.
   auto refused = (*invoker)->RequestSecurityMethods(*apis, {"PKI"});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();

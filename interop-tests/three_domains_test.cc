@@ -254,14 +254,14 @@ TEST_F(ThreeDomainsTest, OriginNamingAnotherCcfIsPermissionDenied) {
 TEST_F(ThreeDomainsTest, NotYetImplementedOperationAnswersUnimplemented) {
   CcfConfig c = Load("c");
   auto client = PeerClient::Create(c.bus_identity, PeerOf(c, "a"), Clock::Real());
-  fv1::SecurityInfoLookup req;
+  fv1::OffboardingNotice req;
   *req.mutable_header() = client->NewHeader();
   req.set_api_invoker_id("inv-1");
-  req.set_aef_id("aef-1");
-  fv1::SecurityInfo resp;
+  req.set_notice_id("n-1");
+  fv1::NoticeAck resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
-  grpc::Status s = client->stub()->LookupSecurityInfo(&ctx, req, &resp);
+  grpc::Status s = client->stub()->NotifyOffboarding(&ctx, req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
 }
 
