@@ -1,12 +1,18 @@
 #include "ccf/local_ccf_state.h"
 
 #include <algorithm>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "ccf/publish_service_api.h"
+#include "ccf/security_api.h"
+#include "common/base64url.h"
+#include "common/strict_json.h"
+#include "common/x509_cert.h"
 #include "common/status_macros.h"
 
 namespace capif {
@@ -80,7 +86,7 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
     if (d.method.empty()) {
       d.reason = "no security method in common with the AEF";
     } else {
-      Resource grant{kResourceRemoteGrant, absl::StrCat(api_invoker_id, "@", aef_id),
+      Resource grant{kResourceRemoteGrant, absl::StrCat(api_invoker_id, "@", aef_id, "@", d.api_id),
                      api_invoker_id,
                      json{{"homeCcfId", peer.ccf_id.value()}, {"apiInvokerId", api_invoker_id},
                           {"aefId", aef_id}, {"apiId", d.api_id}, {"selSecurityMethod", d.method},
@@ -134,6 +140,99 @@ absl::StatusOr<RemoteSecurityInfo> LocalCcfState::LookupSecurityInfo(
         "AEF ", aef_id, " is not an AEF of ", peer.ccf_id.value(), " for this invoker"));
   }
   return absl::NotFoundError("no security context entry for this AEF and method");
+}
+
+absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
+    const Peer& peer, const std::string& source, const std::string& scope,
+    const std::string& assertion, const std::string& certificate_pem) {
+  auto refuse = [](const std::string& error, const std::string& why) {
+    return ForwardedToken{"", 0, "", error, why};
+  };
+  absl::Time now = clock_.Now();
+  // The invoker certificate: the peer's trust domain only, and exactly this invoker.
+  auto chain = X509Cert::ChainFromPem(certificate_pem);
+  if (!chain.ok()) return refuse("invalid_client", "unreadable invoker certificate");
+  if (!peer.trust_bundle.Verify(*chain, now).ok()) {
+    return refuse("invalid_client", "the invoker certificate does not chain to the peer's bundle");
+  }
+  std::vector<std::string> uris = (*chain)[0].UriSans();
+  std::string expected = absl::StrCat("spiffe://", peer.trust_domain.value(), "/invoker/", source);
+  if (uris.size() != 1 || uris[0] != expected) {
+    return refuse("invalid_client", "the certificate is not the source invoker's");
+  }
+  // The client assertion, signed with the certificate's key.
+  std::vector<std::string> parts = absl::StrSplit(assertion, '.');
+  if (parts.size() != 3) return refuse("invalid_client", "malformed client assertion");
+  auto header_text = Base64UrlDecode(parts[0]);
+  auto header = header_text.ok() ? ParseStrictJson(*header_text, 4) : header_text.status();
+  if (!header.ok() || !header->is_object() || !(*header)["kid"].is_string()) {
+    return refuse("invalid_client", "the client assertion needs a kid");
+  }
+  JwkSet keys;
+  ASSIGN_OR_RETURN(EvpKey key, (*chain)[0].PublicKey());
+  if (!keys.Add((*header)["kid"].get<std::string>(), key).ok()) {
+    return refuse("invalid_client", "the invoker key cannot sign ES256 assertions");
+  }
+  JwtValidator validator({"JWT", source, ccf_id_, /*audience_must_be_string=*/true,
+                          absl::Seconds(30)},
+                         clock_);
+  auto jwt = validator.Verify(assertion, keys);
+  if (!jwt.ok()) return refuse("invalid_client", std::string(jwt.status().message()));
+  const json& claims = jwt->claims;
+  if (claims.value("sub", "") != source) return refuse("invalid_client", "sub must be the invoker");
+  absl::Time exp = absl::FromUnixSeconds(claims["exp"].get<int64_t>());
+  if (exp > now + absl::Minutes(5) + absl::Seconds(30)) {
+    return refuse("invalid_client", "the assertion may live at most 5 minutes");
+  }
+  std::string jti = claims.value("jti", "");
+  if (jti.empty() || jti.size() > 256) return refuse("invalid_client", "the assertion needs a jti");
+  {
+    absl::MutexLock lock(&jti_mu_);
+    for (auto it = seen_jti_.begin(); it != seen_jti_.end();) {
+      it = it->second + absl::Seconds(30) < now ? seen_jti_.erase(it) : std::next(it);
+    }
+    std::string key_jti = absl::StrCat(peer.ccf_id.value(), "/", source, "/", jti);
+    if (!seen_jti_.emplace(key_jti, exp).second) {
+      return refuse("invalid_grant", "the client assertion was already used");
+    }
+  }
+  // The scope: only AEFs and APIs granted to this invoker via this peer, with OAUTH.
+  auto parsed = ParseCapifScope(scope);
+  if (!parsed.ok()) return refuse("invalid_scope", std::string(parsed.status().message()));
+  std::vector<std::string> audience;
+  ASSIGN_OR_RETURN(std::vector<Resource> grants, resources_->List(kResourceRemoteGrant, source));
+  for (const auto& [aef_id, api_names] : *parsed) {
+    // The names of the APIs of this AEF granted to the invoker via this peer with OAUTH.
+    std::set<std::string> granted;
+    for (const Resource& r : grants) {
+      json g = json::parse(r.json);
+      if (g.value("aefId", "") != aef_id || g.value("homeCcfId", "") != peer.ccf_id.value() ||
+          g.value("selSecurityMethod", "") != "OAUTH") {
+        continue;
+      }
+      ASSIGN_OR_RETURN(std::optional<Resource> api,
+                       resources_->Get(kResourceServiceApi, g.value("apiId", "")));
+      if (api) granted.insert(json::parse(api->json).value("apiName", ""));
+    }
+    if (granted.empty()) return refuse("invalid_scope", absl::StrCat("no OAUTH grant for AEF ", aef_id));
+    for (const std::string& name : api_names) {
+      if (granted.count(name) == 0) {
+        return refuse("invalid_scope", absl::StrCat("API ", name.substr(0, 64), " is not granted"));
+      }
+    }
+    audience.push_back(aef_id);
+  }
+  json out = {{"iss", ccf_id_},
+              {"sub", source},
+              {"client_id", source},
+              {"scope", scope},
+              {"iat", absl::ToUnixSeconds(now)},
+              {"exp", absl::ToUnixSeconds(now + token_validity_)},
+              {"jti", absl::StrCat("jti-", absl::BytesToHexString(
+                                              SecretBytes::Random(16).Reveal(InsecureSecretAccess())))}};
+  out["aud"] = audience.size() == 1 ? json(audience[0]) : json(audience);
+  ASSIGN_OR_RETURN(std::string token, keyring_->signer()->Sign("at+jwt", out));
+  return ForwardedToken{token, absl::ToInt64Seconds(token_validity_), scope, "", ""};
 }
 
 std::string LocalCcfState::JwksJson() { return keyring_->jwks()->ToJson().dump(); }

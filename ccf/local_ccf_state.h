@@ -1,13 +1,17 @@
 // LocalCcfState: the CCF core's answers to peers (federation/local_ccf.h), over its stores.
 // A security-method grant to a peer's invoker is kept as a resource of kind
-// kResourceRemoteGrant ("<invoker>@<aef>", owned by the invoker id) with the peer, AEF, API and
+// kResourceRemoteGrant ("<invoker>@<aef>@<apiId>", owned by the invoker id) with the peer, AEF, API and
 // method, for the security-information lookups that follow.
 // Thread-safe.
 #ifndef CAPIF_CCF_LOCAL_CCF_STATE_H_
 #define CAPIF_CCF_LOCAL_CCF_STATE_H_
 
+#include <map>
 #include <string>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "ccf/stores.h"
 #include "ccf/token_keyring.h"
@@ -21,10 +25,11 @@ class LocalCcfState final : public LocalCcf {
   // `invoker_root_ca_pem`: the CA that certifies this CCF's invokers (for PKI lookups).
   LocalCcfState(std::string ccf_id, InvokerStore* invokers, ResourceStore* resources,
                 TokenKeyring* keyring, const Clock& clock, std::string invoker_root_ca_pem,
-                std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"})
+                std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"},
+                absl::Duration token_validity = absl::Hours(1))
       : ccf_id_(std::move(ccf_id)), invokers_(invokers), resources_(resources), keyring_(keyring),
         clock_(clock), invoker_root_ca_pem_(std::move(invoker_root_ca_pem)),
-        method_priority_(std::move(method_priority)) {}
+        method_priority_(std::move(method_priority)), token_validity_(token_validity) {}
 
   absl::StatusOr<bool> OwnsInvoker(const std::string& api_invoker_id) override;
   absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer& peer,
@@ -37,6 +42,11 @@ class LocalCcfState final : public LocalCcf {
                                                         const std::string& api_invoker_id,
                                                         const std::string& aef_id,
                                                         const std::string& method) override;
+  absl::StatusOr<ForwardedToken> ForwardToken(const Peer& peer,
+                                              const std::string& source_invoker_id,
+                                              const std::string& scope,
+                                              const std::string& client_assertion,
+                                              const std::string& invoker_certificate_pem) override;
   std::string JwksJson() override;
 
  private:
@@ -47,6 +57,10 @@ class LocalCcfState final : public LocalCcf {
   const Clock& clock_;
   const std::string invoker_root_ca_pem_;
   const std::vector<std::string> method_priority_;
+  const absl::Duration token_validity_;
+  // Client-assertion jti values already used, until their exp (replay protection, #15).
+  absl::Mutex jti_mu_;
+  std::map<std::string, absl::Time> seen_jti_ ABSL_GUARDED_BY(jti_mu_);
 };
 
 }  // namespace capif

@@ -58,7 +58,7 @@ TEST(LocalCcfStateTest, SelectsMethodsForSharedAefsAndRemembersTheGrant) {
   EXPECT_EQ((*d)[0].api_id, api_id);
   EXPECT_EQ((*d)[1].method, "");     // not shared with B
   EXPECT_EQ((*d)[2].method, "");
-  auto grant = w.resources.Get(kResourceRemoteGrant, "inv-b1@" + p.aef_id);
+  auto grant = w.resources.Get(kResourceRemoteGrant, "inv-b1@" + p.aef_id + "@" + api_id);
   ASSERT_TRUE(grant.ok() && grant->has_value());
   json g = json::parse((*grant)->json);
   EXPECT_EQ(g["homeCcfId"], "ccf-b");
@@ -66,7 +66,7 @@ TEST(LocalCcfStateTest, SelectsMethodsForSharedAefsAndRemembersTheGrant) {
   // No common method: nothing granted.
   auto none = state.SelectSecurityMethods(b, "inv-b2", {"PSK"}, {{p.aef_id, ""}});
   EXPECT_EQ((*none)[0].method, "");
-  EXPECT_FALSE(w.resources.Get(kResourceRemoteGrant, "inv-b2@" + p.aef_id)->has_value());
+  EXPECT_TRUE(w.resources.List(kResourceRemoteGrant, "inv-b2")->empty());
 }
 
 TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {

@@ -61,7 +61,8 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->security_->RegisterRoutes(*n->server_);
   n->local_state_ = std::make_unique<LocalCcfState>(
       config.bus_identity.ccf_id.value(), n->invokers_.get(), n->resources_.get(),
-      n->keyring_.get(), clock, *n->ca_->certificate().ToPem(), config.security.method_priority);
+      n->keyring_.get(), clock, *n->ca_->certificate().ToPem(), config.security.method_priority,
+      config.security.token_validity);
   RETURN_IF_ERROR(n->server_->Start());
   LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",
                                config.data_dir));

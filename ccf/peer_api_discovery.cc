@@ -90,6 +90,30 @@ absl::StatusOr<RemoteSecurityInfo> PeerApiDiscovery::LookupSecurityInfo(
                             resp.invoker_root_ca_pem(), resp.authorization_info()};
 }
 
+absl::StatusOr<ForwardedToken> PeerApiDiscovery::ForwardToken(
+    const std::string& ccf_id, const std::string& source, const std::string& scope,
+    const std::string& assertion, const std::string& certificate_pem) {
+  PeerClient* client = ClientOf(ccf_id);
+  if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+  fv1::ForwardedTokenRequest req;
+  *req.mutable_header() = client->NewHeader();
+  req.set_source_api_invoker_id(source);
+  req.set_scope(scope);
+  req.set_client_assertion(assertion);
+  req.set_client_assertion_type("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+  req.set_invoker_certificate_pem(certificate_pem);
+  fv1::ForwardedTokenResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  grpc::Status s = client->stub()->ForwardTokenRequest(&ctx, req, &resp);
+  if (!s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                        absl::StrCat("peer ", ccf_id, ": ", s.error_message().substr(0, 160)));
+  }
+  return ForwardedToken{resp.access_token(), resp.expires_in(), resp.scope(), resp.error(),
+                        resp.error_description()};
+}
+
 absl::StatusOr<MethodDecision> PeerApiDiscovery::RequestSecurityMethod(
     const std::string& ccf_id, const std::string& api_invoker_id,
     const std::vector<std::string>& preferred, const std::string& aef_id,

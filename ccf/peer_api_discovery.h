@@ -42,6 +42,14 @@ class RemoteApiSource {
                                                                 const std::string& api_invoker_id,
                                                                 const std::string& aef_id,
                                                                 const std::string& method) = 0;
+
+  // Solutions #15, #19, #24 (method 3), forwarding side: the invoker's token request, without
+  // its onboarding secret, to the CCF of the AEFs.
+  virtual absl::StatusOr<ForwardedToken> ForwardToken(const std::string& ccf_id,
+                                                      const std::string& source_invoker_id,
+                                                      const std::string& scope,
+                                                      const std::string& client_assertion,
+                                                      const std::string& invoker_certificate_pem) = 0;
 };
 
 class PeerApiDiscovery final : public RemoteApiSource {
@@ -61,6 +69,11 @@ class PeerApiDiscovery final : public RemoteApiSource {
                                                         const std::string& api_invoker_id,
                                                         const std::string& aef_id,
                                                         const std::string& method) override;
+  absl::StatusOr<ForwardedToken> ForwardToken(const std::string& ccf_id,
+                                              const std::string& source_invoker_id,
+                                              const std::string& scope,
+                                              const std::string& client_assertion,
+                                              const std::string& invoker_certificate_pem) override;
 
  private:
   PeerClient* ClientOf(const std::string& ccf_id) const;

@@ -350,44 +350,50 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
                                                             const std::string& aef_id,
                                                             bool want_authn, bool want_authz) {
   // Not our invoker: if its home CCF asked us for this AEF (#12), ask it back (#13, #17, #18).
-  ASSIGN_OR_RETURN(std::optional<Resource> grant,
-                   config_.resources->Get(kResourceRemoteGrant, absl::StrCat(invoker_id, "@", aef_id)));
-  if (!grant || config_.remote == nullptr) {
+  ASSIGN_OR_RETURN(std::vector<Resource> grants,
+                   config_.resources->List(kResourceRemoteGrant, invoker_id));
+  json entries = json::array();
+  for (const Resource& r : grants) {
+    json g = json::parse(r.json);
+    if (g.value("aefId", "") != aef_id || config_.remote == nullptr) continue;
+    std::string home = g.value("homeCcfId", ""), method = g.value("selSecurityMethod", "");
+    std::optional<RemoteSecurityInfo> info;
+    {
+      absl::MutexLock lock(&cache_mu_);
+      auto it = remote_cache_.find(r.id);
+      if (it != remote_cache_.end() && config_.clock->Now() < it->second.second) {
+        info = it->second.first;
+      }
+    }
+    if (!info) {
+      auto fetched = config_.remote->LookupSecurityInfo(home, invoker_id, aef_id, method);
+      if (!fetched.ok()) {
+        LogWarning("security", absl::StrCat("security information of ", invoker_id, " from ",
+                                            home, " refused: ", fetched.status().message()));
+        continue;
+      }
+      info = *fetched;
+      absl::Time until = method == "PSK" ? absl::FromUnixSeconds(info->aef_psk_expires_at)
+                                         : config_.clock->Now() + absl::Minutes(5);
+      absl::MutexLock lock(&cache_mu_);
+      remote_cache_[r.id] = {*info, until};
+    }
+    json entry = {{"aefId", aef_id}, {"prefSecurityMethods", {method}},
+                  {"selSecurityMethod", method}};
+    if (!g.value("apiId", "").empty()) entry["apiId"] = g["apiId"];
+    if (want_authz) entry["authorizationInfo"] = info->authorization_info;
+    if (want_authn && method == "PSK") {
+      entry["authenticationInfo"] = absl::BytesToHexString(info->aef_psk);
+    }
+    if (want_authn && method == "PKI") entry["authenticationInfo"] = info->invoker_root_ca_pem;
+    entries.push_back(std::move(entry));
+  }
+  if (entries.empty()) {
     return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
   }
-  json g = json::parse(grant->json);
-  std::string home = g.value("homeCcfId", ""), method = g.value("selSecurityMethod", "");
-  std::string key = absl::StrCat(invoker_id, "@", aef_id);
-  std::optional<RemoteSecurityInfo> info;
-  {
-    absl::MutexLock lock(&cache_mu_);
-    auto it = remote_cache_.find(key);
-    if (it != remote_cache_.end() && config_.clock->Now() < it->second.second) {
-      info = it->second.first;
-    }
-  }
-  if (!info) {
-    auto fetched = config_.remote->LookupSecurityInfo(home, invoker_id, aef_id, method);
-    if (!fetched.ok()) {
-      LogWarning("security", absl::StrCat("security information of ", invoker_id, " from ", home,
-                                          " refused: ", fetched.status().message()));
-      return RestError(absl::IsUnavailable(fetched.status()) ? 503 : 404,
-                       absl::StrCat("the invoker's home CCF ", home, " gave no security information"),
-                       "RESOURCE_NOT_FOUND");
-    }
-    info = *fetched;
-    absl::Time until = method == "PSK" ? absl::FromUnixSeconds(info->aef_psk_expires_at)
-                                       : config_.clock->Now() + absl::Minutes(5);
-    absl::MutexLock lock(&cache_mu_);
-    remote_cache_[key] = {*info, until};
-  }
-  json entry = {{"aefId", aef_id}, {"prefSecurityMethods", {method}}, {"selSecurityMethod", method}};
-  if (!g.value("apiId", "").empty()) entry["apiId"] = g["apiId"];
-  if (want_authz) entry["authorizationInfo"] = info->authorization_info;
-  if (want_authn && method == "PSK") entry["authenticationInfo"] = absl::BytesToHexString(info->aef_psk);
-  if (want_authn && method == "PKI") entry["authenticationInfo"] = info->invoker_root_ca_pem;
-  return RestResponse::Json(
-      200, {{"securityInfo", {entry}}, {"notificationDestination", config_.api_root}});
+  // notificationDestination is required by the schema; the invoker's own stays at its home CCF.
+  return RestResponse::Json(200, {{"securityInfo", entries},
+                                  {"notificationDestination", config_.api_root}});
 }
 
 absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
@@ -494,6 +500,48 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::optional<Resource> ctx_res,
                    config_.resources->Get(kResourceSecurityContext, client_id));
   json ctx = ctx_res ? json::parse(ctx_res->json) : json{{"securityInfo", json::array()}};
+  // AEFs of another CCF (#15): forwarded there, without the secret, with the assertion.
+  std::set<std::string> remote_ccfs;
+  bool any_local = false;
+  for (const auto& [aef_id, api_names] : *scope) {
+    bool remote = false;
+    for (const json& e : ctx["securityInfo"]) {
+      if (e.value("aefId", "") == aef_id && e.contains(kAefCcfMember)) {
+        remote_ccfs.insert(e[kAefCcfMember].get<std::string>());
+        remote = true;
+      }
+    }
+    any_local = any_local || !remote;
+  }
+  if (!remote_ccfs.empty()) {
+    if (remote_ccfs.size() > 1 || any_local) {
+      return fail(TokenError(400, "invalid_scope", "a token covers the AEFs of one CCF only"));
+    }
+    if (form["client_assertion_type"] != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" ||
+        form["client_assertion"].empty()) {
+      return fail(TokenError(400, "invalid_request",
+                             "AEFs of another CCF need a client_assertion (jwt-bearer)"));
+    }
+    if (config_.remote == nullptr) {
+      return fail(TokenError(400, "invalid_scope", "no peer CCFs configured"));
+    }
+    auto forwarded = config_.remote->ForwardToken(*remote_ccfs.begin(), client_id, form["scope"],
+                                                  form["client_assertion"], inv->certificate_pem);
+    if (!forwarded.ok()) {
+      return RestError(503, absl::StrCat("the AEFs' CCF did not answer: ",
+                                         forwarded.status().message()));
+    }
+    if (!forwarded->error.empty()) {
+      return fail(TokenError(forwarded->error == "invalid_client" ? 401 : 400, forwarded->error,
+                             forwarded->error_description));
+    }
+    RestResponse res = RestResponse::Json(200, {{"access_token", forwarded->access_token},
+                                                {"token_type", "Bearer"},
+                                                {"expires_in", forwarded->expires_in},
+                                                {"scope", forwarded->scope}});
+    res.headers.emplace_back("Cache-Control", "no-store");
+    return res;
+  }
   ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
   std::vector<std::string> audience;
   for (const auto& [aef_id, api_names] : *scope) {

@@ -45,6 +45,11 @@ class FakeLocalCcf final : public LocalCcf {
                                                         const std::string&) override {
     return absl::NotFoundError("none");
   }
+  absl::StatusOr<ForwardedToken> ForwardToken(const Peer&, const std::string&,
+                                              const std::string&, const std::string&,
+                                              const std::string&) override {
+    return ForwardedToken{"", 0, "", "invalid_grant", "fake"};
+  }
   std::string JwksJson() override { return R"({"keys":[{"kid":"k1"}]})"; }
   std::string last_peer;
 };

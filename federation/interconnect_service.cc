@@ -16,7 +16,7 @@ namespace {
 constexpr fv1::Operation kImplemented[] = {
     fv1::OPERATION_HELLO, fv1::OPERATION_GET_TRUST_BUNDLE, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
     fv1::OPERATION_DISCOVER_SHAREABLE_APIS, fv1::OPERATION_REQUEST_SECURITY_METHOD,
-    fv1::OPERATION_LOOKUP_SECURITY_INFO};
+    fv1::OPERATION_LOOKUP_SECURITY_INFO, fv1::OPERATION_FORWARD_TOKEN_REQUEST};
 
 const char* MethodName(fv1::SecurityMethod m) {
   switch (m) {
@@ -269,8 +269,50 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   }
   grpc::ServerUnaryReactor* ForwardTokenRequest(grpc::CallbackServerContext* ctx,
                                                 const fv1::ForwardedTokenRequest* req,
-                                                fv1::ForwardedTokenResponse*) override {
-    return NotYet(ctx, req->header(), fv1::OPERATION_FORWARD_TOKEN_REQUEST);
+                                                fv1::ForwardedTokenResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    std::string caller = AuthenticatedIdentity(ctx);
+    auto peer = Authorize(caller, req->header(), fv1::OPERATION_FORWARD_TOKEN_REQUEST,
+                          req->source_api_invoker_id());
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    if (!IsValidIdSegment(req->source_api_invoker_id()) || req->scope().empty() ||
+        req->scope().size() > 4096 || req->client_assertion().empty() ||
+        req->client_assertion().size() > 16384 || req->invoker_certificate_pem().empty() ||
+        req->client_assertion_type() !=
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "source_api_invoker_id, scope, client_assertion (jwt-bearer) "
+                                   "and invoker_certificate_pem are required"));
+      return reactor;
+    }
+    ForwardedToken token{"", 0, "", "invalid_client", "no token service here"};
+    if (local_ != nullptr) {
+      auto t = local_->ForwardToken(**peer, req->source_api_invoker_id(), req->scope(),
+                                    req->client_assertion(), req->invoker_certificate_pem());
+      if (!t.ok()) {
+        LogError("bus", absl::StrCat("forwarded token: ", t.status().ToString()));
+        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "temporarily unavailable"));
+        return reactor;
+      }
+      token = *std::move(t);
+    }
+    if (options_.audit != nullptr) {
+      options_.audit->Record({caller, "FORWARD_TOKEN_REQUEST", req->header().request_id(),
+                              req->source_api_invoker_id(), "", token.error.empty(),
+                              token.error.empty() ? "" : token.error + ": " + token.error_description});
+    }
+    FillHeader(req->header(), resp->mutable_header());
+    resp->set_access_token(token.access_token);
+    resp->set_token_type(token.error.empty() ? "Bearer" : "");
+    resp->set_expires_in(static_cast<uint32_t>(token.expires_in));
+    resp->set_scope(token.scope);
+    resp->set_error(token.error);
+    resp->set_error_description(token.error_description);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
   grpc::ServerUnaryReactor* NotifyOffboarding(grpc::CallbackServerContext* ctx,
                                               const fv1::OffboardingNotice* req,

@@ -31,6 +31,15 @@ struct RemoteSecurityInfo {
   std::string authorization_info;
 };
 
+// A token issued for a peer's invoker (#15, #19, #24 method 3), or an RFC 6749 error.
+struct ForwardedToken {
+  std::string access_token;
+  int64_t expires_in = 0;
+  std::string scope;
+  std::string error;              // empty on success: invalid_client, invalid_grant, invalid_scope
+  std::string error_description;
+};
+
 class LocalCcf {
  public:
   virtual ~LocalCcf() = default;
@@ -61,6 +70,18 @@ class LocalCcf {
                                                                 const std::string& api_invoker_id,
                                                                 const std::string& aef_id,
                                                                 const std::string& method) = 0;
+
+  // Solutions #15, #19, #24 (method 3), issuing side: checks the invoker certificate against
+  // `peer`'s trust bundle (identity spiffe://<peer domain>/invoker/<source>), the client
+  // assertion (ES256 with that certificate's key; iss = sub = source, aud = this CCF's id as one
+  // string, exp at most 5 minutes ahead, jti never seen before), and that every AEF and API of
+  // `scope` was granted to this invoker via `peer` with OAUTH; then issues the access token
+  // (iss = this CCF, client_id = sub = source invoker). Refusals come back in `error`.
+  virtual absl::StatusOr<ForwardedToken> ForwardToken(const Peer& peer,
+                                                      const std::string& source_invoker_id,
+                                                      const std::string& scope,
+                                                      const std::string& client_assertion,
+                                                      const std::string& invoker_certificate_pem) = 0;
 
   // RFC 7517 JWK Set (JSON) of this CCF's token-signing public keys.
   virtual std::string JwksJson() = 0;

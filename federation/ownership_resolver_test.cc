@@ -41,6 +41,11 @@ class PeerState final : public LocalCcf {
                                                         const std::string&) override {
     return absl::NotFoundError("none");
   }
+  absl::StatusOr<ForwardedToken> ForwardToken(const Peer&, const std::string&,
+                                              const std::string&, const std::string&,
+                                              const std::string&) override {
+    return ForwardedToken{"", 0, "", "invalid_grant", "fake"};
+  }
   std::string JwksJson() override { return R"({"keys":[]})"; }
   void Release() {
     if (!release_.HasBeenNotified()) release_.Notify();

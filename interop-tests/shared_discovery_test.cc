@@ -9,7 +9,9 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/evp_key.h"
+#include "common/jws.h"
 #include "common/x509_cert.h"
 #include "interop-tests/ccfd_fixture.h"
 #include "sdk/invoker/capif_https_client.h"
@@ -30,7 +32,8 @@ TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
     return absl::StrCat(R"([{"ccf_id": "ccf-b", "trust_domain": "operator-b.example",
                     "endpoint": ")", b_endpoint, R"(", "trust_bundle": ")", b_ca, R"(",
                     "relation": "CAPIF-6e", "agreement": {
-                      "operations": ["DISCOVER_SHAREABLE_APIS", "REQUEST_SECURITY_METHOD"],
+                      "operations": ["DISCOVER_SHAREABLE_APIS", "REQUEST_SECURITY_METHOD",
+                                     "FORWARD_TOKEN_REQUEST"],
                       "shared_apis": ["location-query", "not-shareable", "psk-query"]}}])");
   };
   auto a_first = std::make_unique<CcfdProcess>("shared-a", "a", a_peers("127.0.0.1:1"));
@@ -111,8 +114,12 @@ TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
                                       "?authenticationInfo=true&authorizationInfo=true");
   ASSERT_TRUE(info.ok());
   ASSERT_EQ(info->status, 200) << info->body;
-  json entry = json::parse(info->body)["securityInfo"][0];
-  EXPECT_EQ(entry["selSecurityMethod"], "PSK");
+  json entry;
+  json info_body = json::parse(info->body);  // named: the loop must not outlive it
+  for (const json& e : info_body["securityInfo"]) {
+    if (e["selSecurityMethod"] == "PSK") entry = e;
+  }
+  ASSERT_FALSE(entry.is_null()) << info->body;
   EXPECT_EQ(entry["authenticationInfo"],
             absl::BytesToHexString(ctx->aef_psks[aef_id].Reveal(InsecureSecretAccess())));
   EXPECT_TRUE(b.process().WaitForStderr("\"operation\":\"LOOKUP_SECURITY_INFO\"",
@@ -121,6 +128,29 @@ TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
   auto unknown = aef->Request("GET", a.api_root() + "/capif-security/v1/trustedInvokers/inv-nobody");
   ASSERT_TRUE(unknown.ok());
   EXPECT_EQ(unknown->status, 404);
+
+  // Cross-domain token (#15): the invoker asks its home B with its secret and a client assertion
+  // for A; B forwards without the secret; A checks and issues; the AEF verifies with A's JWKS.
+  std::string scope = "3gpp#" + aef_id + ":location-query";
+  auto assertion = (*invoker)->ClientAssertion("ccf-a");
+  ASSERT_TRUE(assertion.ok());
+  auto token = (*invoker)->RequestTokenWithAssertion(scope, *assertion);
+  ASSERT_TRUE(token.ok()) << token.status();
+  auto jwks_res = anon->Request("GET", a.api_root() + "/.well-known/jwks.json");
+  ASSERT_TRUE(jwks_res.ok());
+  JwtValidator validator({"at+jwt", "ccf-a", aef_id, true, absl::Seconds(30)}, Clock::Real());
+  auto jwt = validator.Verify(token->token, *JwkSet::FromJson(jwks_res->body));
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  EXPECT_EQ(jwt->claims["client_id"], id);
+  // The same assertion again: a replay, refused by A.
+  auto replay = (*invoker)->RequestTokenWithAssertion(scope, *assertion);
+  EXPECT_FALSE(replay.ok());
+  EXPECT_NE(replay.status().message().find("invalid_grant"), absl::string_view::npos) << replay.status();
+  // An assertion for another CCF, or none: refused.
+  EXPECT_FALSE((*invoker)->RequestToken(scope, "ccf-b").ok());
+  EXPECT_FALSE((*invoker)->RequestToken(scope).ok());
+  // PSK was selected for psk-query, not OAUTH: no token for it.
+  EXPECT_FALSE((*invoker)->RequestToken("3gpp#" + aef_id + ":psk-query", "ccf-a").ok());
 
   // A method the AEF does not offer is refused by A, and B says so.
   auto refused = (*invoker)->RequestSecurityMethods(*apis, {"PKI"});

@@ -1,6 +1,9 @@
 #include "sdk/invoker/invoker_client.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/escaping.h"
+#include "absl/time/clock.h"
+#include "common/jws.h"
 #include "common/status_macros.h"
 #include "common/strict_json.h"
 #include "common/x509_cert.h"
@@ -135,10 +138,36 @@ absl::StatusOr<SecurityContext> CapifInvoker::RequestSecurityMethods(
   return ctx;
 }
 
-absl::StatusOr<AccessToken> CapifInvoker::RequestToken(const std::string& scope) {
+absl::StatusOr<std::string> CapifInvoker::ClientAssertion(const std::string& audience) const {
+  ASSIGN_OR_RETURN(SecretBytes pem, key_.PrivateKeyPem());
+  ASSIGN_OR_RETURN(EvpKey key, EvpKey::FromPrivateKeyPem(pem));
+  ASSIGN_OR_RETURN(JwsSigner signer, JwsSigner::Create(std::move(key), id_));
+  int64_t now = absl::ToUnixSeconds(absl::Now());
+  SecretBytes jti = SecretBytes::Random(16);
+  return signer.Sign("JWT", {{"iss", id_}, {"sub", id_}, {"aud", audience}, {"iat", now},
+                             {"exp", now + 120},
+                             {"jti", absl::BytesToHexString(jti.Reveal(InsecureSecretAccess()))}});
+}
+
+absl::StatusOr<AccessToken> CapifInvoker::RequestToken(const std::string& scope,
+                                                       const std::string& assertion_audience) {
+  std::string assertion;
+  if (!assertion_audience.empty()) {
+    ASSIGN_OR_RETURN(assertion, ClientAssertion(assertion_audience));
+  }
+  return RequestTokenWithAssertion(scope, assertion);
+}
+
+absl::StatusOr<AccessToken> CapifInvoker::RequestTokenWithAssertion(const std::string& scope,
+                                                                    const std::string& assertion) {
   std::string form = absl::StrCat(
       "grant_type=client_credentials&client_id=", UrlEncode(id_), "&client_secret=",
       UrlEncode(std::string(secret_.Reveal(InsecureSecretAccess()))), "&scope=", UrlEncode(scope));
+  if (!assertion.empty()) {
+    absl::StrAppend(&form, "&client_assertion_type=",
+                    UrlEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    "&client_assertion=", UrlEncode(assertion));
+  }
   ASSIGN_OR_RETURN(auto client, Client(true));
   ASSIGN_OR_RETURN(HttpsResponse r,
                    client->Request("POST", absl::StrCat(api_root_, "/capif-security/v1/securities/", id_, "/token"),

@@ -60,7 +60,15 @@ class CapifInvoker {
   absl::StatusOr<SecurityContext> RequestSecurityMethods(const nlohmann::json& service_apis,
                                                          const std::vector<std::string>& preferred);
 
-  absl::StatusOr<AccessToken> RequestToken(const std::string& scope);
+  // With `assertion_audience` (the id of the CCF of the AEFs, for AEFs of another domain) a
+  // client assertion is sent too: a JWT signed with this invoker's key, iss = sub = its id,
+  // aud = that CCF, valid 2 minutes, fresh jti (TR 33.700-22 #15).
+  absl::StatusOr<AccessToken> RequestToken(const std::string& scope,
+                                           const std::string& assertion_audience = "");
+  // The client assertion described above (exposed for replay tests).
+  absl::StatusOr<std::string> ClientAssertion(const std::string& audience) const;
+  absl::StatusOr<AccessToken> RequestTokenWithAssertion(const std::string& scope,
+                                                        const std::string& assertion);
 
   absl::Status Offboard();
 
