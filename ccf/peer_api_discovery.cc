@@ -2,8 +2,9 @@
 
 #include <grpcpp/client_context.h>
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -15,31 +16,28 @@ namespace fv1 = capif::federation::v1;
 
 std::vector<nlohmann::json> PeerApiDiscovery::SharedApis(const std::string& api_name) {
   struct Call {
-    grpc::ClientContext ctx;
-    fv1::DiscoverShareableApisRequest request;
     fv1::DiscoverShareableApisResponse response;
     grpc::Status status;
   };
-  std::vector<std::unique_ptr<Call>> calls;
-  absl::BlockingCounter pending(static_cast<int>(peers_.size()));
+  // One blocking call per peer on its own thread, all bounded by the same gRPC deadline.
+  std::vector<Call> calls(peers_.size());
   auto deadline = absl::ToChronoTime(absl::Now() + deadline_);
-  for (const auto& [id, client] : peers_) {
-    calls.push_back(std::make_unique<Call>());
-    Call* call = calls.back().get();
-    call->ctx.set_deadline(deadline);
-    *call->request.mutable_header() = client->NewHeader();
-    call->request.set_api_name(api_name);
-    // The gRPC deadline bounds every call, so waiting for all of them is bounded too.
-    client->stub()->async()->DiscoverShareableApis(&call->ctx, &call->request, &call->response,
-                                                   [call, &pending](grpc::Status s) {
-                                                     call->status = std::move(s);
-                                                     pending.DecrementCount();
-                                                   });
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    threads.emplace_back([&, i] {
+      PeerClient* client = peers_[i].second;
+      fv1::DiscoverShareableApisRequest request;
+      *request.mutable_header() = client->NewHeader();
+      request.set_api_name(api_name);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline);
+      calls[i].status = client->stub()->DiscoverShareableApis(&ctx, request, &calls[i].response);
+    });
   }
-  pending.Wait();
+  for (std::thread& t : threads) t.join();
   std::vector<nlohmann::json> out;
   for (size_t i = 0; i < calls.size(); ++i) {
-    const Call& c = *calls[i];
+    const Call& c = calls[i];
     const std::string& peer = peers_[i].first.value();
     if (!c.status.ok()) {
       LogWarning("discover", absl::StrCat("peer ", peer, " shared nothing: ",

@@ -3,6 +3,7 @@
 #include <grpcpp/client_context.h>
 
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -15,24 +16,9 @@ namespace fv1 = capif::federation::v1;
 
 namespace {
 
-// One fan-out. Shared with the gRPC callbacks, which may outlive Resolve() after a deadline.
-struct FanOut {
-  struct Call {
-    grpc::ClientContext ctx;
-    fv1::OwnershipQuery request;
-    fv1::OwnershipAnswer answer;
-  };
-
-  // Copied in, so the callbacks never touch the resolver (it may be gone after a deadline).
-  std::vector<std::pair<CcfId, PeerClient*>> peers;
-  int max_in_flight = 1;
-  std::shared_ptr<std::atomic<int64_t>> queries_sent;
-
+// The answers of one fan-out.
+struct Answers {
   absl::Mutex mu;
-  std::vector<std::unique_ptr<Call>> calls ABSL_GUARDED_BY(mu);
-  size_t next ABSL_GUARDED_BY(mu) = 0;
-  int in_flight ABSL_GUARDED_BY(mu) = 0;
-  int done ABSL_GUARDED_BY(mu) = 0;
   std::vector<CcfId> claims ABSL_GUARDED_BY(mu);
   int answered ABSL_GUARDED_BY(mu) = 0;
   absl::Duration min_ttl ABSL_GUARDED_BY(mu) = absl::InfiniteDuration();
@@ -66,78 +52,44 @@ absl::StatusOr<CcfId> OwnershipResolver::Resolve(const ApiInvokerId& invoker) {
   }
   if (peers_.empty()) return absl::NotFoundError("no peers to ask");
 
-  auto fan = std::make_shared<FanOut>();
-  fan->peers = peers_;
-  fan->max_in_flight = std::max(1, options_.max_in_flight);
-  fan->queries_sent = queries_sent_;
+  // Blocking calls on a bounded set of worker threads, every call bounded by the same gRPC
+  // deadline, so the whole fan-out ends by the deadline. (gRPC 1.51's client callback API
+  // showed a double free in its completion-queue teardown under test load; threads avoid it.)
+  Answers answers;
   std::chrono::system_clock::time_point deadline =
       absl::ToChronoTime(absl::Now() + options_.deadline);
-  {
-    absl::MutexLock lock(&fan->mu);
-    for (const auto& [id, client] : peers_) {
-      auto call = std::make_unique<FanOut::Call>();
-      call->ctx.set_deadline(deadline);
-      *call->request.mutable_header() = client->NewHeader();
-      call->request.set_api_invoker_id(invoker.value());
-      fan->calls.push_back(std::move(call));
-    }
-  }
-  // Launches queries while fewer than max_in_flight are running; called again on completion.
-  // The function holds only a weak reference to itself (no cycle); each call holds a strong one.
-  auto launch_next = std::make_shared<std::function<void()>>();
-  std::weak_ptr<std::function<void()>> weak_launch = launch_next;
-  *launch_next = [fan, weak_launch]() {
-    while (true) {
-      size_t i;
-      {
-        absl::MutexLock lock(&fan->mu);
-        if (fan->next >= fan->calls.size() || fan->in_flight >= fan->max_in_flight) return;
-        i = fan->next++;
-        ++fan->in_flight;
+  std::atomic<size_t> next{0};
+  auto worker = [&]() {
+    for (size_t i = next++; i < peers_.size(); i = next++) {
+      const auto& [peer, client] = peers_[i];
+      fv1::OwnershipQuery request;
+      *request.mutable_header() = client->NewHeader();
+      request.set_api_invoker_id(invoker.value());
+      fv1::OwnershipAnswer answer;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline);
+      ++*queries_sent_;
+      grpc::Status s = client->stub()->QueryInvokerOwnership(&ctx, request, &answer);
+      if (!s.ok()) continue;
+      absl::MutexLock lock(&answers.mu);
+      ++answers.answered;
+      absl::Duration ttl = absl::Seconds(answer.ttl_seconds());
+      answers.min_ttl = std::min(answers.min_ttl, ttl);
+      if (answer.owned()) {
+        answers.claims.push_back(peer);
+        answers.owner_ttl = ttl;
       }
-      ++*fan->queries_sent;
-      FanOut::Call* call;
-      {
-        absl::MutexLock lock(&fan->mu);
-        call = fan->calls[i].get();
-      }
-      PeerClient* client = fan->peers[i].second;
-      CcfId peer = fan->peers[i].first;
-      auto launch_next = weak_launch.lock();
-      client->stub()->async()->QueryInvokerOwnership(
-          &call->ctx, &call->request, &call->answer,
-          [fan, call, peer, launch_next](grpc::Status s) {
-            {
-              absl::MutexLock lock(&fan->mu);
-              --fan->in_flight;
-              ++fan->done;
-              if (s.ok()) {
-                ++fan->answered;
-                absl::Duration ttl = absl::Seconds(call->answer.ttl_seconds());
-                fan->min_ttl = std::min(fan->min_ttl, ttl);
-                if (call->answer.owned()) {
-                  fan->claims.push_back(peer);
-                  fan->owner_ttl = ttl;
-                }
-              }
-            }
-            (*launch_next)();
-          });
     }
   };
-  (*launch_next)();
+  size_t n = std::min<size_t>(peers_.size(), std::max(1, options_.max_in_flight));
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < n; ++t) threads.emplace_back(worker);
+  for (std::thread& t : threads) t.join();
 
-  absl::MutexLock lock(&fan->mu);
-  auto all_done = [&fan]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(fan->mu) {
-    return fan->done == static_cast<int>(fan->calls.size());
-  };
-  fan->mu.AwaitWithDeadline(absl::Condition(&all_done), absl::FromChrono(deadline));
-  if (!all_done()) {
-    for (auto& c : fan->calls) c->ctx.TryCancel();  // late answers are ignored
-  }
-  std::vector<CcfId> claims = fan->claims;
-  bool everyone_answered = fan->answered == static_cast<int>(fan->calls.size());
-  absl::Duration min_ttl = fan->min_ttl, owner_ttl = fan->owner_ttl;
+  absl::MutexLock answers_lock(&answers.mu);
+  std::vector<CcfId> claims = answers.claims;
+  bool everyone_answered = answers.answered == static_cast<int>(peers_.size());
+  absl::Duration min_ttl = answers.min_ttl, owner_ttl = answers.owner_ttl;
 
   if (claims.size() > 1) {
     std::vector<std::string> names;

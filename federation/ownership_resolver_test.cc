@@ -18,6 +18,7 @@ namespace {
 
 namespace fv1 = capif::federation::v1;
 
+
 // A peer's local state: owns the invokers in `owned`; optionally never answers (until released).
 class PeerState final : public LocalCcf {
  public:
