@@ -7,10 +7,12 @@
 //
 // Implemented: Hello, GetTrustBundle (roots + the JWKS of this CCF's token keys),
 // QueryInvokerOwnership (#14), DiscoverShareableApis (TS 23.222 8.25), RequestSecurityMethod
-// (#12, #20, #24: the selection side). Every other RPC answers
-// UNIMPLEMENTED after authorization, until the federation flows land.
+// (#12, #20, #24), LookupSecurityInfo (#13, #17, #18), ForwardTokenRequest (#15, #19, #24).
+// NotifyOffboarding and NotifyRevocation answer UNIMPLEMENTED after authorization, until the
+// offboarding flow lands. Every decision goes to the audit log when one is configured.
 //
-// Callback API, no blocking work in handlers; thread-safe.
+// Callback API; handlers do only short local work (SQLite reads, one signature) and never call
+// other CCFs, so a slow peer cannot tie up the bus threads. Thread-safe.
 #ifndef CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
 #define CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
 
