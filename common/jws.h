@@ -5,8 +5,11 @@
 //   ASSIGN_OR_RETURN(std::string token, signer.Sign("at+jwt", claims_json));
 //
 // Verifying: a JwtValidator built once, used for many tokens, against a JwkSet of public keys.
-//   JwtValidator validator(JwtValidator::Options{.typ = "at+jwt", .issuer = "ccf-a",
-//                                                .audience = "aef-1"}, clock);
+//   JwtValidator::Options options;
+//   options.typ = "at+jwt";
+//   options.issuer = "ccf-a";
+//   options.audience = "aef-1";
+//   JwtValidator validator(options, clock);
 //   ASSIGN_OR_RETURN(VerifiedJwt jwt, validator.Verify(token, jwks));
 //
 // Security contract of Verify(), in order:
