@@ -73,9 +73,7 @@ absl::StatusOr<RemoteSecurityInfo> PeerApiDiscovery::LookupSecurityInfo(
   *req.mutable_header() = client->NewHeader();
   req.set_api_invoker_id(api_invoker_id);
   req.set_aef_id(aef_id);
-  req.set_method(method == "PSK"   ? fv1::SECURITY_METHOD_PSK
-                 : method == "PKI" ? fv1::SECURITY_METHOD_PKI
-                                   : fv1::SECURITY_METHOD_OAUTH);
+  req.set_method(SecurityMethodFromName(method));
   fv1::SecurityInfo resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
@@ -122,9 +120,7 @@ absl::StatusOr<MethodDecision> PeerApiDiscovery::RequestSecurityMethod(
   *req.mutable_header() = client->NewHeader();
   req.set_api_invoker_id(api_invoker_id);
   for (const std::string& m : preferred) {
-    req.add_preferred_methods(m == "PSK"   ? fv1::SECURITY_METHOD_PSK
-                              : m == "PKI" ? fv1::SECURITY_METHOD_PKI
-                                           : fv1::SECURITY_METHOD_OAUTH);
+    req.add_preferred_methods(SecurityMethodFromName(m));
   }
   fv1::AefTarget* t = req.add_targets();
   t->set_aef_id(aef_id);
@@ -140,10 +136,7 @@ absl::StatusOr<MethodDecision> PeerApiDiscovery::RequestSecurityMethod(
     return absl::UnavailableError(absl::StrCat("peer ", ccf_id, " answered for another AEF"));
   }
   const fv1::AefSecurityDecision& d = resp.decisions(0);
-  const char* method = d.selected_method() == fv1::SECURITY_METHOD_PSK     ? "PSK"
-                       : d.selected_method() == fv1::SECURITY_METHOD_PKI   ? "PKI"
-                       : d.selected_method() == fv1::SECURITY_METHOD_OAUTH ? "OAUTH"
-                                                                           : "";
+  std::string method(SecurityMethodName(d.selected_method()));
   return MethodDecision{aef_id, d.api_id(), method, d.reason()};
 }
 

@@ -18,21 +18,6 @@ constexpr fv1::Operation kImplemented[] = {
     fv1::OPERATION_DISCOVER_SHAREABLE_APIS, fv1::OPERATION_REQUEST_SECURITY_METHOD,
     fv1::OPERATION_LOOKUP_SECURITY_INFO, fv1::OPERATION_FORWARD_TOKEN_REQUEST};
 
-const char* MethodName(fv1::SecurityMethod m) {
-  switch (m) {
-    case fv1::SECURITY_METHOD_PSK: return "PSK";
-    case fv1::SECURITY_METHOD_PKI: return "PKI";
-    case fv1::SECURITY_METHOD_OAUTH: return "OAUTH";
-    default: return "";
-  }
-}
-
-fv1::SecurityMethod MethodOf(const std::string& name) {
-  if (name == "PSK") return fv1::SECURITY_METHOD_PSK;
-  if (name == "PKI") return fv1::SECURITY_METHOD_PKI;
-  if (name == "OAUTH") return fv1::SECURITY_METHOD_OAUTH;
-  return fv1::SECURITY_METHOD_UNSPECIFIED;
-}
 
 // The SPIFFE id the TLS layer authenticated for this call. gRPC derives it once per connection.
 std::string AuthenticatedIdentity(const grpc::CallbackServerContext* ctx) {
@@ -152,8 +137,8 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     if (!IsValidIdSegment(req->api_invoker_id())) return invalid("api_invoker_id is required");
     std::vector<std::string> preferred;
     for (int m : req->preferred_methods()) {
-      const char* name = MethodName(static_cast<fv1::SecurityMethod>(m));
-      if (*name == '\0') return invalid("preferred_methods: unknown or unspecified method");
+      absl::string_view name = SecurityMethodName(static_cast<fv1::SecurityMethod>(m));
+      if (name.empty()) return invalid("preferred_methods: unknown or unspecified method");
       preferred.emplace_back(name);
     }
     if (preferred.empty()) return invalid("preferred_methods is required");
@@ -184,7 +169,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
       fv1::AefSecurityDecision* out = resp->add_decisions();
       out->set_aef_id(d.aef_id);
       out->set_api_id(d.api_id);
-      out->set_selected_method(MethodOf(d.method));
+      out->set_selected_method(SecurityMethodFromName(d.method));
       out->set_reason(d.reason);
     }
     reactor->Finish(grpc::Status::OK);
@@ -233,9 +218,9 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
       reactor->Finish(ToGrpcStatus(peer.status()));
       return reactor;
     }
-    const char* method = MethodName(req->method());
+    std::string method(SecurityMethodName(req->method()));
     if (!IsValidIdSegment(req->api_invoker_id()) || !IsValidIdSegment(req->aef_id()) ||
-        *method == '\0') {
+        method.empty()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                    "api_invoker_id, aef_id and method are required"));
       return reactor;
@@ -259,7 +244,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
       return reactor;
     }
     FillHeader(req->header(), resp->mutable_header());
-    resp->set_method(MethodOf(info->method));
+    resp->set_method(SecurityMethodFromName(info->method));
     resp->set_aef_psk(info->aef_psk);
     resp->set_aef_psk_expires_at(info->aef_psk_expires_at);
     resp->set_invoker_root_ca_pem(info->invoker_root_ca_pem);

@@ -22,6 +22,26 @@ SpiffeId BusIdentity::identity() const {
   return *SpiffeId::Create(trust_domain, SpiffeId::Kind::kCcf, ccf_id.value());
 }
 
+absl::string_view SecurityMethodName(fv1::SecurityMethod m) {
+  switch (m) {
+    case fv1::SECURITY_METHOD_PSK:
+      return "PSK";
+    case fv1::SECURITY_METHOD_PKI:
+      return "PKI";
+    case fv1::SECURITY_METHOD_OAUTH:
+      return "OAUTH";
+    default:
+      return "";
+  }
+}
+
+fv1::SecurityMethod SecurityMethodFromName(absl::string_view name) {
+  if (name == "PSK") return fv1::SECURITY_METHOD_PSK;
+  if (name == "PKI") return fv1::SECURITY_METHOD_PKI;
+  if (name == "OAUTH") return fv1::SECURITY_METHOD_OAUTH;
+  return fv1::SECURITY_METHOD_UNSPECIFIED;
+}
+
 absl::string_view OperationName(fv1::Operation op) {
   const std::string& full = fv1::Operation_Name(op);
   absl::string_view name(full);

@@ -58,6 +58,11 @@ struct BusIdentity {
   SpiffeId identity() const;
 };
 
+// TS 29.222 SecurityMethod names ("PSK", "PKI", "OAUTH") <-> the bus enum. Unknown or
+// unspecified map to "" and SECURITY_METHOD_UNSPECIFIED.
+absl::string_view SecurityMethodName(capif::federation::v1::SecurityMethod m);
+capif::federation::v1::SecurityMethod SecurityMethodFromName(absl::string_view name);
+
 // The operation's name as written in configuration: the enum name without "OPERATION_".
 absl::string_view OperationName(capif::federation::v1::Operation op);
 // Inverse of OperationName; false if unknown.
