@@ -130,6 +130,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
   if (infos->size() > 100) return InvalidParamError("securityInfo", "at most 100 entries");
   ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
   std::optional<CapifTlsKeyMaterial> tls;  // derived once, only if some entry selects PSK
+  std::optional<std::vector<json>> shared_by_peers;  // fetched once, only if needed
   *stored = json::array();
   for (size_t i = 0; i < infos->size(); ++i) {
     const json& e = (*infos)[i];
@@ -184,8 +185,10 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     }
     std::string remote_ccf;
     if (profile.is_null() && by_aef && config_.remote != nullptr) {
-      // Not ours: is it an AEF of an API a peer shares with us?
-      for (const json& api : config_.remote->SharedApis("")) {
+      // Not ours: is it an AEF of an API a peer shares with us? (Peers are asked at most once
+      // per request, however many entries name remote AEFs.)
+      if (!shared_by_peers) shared_by_peers = config_.remote->SharedApis("");
+      for (const json& api : *shared_by_peers) {
         if (!want_api.empty() && api.value("apiId", "") != want_api) continue;
         for (const json& p : api.value("aefProfiles", json::array())) {
           if (p.value("aefId", "") == e["aefId"] && profile.is_null()) {
