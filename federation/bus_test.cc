@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "federation/bus_server.h"
 #include "federation/peer_client.h"
+#include "federation/testing/stub_local_ccf.h"
 #include "federation/testing/test_domains.h"
 
 namespace capif {
@@ -24,7 +25,7 @@ namespace fv1 = capif::federation::v1;
 constexpr absl::Duration kTimeout = absl::Seconds(10);
 
 // Local state that owns one invoker and shares one API, whatever the peer.
-class FakeLocalCcf final : public LocalCcf {
+class FakeLocalCcf final : public StubLocalCcf {
  public:
   absl::StatusOr<bool> OwnsInvoker(const std::string& id) override { return id == "inv-mine"; }
   absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer& peer,
@@ -39,16 +40,6 @@ class FakeLocalCcf final : public LocalCcf {
     std::vector<MethodDecision> out;
     for (const auto& [aef, api] : targets) out.push_back({aef, api, preferred[0], ""});
     return out;
-  }
-  absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const Peer&, const std::string&,
-                                                        const std::string&,
-                                                        const std::string&) override {
-    return absl::NotFoundError("none");
-  }
-  absl::StatusOr<ForwardedToken> ForwardToken(const Peer&, const std::string&,
-                                              const std::string&, const std::string&,
-                                              const std::string&) override {
-    return ForwardedToken{"", 0, "", "invalid_grant", "fake"};
   }
   std::string JwksJson() override { return R"({"keys":[{"kid":"k1"}]})"; }
   std::string last_peer;

@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/fake_clock.h"
 #include "federation/bus_server.h"
+#include "federation/testing/stub_local_ccf.h"
 #include "federation/testing/test_domains.h"
 
 namespace capif {
@@ -20,7 +21,7 @@ namespace fv1 = capif::federation::v1;
 
 
 // A peer's local state: owns the invokers in `owned`; optionally never answers (until released).
-class PeerState final : public LocalCcf {
+class PeerState final : public StubLocalCcf {
  public:
   explicit PeerState(std::set<std::string> owned, bool hang = false)
       : owned_(std::move(owned)), hang_(hang) {}
@@ -29,25 +30,6 @@ class PeerState final : public LocalCcf {
     if (hang_) release_.WaitForNotification();
     return owned_.count(id) > 0;
   }
-  absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer&, const std::string&) override {
-    return std::vector<std::string>{};
-  }
-  absl::StatusOr<std::vector<MethodDecision>> SelectSecurityMethods(
-      const Peer&, const std::string&, const std::vector<std::string>&,
-      const std::vector<std::pair<std::string, std::string>>&) override {
-    return std::vector<MethodDecision>{};
-  }
-  absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const Peer&, const std::string&,
-                                                        const std::string&,
-                                                        const std::string&) override {
-    return absl::NotFoundError("none");
-  }
-  absl::StatusOr<ForwardedToken> ForwardToken(const Peer&, const std::string&,
-                                              const std::string&, const std::string&,
-                                              const std::string&) override {
-    return ForwardedToken{"", 0, "", "invalid_grant", "fake"};
-  }
-  std::string JwksJson() override { return R"({"keys":[]})"; }
   void Release() {
     if (!release_.HasBeenNotified()) release_.Notify();
   }
