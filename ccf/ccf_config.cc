@@ -318,7 +318,8 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
   RETURN_IF_ERROR(CheckKnownFields(*bus, "bus",
                                    {"listen", "certificate", "private_key", "trust_bundle",
                                     "bundle_sequence", "bundle_refresh_hint_seconds",
-                                    "audit_log"}));
+                                    "audit_log", "notice_retry_initial_ms",
+                                    "notice_retry_max_ms"}));
   ASSIGN_OR_RETURN(config.listen_address, StringField(*bus, "bus", "listen"));
   if (!IsHostPort(config.listen_address)) return FieldError("bus.listen", "must be host:port");
   ASSIGN_OR_RETURN(std::string cert_path, StringField(*bus, "bus", "certificate"));
@@ -337,6 +338,16 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
   RETURN_IF_ERROR(CheckCertificateAndKey(id));
   ASSIGN_OR_RETURN(std::string audit, StringField(*bus, "bus", "audit_log", false));
   config.audit_log = audit.empty() ? "" : Resolve(base_dir, audit);
+  ASSIGN_OR_RETURN(uint64_t retry_initial,
+                   UintField(*bus, "bus", "notice_retry_initial_ms", 500, 3600 * 1000));
+  ASSIGN_OR_RETURN(uint64_t retry_max,
+                   UintField(*bus, "bus", "notice_retry_max_ms", 30000, 24 * 3600 * 1000));
+  if (retry_initial < 10) return FieldError("bus.notice_retry_initial_ms", "must be at least 10");
+  if (retry_max < retry_initial) {
+    return FieldError("bus.notice_retry_max_ms", "must be at least bus.notice_retry_initial_ms");
+  }
+  config.notice_retry_initial = absl::Milliseconds(retry_initial);
+  config.notice_retry_max = absl::Milliseconds(retry_max);
 
   ASSIGN_OR_RETURN(const json* peers, Member(root, "", "peers", false));
   if (peers != nullptr) {

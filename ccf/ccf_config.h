@@ -48,6 +48,10 @@ struct CcfConfig {
   std::vector<Peer> peers;
   // Where cross-domain decisions are recorded (JSON lines); "" = standard error.
   std::string audit_log;
+  // Offboarding/revocation notices to peers and AEFs (durable outbox): the first retry after
+  // this, doubling up to notice_retry_max between attempts.
+  absl::Duration notice_retry_initial = absl::Milliseconds(500);
+  absl::Duration notice_retry_max = absl::Seconds(30);
   std::optional<NorthboundConfig> northbound;
   // The domain CA that certifies onboarded invokers and registered API provider functions.
   // Required with the northbound.

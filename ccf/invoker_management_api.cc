@@ -1,5 +1,7 @@
 #include "ccf/invoker_management_api.h"
 
+#include "ccf/peer_notices.h"
+
 #include "ccf/certification.h"
 
 #include <openssl/evp.h>
@@ -212,10 +214,22 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Update(const RestRequest& req
 
 absl::StatusOr<RestResponse> InvokerManagementApi::Offboard(const RestRequest& req) {
   ASSIGN_OR_RETURN(ApiInvokerId id, RequireSelf(req, *config_.ca));
-  absl::Status s = config_.invokers->Delete(id);
+  std::vector<OutboundNotice> notices;
+  if (config_.resources != nullptr) {
+    ASSIGN_OR_RETURN(std::optional<Resource> ctx,
+                     config_.resources->Get(kResourceSecurityContext, id.value()));
+    if (ctx) {
+      notices = PeerNoticesFor(id.value(), ctx->json, /*offboarding=*/true, "",
+                               config_.clock->Now());
+    }
+  }
+  absl::Status s = config_.invokers->Delete(id, notices);
   if (absl::IsNotFound(s)) return RestError(404, "no such onboarded invoker", "RESOURCE_NOT_FOUND");
   RETURN_IF_ERROR(s);
-  LogInfo("invokers", absl::StrCat("offboarded ", req.caller->ToString()));
+  LogInfo("invokers", absl::StrCat("offboarded ", req.caller->ToString(),
+                                   notices.empty() ? "" : absl::StrCat("; notifying ",
+                                                                       notices.size(), " peer(s)")));
+  if (!notices.empty() && config_.notices_enqueued) config_.notices_enqueued();
   return RestResponse::NoContent();
 }
 

@@ -19,6 +19,7 @@
 #ifndef CAPIF_CCF_INVOKER_MANAGEMENT_API_H_
 #define CAPIF_CCF_INVOKER_MANAGEMENT_API_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -40,6 +41,11 @@ struct InvokerManagementConfig {
   const Clock* clock;
   std::string api_root;  // "https://host:port", for Location headers
   absl::Duration certificate_validity = absl::Hours(24 * 90);
+  // CAPIF interconnection (optional): the invoker's security context tells which peers hold
+  // state for it; offboarding enqueues an OffboardingNotice for each (peer_notices.h), and
+  // `notices_enqueued` wakes whoever delivers them.
+  ResourceStore* resources = nullptr;
+  std::function<void()> notices_enqueued;
 };
 
 class InvokerManagementApi {

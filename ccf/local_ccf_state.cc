@@ -1,6 +1,7 @@
 #include "ccf/local_ccf_state.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -53,6 +54,11 @@ absl::StatusOr<std::vector<std::string>> LocalCcfState::ShareableApis(
 absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods(
     const Peer& peer, const std::string& api_invoker_id, const std::vector<std::string>& preferred,
     const std::vector<std::pair<std::string, std::string>>& targets) {
+  ASSIGN_OR_RETURN(bool offboarded, OffboardedAtPeer(peer, api_invoker_id));
+  if (offboarded) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        peer.ccf_id.value(), " announced that invoker ", api_invoker_id, " was offboarded"));
+  }
   ASSIGN_OR_RETURN(std::vector<std::string> shared, ShareableApis(peer, ""));
   std::vector<json> apis;
   for (const std::string& s : shared) apis.push_back(json::parse(s));
@@ -233,6 +239,69 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   out["aud"] = audience.size() == 1 ? json(audience[0]) : json(audience);
   ASSIGN_OR_RETURN(std::string token, keyring_->signer()->Sign("at+jwt", out));
   return ForwardedToken{token, absl::ToInt64Seconds(token_validity_), scope, "", ""};
+}
+
+absl::StatusOr<bool> LocalCcfState::OffboardedAtPeer(const Peer& peer,
+                                                     const std::string& api_invoker_id) {
+  ASSIGN_OR_RETURN(std::optional<Resource> r,
+                   resources_->Get(kResourceOffboardedInvoker,
+                                   absl::StrCat(peer.ccf_id.value(), "/", api_invoker_id)));
+  return r.has_value();
+}
+
+namespace {
+
+bool Covers(const std::vector<std::string>& list, const std::string& item) {
+  return list.empty() || std::find(list.begin(), list.end(), item) != list.end();
+}
+
+}  // namespace
+
+absl::Status LocalCcfState::ApplyPeerNotice(const Peer& peer, const PeerNotice& notice) {
+  const std::string& invoker = notice.api_invoker_id;
+  ASSIGN_OR_RETURN(std::vector<Resource> grants, resources_->List(kResourceRemoteGrant, invoker));
+  std::vector<Resource> covered;
+  std::map<std::string, std::vector<std::string>> apis_by_aef;
+  for (const Resource& r : grants) {
+    json g = json::parse(r.json, nullptr, false);
+    if (!g.is_object() || g.value("homeCcfId", "") != peer.ccf_id.value()) continue;
+    std::string aef = g.value("aefId", ""), api = g.value("apiId", "");
+    if (!notice.offboarding && (!Covers(notice.aef_ids, aef) || !Covers(notice.api_ids, api))) {
+      continue;
+    }
+    covered.push_back(r);
+    if (!api.empty()) apis_by_aef[aef].push_back(api);
+  }
+  // Order matters for a crash half-way: the AEFs' notices first (a repeat is ignored), then the
+  // tombstone, then the grants; the peer repeats the notice until we acknowledge it.
+  if (hooks_.outbox != nullptr && !apis_by_aef.empty()) {
+    std::vector<OutboundNotice> out;
+    for (const auto& [aef, apis] : apis_by_aef) {
+      json req = {{"revokeInfo",
+                   {{"apiInvokerId", invoker}, {"aefId", aef}, {"apiIds", apis},
+                    {"cause", "UNEXPECTED_REASON"}}},
+                  {"supportedFeatures", "0"}};
+      out.push_back({absl::StrCat(notice.notice_id, "/", aef), aef, kNoticeAefRevoke, req.dump(),
+                     clock_.Now()});
+    }
+    RETURN_IF_ERROR(hooks_.outbox->Enqueue(out));
+    if (hooks_.enqueued) hooks_.enqueued();
+  }
+  if (notice.offboarding) {
+    absl::Status s = resources_->Insert(
+        {kResourceOffboardedInvoker, absl::StrCat(peer.ccf_id.value(), "/", invoker), "",
+         json{{"homeCcfId", peer.ccf_id.value()}, {"apiInvokerId", invoker},
+              {"noticeId", notice.notice_id}, {"occurredAt", notice.occurred_at},
+              {"receivedAt", absl::ToUnixSeconds(clock_.Now())}}
+             .dump()});
+    if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
+  }
+  for (const Resource& r : covered) {
+    absl::Status s = resources_->Delete(kResourceRemoteGrant, r.id);
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  if (!covered.empty() && hooks_.forget_invoker) hooks_.forget_invoker(invoker);
+  return absl::OkStatus();
 }
 
 std::string LocalCcfState::JwksJson() { return keyring_->jwks()->ToJson().dump(); }

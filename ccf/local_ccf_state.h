@@ -1,11 +1,13 @@
 // LocalCcfState: the CCF core's answers to peers (federation/local_ccf.h), over its stores.
 // A security-method grant to a peer's invoker is kept as a resource of kind
 // kResourceRemoteGrant ("<invoker>@<aef>@<apiId>", owned by the invoker id) with the peer, AEF, API and
-// method, for the security-information lookups that follow.
+// method, for the security-information lookups that follow. A peer's offboarding notice leaves a
+// kResourceOffboardedInvoker ("<peer>/<invoker>") so no new grant is made for that invoker.
 // Thread-safe.
 #ifndef CAPIF_CCF_LOCAL_CCF_STATE_H_
 #define CAPIF_CCF_LOCAL_CCF_STATE_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -47,9 +49,22 @@ class LocalCcfState final : public LocalCcf {
                                               const std::string& scope,
                                               const std::string& client_assertion,
                                               const std::string& invoker_certificate_pem) override;
+  absl::Status ApplyPeerNotice(const Peer& peer, const PeerNotice& notice) override;
   std::string JwksJson() override;
 
+  // Where ApplyPeerNotice sends the AEFs' revoke-authorization notices (null: nowhere), what it
+  // calls once they are enqueued (to wake the dispatcher), and what it calls to drop cached
+  // security information of an invoker (the Security API's cache). Set before serving.
+  struct NoticeHooks {
+    NoticeOutbox* outbox = nullptr;
+    std::function<void()> enqueued;
+    std::function<void(const std::string& api_invoker_id)> forget_invoker;
+  };
+  void SetNoticeHooks(NoticeHooks hooks) { hooks_ = std::move(hooks); }
+
  private:
+  absl::StatusOr<bool> OffboardedAtPeer(const Peer& peer, const std::string& api_invoker_id);
+
   const std::string ccf_id_;
   InvokerStore* const invokers_;
   ResourceStore* const resources_;
@@ -58,6 +73,7 @@ class LocalCcfState final : public LocalCcf {
   const std::string invoker_root_ca_pem_;
   const std::vector<std::string> method_priority_;
   const absl::Duration token_validity_;
+  NoticeHooks hooks_;
   // Client-assertion jti values already used, until their exp (replay protection, #15).
   absl::Mutex jti_mu_;
   std::map<std::string, absl::Time> seen_jti_ ABSL_GUARDED_BY(jti_mu_);

@@ -94,6 +94,71 @@ TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {
             absl::StatusCode::kNotFound);
 }
 
+TEST(LocalCcfStateTest, PeerNoticeForgetsOnlyThatPeersInvokerAndTellsTheAef) {
+  CcfWorld w("LocalCcfStateNotice");
+  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock,
+                      *w.ca.certificate().ToPem());
+  SqliteNoticeOutbox outbox(w.db);
+  int wakes = 0;
+  std::vector<std::string> forgotten;
+  state.SetNoticeHooks({&outbox, [&] { ++wakes; },
+                        [&](const std::string& id) { forgotten.push_back(id); }});
+  auto p = w.RegisterProvider();
+  auto api = CcfWorld::SampleApi("location-query", p.aef_id);
+  api["shareableInfo"] = {{"isShareable", true}};
+  std::string api_id = w.Publish(p.apf_id, api)["apiId"];
+  Peer b{CcfId("ccf-b"), TrustDomain("b.example"), "x:1", {}, PeerRelation::kCapif6e, {}};
+  b.agreement.shared_apis = {"location-query"};
+  Peer c = b;
+  c.ccf_id = CcfId("ccf-c");
+  c.trust_domain = TrustDomain("c.example");
+  ASSERT_TRUE(state.SelectSecurityMethods(b, "inv-b1", {"PSK"}, {{p.aef_id, ""}}).ok());
+  ASSERT_TRUE(state.SelectSecurityMethods(b, "inv-b2", {"PSK"}, {{p.aef_id, ""}}).ok());
+  ASSERT_TRUE(state.SelectSecurityMethods(c, "inv-c1", {"PSK"}, {{p.aef_id, ""}}).ok());
+
+  // C cannot make A forget B's invoker.
+  PeerNotice off{true, "inv-b1", "n-1", 1700000000};
+  ASSERT_TRUE(state.ApplyPeerNotice(c, off).ok());
+  EXPECT_EQ(w.resources.List(kResourceRemoteGrant, "inv-b1")->size(), 1u);
+  EXPECT_TRUE(outbox.Pending()->empty());
+
+  ASSERT_TRUE(state.ApplyPeerNotice(b, off).ok());
+  EXPECT_TRUE(w.resources.List(kResourceRemoteGrant, "inv-b1")->empty());
+  EXPECT_EQ(w.resources.List(kResourceRemoteGrant, "inv-b2")->size(), 1u);
+  EXPECT_EQ(w.resources.List(kResourceRemoteGrant, "inv-c1")->size(), 1u);
+  EXPECT_EQ(forgotten, std::vector<std::string>{"inv-b1"});
+  EXPECT_EQ(wakes, 1);
+  auto pending = outbox.Pending();
+  ASSERT_EQ(pending->size(), 1u);
+  const OutboundNotice& n = (*pending)[0];
+  EXPECT_EQ(n.kind, kNoticeAefRevoke);
+  EXPECT_EQ(n.destination, p.aef_id);
+  json req = json::parse(n.payload);
+  EXPECT_EQ(req["revokeInfo"]["apiInvokerId"], "inv-b1");
+  EXPECT_EQ(req["revokeInfo"]["aefId"], p.aef_id);
+  EXPECT_EQ(req["revokeInfo"]["apiIds"], json::array({api_id}));
+  EXPECT_EQ(req["revokeInfo"]["cause"], "UNEXPECTED_REASON");
+
+  // The same notice again (the sender retries until acknowledged): nothing new.
+  ASSERT_TRUE(state.ApplyPeerNotice(b, off).ok());
+  EXPECT_EQ(outbox.Pending()->size(), 1u);
+  // Offboarded: B cannot obtain a new grant for it; other invokers are unaffected.
+  EXPECT_EQ(state.SelectSecurityMethods(b, "inv-b1", {"PSK"}, {{p.aef_id, ""}}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(state.SelectSecurityMethods(b, "inv-b3", {"PSK"}, {{p.aef_id, ""}}).ok());
+
+  // A revocation naming another AEF leaves the grant; naming this AEF removes it, and a new
+  // grant may be made afterwards (unlike after offboarding).
+  PeerNotice other{false, "inv-b2", "n-2", 1700000000, {"aef-elsewhere"}};
+  ASSERT_TRUE(state.ApplyPeerNotice(b, other).ok());
+  EXPECT_EQ(w.resources.List(kResourceRemoteGrant, "inv-b2")->size(), 1u);
+  PeerNotice revoke{false, "inv-b2", "n-3", 1700000000, {p.aef_id}};
+  ASSERT_TRUE(state.ApplyPeerNotice(b, revoke).ok());
+  EXPECT_TRUE(w.resources.List(kResourceRemoteGrant, "inv-b2")->empty());
+  EXPECT_EQ(outbox.Pending()->size(), 2u);
+  EXPECT_TRUE(state.SelectSecurityMethods(b, "inv-b2", {"PSK"}, {{p.aef_id, ""}}).ok());
+}
+
 TEST(LocalCcfStateTest, OwnershipAndJwks) {
   CcfWorld w("LocalCcfStateOwnership");
   LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock, *w.ca.certificate().ToPem());

@@ -38,9 +38,30 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   RETURN_IF_ERROR(n->server_->Bind());
   n->api_root_ = nb.api_root.empty() ? absl::StrCat("https://", options.host, ":", n->port())
                                      : nb.api_root;
-  n->invoker_management_ = std::make_unique<InvokerManagementApi>(InvokerManagementConfig{
-      n->invokers_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_,
-      config.security.certificate_validity});
+  // Offboarding/revocation notices (solution #17): written with the change they announce,
+  // delivered by the dispatcher until acknowledged.
+  n->outbox_ = std::make_unique<SqliteNoticeOutbox>(n->db_);
+  std::string ca_pem = *n->ca_->certificate().ToPem();
+  n->aef_notifier_ = std::make_unique<AefNotifier>(
+      n->resources_.get(),
+      AefNotifier::Options{config.bus_identity.trust_domain.value(), ca_pem,
+                           nb.certificate_chain_pem, nb.private_key_pem});
+  Northbound* self = n.get();
+  n->dispatcher_ = std::make_unique<NoticeDispatcher>(
+      n->outbox_.get(), clock,
+      NoticeRetryPolicy{config.notice_retry_initial, config.notice_retry_max},
+      [self, remote](const OutboundNotice& notice) -> absl::Status {
+        if (notice.kind == kNoticeAefRevoke) return self->aef_notifier_->Deliver(notice);
+        if (remote == nullptr) return absl::UnavailableError("no peer CCFs configured");
+        return remote->DeliverNotice(notice);
+      });
+  auto wake = [self] { self->dispatcher_->Wake(); };
+  InvokerManagementConfig invoker_config{n->invokers_.get(), n->enrollment_tokens_.get(),
+                                         n->ca_.get(), &clock, n->api_root_,
+                                         config.security.certificate_validity};
+  invoker_config.resources = n->resources_.get();
+  invoker_config.notices_enqueued = wake;
+  n->invoker_management_ = std::make_unique<InvokerManagementApi>(std::move(invoker_config));
   n->invoker_management_->RegisterRoutes(*n->server_);
   n->provider_management_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
       n->resources_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_,
@@ -57,13 +78,17 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
       SecurityApiConfig{n->invokers_.get(), n->resources_.get(), n->keyring_.get(), n->ca_.get(),
                         &clock, config.bus_identity.ccf_id.value(), n->api_root_,
                         config.security.method_priority, config.security.token_validity,
-                        config.security.aef_psk_validity, remote});
+                        config.security.aef_psk_validity, remote, wake});
   n->security_->RegisterRoutes(*n->server_);
   n->local_state_ = std::make_unique<LocalCcfState>(
       config.bus_identity.ccf_id.value(), n->invokers_.get(), n->resources_.get(),
       n->keyring_.get(), clock, *n->ca_->certificate().ToPem(), config.security.method_priority,
       config.security.token_validity);
+  n->local_state_->SetNoticeHooks(
+      {n->outbox_.get(), wake,
+       [self](const std::string& invoker) { self->security_->ForgetRemoteInvoker(invoker); }});
   RETURN_IF_ERROR(n->server_->Start());
+  n->dispatcher_->Start(std::min(config.notice_retry_initial, absl::Seconds(1)));
   LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",
                                config.data_dir));
   return n;
@@ -73,6 +98,7 @@ Northbound::~Northbound() { Stop(); }
 
 void Northbound::Stop() {
   if (server_) server_->Stop();
+  if (dispatcher_) dispatcher_->Stop();  // what is not delivered stays in the outbox
 }
 
 }  // namespace capif

@@ -14,7 +14,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "ccf/aef_notifier.h"
 #include "ccf/ccf_config.h"
+#include "ccf/notice_dispatcher.h"
 #include "ccf/invoker_management_api.h"
 #include "ccf/provider_management_api.h"
 #include "ccf/publish_service_api.h"
@@ -40,6 +42,8 @@ class Northbound {
   int port() const { return server_->port(); }
   // This CCF's state as the bus shows it to peers.
   LocalCcf* local_state() { return local_state_.get(); }
+  // Notices to peers and AEFs not acknowledged yet.
+  NoticeOutbox* outbox() { return outbox_.get(); }
   void Stop();
 
  private:
@@ -57,6 +61,9 @@ class Northbound {
   std::unique_ptr<TokenKeyring> keyring_;
   std::unique_ptr<SecurityApi> security_;
   std::unique_ptr<LocalCcfState> local_state_;
+  std::unique_ptr<SqliteNoticeOutbox> outbox_;
+  std::unique_ptr<AefNotifier> aef_notifier_;
+  std::unique_ptr<NoticeDispatcher> dispatcher_;
   std::unique_ptr<NorthboundServer> server_;
   std::string api_root_;
 };

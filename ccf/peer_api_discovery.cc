@@ -110,6 +110,40 @@ absl::StatusOr<ForwardedToken> PeerApiDiscovery::ForwardToken(
                         resp.error_description()};
 }
 
+absl::Status PeerApiDiscovery::DeliverNotice(const OutboundNotice& notice) {
+  PeerClient* client = ClientOf(notice.destination);
+  if (client == nullptr) {
+    return absl::NotFoundError(absl::StrCat(notice.destination, " is not a peer (any more)"));
+  }
+  fv1::NoticeAck ack;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  grpc::Status s;
+  if (notice.kind == kNoticeOffboarding) {
+    fv1::OffboardingNotice req;
+    if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");
+    *req.mutable_header() = client->NewHeader();
+    s = client->stub()->NotifyOffboarding(&ctx, req, &ack);
+  } else if (notice.kind == kNoticeRevocation) {
+    fv1::RevocationNotice req;
+    if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");
+    *req.mutable_header() = client->NewHeader();
+    s = client->stub()->NotifyRevocation(&ctx, req, &ack);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("not a peer notice: ", notice.kind));
+  }
+  if (!s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                        absl::StrCat("peer ", notice.destination, ": ",
+                                     s.error_message().substr(0, 160)));
+  }
+  if (ack.notice_id() != notice.notice_id) {
+    return absl::UnavailableError(absl::StrCat("peer ", notice.destination,
+                                               " acknowledged another notice"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<MethodDecision> PeerApiDiscovery::RequestSecurityMethod(
     const std::string& ccf_id, const std::string& api_invoker_id,
     const std::vector<std::string>& preferred, const std::string& aef_id,

@@ -17,6 +17,7 @@
 
 #include "absl/time/time.h"
 #include "absl/status/statusor.h"
+#include "ccf/stores.h"
 #include "federation/local_ccf.h"
 #include "federation/peer_client.h"
 
@@ -50,6 +51,10 @@ class RemoteApiSource {
                                                       const std::string& scope,
                                                       const std::string& client_assertion,
                                                       const std::string& invoker_certificate_pem) = 0;
+
+  // Solution #17, sending side: one outbox notice of a peer kind (kNoticeOffboarding,
+  // kNoticeRevocation) to its destination CCF. OK only when the peer acknowledged this notice.
+  virtual absl::Status DeliverNotice(const OutboundNotice& notice) = 0;
 };
 
 class PeerApiDiscovery final : public RemoteApiSource {
@@ -74,6 +79,7 @@ class PeerApiDiscovery final : public RemoteApiSource {
                                               const std::string& scope,
                                               const std::string& client_assertion,
                                               const std::string& invoker_certificate_pem) override;
+  absl::Status DeliverNotice(const OutboundNotice& notice) override;
 
  private:
   PeerClient* ClientOf(const std::string& ccf_id) const;

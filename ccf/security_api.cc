@@ -1,5 +1,7 @@
 #include "ccf/security_api.h"
 
+#include "ccf/peer_notices.h"
+
 #include <openssl/crypto.h>
 
 #include <algorithm>
@@ -297,9 +299,17 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
 
 absl::StatusOr<RestResponse> SecurityApi::Remove(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string id, RequireInvokerSelf(req));
-  absl::Status s = config_.resources->Delete(kResourceSecurityContext, id);
+  ASSIGN_OR_RETURN(std::optional<Resource> ctx,
+                   config_.resources->Get(kResourceSecurityContext, id));
+  if (!ctx) return RestError(404, "no security context", "RESOURCE_NOT_FOUND");
+  // Peers whose AEFs the context names hold grants for them: tell them (solution #17).
+  std::vector<OutboundNotice> notices =
+      PeerNoticesFor(id, ctx->json, /*offboarding=*/false, "security context deleted by the invoker",
+                     config_.clock->Now());
+  absl::Status s = config_.resources->Delete(kResourceSecurityContext, id, notices);
   if (absl::IsNotFound(s)) return RestError(404, "no security context", "RESOURCE_NOT_FOUND");
   RETURN_IF_ERROR(s);
+  if (!notices.empty() && config_.notices_enqueued) config_.notices_enqueued();
   return RestResponse::NoContent();
 }
 
@@ -349,6 +359,15 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
   return RestResponse::Json(200, out);
 }
 
+void SecurityApi::ForgetRemoteInvoker(const std::string& api_invoker_id) {
+  std::string prefix = absl::StrCat(api_invoker_id, "@");
+  absl::MutexLock lock(&cache_mu_);
+  for (auto it = remote_cache_.lower_bound(prefix);
+       it != remote_cache_.end() && absl::StartsWith(it->first, prefix);) {
+    it = remote_cache_.erase(it);
+  }
+}
+
 absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& invoker_id,
                                                             const std::string& aef_id,
                                                             bool want_authn, bool want_authz) {
@@ -361,9 +380,11 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
     if (g.value("aefId", "") != aef_id || config_.remote == nullptr) continue;
     std::string home = g.value("homeCcfId", ""), method = g.value("selSecurityMethod", "");
     std::optional<RemoteSecurityInfo> info;
+    // Keyed by the grant and when it was made: a newer grant never sees an older grant's keys.
+    std::string cache_key = absl::StrCat(r.id, "#", g.value("grantedAt", int64_t{0}));
     {
       absl::MutexLock lock(&cache_mu_);
-      auto it = remote_cache_.find(r.id);
+      auto it = remote_cache_.find(cache_key);
       if (it != remote_cache_.end() && config_.clock->Now() < it->second.second) {
         info = it->second.first;
       }
@@ -379,7 +400,7 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
       absl::Time until = method == "PSK" ? absl::FromUnixSeconds(info->aef_psk_expires_at)
                                          : config_.clock->Now() + absl::Minutes(5);
       absl::MutexLock lock(&cache_mu_);
-      remote_cache_[r.id] = {*info, until};
+      remote_cache_[cache_key] = {*info, until};
     }
     json entry = {{"aefId", aef_id}, {"prefSecurityMethods", {method}},
                   {"selSecurityMethod", method}};

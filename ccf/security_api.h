@@ -43,6 +43,7 @@
 #ifndef CAPIF_CCF_SECURITY_API_H_
 #define CAPIF_CCF_SECURITY_API_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -80,6 +81,8 @@ struct SecurityApiConfig {
   // Peer CCFs (CAPIF interconnection): AEFs of APIs they share are resolved and their method
   // selected there (#12, #20, #24). Null: local AEFs only.
   RemoteApiSource* remote = nullptr;
+  // Called after deleting a security context enqueued notices for peers (peer_notices.h).
+  std::function<void()> notices_enqueued;
 };
 
 class SecurityApi {
@@ -87,6 +90,9 @@ class SecurityApi {
   explicit SecurityApi(SecurityApiConfig config) : config_(std::move(config)) {}
 
   void RegisterRoutes(NorthboundServer& server);
+
+  // Drops the cached security information of a peer's invoker (after its home CCF's notice).
+  void ForgetRemoteInvoker(const std::string& api_invoker_id);
 
   absl::StatusOr<RestResponse> Create(const RestRequest& req);
   absl::StatusOr<RestResponse> AddEntries(const RestRequest& req);

@@ -33,6 +33,17 @@ const std::vector<std::string>& CcfSchema() {
       "  kid TEXT PRIMARY KEY,"
       "  private_key_pem BLOB NOT NULL,"
       "  created_at INTEGER NOT NULL);",
+      // 5: durable outbox of notices to peers and AEFs (solution #17), retried until acknowledged.
+      "CREATE TABLE outbox ("
+      "  notice_id TEXT PRIMARY KEY,"
+      "  destination TEXT NOT NULL,"
+      "  kind TEXT NOT NULL,"
+      "  payload BLOB NOT NULL,"
+      "  created_at INTEGER NOT NULL,"
+      "  attempts INTEGER NOT NULL DEFAULT 0,"
+      "  next_attempt_ms INTEGER NOT NULL,"
+      "  last_error TEXT NOT NULL DEFAULT '');"
+      "CREATE INDEX outbox_by_due ON outbox(next_attempt_ms);",
   };
   return *kSchema;
 }
@@ -79,13 +90,32 @@ absl::StatusOr<std::optional<InvokerRecord>> SqliteInvokerStore::Get(const ApiIn
                                                     absl::FromUnixSeconds(SqlInt(row[4]))});
 }
 
-absl::Status SqliteInvokerStore::Delete(const ApiInvokerId& id) {
+namespace {
+
+absl::Status EnqueueIn(SqliteDatabase::Tx& tx, const std::vector<OutboundNotice>& notices) {
+  for (const OutboundNotice& n : notices) {
+    absl::Status s = tx.Execute(
+        "INSERT OR IGNORE INTO outbox(notice_id, destination, kind, payload, created_at, "
+        "next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        {n.notice_id, n.destination, n.kind, SqlBlob{n.payload}, absl::ToUnixSeconds(n.created),
+         absl::ToUnixMillis(n.created)});
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SqliteInvokerStore::Delete(const ApiInvokerId& id,
+                                        const std::vector<OutboundNotice>& notices) {
   return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
     absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?", {id.value()});
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
     // Everything derived from the invoker (security contexts and their keys) goes with it.
-    return tx.Execute("DELETE FROM resources WHERE owner = ?", {id.value()});
+    s = tx.Execute("DELETE FROM resources WHERE owner = ?", {id.value()});
+    if (!s.ok()) return s;
+    return EnqueueIn(tx, notices);
   });
 }
 
@@ -130,14 +160,73 @@ absl::StatusOr<std::vector<Resource>> SqliteResourceStore::List(absl::string_vie
   return out;
 }
 
-absl::Status SqliteResourceStore::Delete(absl::string_view kind, absl::string_view id) {
+absl::Status SqliteResourceStore::Delete(absl::string_view kind, absl::string_view id,
+                                         const std::vector<OutboundNotice>& notices) {
   return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
     absl::Status s = tx.Execute("DELETE FROM resources WHERE kind = ? AND id = ?",
                                 {std::string(kind), std::string(id)});
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError(absl::StrCat("no such ", kind));
-    return tx.Execute("DELETE FROM resources WHERE owner = ?", {std::string(id)});
+    s = tx.Execute("DELETE FROM resources WHERE owner = ?", {std::string(id)});
+    if (!s.ok()) return s;
+    return EnqueueIn(tx, notices);
   });
+}
+
+absl::Status SqliteNoticeOutbox::Enqueue(const std::vector<OutboundNotice>& notices) {
+  return db_->Transaction([&](SqliteDatabase::Tx& tx) { return EnqueueIn(tx, notices); });
+}
+
+namespace {
+
+constexpr char kOutboxColumns[] =
+    "SELECT notice_id, destination, kind, payload, created_at, attempts, next_attempt_ms, "
+    "last_error FROM outbox ";
+
+std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
+  std::vector<OutboundNotice> out;
+  for (const SqlRow& row : rows) {
+    OutboundNotice n;
+    n.notice_id = SqlText(row[0]);
+    n.destination = SqlText(row[1]);
+    n.kind = SqlText(row[2]);
+    n.payload = SqlBytes(row[3]);
+    n.created = absl::FromUnixSeconds(SqlInt(row[4]));
+    n.attempts = static_cast<int>(SqlInt(row[5]));
+    n.next_attempt = absl::FromUnixMillis(SqlInt(row[6]));
+    n.last_error = SqlText(row[7]);
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::Due(absl::Time now, int limit) {
+  auto rows = db_->Query(absl::StrCat(kOutboxColumns,
+                                      "WHERE next_attempt_ms <= ? ORDER BY next_attempt_ms, "
+                                      "created_at LIMIT ?"),
+                         {absl::ToUnixMillis(now), int64_t{limit}});
+  if (!rows.ok()) return rows.status();
+  return NoticesOf(*rows);
+}
+
+absl::Status SqliteNoticeOutbox::Delivered(const std::string& notice_id) {
+  return db_->Execute("DELETE FROM outbox WHERE notice_id = ?", {notice_id});
+}
+
+absl::Status SqliteNoticeOutbox::Failed(const std::string& notice_id, absl::Time next_attempt,
+                                        const std::string& error) {
+  return db_->Execute(
+      "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
+      "WHERE notice_id = ?",
+      {absl::ToUnixMillis(next_attempt), error.substr(0, 500), notice_id});
+}
+
+absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::Pending() {
+  auto rows = db_->Query(absl::StrCat(kOutboxColumns, "ORDER BY created_at, notice_id"));
+  if (!rows.ok()) return rows.status();
+  return NoticesOf(*rows);
 }
 
 namespace {

@@ -29,7 +29,9 @@ class SqliteInvokerStore final : public InvokerStore {
   absl::Status Insert(const InvokerRecord& record) override;
   absl::Status Update(const InvokerRecord& record) override;
   absl::StatusOr<std::optional<InvokerRecord>> Get(const ApiInvokerId& id) override;
-  absl::Status Delete(const ApiInvokerId& id) override;
+  using InvokerStore::Delete;
+  absl::Status Delete(const ApiInvokerId& id,
+                      const std::vector<OutboundNotice>& notices) override;
 
  private:
   std::shared_ptr<SqliteDatabase> db_;
@@ -56,7 +58,23 @@ class SqliteResourceStore final : public ResourceStore {
                                               absl::string_view id) override;
   absl::StatusOr<std::vector<Resource>> List(absl::string_view kind,
                                              absl::string_view owner) override;
-  absl::Status Delete(absl::string_view kind, absl::string_view id) override;
+  using ResourceStore::Delete;
+  absl::Status Delete(absl::string_view kind, absl::string_view id,
+                      const std::vector<OutboundNotice>& notices) override;
+
+ private:
+  std::shared_ptr<SqliteDatabase> db_;
+};
+
+class SqliteNoticeOutbox final : public NoticeOutbox {
+ public:
+  explicit SqliteNoticeOutbox(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  absl::Status Enqueue(const std::vector<OutboundNotice>& notices) override;
+  absl::StatusOr<std::vector<OutboundNotice>> Due(absl::Time now, int limit) override;
+  absl::Status Delivered(const std::string& notice_id) override;
+  absl::Status Failed(const std::string& notice_id, absl::Time next_attempt,
+                      const std::string& error) override;
+  absl::StatusOr<std::vector<OutboundNotice>> Pending() override;
 
  private:
   std::shared_ptr<SqliteDatabase> db_;

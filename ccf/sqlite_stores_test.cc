@@ -98,5 +98,55 @@ TEST_F(SqliteStoresTest, DataSurvivesReopening) {
   EXPECT_TRUE(SqliteInvokerStore(*db).Get(ApiInvokerId("inv-9"))->has_value());
 }
 
+TEST_F(SqliteStoresTest, OutboxKeepsNoticesUntilDelivered) {
+  SqliteNoticeOutbox outbox(db_);
+  absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  ASSERT_TRUE(outbox.Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, std::string("p\0q", 3), t0},
+                              {"n-2", "ccf-c", kNoticeRevocation, "r", t0 + absl::Seconds(1)}})
+                  .ok());
+  // Enqueueing an id again changes nothing.
+  ASSERT_TRUE(outbox.Enqueue({{"n-1", "ccf-x", kNoticeRevocation, "other", t0}}).ok());
+  auto due = outbox.Due(t0, 10);
+  ASSERT_TRUE(due.ok()) << due.status();
+  ASSERT_EQ(due->size(), 1u);  // n-2 is due only from t0 + 1 s
+  EXPECT_EQ((*due)[0].destination, "ccf-b");
+  EXPECT_EQ((*due)[0].payload, std::string("p\0q", 3));
+  ASSERT_TRUE(outbox.Failed("n-1", t0 + absl::Seconds(5), "peer down").ok());
+  due = outbox.Due(t0 + absl::Seconds(2), 10);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].notice_id, "n-2");
+  auto pending = outbox.Pending();
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].attempts, 1);
+  EXPECT_EQ((*pending)[0].last_error, "peer down");
+  EXPECT_EQ((*pending)[0].next_attempt, t0 + absl::Seconds(5));
+  ASSERT_TRUE(outbox.Delivered("n-2").ok());
+  ASSERT_TRUE(outbox.Delivered("n-2").ok());
+  EXPECT_EQ(outbox.Pending()->size(), 1u);
+}
+
+TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
+  SqliteInvokerStore invokers(db_);
+  SqliteResourceStore resources(db_);
+  SqliteNoticeOutbox outbox(db_);
+  absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  OutboundNotice n{"n-1", "ccf-b", kNoticeOffboarding, "x", t0};
+  // Nothing to delete: nothing enqueued.
+  EXPECT_EQ(invokers.Delete(ApiInvokerId("inv-1"), {n}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(resources.Delete(kResourceSecurityContext, "inv-1", {n}).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(outbox.Pending()->empty());
+  ASSERT_TRUE(invokers.Insert({ApiInvokerId("inv-1"), "{}", "C", "s", "d", t0}).ok());
+  ASSERT_TRUE(resources.Insert({kResourceSecurityContext, "inv-1", "inv-1", "{}"}).ok());
+  ASSERT_TRUE(invokers.Delete(ApiInvokerId("inv-1"), {n}).ok());
+  EXPECT_FALSE(resources.Get(kResourceSecurityContext, "inv-1")->has_value());
+  ASSERT_EQ(outbox.Pending()->size(), 1u);
+  // Survives reopening the database.
+  db_.reset();
+  auto db = OpenCcfDatabase(TestTmpDir("DeletingEnqueuesItsNoticesInTheSameTransaction"));
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(SqliteNoticeOutbox(*db).Pending()->size(), 1u);
+}
+
 }  // namespace
 }  // namespace capif

@@ -18,6 +18,43 @@
 
 namespace capif {
 
+// A notice to a peer CCF or an AEF, kept in the CCF database until its destination acknowledges
+// it (the durable outbox of TR 33.700-22 solution #17). Written in the same transaction as the
+// change it announces, so a crash never loses one.
+struct OutboundNotice {
+  std::string notice_id;    // unique; enqueueing an id again is a no-op
+  std::string destination;  // a peer's CCF id (peer kinds) or an AEF id (kNoticeAefRevoke)
+  std::string kind;         // one of the kNotice* names
+  std::string payload;      // kind-specific, see below
+  absl::Time created;
+  // Delivery state.
+  int attempts = 0;
+  absl::Time next_attempt;
+  std::string last_error;
+};
+
+// Payload: a serialized capif.federation.v1.OffboardingNotice (header left empty).
+inline constexpr char kNoticeOffboarding[] = "offboarding";
+// Payload: a serialized capif.federation.v1.RevocationNotice (header left empty).
+inline constexpr char kNoticeRevocation[] = "revocation";
+// Payload: the TS 29.222 RevokeAuthorizationReq (JSON) for the AEF's AEF Security API.
+inline constexpr char kNoticeAefRevoke[] = "aef-revoke";
+
+class NoticeOutbox {
+ public:
+  virtual ~NoticeOutbox() = default;
+  virtual absl::Status Enqueue(const std::vector<OutboundNotice>& notices) = 0;
+  // Notices whose next attempt is due at `now`, oldest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<OutboundNotice>> Due(absl::Time now, int limit) = 0;
+  // Acknowledged: removed. OK if already gone.
+  virtual absl::Status Delivered(const std::string& notice_id) = 0;
+  // One more failed attempt; the next one at `next_attempt`.
+  virtual absl::Status Failed(const std::string& notice_id, absl::Time next_attempt,
+                              const std::string& error) = 0;
+  // Everything not yet acknowledged, oldest first.
+  virtual absl::StatusOr<std::vector<OutboundNotice>> Pending() = 0;
+};
+
 struct InvokerRecord {
   ApiInvokerId id;
   // The APIInvokerEnrolmentDetails as last returned to the invoker, without onboardingSecret.
@@ -35,8 +72,11 @@ class InvokerStore {
   // NotFound if absent.
   virtual absl::Status Update(const InvokerRecord& record) = 0;
   virtual absl::StatusOr<std::optional<InvokerRecord>> Get(const ApiInvokerId& id) = 0;
-  // Deletes the invoker and everything derived from it. NotFound if absent.
-  virtual absl::Status Delete(const ApiInvokerId& id) = 0;
+  // Deletes the invoker and everything derived from it, and enqueues `notices` in the outbox in
+  // the same transaction. NotFound (and nothing enqueued) if absent.
+  virtual absl::Status Delete(const ApiInvokerId& id,
+                              const std::vector<OutboundNotice>& notices) = 0;
+  absl::Status Delete(const ApiInvokerId& id) { return Delete(id, {}); }
 };
 
 // One-time enrollment credentials: for invoker onboarding (`capifctl enroll-invoker`) and for
@@ -75,6 +115,8 @@ inline constexpr char kEntryPskExpiresMember[] = "_aefPskExpires";  // Unix seco
 inline constexpr char kEntryAefCcfMember[] = "_aefCcfId";          // peer CCF of a remote AEF
 // A peer CCF's invoker allowed to use one of this CCF's AEFs (CAPIF interconnection).
 inline constexpr char kResourceRemoteGrant[] = "remote-grant";
+// A peer CCF's invoker that the peer announced as offboarded (solution #17), "<peer>/<invoker>".
+inline constexpr char kResourceOffboardedInvoker[] = "offboarded-invoker";
 
 class ResourceStore {
  public:
@@ -88,8 +130,13 @@ class ResourceStore {
   // All of `kind`, or only those of `owner` when it is not empty; ordered by id.
   virtual absl::StatusOr<std::vector<Resource>> List(absl::string_view kind,
                                                      absl::string_view owner = "") = 0;
-  // NotFound if absent. Also deletes the resources it owns (e.g. a domain's functions).
-  virtual absl::Status Delete(absl::string_view kind, absl::string_view id) = 0;
+  // NotFound if absent. Also deletes the resources it owns (e.g. a domain's functions), and
+  // enqueues `notices` in the outbox in the same transaction (nothing when NotFound).
+  virtual absl::Status Delete(absl::string_view kind, absl::string_view id,
+                              const std::vector<OutboundNotice>& notices) = 0;
+  absl::Status Delete(absl::string_view kind, absl::string_view id) {
+    return Delete(kind, id, {});
+  }
 };
 
 }  // namespace capif

@@ -93,8 +93,9 @@ TEST_F(BusTest, HelloReportsBothIdentitiesAndAllowedOperations) {
   EXPECT_EQ(hello->response.authenticated_caller(), "spiffe://b.example/ccf/ccf-b");
   EXPECT_EQ(hello->response.header().responder_ccf_id(), "ccf-a");
   EXPECT_EQ(hello->response.bundle_sequence(), 1u);
-  // Implemented and allowed to B: Hello, GetTrustBundle, ownership, shareable APIs, methods.
-  EXPECT_EQ(hello->response.operations_size(), 5);
+  // Implemented and allowed to B: Hello, GetTrustBundle, ownership, shareable APIs, methods,
+  // offboarding notices.
+  EXPECT_EQ(hello->response.operations_size(), 6);
   EXPECT_EQ(client->presented_identity(), "spiffe://a.example/ccf/ccf-a");
 }
 
@@ -228,22 +229,34 @@ TEST_F(BusTest, EveryDecisionIsAuditedAsOneJsonLine) {
   }
 }
 
-TEST_F(BusTest, UnimplementedOperationSaysSoAfterAuthorization) {
+TEST_F(BusTest, NoticeIsCheckedAfterAuthorizationAndAcknowledged) {
   auto client = ClientAs(b_);
   fv1::OffboardingNotice notice;
   *notice.mutable_header() = client->NewHeader();
   fv1::NoticeAck ack;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
-  grpc::Status s = client->stub()->NotifyOffboarding(&ctx, notice, &ack);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+    grpc::Status s = client->stub()->NotifyOffboarding(&ctx, notice, &ack);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  }
+  notice.set_api_invoker_id("inv-1");
+  notice.set_notice_id("n-1");
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+    grpc::Status s = client->stub()->NotifyOffboarding(&ctx, notice, &ack);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(ack.notice_id(), "n-1");
+    EXPECT_EQ(ack.header().request_id(), notice.header().request_id());
+  }
 
-  // C's agreement does not allow it: refused before UNIMPLEMENTED is even considered.
+  // C's agreement does not allow it: refused before the notice is even looked at.
   auto client_c = ClientAs(c_);
   *notice.mutable_header() = client_c->NewHeader();
   grpc::ClientContext ctx_c;
   ctx_c.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
-  s = client_c->stub()->NotifyOffboarding(&ctx_c, notice, &ack);
+  grpc::Status s = client_c->stub()->NotifyOffboarding(&ctx_c, notice, &ack);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
 }
 

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "federation/grpc_status.h"
 
@@ -16,7 +17,8 @@ namespace {
 constexpr fv1::Operation kImplemented[] = {
     fv1::OPERATION_HELLO, fv1::OPERATION_GET_TRUST_BUNDLE, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
     fv1::OPERATION_DISCOVER_SHAREABLE_APIS, fv1::OPERATION_REQUEST_SECURITY_METHOD,
-    fv1::OPERATION_LOOKUP_SECURITY_INFO, fv1::OPERATION_FORWARD_TOKEN_REQUEST};
+    fv1::OPERATION_LOOKUP_SECURITY_INFO, fv1::OPERATION_FORWARD_TOKEN_REQUEST,
+    fv1::OPERATION_NOTIFY_OFFBOARDING, fv1::OPERATION_NOTIFY_REVOCATION};
 
 
 // The SPIFFE id the TLS layer authenticated for this call. gRPC derives it once per connection.
@@ -301,13 +303,25 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   }
   grpc::ServerUnaryReactor* NotifyOffboarding(grpc::CallbackServerContext* ctx,
                                               const fv1::OffboardingNotice* req,
-                                              fv1::NoticeAck*) override {
-    return NotYet(ctx, req->header(), fv1::OPERATION_NOTIFY_OFFBOARDING);
+                                              fv1::NoticeAck* resp) override {
+    PeerNotice n;
+    n.offboarding = true;
+    n.api_invoker_id = req->api_invoker_id();
+    n.notice_id = req->notice_id();
+    n.occurred_at = req->occurred_at();
+    return ApplyNotice(ctx, req->header(), fv1::OPERATION_NOTIFY_OFFBOARDING, n, resp);
   }
   grpc::ServerUnaryReactor* NotifyRevocation(grpc::CallbackServerContext* ctx,
                                              const fv1::RevocationNotice* req,
-                                             fv1::NoticeAck*) override {
-    return NotYet(ctx, req->header(), fv1::OPERATION_NOTIFY_REVOCATION);
+                                             fv1::NoticeAck* resp) override {
+    PeerNotice n;
+    n.api_invoker_id = req->api_invoker_id();
+    n.notice_id = req->notice_id();
+    n.occurred_at = req->occurred_at();
+    n.aef_ids.assign(req->aef_ids().begin(), req->aef_ids().end());
+    n.api_ids.assign(req->api_ids().begin(), req->api_ids().end());
+    n.cause = req->cause();
+    return ApplyNotice(ctx, req->header(), fv1::OPERATION_NOTIFY_REVOCATION, n, resp);
   }
 
  private:
@@ -331,18 +345,50 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     return peer;
   }
 
-  // Authorization first, so an unauthorized caller learns nothing, then UNIMPLEMENTED.
-  grpc::ServerUnaryReactor* NotYet(grpc::CallbackServerContext* ctx,
-                                   const fv1::RequestHeader& header, fv1::Operation op) {
+  // Solution #17, receiving side. The notice is acknowledged only once applied; a repeat (the
+  // sender retries until acknowledged) is applied again, which changes nothing.
+  grpc::ServerUnaryReactor* ApplyNotice(grpc::CallbackServerContext* ctx,
+                                        const fv1::RequestHeader& header, fv1::Operation op,
+                                        const PeerNotice& notice, fv1::NoticeAck* resp) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    auto peer = Authorize(AuthenticatedIdentity(ctx), header, op);
+    std::string caller = AuthenticatedIdentity(ctx);
+    auto peer = Authorize(caller, header, op, notice.api_invoker_id);
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
       return reactor;
     }
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::UNIMPLEMENTED,
-        absl::StrCat(OperationName(op), " is not implemented yet by this CCF (", ccf_id_, ")")));
+    bool ids_ok = IsValidIdSegment(notice.api_invoker_id) && IsValidIdSegment(notice.notice_id) &&
+                  notice.aef_ids.size() <= 1000 && notice.api_ids.size() <= 1000 &&
+                  notice.cause.size() <= 1024;
+    for (const std::string& id : notice.aef_ids) ids_ok = ids_ok && IsValidIdSegment(id);
+    for (const std::string& id : notice.api_ids) ids_ok = ids_ok && IsValidIdSegment(id);
+    if (!ids_ok) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "api_invoker_id and notice_id are required, and every id must "
+                                   "be 1-128 characters of [A-Za-z0-9._-] (at most 1000 ids)"));
+      return reactor;
+    }
+    // Without a northbound this CCF holds no state for anyone: nothing to forget.
+    absl::Status applied =
+        local_ == nullptr ? absl::OkStatus() : local_->ApplyPeerNotice(**peer, notice);
+    if (options_.audit != nullptr) {
+      options_.audit->Record({caller, std::string(OperationName(op)), header.request_id(),
+                              notice.api_invoker_id, absl::StrJoin(notice.aef_ids, ","),
+                              applied.ok(), applied.ok() ? "" : std::string(applied.message())});
+    }
+    if (!applied.ok()) {
+      LogError("bus", absl::StrCat(OperationName(op), " ", notice.notice_id, " from ", caller,
+                                   ": ", applied.ToString()));
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "temporarily unavailable; the notice was not applied"));
+      return reactor;
+    }
+    LogInfo("bus", absl::StrCat(OperationName(op), " ", notice.notice_id, " from ",
+                                (*peer)->ccf_id.value(), ": invoker ", notice.api_invoker_id,
+                                " forgotten"));
+    FillHeader(header, resp->mutable_header());
+    resp->set_notice_id(notice.notice_id);
+    reactor->Finish(grpc::Status::OK);
     return reactor;
   }
 

@@ -7,9 +7,11 @@
 //
 // Implemented: Hello, GetTrustBundle (roots + the JWKS of this CCF's token keys),
 // QueryInvokerOwnership (#14), DiscoverShareableApis (TS 23.222 8.25), RequestSecurityMethod
-// (#12, #20, #24), LookupSecurityInfo (#13, #17, #18), ForwardTokenRequest (#15, #19, #24).
-// NotifyOffboarding and NotifyRevocation answer UNIMPLEMENTED after authorization, until the
-// offboarding flow lands. Every decision goes to the audit log when one is configured.
+// (#12, #20, #24), LookupSecurityInfo (#13, #17, #18), ForwardTokenRequest (#15, #19, #24),
+// NotifyOffboarding and NotifyRevocation (#17: applied through LocalCcf::ApplyPeerNotice, then
+// acknowledged with the notice id; INVALID_ARGUMENT for malformed ids, UNAVAILABLE when it could
+// not be applied, so the sender retries). Every decision goes to the audit log when one is
+// configured.
 //
 // Callback API; handlers do only short local work (SQLite reads, one signature) and never call
 // other CCFs, so a slow peer cannot tie up the bus threads. Thread-safe.

@@ -40,6 +40,18 @@ struct ForwardedToken {
   std::string error_description;
 };
 
+// A peer's notice about one of its invokers (solution #17, KI#2 requirement 3).
+struct PeerNotice {
+  bool offboarding = false;  // false: revocation
+  std::string api_invoker_id;
+  std::string notice_id;
+  int64_t occurred_at = 0;  // Unix seconds
+  // Revocation only: the AEFs / APIs it covers; empty means all.
+  std::vector<std::string> aef_ids;
+  std::vector<std::string> api_ids;
+  std::string cause;
+};
+
 class LocalCcf {
  public:
   virtual ~LocalCcf() = default;
@@ -82,6 +94,14 @@ class LocalCcf {
                                                       const std::string& scope,
                                                       const std::string& client_assertion,
                                                       const std::string& invoker_certificate_pem) = 0;
+
+  // Solution #17, receiving side: forgets what this CCF holds for `peer`'s invoker (the grants
+  // the notice covers, so lookups and tokens are refused, and cached security information);
+  // after an offboarding, refuses new grants for that invoker from `peer`; tells each affected
+  // AEF (TS 29.222 AEF Security API revoke-authorization, through the durable outbox). Only
+  // state `peer` created is touched. Idempotent: a repeated notice changes nothing. OK means
+  // the notice may be acknowledged.
+  virtual absl::Status ApplyPeerNotice(const Peer& peer, const PeerNotice& notice) = 0;
 
   // RFC 7517 JWK Set (JSON) of this CCF's token-signing public keys.
   virtual std::string JwksJson() = 0;

@@ -251,7 +251,7 @@ TEST_F(ThreeDomainsTest, OriginNamingAnotherCcfIsPermissionDenied) {
   }
 }
 
-TEST_F(ThreeDomainsTest, NotYetImplementedOperationAnswersUnimplemented) {
+TEST_F(ThreeDomainsTest, NoticeIsAcknowledgedWithItsId) {
   CcfConfig c = Load("c");
   auto client = PeerClient::Create(c.bus_identity, PeerOf(c, "a"), Clock::Real());
   fv1::OffboardingNotice req;
@@ -262,7 +262,9 @@ TEST_F(ThreeDomainsTest, NotYetImplementedOperationAnswersUnimplemented) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
   grpc::Status s = client->stub()->NotifyOffboarding(&ctx, req, &resp);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.notice_id(), "n-1");
+  EXPECT_EQ(resp.header().responder_ccf_id(), "ccf-a");
 }
 
 TEST_F(ThreeDomainsTest, PlaintextIsRefused) {

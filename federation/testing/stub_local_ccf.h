@@ -35,6 +35,9 @@ class StubLocalCcf : public LocalCcf {
                                               const std::string&) override {
     return ForwardedToken{"", 0, "", "invalid_grant", "stub"};
   }
+  absl::Status ApplyPeerNotice(const Peer&, const PeerNotice&) override {
+    return absl::OkStatus();
+  }
   std::string JwksJson() override { return R"({"keys":[]})"; }
 };
 

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <mutex>
 
@@ -57,6 +58,41 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
 
 std::once_flag curl_init_once;
 
+// The leaf must carry exactly one URI SAN, equal to the expected one (kept as the SSL_CTX's app
+// data; every request has its own SSL_CTX since connections are never reused).
+int VerifyPeerUri(int preverified, X509_STORE_CTX* store) {
+  if (preverified != 1) return 0;
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
+  auto* ssl = static_cast<SSL*>(
+      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  const auto* expected = static_cast<const std::string*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  X509* leaf = X509_STORE_CTX_get_current_cert(store);
+  if (expected == nullptr || leaf == nullptr) return 0;
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
+  int uris = 0;
+  bool match = false;
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type != GEN_URI) continue;
+    ++uris;
+    const ASN1_IA5STRING* uri = n->d.uniformResourceIdentifier;
+    match = absl::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                              ASN1_STRING_length(uri)) == *expected;
+  }
+  GENERAL_NAMES_free(names);
+  if (uris == 1 && match) return 1;
+  X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH);
+  return 0;
+}
+
+CURLcode InstallPeerUriCheck(CURL*, void* ssl_ctx, void* expected) {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  SSL_CTX_set_app_data(ctx, expected);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, &VerifyPeerUri);
+  return CURLE_OK;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CapifHttpsClient>> CapifHttpsClient::Create(Options options) {
@@ -87,7 +123,14 @@ absl::StatusOr<HttpsResponse> CapifHttpsClient::Request(const std::string& metho
   curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (options_.expected_peer_uri.empty()) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  } else {
+    // Identified by its URI SAN instead of the host name (certificates of AEFs carry no DNS/IP).
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, &InstallPeerUriCheck);
+    curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &options_.expected_peer_uri);
+  }
   curl_blob ca{const_cast<char*>(options_.ca_pem.data()), options_.ca_pem.size(),
                CURL_BLOB_COPY};
   curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);

@@ -42,6 +42,10 @@ class CapifHttpsClient {
     SecretBytes client_key_pem;       // with client_cert_pem
     absl::Duration timeout = absl::Seconds(10);
     int max_tls_version = 0;          // 0: highest; TLS1_2_VERSION to force TLS 1.2
+    // When set, the server is identified by this URI SAN (a SPIFFE id, e.g. an AEF's) instead of
+    // the host name, checked during the handshake: a certificate of the CA naming anyone else
+    // fails it.
+    std::string expected_peer_uri;
   };
 
   static absl::StatusOr<std::unique_ptr<CapifHttpsClient>> Create(Options options);

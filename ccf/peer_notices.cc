@@ -1,0 +1,52 @@
+#include "ccf/peer_notices.h"
+
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "federation/peer_client.h"
+#include "proto/interconnect.pb.h"
+
+namespace capif {
+
+namespace fv1 = capif::federation::v1;
+
+std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
+                                           const std::string& security_context_json,
+                                           bool offboarding, const std::string& cause,
+                                           absl::Time now) {
+  std::map<std::string, std::set<std::string>> aefs_by_peer;
+  nlohmann::json ctx = nlohmann::json::parse(security_context_json, nullptr, false);
+  if (ctx.is_object() && ctx.contains("securityInfo") && ctx["securityInfo"].is_array()) {
+    for (const nlohmann::json& e : ctx["securityInfo"]) {
+      if (!e.is_object() || !e.contains(kEntryAefCcfMember)) continue;
+      aefs_by_peer[e[kEntryAefCcfMember].get<std::string>()].insert(e.value("aefId", ""));
+    }
+  }
+  std::vector<OutboundNotice> out;
+  for (const auto& [peer, aefs] : aefs_by_peer) {
+    OutboundNotice n{NewRequestId(), peer, "", "", now};
+    if (offboarding) {
+      fv1::OffboardingNotice msg;
+      msg.set_api_invoker_id(api_invoker_id);
+      msg.set_notice_id(n.notice_id);
+      msg.set_occurred_at(absl::ToUnixSeconds(now));
+      n.kind = kNoticeOffboarding;
+      n.payload = msg.SerializeAsString();
+    } else {
+      fv1::RevocationNotice msg;
+      msg.set_api_invoker_id(api_invoker_id);
+      msg.set_notice_id(n.notice_id);
+      msg.set_occurred_at(absl::ToUnixSeconds(now));
+      for (const std::string& aef : aefs) msg.add_aef_ids(aef);
+      msg.set_cause(cause);
+      n.kind = kNoticeRevocation;
+      n.payload = msg.SerializeAsString();
+    }
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+}  // namespace capif

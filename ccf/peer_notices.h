@@ -1,0 +1,26 @@
+// The notices a home CCF owes its peers when one of its invokers is offboarded or its security
+// context is deleted (TR 33.700-22 solution #17, KI#2 requirement 3): one per peer CCF that
+// holds state for the invoker, i.e. every CCF whose AEFs appear in the context (entries carrying
+// kEntryAefCcfMember, stores.h). They go into the outbox in the same transaction as the deletion.
+#ifndef CAPIF_CCF_PEER_NOTICES_H_
+#define CAPIF_CCF_PEER_NOTICES_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "ccf/stores.h"
+
+namespace capif {
+
+// `security_context_json`: the stored context ("" when the invoker has none: no notices).
+// Offboarding: kNoticeOffboarding per peer. Otherwise kNoticeRevocation per peer naming that
+// peer's AEFs, with `cause` (TS 29.222 Cause or free text).
+std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
+                                           const std::string& security_context_json,
+                                           bool offboarding, const std::string& cause,
+                                           absl::Time now);
+
+}  // namespace capif
+
+#endif  // CAPIF_CCF_PEER_NOTICES_H_
