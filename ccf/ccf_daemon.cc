@@ -75,7 +75,9 @@ int RunCcfd(int argc, char** argv) {
   std::vector<std::unique_ptr<PeerClient>> peer_clients;
   std::vector<std::pair<CcfId, PeerClient*>> peer_handles;
   for (const Peer& p : config->peers) {
-    peer_clients.push_back(PeerClient::Create(self, p, Clock::Real()));
+    // A peer that comes back must be reachable again before the next notice retry is due.
+    peer_clients.push_back(PeerClient::Create(
+        self, p, Clock::Real(), std::min(absl::Seconds(10), config->notice_retry_max)));
     peer_handles.emplace_back(p.ccf_id, peer_clients.back().get());
   }
   PeerApiDiscovery shared_apis(peer_handles);

@@ -1,5 +1,7 @@
 #include "federation/peer_client.h"
 
+#include <algorithm>
+
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <openssl/rand.h>
@@ -21,12 +23,15 @@ std::string NewRequestId() {
 }
 
 std::unique_ptr<PeerClient> PeerClient::Create(const BusIdentity& self, const Peer& peer,
-                                               const Clock& clock) {
+                                               const Clock& clock,
+                                               absl::Duration max_reconnect_backoff) {
   auto presented = std::make_shared<PresentedIdentity>();
   grpc::ChannelArguments args;
   // Reconnect quickly after a peer restart, but do not hammer a peer that stays down.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 10000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(
+                  std::max(max_reconnect_backoff, absl::Milliseconds(200)))));
   auto channel = grpc::CreateCustomChannel(
       peer.endpoint, MakeBusChannelCredentials(self, peer, clock, presented), args);
   auto client = std::make_unique<PeerClient>(self.ccf_id.value(),

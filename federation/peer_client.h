@@ -30,8 +30,11 @@ struct HelloResult {
 
 class PeerClient {
  public:
+  // The channel reconnects after a failure with a backoff growing from 200 ms up to
+  // `max_reconnect_backoff`: a peer that comes back is reached again within that time.
   static std::unique_ptr<PeerClient> Create(const BusIdentity& self, const Peer& peer,
-                                            const Clock& clock);
+                                            const Clock& clock,
+                                            absl::Duration max_reconnect_backoff = absl::Seconds(10));
   // For tests: a client over any stub (e.g. a gMock stub).
   PeerClient(std::string self_ccf_id,
              std::unique_ptr<capif::federation::v1::Interconnect::StubInterface> stub,

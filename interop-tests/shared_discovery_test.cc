@@ -13,6 +13,10 @@
 #include "common/evp_key.h"
 #include "common/jws.h"
 #include "common/x509_cert.h"
+#include "absl/synchronization/mutex.h"
+#include "ccf/northbound_server.h"
+#include "ccf/sqlite_stores.h"
+#include "common/secret_bytes.h"
 #include "interop-tests/ccfd_fixture.h"
 #include "sdk/invoker/capif_https_client.h"
 #include "sdk/invoker/invoker_client.h"
@@ -22,62 +26,151 @@ namespace {
 
 using nlohmann::json;
 
-TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
-  // Each configuration names the other's CA and A's bus endpoint is known only once A runs:
-  // B first runs without peers (making its PKI), then A starts naming B (A never dials B here),
-  // then B restarts on the same PKI and data naming A's real endpoint.
-  CcfdProcess b_pki_only("shared-b", "b");
-  std::string b_ca = b_pki_only.ca_path();
-  auto a_peers = [&](const std::string& b_endpoint) {
+// A's AEF as far as the AEF Security API goes: records the revoke-authorization calls its CCF
+// makes (TS 29.222 AEF_Security_API), on the AEF's own certificate.
+class FakeAefSecurityApi {
+ public:
+  FakeAefSecurityApi(const std::string& cert_pem, SecretBytes key_pem,
+                     const std::string& ca_pem) {
+    auto server = NorthboundServer::Create({cert_pem, std::move(key_pem),
+                                            *TrustBundle::FromPem(ca_pem)},
+                                           {"127.0.0.1", 0});
+    if (!server.ok()) std::abort();
+    server_ = *std::move(server);
+    server_->Route("POST", "/aef-security/v1/revoke-authorization",
+                   [this](const RestRequest& req) -> absl::StatusOr<RestResponse> {
+                     absl::MutexLock lock(&mu_);
+                     calls_.push_back({req.caller ? req.caller->ToString() : "",
+                                       json::parse(req.body, nullptr, false)});
+                     return RestResponse::Json(200, {{"supportedFeatures", "0"}});
+                   });
+    if (!server_->Start().ok()) std::abort();
+  }
+  int port() const { return server_->port(); }
+  // The calls so far, once there are at least `n` (empty after `timeout`).
+  std::vector<std::pair<std::string, json>> AwaitCalls(size_t n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&] { return calls_.size() >= n; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return calls_;
+  }
+
+ private:
+  std::unique_ptr<NorthboundServer> server_;
+  absl::Mutex mu_;
+  std::vector<std::pair<std::string, json>> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+// Two domains over CAPIF-6e: A's provider publishes location-query (OAUTH, shareable),
+// not-shareable (OAUTH) and psk-query (PSK, shareable) for its AEF, whose AEF Security API is a
+// FakeAefSecurityApi; B onboards invokers.
+class TwoDomainsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    a_name_ = "a-" + test;
+    // Each configuration names the other's CA and A's bus endpoint is known only once A runs:
+    // B first runs without peers (making its PKI), then A starts naming B (A never dials B
+    // here), then B restarts on the same PKI and data naming A's real endpoint.
+    auto b_pki_only = std::make_unique<CcfdProcess>("b-" + test, "b");
+    b_ca_ = b_pki_only->ca_path();
+    auto a_first = std::make_unique<CcfdProcess>(a_name_, "a", APeers("127.0.0.1:1"));
+    a_bus_ = a_first->bus_endpoint();
+    ASSERT_EQ(b_pki_only->Stop(), 0);
+    b_pki_only.reset();
+    b_ = std::make_unique<CcfdProcess>(
+        "b-" + test, "b",
+        absl::StrCat(R"([{"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
+                    "endpoint": ")", a_bus_, R"(", "trust_bundle": ")", a_first->ca_path(),
+                     R"(", "relation": "CAPIF-6e", "agreement": {
+                      "operations": ["LOOKUP_SECURITY_INFO"]}}])"));
+    // Now that B's address is known, A restarts on its own bus address naming B's.
+    ASSERT_EQ(a_first->Stop(), 0);
+    a_first.reset();
+    StartA();
+    CcfdProcess& a = *a_;
+
+    // A's provider publishes a shareable API and one that is not.
+    std::string csr = *CreateCsrPem(key_);
+    anon_ = *CapifHttpsClient::Create({a.ca_pem()});
+    json reg = {{"regSec", a.EnrollmentToken("provider")}, {"apiProvFuncs", json::array()}};
+    for (const char* role : {"AMF", "APF", "AEF"}) {
+      reg["apiProvFuncs"].push_back({{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", csr}}}});
+    }
+    auto r = anon_->Request("POST", a.api_root() + "/api-provider-management/v1/registrations",
+                            reg.dump(), "application/json");
+    ASSERT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
+    funcs_ = json::parse(r->body)["apiProvFuncs"];
+    apf_id_ = funcs_[1]["apiProvFuncId"];
+    aef_id_ = funcs_[2]["apiProvFuncId"];
+    aef_security_ = std::make_unique<FakeAefSecurityApi>(
+        funcs_[2]["regInfo"]["apiProvCert"], *key_.PrivateKeyPem(), a.ca_pem());
+    auto apf = *CapifHttpsClient::Create({a.ca_pem(), funcs_[1]["regInfo"]["apiProvCert"],
+                                          *key_.PrivateKeyPem()});
+    for (auto [name, shareable, method] : {std::make_tuple("location-query", true, "OAUTH"),
+                                           std::make_tuple("not-shareable", false, "OAUTH"),
+                                           std::make_tuple("psk-query", true, "PSK")}) {
+      json api = {{"apiName", name},
+                  {"aefProfiles", {{{"aefId", aef_id_},
+                                    {"versions", {{{"apiVersion", "v1"}}}},
+                                    {"securityMethods", {method}},
+                                    {"interfaceDescriptions",
+                                     {{{"ipv4Addr", "127.0.0.1"}, {"port", aef_security_->port()}}}}}}},
+                  {"shareableInfo", {{"isShareable", shareable}}}};
+      auto p = apf->Request("POST", a.api_root() + "/published-apis/v1/" + apf_id_ + "/service-apis",
+                            api.dump(), "application/json");
+      ASSERT_TRUE(p.ok() && p->status == 201) << (p.ok() ? p->body : p.status().ToString());
+    }
+  }
+
+  std::string APeers(const std::string& b_endpoint) const {
     return absl::StrCat(R"([{"ccf_id": "ccf-b", "trust_domain": "operator-b.example",
-                    "endpoint": ")", b_endpoint, R"(", "trust_bundle": ")", b_ca, R"(",
+                    "endpoint": ")", b_endpoint, R"(", "trust_bundle": ")", b_ca_, R"(",
                     "relation": "CAPIF-6e", "agreement": {
                       "operations": ["DISCOVER_SHAREABLE_APIS", "REQUEST_SECURITY_METHOD",
-                                     "FORWARD_TOKEN_REQUEST"],
+                                     "FORWARD_TOKEN_REQUEST", "NOTIFY_OFFBOARDING",
+                                     "NOTIFY_REVOCATION"],
                       "shared_apis": ["location-query", "not-shareable", "psk-query"]}}])");
-  };
-  auto a_first = std::make_unique<CcfdProcess>("shared-a", "a", a_peers("127.0.0.1:1"));
-  std::string a_bus = a_first->bus_endpoint();
-  ASSERT_EQ(b_pki_only.Stop(), 0);
-  CcfdProcess b("shared-b", "b",
-                absl::StrCat(R"([{"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
-                    "endpoint": ")", a_bus, R"(", "trust_bundle": ")", a_first->ca_path(),
-                             R"(", "relation": "CAPIF-6e", "agreement": {
-                      "operations": ["LOOKUP_SECURITY_INFO"]}}])"));
-  // Now that B's address is known, A restarts on its own bus address naming B's.
-  ASSERT_EQ(a_first->Stop(), 0);
-  a_first.reset();
-  CcfdProcess a("shared-a", "a", a_peers(b.bus_endpoint()), a_bus);
-
-  // A's provider publishes a shareable API and one that is not.
-  EvpKey key = *EvpKey::GenerateEcP256();
-  std::string csr = *CreateCsrPem(key);
-  auto anon = *CapifHttpsClient::Create({a.ca_pem()});
-  json reg = {{"regSec", a.EnrollmentToken("provider")}, {"apiProvFuncs", json::array()}};
-  for (const char* role : {"AMF", "APF", "AEF"}) {
-    reg["apiProvFuncs"].push_back({{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", csr}}}});
   }
-  auto r = anon->Request("POST", a.api_root() + "/api-provider-management/v1/registrations",
-                         reg.dump(), "application/json");
-  ASSERT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
-  json funcs = json::parse(r->body)["apiProvFuncs"];
-  std::string apf_id = funcs[1]["apiProvFuncId"], aef_id = funcs[2]["apiProvFuncId"];
-  auto apf = *CapifHttpsClient::Create({a.ca_pem(), funcs[1]["regInfo"]["apiProvCert"],
-                                        *key.PrivateKeyPem()});
-  for (auto [name, shareable, method] : {std::make_tuple("location-query", true, "OAUTH"),
-                                         std::make_tuple("not-shareable", false, "OAUTH"),
-                                         std::make_tuple("psk-query", true, "PSK")}) {
-    json api = {{"apiName", name},
-                {"aefProfiles", {{{"aefId", aef_id},
-                                  {"versions", {{{"apiVersion", "v1"}}}},
-                                  {"securityMethods", {method}},
-                                  {"interfaceDescriptions", {{{"ipv4Addr", "127.0.0.1"}, {"port", 9443}}}}}}},
-                {"shareableInfo", {{"isShareable", shareable}}}};
-    auto p = apf->Request("POST", a.api_root() + "/published-apis/v1/" + apf_id + "/service-apis",
-                          api.dump(), "application/json");
-    ASSERT_TRUE(p.ok() && p->status == 201) << (p.ok() ? p->body : p.status().ToString());
+  // A on its data and its bus address (B's configuration points there).
+  void StartA() { a_ = std::make_unique<CcfdProcess>(a_name_, "a", APeers(b_->bus_endpoint()), a_bus_); }
+
+  // A's AEF asking A for an invoker's security information (standard GET trustedInvokers).
+  absl::StatusOr<HttpsResponse> AefGet(const std::string& invoker_id) {
+    auto aef = *CapifHttpsClient::Create({a_->ca_pem(), funcs_[2]["regInfo"]["apiProvCert"],
+                                          *key_.PrivateKeyPem()});
+    return aef->Request("GET", a_->api_root() + "/capif-security/v1/trustedInvokers/" +
+                                   invoker_id + "?authenticationInfo=true&authorizationInfo=true");
   }
 
+  // What A's database holds (read while A runs; the database is in WAL mode).
+  size_t GrantsAtA(const std::string& invoker_id) {
+    auto db = OpenCcfDatabase(a_->dir() + "/data");
+    if (!db.ok()) return 1000;
+    return SqliteResourceStore(*db).List(kResourceRemoteGrant, invoker_id)->size();
+  }
+  bool OffboardedAtA(const std::string& invoker_id) {
+    auto db = OpenCcfDatabase(a_->dir() + "/data");
+    return db.ok() && SqliteResourceStore(*db)
+                          .Get(kResourceOffboardedInvoker, "ccf-b/" + invoker_id)
+                          ->has_value();
+  }
+
+  std::string a_name_, a_bus_, b_ca_, apf_id_, aef_id_;
+  std::unique_ptr<CcfdProcess> a_, b_;
+  EvpKey key_ = *EvpKey::GenerateEcP256();
+  json funcs_;
+  std::unique_ptr<CapifHttpsClient> anon_;
+  std::unique_ptr<FakeAefSecurityApi> aef_security_;
+};
+
+TEST_F(TwoDomainsTest, InvokerOfBDiscoversWhatASharesAndUsesItsAef) {
+  CcfdProcess& a = *a_;
+  CcfdProcess& b = *b_;
+  const std::string& aef_id = aef_id_;
+  auto& anon = anon_;
+  auto& funcs = funcs_;
+  auto& key = key_;
   // An invoker onboarded at B discovers.
   auto invoker = CapifInvoker::Onboard(b.api_root(), b.ca_pem(), b.EnrollmentToken("invoker"),
                                        "https://invoker.example/cb");
@@ -162,6 +255,87 @@ TEST(SharedDiscoveryTest, InvokerOfBDiscoversWhatAShares) {
                                     "https://invoker.example/cb");
   ASSERT_TRUE(at_a.ok());
   EXPECT_EQ((*at_a)->Discover()->size(), 3u);
+}
+
+}  // namespace
+}  // namespace capif
+
+namespace capif {
+namespace {
+
+// Solution #17 / KI#2 requirement 3: B notifies A of an offboarding through its durable outbox,
+// also when A is down at that moment; once A is back, A and its AEF refuse the invoker within
+// one retry interval (fixture: 500 ms, plus the bus reconnect backoff capped at the same).
+TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
+  auto invoker = CapifInvoker::Onboard(b_->api_root(), b_->ca_pem(), b_->EnrollmentToken("invoker"),
+                                       "https://invoker.example/cb");
+  ASSERT_TRUE(invoker.ok()) << invoker.status();
+  auto apis = (*invoker)->Discover({{"api-name", "psk-query"}});
+  ASSERT_TRUE(apis.ok() && apis->size() == 1u);
+  auto ctx = (*invoker)->RequestSecurityMethods(*apis, {"PSK"});
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  std::string id = (*invoker)->api_invoker_id();
+  auto before = AefGet(id);
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->status, 200) << before->body;  // A now caches B's answer
+
+  // A goes down; the invoker offboards at B meanwhile.
+  ASSERT_EQ(a_->Stop(), 0);
+  a_.reset();
+  ASSERT_TRUE((*invoker)->Offboard().ok());
+  ASSERT_TRUE(b_->process().WaitForStderr("not delivered (attempt 2)", absl::Seconds(20)).ok())
+      << "B should keep retrying while A is down";
+
+  // A comes back on its data: B's next retry is acknowledged, A forgets the invoker.
+  StartA();
+  ASSERT_TRUE(b_->process().WaitForStderr("acknowledged by ccf-a", absl::Seconds(20)).ok());
+  auto after = AefGet(id);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->status, 404) << after->body;
+  // A itself holds nothing for the invoker any more (B would refuse as well, so the 404 alone
+  // does not show it): no grant, and a record that B offboarded it.
+  EXPECT_EQ(GrantsAtA(id), 0u);
+  EXPECT_TRUE(OffboardedAtA(id));
+  EXPECT_TRUE(a_->process().WaitForStderr("\"operation\":\"NOTIFY_OFFBOARDING\"",
+                                          absl::Seconds(10)).ok());
+  // A told its AEF through the AEF Security API, authenticated as CCF-A.
+  auto calls = aef_security_->AwaitCalls(1, absl::Seconds(20));
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].first, "spiffe://operator-a.example/ccf/ccf-a");
+  EXPECT_EQ(calls[0].second["revokeInfo"]["apiInvokerId"], id);
+  EXPECT_EQ(calls[0].second["revokeInfo"]["aefId"], aef_id_);
+  EXPECT_EQ(calls[0].second["revokeInfo"]["apiIds"], json::array({(*apis)[0]["apiId"]}));
+
+  // Restarting A again changes nothing: the notice was acknowledged once, the state is gone.
+  ASSERT_EQ(a_->Stop(), 0);
+  StartA();
+  auto later = AefGet(id);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->status, 404);
+  EXPECT_EQ(aef_security_->AwaitCalls(2, absl::Milliseconds(1)).size(), 1u);
+}
+
+// Deleting the security context at B (a revocation) withdraws A's grants for that invoker too.
+TEST_F(TwoDomainsTest, SecurityContextDeletedAtBIsRevokedAtA) {
+  auto invoker = CapifInvoker::Onboard(b_->api_root(), b_->ca_pem(), b_->EnrollmentToken("invoker"),
+                                       "https://invoker.example/cb");
+  ASSERT_TRUE(invoker.ok()) << invoker.status();
+  auto apis = (*invoker)->Discover({{"api-name", "psk-query"}});
+  ASSERT_TRUE(apis.ok() && apis->size() == 1u);
+  ASSERT_TRUE((*invoker)->RequestSecurityMethods(*apis, {"PSK"}).ok());
+  std::string id = (*invoker)->api_invoker_id();
+  ASSERT_EQ(AefGet(id)->status, 200);
+  ASSERT_TRUE((*invoker)->DeleteSecurityContext().ok());
+  ASSERT_TRUE(b_->process().WaitForStderr("acknowledged by ccf-a", absl::Seconds(20)).ok());
+  EXPECT_EQ(AefGet(id)->status, 404);
+  EXPECT_EQ(GrantsAtA(id), 0u);
+  EXPECT_FALSE(OffboardedAtA(id));
+  auto calls = aef_security_->AwaitCalls(1, absl::Seconds(20));
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].second["revokeInfo"]["apiInvokerId"], id);
+  // The invoker is still onboarded at B and may ask again: A grants anew.
+  ASSERT_TRUE((*invoker)->RequestSecurityMethods(*apis, {"PSK"}).ok());
+  EXPECT_EQ(AefGet(id)->status, 200);
 }
 
 }  // namespace

@@ -178,6 +178,14 @@ absl::StatusOr<AccessToken> CapifInvoker::RequestTokenWithAssertion(const std::s
                      out.value("scope", "")};
 }
 
+absl::Status CapifInvoker::DeleteSecurityContext() {
+  ASSIGN_OR_RETURN(auto client, Client(true));
+  ASSIGN_OR_RETURN(HttpsResponse r,
+                   client->Request("DELETE", absl::StrCat(api_root_,
+                                                          "/capif-security/v1/trustedInvokers/", id_)));
+  return StatusFromHttp(r);
+}
+
 absl::Status CapifInvoker::Offboard() {
   ASSIGN_OR_RETURN(auto client, Client(true));
   ASSIGN_OR_RETURN(HttpsResponse r,

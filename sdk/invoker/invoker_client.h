@@ -70,6 +70,10 @@ class CapifInvoker {
   absl::StatusOr<AccessToken> RequestTokenWithAssertion(const std::string& scope,
                                                         const std::string& assertion);
 
+  // DELETE trustedInvokers/{id}: gives up every security method granted so far (the CCF tells
+  // the CCFs of other domains' AEFs). The invoker stays onboarded.
+  absl::Status DeleteSecurityContext();
+
   absl::Status Offboard();
 
  private:
