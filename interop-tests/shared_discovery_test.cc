@@ -17,6 +17,8 @@
 #include "ccf/northbound_server.h"
 #include "ccf/sqlite_stores.h"
 #include "common/secret_bytes.h"
+#include "common/subprocess.h"
+#include "common/testing/test_paths.h"
 #include "interop-tests/ccfd_fixture.h"
 #include "sdk/invoker/capif_https_client.h"
 #include "sdk/invoker/invoker_client.h"
@@ -286,6 +288,17 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   ASSERT_TRUE(b_->process().WaitForStderr("not delivered (attempt 2)", absl::Seconds(20)).ok())
       << "B should keep retrying while A is down";
 
+  // The operator sees it waiting.
+  auto waiting = RunToCompletion(
+      {Runfile("tools/capifctl/capifctl"), "notices", "--config", b_->config(), "--json"},
+      absl::Seconds(30));
+  ASSERT_TRUE(waiting.ok() && waiting->exit_code == 0) << waiting->err;
+  json pending = json::parse(waiting->out)["pending"];
+  ASSERT_EQ(pending.size(), 1u) << waiting->out;
+  EXPECT_EQ(pending[0]["kind"], "offboarding");
+  EXPECT_EQ(pending[0]["destination"], "ccf-a");
+  EXPECT_GE(pending[0]["attempts"].get<int>(), 2);
+
   // A comes back on its data: B's next retry is acknowledged, A forgets the invoker.
   StartA();
   ASSERT_TRUE(b_->process().WaitForStderr("acknowledged by ccf-a", absl::Seconds(20)).ok());
@@ -305,6 +318,11 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   EXPECT_EQ(calls[0].second["revokeInfo"]["apiInvokerId"], id);
   EXPECT_EQ(calls[0].second["revokeInfo"]["aefId"], aef_id_);
   EXPECT_EQ(calls[0].second["revokeInfo"]["apiIds"], json::array({(*apis)[0]["apiId"]}));
+
+  auto drained = RunToCompletion(
+      {Runfile("tools/capifctl/capifctl"), "notices", "--config", b_->config()}, absl::Seconds(30));
+  ASSERT_TRUE(drained.ok());
+  EXPECT_EQ(drained->out, "0 notice(s) waiting for acknowledgement\n");
 
   // Restarting A again changes nothing: the notice was acknowledged once, the state is gone.
   ASSERT_EQ(a_->Stop(), 0);

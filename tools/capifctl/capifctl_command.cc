@@ -23,7 +23,8 @@ constexpr char kUsage[] =
     "  capifctl peers --config FILE [--timeout-ms N] [--json]\n"
     "  capifctl enroll-invoker --config FILE [--ttl-seconds N]\n"
     "  capifctl enroll-provider --config FILE [--ttl-seconds N]\n"
-    "  capifctl rotate-token-key --config FILE\n";
+    "  capifctl rotate-token-key --config FILE\n"
+    "  capifctl notices --config FILE [--json]\n";
 
 struct PeerReport {
   std::string ccf_id;
@@ -164,6 +165,30 @@ int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   return 0;
 }
 
+// The CCF database of the configuration at `config_path`; null after printing why (exit code in
+// `*exit_code`: 2 for a bad configuration, 1 when the database cannot be opened).
+std::shared_ptr<SqliteDatabase> OpenDatabaseOf(const std::string& command,
+                                               const std::string& config_path, std::ostream& err,
+                                               int* exit_code) {
+  *exit_code = 2;
+  auto config = LoadCcfConfig(config_path);
+  if (!config.ok()) {
+    err << "capifctl " << command << ": " << config.status().message() << "\n";
+    return nullptr;
+  }
+  if (!config->northbound) {
+    err << "capifctl " << command << ": the configuration has no northbound (no database)\n";
+    return nullptr;
+  }
+  auto db = OpenCcfDatabase(config->data_dir);
+  if (!db.ok()) {
+    err << "capifctl " << command << ": " << db.status().message() << "\n";
+    *exit_code = 1;
+    return nullptr;
+  }
+  return *db;
+}
+
 int Enroll(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
            EnrollmentPurpose purpose) {
   std::string config_path;
@@ -186,21 +211,10 @@ int Enroll(const std::vector<std::string>& args, std::ostream& out, std::ostream
     err << "capifctl " << args[0] << ": --config is required\n" << kUsage;
     return 2;
   }
-  auto config = LoadCcfConfig(config_path);
-  if (!config.ok()) {
-    err << "capifctl " << args[0] << ": " << config.status().message() << "\n";
-    return 2;
-  }
-  if (!config->northbound) {
-    err << "capifctl " << args[0] << ": the configuration has no northbound (no onboarding)\n";
-    return 2;
-  }
-  auto db = OpenCcfDatabase(config->data_dir);
-  if (!db.ok()) {
-    err << "capifctl " << args[0] << ": " << db.status().message() << "\n";
-    return 1;
-  }
-  SqliteEnrollmentTokenStore tokens(*db);
+  int code = 0;
+  std::shared_ptr<SqliteDatabase> db = OpenDatabaseOf(args[0], config_path, err, &code);
+  if (db == nullptr) return code;
+  SqliteEnrollmentTokenStore tokens(db);
   auto token = IssueEnrollmentToken(tokens, purpose, Clock::Real().Now(),
                                     absl::Seconds(ttl_seconds));
   if (!token.ok()) {
@@ -217,21 +231,10 @@ int RotateTokenKey(const std::vector<std::string>& args, std::ostream& out, std:
     err << "capifctl rotate-token-key: usage: capifctl rotate-token-key --config FILE\n";
     return 2;
   }
-  auto config = LoadCcfConfig(args[2]);
-  if (!config.ok()) {
-    err << "capifctl rotate-token-key: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (!config->northbound) {
-    err << "capifctl rotate-token-key: the configuration has no northbound\n";
-    return 2;
-  }
-  auto db = OpenCcfDatabase(config->data_dir);
-  if (!db.ok()) {
-    err << "capifctl rotate-token-key: " << db.status().message() << "\n";
-    return 1;
-  }
-  auto keyring = TokenKeyring::Open(*db, Clock::Real());
+  int code = 0;
+  std::shared_ptr<SqliteDatabase> db = OpenDatabaseOf(args[0], args[2], err, &code);
+  if (db == nullptr) return code;
+  auto keyring = TokenKeyring::Open(db, Clock::Real());
   absl::Status rotated = keyring.ok() ? (*keyring)->Rotate() : keyring.status();
   if (!rotated.ok()) {
     err << "capifctl rotate-token-key: " << rotated.message() << "\n";
@@ -239,6 +242,53 @@ int RotateTokenKey(const std::vector<std::string>& args, std::ostream& out, std:
   }
   out << "new signing key " << (*keyring)->signer()->kid() << " ("
       << (*keyring)->jwks()->size() << " keys published); ccfd uses it after its next start\n";
+  return 0;
+}
+
+// The offboarding/revocation notices not acknowledged yet (the durable outbox).
+int Notices(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::string config_path;
+  bool as_json = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      config_path = args[++i];
+    } else if (args[i] == "--json") {
+      as_json = true;
+    } else {
+      err << "capifctl notices: unexpected argument '" << args[i] << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    err << "capifctl notices: --config is required\n" << kUsage;
+    return 2;
+  }
+  int code = 0;
+  std::shared_ptr<SqliteDatabase> db = OpenDatabaseOf(args[0], config_path, err, &code);
+  if (db == nullptr) return code;
+  auto pending = SqliteNoticeOutbox(db).Pending();
+  if (!pending.ok()) {
+    err << "capifctl notices: " << pending.status().message() << "\n";
+    return 1;
+  }
+  if (as_json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const OutboundNotice& n : *pending) {
+      list.push_back({{"notice_id", n.notice_id}, {"kind", n.kind},
+                      {"destination", n.destination}, {"attempts", n.attempts},
+                      {"created", absl::FormatTime(n.created)},
+                      {"next_attempt", absl::FormatTime(n.next_attempt)},
+                      {"last_error", n.last_error}});
+    }
+    out << nlohmann::json{{"pending", list}}.dump(2) << "\n";
+    return 0;
+  }
+  out << pending->size() << " notice(s) waiting for acknowledgement\n";
+  for (const OutboundNotice& n : *pending) {
+    out << "  " << n.notice_id << "  " << n.kind << " -> " << n.destination << "  attempts "
+        << n.attempts << ", next " << absl::FormatTime(n.next_attempt)
+        << (n.last_error.empty() ? "" : "  last error: " + n.last_error) << "\n";
+  }
   return 0;
 }
 
@@ -257,6 +307,7 @@ int RunCapifctl(const std::vector<std::string>& args, std::ostream& out, std::os
   if (args[0] == "enroll-invoker") return Enroll(args, out, err, EnrollmentPurpose::kInvoker);
   if (args[0] == "enroll-provider") return Enroll(args, out, err, EnrollmentPurpose::kProvider);
   if (args[0] == "rotate-token-key") return RotateTokenKey(args, out, err);
+  if (args[0] == "notices") return Notices(args, out, err);
   err << "capifctl: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }
