@@ -155,6 +155,8 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
     return ForwardedToken{"", 0, "", error, why};
   };
   absl::Time now = clock_.Now();
+  ASSIGN_OR_RETURN(bool offboarded, OffboardedAtPeer(peer, source));
+  if (offboarded) return refuse("invalid_client", "the invoker was offboarded at its home CCF");
   // The invoker certificate: the peer's trust domain only, and exactly this invoker.
   auto chain = X509Cert::ChainFromPem(certificate_pem);
   if (!chain.ok()) return refuse("invalid_client", "unreadable invoker certificate");

@@ -159,6 +159,87 @@ TEST(LocalCcfStateTest, PeerNoticeForgetsOnlyThatPeersInvokerAndTellsTheAef) {
   EXPECT_TRUE(state.SelectSecurityMethods(b, "inv-b2", {"PSK"}, {{p.aef_id, ""}}).ok());
 }
 
+// Solutions #15, #19, #24 (method 3), issuing side: everything a forwarded request must prove.
+TEST(LocalCcfStateTest, ForwardedTokenNeedsTheInvokerOfThePeerItsKeyAndAnOauthGrant) {
+  CcfWorld w("LocalCcfStateForwardToken");
+  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock,
+                      *w.ca.certificate().ToPem());
+  auto p = w.RegisterProvider();
+  auto oauth = CcfWorld::SampleApi("location-query", p.aef_id, {"OAUTH"});
+  oauth["shareableInfo"] = {{"isShareable", true}};
+  std::string oauth_id = w.Publish(p.apf_id, oauth)["apiId"];
+  auto psk = CcfWorld::SampleApi("psk-query", p.aef_id, {"PSK"});
+  psk["shareableInfo"] = {{"isShareable", true}};
+  std::string psk_id = w.Publish(p.apf_id, psk)["apiId"];
+  auto outside = CcfWorld::SampleApi("not-agreed", p.aef_id, {"OAUTH"});
+  outside["shareableInfo"] = {{"isShareable", true}};
+  w.Publish(p.apf_id, outside);
+
+  // Peer B, its CA and its invoker's certificate; a CA of C issuing the same identity.
+  auto b_ca = CertificateAuthority::CreateRoot(TrustDomain("b.example"), w.clock, absl::Hours(24));
+  auto c_ca = CertificateAuthority::CreateRoot(TrustDomain("c.example"), w.clock, absl::Hours(24));
+  ASSERT_TRUE(b_ca.ok() && c_ca.ok());
+  Peer b{CcfId("ccf-b"), TrustDomain("b.example"), "x:1",
+         *TrustBundle::FromPem(*b_ca->certificate().ToPem()), PeerRelation::kCapif6e, {}};
+  b.agreement.shared_apis = {"location-query", "psk-query"};
+  EvpKey key = *EvpKey::GenerateEcP256();
+  auto invoker_id = *SpiffeId::Create(TrustDomain("b.example"), SpiffeId::Kind::kInvoker, "inv-b1");
+  std::string cert = *b_ca->Issue({invoker_id, &key}, w.clock)->ToPem();
+  std::string foreign_cert =
+      *c_ca->IssueUncheckedForTesting({invoker_id, &key}, w.clock)->ToPem();
+  auto granted = state.SelectSecurityMethods(b, "inv-b1", {"OAUTH", "PSK"},
+                                             {{p.aef_id, oauth_id}, {p.aef_id, psk_id}});
+  ASSERT_TRUE(granted.ok()) << granted.status();
+  ASSERT_EQ((*granted)[0].method, "OAUTH");
+  ASSERT_EQ((*granted)[1].method, "PSK");
+  int n = 0;
+  auto assertion = [&](const EvpKey& signing_key, const std::string& aud, absl::Duration life) {
+    EvpKey copy = *EvpKey::FromPrivateKeyPem(*signing_key.PrivateKeyPem());
+    JwsSigner signer = *JwsSigner::Create(std::move(copy), "inv-b1");
+    int64_t now = absl::ToUnixSeconds(w.clock.Now());
+    return *signer.Sign("JWT", {{"iss", "inv-b1"}, {"sub", "inv-b1"}, {"aud", aud},
+                                {"iat", now}, {"exp", now + absl::ToInt64Seconds(life)},
+                                {"jti", absl::StrCat("jti-", ++n)}});
+  };
+  std::string scope = "3gpp#" + p.aef_id + ":location-query";
+  auto error_of = [&](const std::string& source, const std::string& s, const std::string& a,
+                      const std::string& c) {
+    auto t = state.ForwardToken(b, source, s, a, c);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? t->error : "status";
+  };
+  EvpKey other_key = *EvpKey::GenerateEcP256();
+  EXPECT_EQ(error_of("inv-b1", scope, assertion(key, "ccf-a", absl::Minutes(2)), foreign_cert),
+            "invalid_client");  // not chained to B's bundle
+  EXPECT_EQ(error_of("inv-b2", scope, assertion(key, "ccf-a", absl::Minutes(2)), cert),
+            "invalid_client");  // the certificate names another invoker
+  EXPECT_EQ(error_of("inv-b1", scope, assertion(other_key, "ccf-a", absl::Minutes(2)), cert),
+            "invalid_client");  // signed by a key that is not the certificate's
+  EXPECT_EQ(error_of("inv-b1", scope, assertion(key, "ccf-b", absl::Minutes(2)), cert),
+            "invalid_client");  // for another audience
+  EXPECT_EQ(error_of("inv-b1", scope, assertion(key, "ccf-a", absl::Minutes(10)), cert),
+            "invalid_client");  // lives too long
+  EXPECT_EQ(error_of("inv-b1", "3gpp#" + p.aef_id + ":psk-query",
+                     assertion(key, "ccf-a", absl::Minutes(2)), cert),
+            "invalid_scope");  // PSK, not OAUTH, was granted for it
+  EXPECT_EQ(error_of("inv-b1", "3gpp#" + p.aef_id + ":not-agreed",
+                     assertion(key, "ccf-a", absl::Minutes(2)), cert),
+            "invalid_scope");  // outside the agreement: never granted
+  std::string good = assertion(key, "ccf-a", absl::Minutes(2));
+  auto token = state.ForwardToken(b, "inv-b1", scope, good, cert);
+  ASSERT_TRUE(token.ok() && token->error.empty()) << token->error_description;
+  JwtValidator validator({"at+jwt", "ccf-a", p.aef_id, true, absl::Seconds(30)}, w.clock);
+  auto jwt = validator.Verify(token->access_token, *JwkSet::FromJson(state.JwksJson()));
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  EXPECT_EQ(jwt->claims["client_id"], "inv-b1");
+  EXPECT_EQ(error_of("inv-b1", scope, good, cert), "invalid_grant");  // replayed jti
+
+  // After B's offboarding notice: refused whatever it presents.
+  ASSERT_TRUE(state.ApplyPeerNotice(b, {true, "inv-b1", "n-1", 0}).ok());
+  EXPECT_EQ(error_of("inv-b1", scope, assertion(key, "ccf-a", absl::Minutes(2)), cert),
+            "invalid_client");
+}
+
 TEST(LocalCcfStateTest, OwnershipAndJwks) {
   CcfWorld w("LocalCcfStateOwnership");
   LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock, *w.ca.certificate().ToPem());
