@@ -14,7 +14,11 @@
 #include "common/jws.h"
 #include "common/x509_cert.h"
 #include "absl/synchronization/mutex.h"
+#include "ccf/ccf_config.h"
 #include "ccf/northbound_server.h"
+#include "federation/ownership_resolver.h"
+#include "federation/peer_client.h"
+#include "proto/interconnect.grpc.pb.h"
 #include "ccf/sqlite_stores.h"
 #include "common/secret_bytes.h"
 #include "common/subprocess.h"
@@ -27,6 +31,7 @@ namespace capif {
 namespace {
 
 using nlohmann::json;
+namespace fv1 = capif::federation::v1;
 
 // A's AEF as far as the AEF Security API goes: records the revoke-authorization calls its CCF
 // makes (TS 29.222 AEF_Security_API), on the AEF's own certificate.
@@ -80,12 +85,8 @@ class TwoDomainsTest : public ::testing::Test {
     a_bus_ = a_first->bus_endpoint();
     ASSERT_EQ(b_pki_only->Stop(), 0);
     b_pki_only.reset();
-    b_ = std::make_unique<CcfdProcess>(
-        "b-" + test, "b",
-        absl::StrCat(R"([{"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
-                    "endpoint": ")", a_bus_, R"(", "trust_bundle": ")", a_first->ca_path(),
-                     R"(", "relation": "CAPIF-6e", "agreement": {
-                      "operations": ["LOOKUP_SECURITY_INFO"]}}])"));
+    a_ca_ = a_first->ca_path();
+    b_ = std::make_unique<CcfdProcess>("b-" + test, "b", BPeers(""));
     // Now that B's address is known, A restarts on its own bus address naming B's.
     ASSERT_EQ(a_first->Stop(), 0);
     a_first.reset();
@@ -134,6 +135,13 @@ class TwoDomainsTest : public ::testing::Test {
                                      "NOTIFY_REVOCATION"],
                       "shared_apis": ["location-query", "not-shareable", "psk-query"]}}])");
   }
+  // B's peers: A, and `more` (JSON objects, each with a leading comma).
+  std::string BPeers(const std::string& more) const {
+    return absl::StrCat(R"([{"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
+                    "endpoint": ")", a_bus_, R"(", "trust_bundle": ")", a_ca_,
+                        R"(", "relation": "CAPIF-6e", "agreement": {
+                      "operations": ["LOOKUP_SECURITY_INFO"]}})", more, "]");
+  }
   // A on its data and its bus address (B's configuration points there).
   void StartA() { a_ = std::make_unique<CcfdProcess>(a_name_, "a", APeers(b_->bus_endpoint()), a_bus_); }
 
@@ -158,7 +166,7 @@ class TwoDomainsTest : public ::testing::Test {
                           ->has_value();
   }
 
-  std::string a_name_, a_bus_, b_ca_, apf_id_, aef_id_;
+  std::string a_name_, a_bus_, a_ca_, b_ca_, apf_id_, aef_id_;
   std::unique_ptr<CcfdProcess> a_, b_;
   EvpKey key_ = *EvpKey::GenerateEcP256();
   json funcs_;
@@ -246,6 +254,11 @@ TEST_F(TwoDomainsTest, InvokerOfBDiscoversWhatASharesAndUsesItsAef) {
   EXPECT_FALSE((*invoker)->RequestToken(scope).ok());
   // PSK was selected for psk-query, not OAUTH: no token for it.
   EXPECT_FALSE((*invoker)->RequestToken("3gpp#" + aef_id + ":psk-query", "ccf-a").ok());
+  // An API A does not share with B (outside the agreement's shareable set): no token.
+  auto outside = (*invoker)->RequestToken("3gpp#" + aef_id + ":not-shareable", "ccf-a");
+  EXPECT_FALSE(outside.ok());
+  EXPECT_NE(outside.status().message().find("invalid_scope"), absl::string_view::npos)
+      << outside.status();
 
   // A method the AEF does not offer is refused by A, and B says so.
   auto refused = (*invoker)->RequestSecurityMethods(*apis, {"PKI"});
@@ -354,6 +367,94 @@ TEST_F(TwoDomainsTest, SecurityContextDeletedAtBIsRevokedAtA) {
   // The invoker is still onboarded at B and may ask again: A grants anew.
   ASSERT_TRUE((*invoker)->RequestSecurityMethods(*apis, {"PSK"}).ok());
   EXPECT_EQ(AefGet(id)->status, 200);
+}
+
+// Key issue #2 authorization with a third domain: C, a peer of B allowed to look up security
+// information and query ownership, asks B for the AEFPSK of B's invoker for an AEF registered at
+// A: PERMISSION_DENIED (B answers only the CCF hosting that AEF), while A still gets it. C is no
+// peer of A: A refuses its handshake. C's ownership fan-out finds B as the invoker's home.
+TEST_F(TwoDomainsTest, ThirdDomainCannotObtainAnotherDomainsSecurityInformation) {
+  std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  CcfdProcess c("c-" + test, "c",
+                absl::StrCat(R"([{"ccf_id": "ccf-b", "trust_domain": "operator-b.example",
+                    "endpoint": ")", b_->bus_endpoint(), R"(", "trust_bundle": ")", b_ca_,
+                             R"(", "relation": "CAPIF-6e"},
+                  {"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
+                    "endpoint": ")", a_bus_, R"(", "trust_bundle": ")", a_ca_,
+                             R"(", "relation": "CAPIF-6e"}])"));
+  // B restarts on its address and data, now with C as a peer.
+  std::string b_bus = b_->bus_endpoint();
+  ASSERT_EQ(b_->Stop(), 0);
+  b_ = std::make_unique<CcfdProcess>(
+      "b-" + test, "b",
+      BPeers(absl::StrCat(R"(, {"ccf_id": "ccf-c", "trust_domain": "operator-c.example",
+                    "endpoint": "127.0.0.1:1", "trust_bundle": ")", c.ca_path(),
+                          R"(", "relation": "CAPIF-6e", "agreement": {
+                      "operations": ["LOOKUP_SECURITY_INFO", "QUERY_INVOKER_OWNERSHIP"]}})")),
+      b_bus);
+
+  auto invoker = CapifInvoker::Onboard(b_->api_root(), b_->ca_pem(),
+                                       b_->EnrollmentToken("invoker"), "https://invoker.example/cb");
+  ASSERT_TRUE(invoker.ok()) << invoker.status();
+  auto apis = (*invoker)->Discover({{"api-name", "psk-query"}});
+  ASSERT_TRUE(apis.ok() && apis->size() == 1u);
+  ASSERT_TRUE((*invoker)->RequestSecurityMethods(*apis, {"PSK"}).ok());
+  std::string id = (*invoker)->api_invoker_id();
+
+  auto c_config = LoadCcfConfig(c.config());
+  ASSERT_TRUE(c_config.ok()) << c_config.status();
+  auto to_b = PeerClient::Create(c_config->bus_identity, c_config->peers[0], Clock::Real());
+  auto to_a = PeerClient::Create(c_config->bus_identity, c_config->peers[1], Clock::Real());
+  fv1::SecurityInfoLookup lookup;
+  *lookup.mutable_header() = to_b->NewHeader();
+  lookup.set_api_invoker_id(id);
+  lookup.set_aef_id(aef_id_);
+  lookup.set_method(fv1::SECURITY_METHOD_PSK);
+  fv1::SecurityInfo info;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status s = to_b->stub()->LookupSecurityInfo(&ctx, lookup, &info);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+    EXPECT_TRUE(info.aef_psk().empty());
+  }
+  // Audit lines have their members in alphabetical order.
+  EXPECT_TRUE(b_->process().WaitForStderr(
+      absl::StrCat(R"("decision":"deny","invoker":")", id,
+                   R"(","operation":"LOOKUP_SECURITY_INFO","peer":"spiffe://operator-c.example/ccf/ccf-c")"),
+      absl::Seconds(10)).ok());
+  // The CCF that hosts the AEF still gets it.
+  EXPECT_EQ(AefGet(id)->status, 200);
+  // C naming B's CCF as the origin: refused as well.
+  {
+    *lookup.mutable_header() = to_b->NewHeader();
+    lookup.mutable_header()->set_origin_ccf_id("ccf-a");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status s = to_b->stub()->LookupSecurityInfo(&ctx, lookup, &info);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  }
+  // A has no agreement with C: the handshake itself is refused.
+  {
+    *lookup.mutable_header() = to_a->NewHeader();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status s = to_a->stub()->LookupSecurityInfo(&ctx, lookup, &info);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  }
+  // Solution #14 over real processes: B claims its invoker, A does not know C (no answer); the
+  // resolver still answers B within its deadline.
+  OwnershipResolver resolver({{CcfId("ccf-b"), to_b.get()}, {CcfId("ccf-a"), to_a.get()}},
+                             Clock::Real(), {});
+  auto home = resolver.Resolve(ApiInvokerId(id));
+  ASSERT_TRUE(home.ok()) << home.status();
+  EXPECT_EQ(home->value(), "ccf-b");
+  // Nobody claims it, but A could not answer: no negative answer can be given.
+  EXPECT_EQ(resolver.Resolve(ApiInvokerId("inv-nobody")).status().code(),
+            absl::StatusCode::kUnavailable);
+  OwnershipResolver only_b({{CcfId("ccf-b"), to_b.get()}}, Clock::Real(), {});
+  EXPECT_EQ(only_b.Resolve(ApiInvokerId("inv-nobody")).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace
