@@ -15,7 +15,9 @@
 #include "ccf/northbound.h"
 #include "ccf/peer_api_discovery.h"
 #include "federation/audit_log.h"
+#include "federation/peer_bundles.h"
 #include "federation/peer_client.h"
+#include "ccf/sqlite_stores.h"
 
 namespace capif {
 namespace {
@@ -92,6 +94,18 @@ int RunCcfd(int argc, char** argv) {
     northbound = *std::move(nb);
   }
 
+  // Peers' trust bundles, refreshed on their hints; the last good ones are kept in the database.
+  std::unique_ptr<SqlitePeerBundleStore> bundle_store;
+  if (northbound) bundle_store = std::make_unique<SqlitePeerBundleStore>(northbound->database());
+  std::vector<std::pair<Peer, PeerClient*>> bundle_peers;
+  for (size_t i = 0; i < config->peers.size(); ++i) {
+    bundle_peers.emplace_back(config->peers[i], peer_clients[i].get());
+  }
+  PeerBundles bundles(bundle_peers, bundle_store.get(), Clock::Real(), {});
+  absl::Status loaded = bundles.LoadStored();
+  if (!loaded.ok()) LogWarning("ccfd", absl::StrCat("stored peer bundles: ", loaded.ToString()));
+  if (northbound) northbound->SetPeerBundles(&bundles);
+
   std::unique_ptr<AuditLog> audit;
   if (config->audit_log.empty()) {
     audit = AuditLog::Stderr(Clock::Real());
@@ -123,10 +137,13 @@ int RunCcfd(int argc, char** argv) {
               << std::endl;
   }
 
+  bundles.Start(absl::Seconds(1));
+
   int signo = 0;
   sigwait(&stop_signals, &signo);
   LogInfo("ccfd", absl::StrCat("received ", signo == SIGTERM ? "SIGTERM" : "SIGINT",
                                ", shutting down"));
+  bundles.Stop();
   if (northbound) northbound->Stop();
   (*server)->Shutdown(kShutdownGrace);
   LogInfo("ccfd", "stopped");

@@ -160,7 +160,9 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   // The invoker certificate: the peer's trust domain only, and exactly this invoker.
   auto chain = X509Cert::ChainFromPem(certificate_pem);
   if (!chain.ok()) return refuse("invalid_client", "unreadable invoker certificate");
-  if (!peer.trust_bundle.Verify(*chain, now).ok()) {
+  // The peer's configured roots, plus those of its current bundle (a CA roll-over).
+  TrustBundle roots = bundles_ != nullptr ? bundles_->RootsOf(peer) : peer.trust_bundle;
+  if (!roots.Verify(*chain, now).ok()) {
     return refuse("invalid_client", "the invoker certificate does not chain to the peer's bundle");
   }
   std::vector<std::string> uris = (*chain)[0].UriSans();

@@ -19,6 +19,7 @@
 #include "ccf/token_keyring.h"
 #include "common/clock.h"
 #include "federation/local_ccf.h"
+#include "federation/peer_bundles.h"
 
 namespace capif {
 
@@ -61,6 +62,8 @@ class LocalCcfState final : public LocalCcf {
     std::function<void(const std::string& api_invoker_id)> forget_invoker;
   };
   void SetNoticeHooks(NoticeHooks hooks) { hooks_ = std::move(hooks); }
+  // Peers' refreshed trust bundles (may be null: configured roots only). Set before serving.
+  void SetPeerBundles(const PeerBundles* bundles) { bundles_ = bundles; }
 
  private:
   absl::StatusOr<bool> OffboardedAtPeer(const Peer& peer, const std::string& api_invoker_id);
@@ -74,6 +77,7 @@ class LocalCcfState final : public LocalCcf {
   const std::vector<std::string> method_priority_;
   const absl::Duration token_validity_;
   NoticeHooks hooks_;
+  const PeerBundles* bundles_ = nullptr;
   // Client-assertion jti values already used, until their exp (replay protection, #15).
   absl::Mutex jti_mu_;
   std::map<std::string, absl::Time> seen_jti_ ABSL_GUARDED_BY(jti_mu_);

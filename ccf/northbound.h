@@ -44,6 +44,11 @@ class Northbound {
   LocalCcf* local_state() { return local_state_.get(); }
   // Notices to peers and AEFs not acknowledged yet.
   NoticeOutbox* outbox() { return outbox_.get(); }
+  // The CCF database (for stores that live beside the northbound's, e.g. peer bundles).
+  std::shared_ptr<SqliteDatabase> database() { return db_; }
+  // Peers' refreshed trust bundles, used for what peers present (may be null). Set before the
+  // bus serves; must outlive the Northbound.
+  void SetPeerBundles(const PeerBundles* bundles) { local_state_->SetPeerBundles(bundles); }
   void Stop();
 
  private:

@@ -3,6 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/file_io.h"
 
+#include <nlohmann/json.hpp>
+
 namespace capif {
 
 const std::vector<std::string>& CcfSchema() {
@@ -44,6 +46,10 @@ const std::vector<std::string>& CcfSchema() {
       "  next_attempt_ms INTEGER NOT NULL,"
       "  last_error TEXT NOT NULL DEFAULT '');"
       "CREATE INDEX outbox_by_due ON outbox(next_attempt_ms);",
+      // 6: the last good trust bundle of each peer and the state of its refresh.
+      "CREATE TABLE peer_bundles ("
+      "  ccf_id TEXT PRIMARY KEY,"
+      "  status_json TEXT NOT NULL);",
   };
   return *kSchema;
 }
@@ -221,6 +227,62 @@ absl::Status SqliteNoticeOutbox::Failed(const std::string& notice_id, absl::Time
       "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
       "WHERE notice_id = ?",
       {absl::ToUnixMillis(next_attempt), error.substr(0, 500), notice_id});
+}
+
+namespace {
+
+int64_t MillisOrZero(absl::Time t) {
+  return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t);
+}
+absl::Time TimeOrPast(int64_t ms) {
+  return ms == 0 ? absl::InfinitePast() : absl::FromUnixMillis(ms);
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, PeerBundleStatus>> SqlitePeerBundleStore::LoadAll() {
+  auto rows = db_->Query("SELECT ccf_id, status_json FROM peer_bundles");
+  if (!rows.ok()) return rows.status();
+  std::map<std::string, PeerBundleStatus> out;
+  for (const SqlRow& row : *rows) {
+    nlohmann::json j = nlohmann::json::parse(SqlText(row[1]), nullptr, false);
+    if (!j.is_object()) continue;  // unreadable: as if never fetched
+    PeerBundleStatus s;
+    s.last_attempt = TimeOrPast(j.value("last_attempt_ms", int64_t{0}));
+    s.last_error = j.value("last_error", "");
+    s.failures = j.value("failures", 0);
+    s.next_refresh = TimeOrPast(j.value("next_refresh_ms", int64_t{0}));
+    if (j.contains("bundle") && j["bundle"].is_object()) {
+      const nlohmann::json& b = j["bundle"];
+      HeldBundle h;
+      h.sequence = b.value("sequence", uint64_t{0});
+      h.root_ca_pems = b.value("root_ca_pems", std::vector<std::string>{});
+      h.jwks_json = b.value("jwks_json", "");
+      h.refresh_hint_seconds = b.value("refresh_hint_seconds", 0u);
+      h.fetched_at = TimeOrPast(b.value("fetched_at_ms", int64_t{0}));
+      s.last_good = std::move(h);
+    }
+    out[SqlText(row[0])] = std::move(s);
+  }
+  return out;
+}
+
+absl::Status SqlitePeerBundleStore::Save(const std::string& ccf_id, const PeerBundleStatus& s) {
+  nlohmann::json j = {{"last_attempt_ms", MillisOrZero(s.last_attempt)},
+                      {"last_error", s.last_error},
+                      {"failures", s.failures},
+                      {"next_refresh_ms", MillisOrZero(s.next_refresh)}};
+  if (s.last_good) {
+    j["bundle"] = {{"sequence", s.last_good->sequence},
+                   {"root_ca_pems", s.last_good->root_ca_pems},
+                   {"jwks_json", s.last_good->jwks_json},
+                   {"refresh_hint_seconds", s.last_good->refresh_hint_seconds},
+                   {"fetched_at_ms", MillisOrZero(s.last_good->fetched_at)}};
+  }
+  return db_->Execute(
+      "INSERT INTO peer_bundles(ccf_id, status_json) VALUES (?, ?) "
+      "ON CONFLICT(ccf_id) DO UPDATE SET status_json = excluded.status_json",
+      {ccf_id, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
 }
 
 absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::Pending() {

@@ -8,12 +8,14 @@
 #ifndef CAPIF_CCF_SQLITE_STORES_H_
 #define CAPIF_CCF_SQLITE_STORES_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "ccf/stores.h"
 #include "common/sqlite_database.h"
+#include "federation/peer_bundles.h"
 
 namespace capif {
 
@@ -75,6 +77,17 @@ class SqliteNoticeOutbox final : public NoticeOutbox {
   absl::Status Failed(const std::string& notice_id, absl::Time next_attempt,
                       const std::string& error) override;
   absl::StatusOr<std::vector<OutboundNotice>> Pending() override;
+
+ private:
+  std::shared_ptr<SqliteDatabase> db_;
+};
+
+// The peers' trust bundles (federation/peer_bundles.h), one JSON document per peer.
+class SqlitePeerBundleStore final : public PeerBundleStore {
+ public:
+  explicit SqlitePeerBundleStore(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  absl::StatusOr<std::map<std::string, PeerBundleStatus>> LoadAll() override;
+  absl::Status Save(const std::string& ccf_id, const PeerBundleStatus& status) override;
 
  private:
   std::shared_ptr<SqliteDatabase> db_;

@@ -148,5 +148,33 @@ TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
   EXPECT_EQ(SqliteNoticeOutbox(*db).Pending()->size(), 1u);
 }
 
+TEST_F(SqliteStoresTest, PeerBundlesRoundTrip) {
+  SqlitePeerBundleStore store(db_);
+  PeerBundleStatus s;
+  s.last_good = HeldBundle{9, {"ROOT1", "ROOT2"}, R"({"keys":[]})", 600,
+                           absl::FromUnixMillis(1700000000123)};
+  s.last_attempt = absl::FromUnixMillis(1700000001000);
+  s.last_error = "deadline exceeded";
+  s.failures = 2;
+  s.next_refresh = absl::FromUnixMillis(1700000011000);
+  ASSERT_TRUE(store.Save("ccf-b", s).ok());
+  ASSERT_TRUE(store.Save("ccf-c", PeerBundleStatus{}).ok());
+  s.failures = 3;
+  ASSERT_TRUE(store.Save("ccf-b", s).ok());  // replaces
+  auto all = store.LoadAll();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  const PeerBundleStatus& b = (*all)["ccf-b"];
+  ASSERT_TRUE(b.last_good.has_value());
+  EXPECT_EQ(b.last_good->sequence, 9u);
+  EXPECT_EQ(b.last_good->root_ca_pems, (std::vector<std::string>{"ROOT1", "ROOT2"}));
+  EXPECT_EQ(b.last_good->fetched_at, absl::FromUnixMillis(1700000000123));
+  EXPECT_EQ(b.failures, 3);
+  EXPECT_EQ(b.last_error, "deadline exceeded");
+  EXPECT_EQ(b.next_refresh, absl::FromUnixMillis(1700000011000));
+  EXPECT_FALSE((*all)["ccf-c"].last_good.has_value());
+  EXPECT_EQ((*all)["ccf-c"].last_attempt, absl::InfinitePast());
+}
+
 }  // namespace
 }  // namespace capif

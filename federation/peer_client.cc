@@ -70,10 +70,12 @@ absl::StatusOr<HelloResult> PeerClient::Hello(absl::Duration timeout) {
   return result;
 }
 
-absl::StatusOr<fv1::TrustBundle> PeerClient::GetTrustBundle(absl::Duration timeout) {
+absl::StatusOr<fv1::TrustBundle> PeerClient::GetTrustBundle(absl::Duration timeout,
+                                                            bool wait_for_ready) {
   fv1::GetTrustBundleRequest req;
   *req.mutable_header() = NewHeader();
   grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(wait_for_ready);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   fv1::TrustBundle bundle;
   grpc::Status s = stub_->GetTrustBundle(&ctx, req, &bundle);

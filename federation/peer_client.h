@@ -41,7 +41,10 @@ class PeerClient {
              const Clock& clock);
 
   absl::StatusOr<HelloResult> Hello(absl::Duration timeout);
-  absl::StatusOr<capif::federation::v1::TrustBundle> GetTrustBundle(absl::Duration timeout);
+  // With `wait_for_ready`, a channel that is reconnecting is waited for (up to `timeout`)
+  // instead of failing at once.
+  absl::StatusOr<capif::federation::v1::TrustBundle> GetTrustBundle(absl::Duration timeout,
+                                                                    bool wait_for_ready = false);
 
   // A header with this CCF as origin and a fresh random request id.
   capif::federation::v1::RequestHeader NewHeader() const;

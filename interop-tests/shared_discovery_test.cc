@@ -181,6 +181,16 @@ TEST_F(TwoDomainsTest, InvokerOfBDiscoversWhatASharesAndUsesItsAef) {
   auto& anon = anon_;
   auto& funcs = funcs_;
   auto& key = key_;
+  // A fetched B's trust bundle over the bus, keeps it, and capifctl peers shows it.
+  ASSERT_TRUE(a.process().WaitForStderr("trust bundle of ccf-b: sequence 1", absl::Seconds(20)).ok());
+  auto peers = RunToCompletion(
+      {Runfile("tools/capifctl/capifctl"), "peers", "--config", a.config(), "--json"},
+      absl::Seconds(30));
+  ASSERT_TRUE(peers.ok() && peers->exit_code == 0) << (peers.ok() ? peers->err : "");
+  json held = json::parse(peers->out)["peers"][0]["held_bundle"];
+  EXPECT_EQ(held["sequence"], 1) << peers->out;
+  EXPECT_EQ(held["refresh_ok"], true);
+
   // An invoker onboarded at B discovers.
   auto invoker = CapifInvoker::Onboard(b.api_root(), b.ca_pem(), b.EnrollmentToken("invoker"),
                                        "https://invoker.example/cb");

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <iomanip>
 #include <thread>
 
@@ -38,7 +40,25 @@ struct PeerReport {
   double rtt_ms = 0;      // second Hello on the established channel
   uint64_t bundle_sequence = 0;
   std::string reason;
+  // What the running ccfd holds of this peer's trust bundle (from its database), if known.
+  std::optional<PeerBundleStatus> held;
 };
+
+std::string TimeText(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+// One line on the bundle ccfd holds for a peer and how its last refresh went.
+std::string HeldText(const PeerBundleStatus& s) {
+  std::string text = s.last_good ? absl::StrCat("held bundle: sequence ", s.last_good->sequence,
+                                                ", fetched ", TimeText(s.last_good->fetched_at))
+                                 : "held bundle: none yet";
+  if (!s.last_error.empty()) {
+    absl::StrAppend(&text, "; last refresh FAILED at ", TimeText(s.last_attempt), " (",
+                    s.failures, " in a row): ", s.last_error.substr(0, 200));
+  }
+  return text;
+}
 
 // The first line of a gRPC error, without its long debug tail.
 std::string ShortReason(const absl::Status& s) {
@@ -94,6 +114,7 @@ void PrintTable(const std::string& self, const std::vector<PeerReport>& reports,
                            rtt, seq)
         << "\n";
     if (!r.reason.empty()) out << "    " << r.reason << "\n";
+    if (r.held) out << "    " << HeldText(*r.held) << "\n";
   }
 }
 
@@ -111,6 +132,19 @@ void PrintJson(const std::string& self, const std::vector<PeerReport>& reports,
       p["bundle_sequence"] = r.bundle_sequence;
     } else {
       p["reason"] = r.reason;
+    }
+    if (r.held) {
+      nlohmann::json h = {{"refresh_ok", r.held->last_error.empty()},
+                          {"failures", r.held->failures}};
+      if (r.held->last_good) {
+        h["sequence"] = r.held->last_good->sequence;
+        h["fetched_at"] = TimeText(r.held->last_good->fetched_at);
+      }
+      if (!r.held->last_error.empty()) {
+        h["last_error"] = r.held->last_error;
+        h["last_attempt"] = TimeText(r.held->last_attempt);
+      }
+      p["held_bundle"] = h;
     }
     peers.push_back(p);
   }
@@ -153,6 +187,19 @@ int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream&
     });
   }
   for (std::thread& t : threads) t.join();
+  // What ccfd holds of each peer's bundle, when it has a database (it refreshes them).
+  if (config->northbound && ::access((config->data_dir + "/ccf.db").c_str(), F_OK) == 0) {
+    auto db = OpenCcfDatabase(config->data_dir);
+    auto held = db.ok() ? SqlitePeerBundleStore(*db).LoadAll() : db.status();
+    if (held.ok()) {
+      for (PeerReport& r : reports) {
+        auto it = held->find(r.ccf_id);
+        if (it != held->end()) r.held = it->second;
+      }
+    } else {
+      err << "capifctl peers: held bundles unknown: " << held.status().message() << "\n";
+    }
+  }
   std::string self = config->bus_identity.identity().ToString();
   if (json) {
     PrintJson(self, reports, out);
