@@ -120,7 +120,14 @@ absl::StatusOr<Agreement> ParseAgreement(const json& peer, const std::string& wh
   if (a == nullptr) return agreement;  // only Hello and GetTrustBundle: nothing shared
   std::string field = where + ".agreement";
   if (!a->is_object()) return FieldError(field, "must be an object");
-  RETURN_IF_ERROR(CheckKnownFields(*a, field, {"operations", "shared_apis"}));
+  RETURN_IF_ERROR(CheckKnownFields(*a, field, {"operations", "shared_apis", "cross_domain_tokens"}));
+  ASSIGN_OR_RETURN(std::string tokens, StringField(*a, field, "cross_domain_tokens", false));
+  if (tokens == "issued-by-home-ccf") {
+    agreement.home_issues_tokens = true;
+  } else if (!tokens.empty() && tokens != "issued-by-aef-ccf") {
+    return FieldError(field + ".cross_domain_tokens",
+                      "must be \"issued-by-aef-ccf\" (default) or \"issued-by-home-ccf\"");
+  }
   if (a->contains("operations")) {
     const json& ops = (*a)["operations"];
     if (!ops.is_array()) return FieldError(field + ".operations", "must be an array of names");

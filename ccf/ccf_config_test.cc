@@ -89,6 +89,9 @@ TEST_F(CcfConfigTest, LoadsValidConfiguration) {
   EXPECT_TRUE(b.agreement.Allows(fv1::OPERATION_NOTIFY_OFFBOARDING));
   EXPECT_FALSE(b.agreement.Allows(fv1::OPERATION_FORWARD_TOKEN_REQUEST));
   EXPECT_EQ(b.agreement.shared_apis, std::vector<std::string>{"location-api"});
+  EXPECT_FALSE(b.agreement.home_issues_tokens);  // #24 method 3 unless agreed otherwise
+  EXPECT_EQ(config->notice_retry_initial, absl::Milliseconds(500));
+  EXPECT_EQ(config->notice_retry_max, absl::Seconds(30));
   // No agreement: only the basics.
   const Peer& a2 = config->peers[1];
   EXPECT_EQ(a2.relation, PeerRelation::kCapif6);
@@ -125,6 +128,14 @@ TEST_F(CcfConfigTest, ErrorsNameTheField) {
       {R"("LOOKUP_SECURITY_INFO")", R"("STEAL_KEYS")", "peers[0].agreement.operations[1]"},
       {R"("shared_apis": ["location-api"])", R"("shared_apis": "location-api")",
        "peers[0].agreement.shared_apis"},
+      {R"("shared_apis": ["location-api"])",
+       R"("shared_apis": ["location-api"], "cross_domain_tokens": "by-anyone")",
+       "peers[0].agreement.cross_domain_tokens: must be"},
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "notice_retry_initial_ms": 5)",
+       "bus.notice_retry_initial_ms: must be at least 10"},
+      {R"("bundle_sequence": 7)",
+       R"("bundle_sequence": 7, "notice_retry_initial_ms": 500, "notice_retry_max_ms": 100)",
+       "bus.notice_retry_max_ms: must be at least"},
       {R"("ccf_id": "ccf-a2")", R"("ccf_id": "ccf-b")", "peers[1].ccf_id: 'ccf-b' is configured twice"},
       {R"("ccf_id": "ccf-a2")", R"("ccf_id": "ccf-a")", "peers[1]: names this CCF itself"},
       {R"("relation": "CAPIF-6"})", R"("relation": "CAPIF-6", "colour": "red"})",

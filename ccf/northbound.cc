@@ -74,11 +74,31 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
       DiscoverServiceConfig{n->resources_.get(), n->invokers_.get(), n->ca_.get(), remote});
   n->discover_->RegisterRoutes(*n->server_);
   ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, clock));
-  n->security_ = std::make_unique<SecurityApi>(
-      SecurityApiConfig{n->invokers_.get(), n->resources_.get(), n->keyring_.get(), n->ca_.get(),
-                        &clock, config.bus_identity.ccf_id.value(), n->api_root_,
-                        config.security.method_priority, config.security.token_validity,
-                        config.security.aef_psk_validity, remote, wake});
+  SecurityApiConfig security{n->invokers_.get(), n->resources_.get(), n->keyring_.get(),
+                             n->ca_.get(), &clock, config.bus_identity.ccf_id.value(),
+                             n->api_root_, config.security.method_priority,
+                             config.security.token_validity, config.security.aef_psk_validity,
+                             remote, wake};
+  // TR 33.700-22 #24, home-issued variant, per agreement: for such a peer, this CCF issues the
+  // tokens of its invokers for the peer's AEFs, and its own AEFs accept the peer's tokens, with
+  // the keys of the peer's current trust bundle.
+  std::vector<std::string> token_peers;
+  for (const Peer& p : config.peers) {
+    if (!p.agreement.home_issues_tokens) continue;
+    security.home_issued_token_peers.insert(p.ccf_id.value());
+    token_peers.push_back(p.ccf_id.value());
+  }
+  security.peer_token_issuers = [self, token_peers] {
+    std::vector<std::pair<std::string, std::string>> out;
+    const PeerBundles* bundles = self->bundles_.load();
+    if (bundles == nullptr) return out;
+    for (const std::string& id : token_peers) {
+      PeerBundleStatus s = bundles->Status(id);
+      if (s.last_good) out.emplace_back(id, s.last_good->jwks_json);
+    }
+    return out;
+  };
+  n->security_ = std::make_unique<SecurityApi>(std::move(security));
   n->security_->RegisterRoutes(*n->server_);
   n->local_state_ = std::make_unique<LocalCcfState>(
       config.bus_identity.ccf_id.value(), n->invokers_.get(), n->resources_.get(),

@@ -10,6 +10,7 @@
 #ifndef CAPIF_CCF_NORTHBOUND_H_
 #define CAPIF_CCF_NORTHBOUND_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -48,7 +49,10 @@ class Northbound {
   std::shared_ptr<SqliteDatabase> database() { return db_; }
   // Peers' refreshed trust bundles, used for what peers present (may be null). Set before the
   // bus serves; must outlive the Northbound.
-  void SetPeerBundles(const PeerBundles* bundles) { local_state_->SetPeerBundles(bundles); }
+  void SetPeerBundles(const PeerBundles* bundles) {
+    local_state_->SetPeerBundles(bundles);
+    bundles_.store(bundles);
+  }
   void Stop();
 
  private:
@@ -71,6 +75,7 @@ class Northbound {
   std::unique_ptr<NoticeDispatcher> dispatcher_;
   std::unique_ptr<NorthboundServer> server_;
   std::string api_root_;
+  std::atomic<const PeerBundles*> bundles_{nullptr};
 };
 
 }  // namespace capif

@@ -40,6 +40,7 @@ json PublicEntry(const json& e) {
   out.erase(kPskMember);
   out.erase(kPskExpiresMember);
   out.erase(kAefCcfMember);
+  out.erase(kEntryApiNameMember);
   return out;
 }
 
@@ -107,6 +108,7 @@ void SecurityApi::RegisterRoutes(NorthboundServer& server) {
   server.Route("POST", std::string(kSecurityRoot) + "/securities/([^/]+)/token",
                [this](const RestRequest& r) { return Token(r); });
   server.Route("GET", kJwksPath, [this](const RestRequest& r) { return Jwks(r); });
+  server.Route("GET", kTokenIssuersPath, [this](const RestRequest& r) { return TokenIssuers(r); });
 }
 
 absl::StatusOr<std::string> SecurityApi::RequireInvokerSelf(const RestRequest& req) {
@@ -185,7 +187,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
         if (p["aefId"] == profile["aefId"]) api_ids.push_back(r.id);
       }
     }
-    std::string remote_ccf;
+    std::string remote_ccf, remote_api_name;
     if (profile.is_null() && by_aef && config_.remote != nullptr) {
       // Not ours: is it an AEF of an API a peer shares with us? (Peers are asked at most once
       // per request, however many entries name remote AEFs.)
@@ -197,6 +199,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
             profile = p;
             remote_ccf = api.value("ccfId", "");
             api_ids = json::array({api.value("apiId", "")});
+            remote_api_name = api.value("apiName", "");
           }
         }
       }
@@ -238,7 +241,10 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     entry["selSecurityMethod"] = selected;
     if (api_ids.size() == 1 && !entry.contains("apiId")) entry["apiId"] = api_ids[0];
     entry["authorizationInfo"] = absl::StrJoin(api_ids.get<std::vector<std::string>>(), ",");
-    if (!remote_ccf.empty()) entry[kAefCcfMember] = remote_ccf;
+    if (!remote_ccf.empty()) {
+      entry[kAefCcfMember] = remote_ccf;
+      entry[kEntryApiNameMember] = remote_api_name;  // for tokens this CCF issues (#24)
+    }
     entry.erase("authenticationInfo");
     if (selected == "PSK") {
       if (!tls) {
@@ -541,6 +547,30 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
     if (remote_ccfs.size() > 1 || any_local) {
       return fail(TokenError(400, "invalid_scope", "a token covers the AEFs of one CCF only"));
     }
+    const std::string& peer = *remote_ccfs.begin();
+    if (config_.home_issued_token_peers.count(peer) > 0) {
+      // #24, home-issued variant: this CCF issues; the peer selected OAUTH for each AEF and API
+      // (its answer is in the entry), and gives its AEFs this CCF's keys.
+      std::vector<std::string> audience;
+      for (const auto& [aef_id, api_names] : *scope) {
+        std::set<std::string> granted;
+        for (const json& e : ctx["securityInfo"]) {
+          if (e.value("aefId", "") == aef_id && e.value(kAefCcfMember, "") == peer &&
+              e.value("selSecurityMethod", "") == "OAUTH") {
+            granted.insert(e.value(kEntryApiNameMember, ""));
+          }
+        }
+        for (const std::string& name : api_names) {
+          if (granted.count(name) == 0) {
+            return fail(TokenError(400, "invalid_scope",
+                                   absl::StrCat("API ", name.substr(0, 64), " of AEF ", aef_id,
+                                                " is not authorized with OAUTH")));
+          }
+        }
+        audience.push_back(aef_id);
+      }
+      return IssueToken(client_id, form["scope"], audience);
+    }
     if (form["client_assertion_type"] != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" ||
         form["client_assertion"].empty()) {
       return fail(TokenError(400, "invalid_request",
@@ -595,11 +625,17 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
     }
     audience.push_back(aef_id);
   }
+  return IssueToken(client_id, form["scope"], audience);
+}
+
+absl::StatusOr<RestResponse> SecurityApi::IssueToken(const std::string& client_id,
+                                                     const std::string& scope,
+                                                     const std::vector<std::string>& audience) {
   absl::Time now = config_.clock->Now();
   json claims = {{"iss", config_.issuer},
                  {"sub", client_id},
                  {"client_id", client_id},
-                 {"scope", form["scope"]},
+                 {"scope", scope},
                  {"iat", absl::ToUnixSeconds(now)},
                  {"exp", absl::ToUnixSeconds(now + config_.token_validity)},
                  {"jti", NewResourceId("jti")}};
@@ -609,13 +645,24 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
       200, {{"access_token", token},
             {"token_type", "Bearer"},
             {"expires_in", absl::ToInt64Seconds(config_.token_validity)},
-            {"scope", form["scope"]}});
+            {"scope", scope}});
   res.headers.emplace_back("Cache-Control", "no-store");
   return res;
 }
 
 absl::StatusOr<RestResponse> SecurityApi::Jwks(const RestRequest&) {
   return RestResponse::Json(200, config_.keyring->jwks()->ToJson());
+}
+
+absl::StatusOr<RestResponse> SecurityApi::TokenIssuers(const RestRequest&) {
+  json issuers = json::array({{{"iss", config_.issuer}, {"jwks", config_.keyring->jwks()->ToJson()}}});
+  if (config_.peer_token_issuers) {
+    for (const auto& [iss, jwks] : config_.peer_token_issuers()) {
+      json keys = json::parse(jwks, nullptr, false);
+      if (keys.is_object()) issuers.push_back({{"iss", iss}, {"jwks", keys}});
+    }
+  }
+  return RestResponse::Json(200, {{"issuers", issuers}});
 }
 
 }  // namespace capif

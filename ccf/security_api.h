@@ -45,6 +45,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,6 +67,9 @@ namespace capif {
 
 inline constexpr char kSecurityRoot[] = "/capif-security/v1";
 inline constexpr char kJwksPath[] = "/.well-known/jwks.json";
+// {"issuers": [{"iss": <CCF id>, "jwks": <JWK Set>}, ...]}: every issuer whose access tokens
+// this CCF's AEFs accept, this CCF first (not part of TS 29.222; TR 33.700-22 #24).
+inline constexpr char kTokenIssuersPath[] = "/.well-known/capif-token-issuers";
 
 struct SecurityApiConfig {
   InvokerStore* invokers;
@@ -83,6 +87,12 @@ struct SecurityApiConfig {
   RemoteApiSource* remote = nullptr;
   // Called after deleting a security context enqueued notices for peers (peer_notices.h).
   std::function<void()> notices_enqueued;
+  // TR 33.700-22 #24, home-issued variant, invoker side: peers (CCF ids) for whose AEFs this CCF
+  // issues the access tokens itself (agreement cross_domain_tokens = issued-by-home-ccf).
+  std::set<std::string> home_issued_token_peers;
+  // Same variant, AEF side: (issuer = peer CCF id, its JWKS JSON) of the peers whose tokens this
+  // CCF's AEFs accept, from the peers' trust bundles. Served at kTokenIssuersPath.
+  std::function<std::vector<std::pair<std::string, std::string>>()> peer_token_issuers;
 };
 
 class SecurityApi {
@@ -101,6 +111,7 @@ class SecurityApi {
   absl::StatusOr<RestResponse> RevokeByAef(const RestRequest& req);
   absl::StatusOr<RestResponse> Token(const RestRequest& req);
   absl::StatusOr<RestResponse> Jwks(const RestRequest& req);
+  absl::StatusOr<RestResponse> TokenIssuers(const RestRequest& req);
 
  private:
   // Resolves, selects and (for PSK) derives every entry of a ServiceSecurity body; returns the
@@ -108,6 +119,9 @@ class SecurityApi {
   absl::Status BuildEntries(const RestRequest& req, const nlohmann::json& body,
                             nlohmann::json* stored);
   absl::StatusOr<std::string> RequireInvokerSelf(const RestRequest& req);
+  // Signs the access token (iss = this CCF) and answers the AccessTokenRsp.
+  absl::StatusOr<RestResponse> IssueToken(const std::string& client_id, const std::string& scope,
+                                          const std::vector<std::string>& audience);
   absl::StatusOr<RestResponse> GetForAefFromHome(const std::string& invoker_id,
                                                  const std::string& aef_id, bool want_authn,
                                                  bool want_authz);

@@ -113,6 +113,7 @@ inline constexpr char kResourceSecurityContext[] = "security-context";
 inline constexpr char kEntryPskMember[] = "_aefPsk";              // AEFPSK, lower-case hex
 inline constexpr char kEntryPskExpiresMember[] = "_aefPskExpires";  // Unix seconds
 inline constexpr char kEntryAefCcfMember[] = "_aefCcfId";          // peer CCF of a remote AEF
+inline constexpr char kEntryApiNameMember[] = "_apiName";          // a remote AEF's API name
 // A peer CCF's invoker allowed to use one of this CCF's AEFs (CAPIF interconnection).
 inline constexpr char kResourceRemoteGrant[] = "remote-grant";
 // A peer CCF's invoker that the peer announced as offboarded (solution #17), "<peer>/<invoker>".

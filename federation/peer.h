@@ -29,6 +29,10 @@ struct Agreement {
   std::set<capif::federation::v1::Operation> operations;
   // TS 29.222 API names (ServiceAPIDescription.apiName) that may be shared with the peer.
   std::vector<std::string> shared_apis;
+  // Cross-domain access tokens (TR 33.700-22 #24): false = the CCF of the AEFs issues them
+  // (method 3, ForwardTokenRequest); true = the invoker's home CCF issues them and the AEFs'
+  // CCF gives its AEFs the home CCF's keys from its bundle.
+  bool home_issues_tokens = false;
 
   bool Allows(capif::federation::v1::Operation op) const;
 };

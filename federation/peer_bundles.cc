@@ -51,8 +51,21 @@ absl::Status PeerBundles::LoadStored() {
 
 absl::Status PeerBundles::Refresh(const Peer& peer, PeerClient* client,
                                   PeerBundleStatus* status) {
-  // Waits for a reconnecting channel: a peer that just came back is not reported as down.
-  auto fetched = client->GetTrustBundle(options_.deadline, /*wait_for_ready=*/true);
+  // Waits for a reconnecting channel (a peer that just came back is not reported as down);
+  // Stop() cancels the wait.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
+  ctx.set_wait_for_ready(true);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stop_) return absl::CancelledError("stopping");
+    in_flight_ = &ctx;
+  }
+  auto fetched = client->GetTrustBundle(&ctx);
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_ = nullptr;
+  }
   if (!fetched.ok()) return fetched.status();
   if (fetched->trust_domain() != peer.trust_domain.value()) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -96,6 +109,10 @@ int PeerBundles::RefreshDue() {
     std::optional<uint64_t> previous_sequence;
     if (status.last_good) previous_sequence = status.last_good->sequence;
     absl::Status s = Refresh(peer, client, &status);
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) return refreshed;  // cut short by Stop(): not the peer's failure
+    }
     status.last_attempt = now;
     if (s.ok()) {
       ++refreshed;
@@ -155,6 +172,7 @@ void PeerBundles::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
+    if (in_flight_ != nullptr) in_flight_->TryCancel();
   }
   if (thread_.joinable()) thread_.join();
 }

@@ -99,6 +99,7 @@ class PeerBundles {
   std::map<std::string, PeerBundleStatus> status_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, TrustBundle> roots_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* in_flight_ ABSL_GUARDED_BY(mu_) = nullptr;  // the refresh under way
   std::thread thread_;
 };
 

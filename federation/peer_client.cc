@@ -72,13 +72,17 @@ absl::StatusOr<HelloResult> PeerClient::Hello(absl::Duration timeout) {
 
 absl::StatusOr<fv1::TrustBundle> PeerClient::GetTrustBundle(absl::Duration timeout,
                                                             bool wait_for_ready) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  ctx.set_wait_for_ready(wait_for_ready);
+  return GetTrustBundle(&ctx);
+}
+
+absl::StatusOr<fv1::TrustBundle> PeerClient::GetTrustBundle(grpc::ClientContext* ctx) {
   fv1::GetTrustBundleRequest req;
   *req.mutable_header() = NewHeader();
-  grpc::ClientContext ctx;
-  ctx.set_wait_for_ready(wait_for_ready);
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   fv1::TrustBundle bundle;
-  grpc::Status s = stub_->GetTrustBundle(&ctx, req, &bundle);
+  grpc::Status s = stub_->GetTrustBundle(ctx, req, &bundle);
   if (!s.ok()) return FromGrpcStatus(s);
   return bundle;
 }

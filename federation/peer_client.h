@@ -10,6 +10,7 @@
 #define CAPIF_FEDERATION_PEER_CLIENT_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
 
 #include <memory>
 #include <string>
@@ -45,6 +46,8 @@ class PeerClient {
   // instead of failing at once.
   absl::StatusOr<capif::federation::v1::TrustBundle> GetTrustBundle(absl::Duration timeout,
                                                                     bool wait_for_ready = false);
+  // With a context the caller prepared (deadline, wait_for_ready) and may cancel.
+  absl::StatusOr<capif::federation::v1::TrustBundle> GetTrustBundle(grpc::ClientContext* ctx);
 
   // A header with this CCF as origin and a fresh random request id.
   capif::federation::v1::RequestHeader NewHeader() const;

@@ -133,14 +133,18 @@ class TwoDomainsTest : public ::testing::Test {
                       "operations": ["DISCOVER_SHAREABLE_APIS", "REQUEST_SECURITY_METHOD",
                                      "FORWARD_TOKEN_REQUEST", "NOTIFY_OFFBOARDING",
                                      "NOTIFY_REVOCATION"],
-                      "shared_apis": ["location-query", "not-shareable", "psk-query"]}}])");
+                      "shared_apis": ["location-query", "not-shareable", "psk-query"])",
+                        TokensClause(), "}}]");
   }
   // B's peers: A, and `more` (JSON objects, each with a leading comma).
   std::string BPeers(const std::string& more) const {
     return absl::StrCat(R"([{"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
                     "endpoint": ")", a_bus_, R"(", "trust_bundle": ")", a_ca_,
                         R"(", "relation": "CAPIF-6e", "agreement": {
-                      "operations": ["LOOKUP_SECURITY_INFO"]}})", more, "]");
+                      "operations": ["LOOKUP_SECURITY_INFO"])", TokensClause(), "}}", more, "]");
+  }
+  std::string TokensClause() const {
+    return home_issued_tokens_ ? R"(, "cross_domain_tokens": "issued-by-home-ccf")" : "";
   }
   // A on its data and its bus address (B's configuration points there).
   void StartA() { a_ = std::make_unique<CcfdProcess>(a_name_, "a", APeers(b_->bus_endpoint()), a_bus_); }
@@ -166,6 +170,8 @@ class TwoDomainsTest : public ::testing::Test {
                           ->has_value();
   }
 
+  // Both agreements use #24's home-issued tokens instead of method 3 (set before SetUp).
+  bool home_issued_tokens_ = false;
   std::string a_name_, a_bus_, a_ca_, b_ca_, apf_id_, aef_id_;
   std::unique_ptr<CcfdProcess> a_, b_;
   EvpKey key_ = *EvpKey::GenerateEcP256();
@@ -465,6 +471,64 @@ TEST_F(TwoDomainsTest, ThirdDomainCannotObtainAnotherDomainsSecurityInformation)
   OwnershipResolver only_b({{CcfId("ccf-b"), to_b.get()}}, Clock::Real(), {});
   EXPECT_EQ(only_b.Resolve(ApiInvokerId("inv-nobody")).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// TR 33.700-22 #24, home-issued variant: B issues the token for A's AEF (no assertion, nothing
+// forwarded), and A's AEF verifies it with B's keys, which A serves from its copy of B's bundle.
+class HomeIssuedTokensTest : public TwoDomainsTest {
+ protected:
+  void SetUp() override {
+    home_issued_tokens_ = true;
+    TwoDomainsTest::SetUp();
+  }
+};
+
+// The issuers A's AEFs accept, as A serves them.
+std::map<std::string, json> IssuersAt(CapifHttpsClient& client, const std::string& api_root) {
+  auto r = client.Request("GET", api_root + "/.well-known/capif-token-issuers");
+  std::map<std::string, json> out;
+  EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  if (!r.ok() || r->status != 200) return out;
+  json body = json::parse(r->body);  // named: the loop must not outlive it
+  for (const json& i : body["issuers"]) out[i["iss"].get<std::string>()] = i["jwks"];
+  return out;
+}
+
+TEST_F(HomeIssuedTokensTest, HomeCcfIssuesAndTheAefVerifiesWithItsKeysFromTheBundle) {
+  ASSERT_TRUE(a_->process().WaitForStderr("trust bundle of ccf-b: sequence 1", absl::Seconds(20)).ok());
+  auto invoker = CapifInvoker::Onboard(b_->api_root(), b_->ca_pem(), b_->EnrollmentToken("invoker"),
+                                       "https://invoker.example/cb");
+  ASSERT_TRUE(invoker.ok()) << invoker.status();
+  auto apis = (*invoker)->Discover();
+  ASSERT_TRUE(apis.ok() && apis->size() == 2u);
+  ASSERT_TRUE((*invoker)->RequestSecurityMethods(*apis, {"OAUTH", "PSK"}).ok());
+  std::string scope = "3gpp#" + aef_id_ + ":location-query";
+  auto token = (*invoker)->RequestToken(scope);  // no assertion: nothing leaves B
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_FALSE(a_->process().stderr_text().find("FORWARD_TOKEN_REQUEST") != std::string::npos);
+
+  std::map<std::string, json> issuers = IssuersAt(*anon_, a_->api_root());
+  ASSERT_EQ(issuers.count("ccf-a"), 1u);
+  ASSERT_EQ(issuers.count("ccf-b"), 1u);
+  JwtValidator from_b({"at+jwt", "ccf-b", aef_id_, true, absl::Seconds(30)}, Clock::Real());
+  auto jwt = from_b.Verify(token->token, *JwkSet::FromJson(issuers["ccf-b"].dump()));
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  EXPECT_EQ(jwt->claims["client_id"], (*invoker)->api_invoker_id());
+  EXPECT_EQ(jwt->claims["scope"], scope);
+  // Not A's keys, and not as if A had issued it.
+  EXPECT_FALSE(from_b.Verify(token->token, *JwkSet::FromJson(issuers["ccf-a"].dump())).ok());
+  JwtValidator as_a({"at+jwt", "ccf-a", aef_id_, true, absl::Seconds(30)}, Clock::Real());
+  EXPECT_FALSE(as_a.Verify(token->token, *JwkSet::FromJson(issuers["ccf-b"].dump())).ok());
+  // Only what A selected OAUTH for: psk-query got PSK; not-shareable was never granted.
+  EXPECT_FALSE((*invoker)->RequestToken("3gpp#" + aef_id_ + ":psk-query").ok());
+  EXPECT_FALSE((*invoker)->RequestToken("3gpp#" + aef_id_ + ":not-shareable").ok());
+}
+
+// Under method 3 (the default), A's AEFs accept only A's tokens.
+TEST_F(TwoDomainsTest, AefsAcceptOnlyTheirOwnCcfsTokensUnderMethod3) {
+  std::map<std::string, json> issuers = IssuersAt(*anon_, a_->api_root());
+  EXPECT_EQ(issuers.size(), 1u);
+  EXPECT_EQ(issuers.count("ccf-a"), 1u);
 }
 
 }  // namespace
