@@ -124,11 +124,12 @@ absl::StatusOr<RemoteSecurityInfo> LocalCcfState::LookupSecurityInfo(
       other_ccf = true;  // that AEF is not the asking CCF's
       continue;
     }
-    if (e.value("selSecurityMethod", "") != method) continue;
+    std::string selected = e.value("selSecurityMethod", "");
+    if (!method.empty() && selected != method) continue;
     RemoteSecurityInfo info;
-    info.method = method;
+    info.method = selected;
     info.authorization_info = e.value("authorizationInfo", "");
-    if (method == "PSK") {
+    if (selected == "PSK") {
       int64_t expires = e.value(kEntryPskExpiresMember, int64_t{0});
       if (expires <= absl::ToUnixSeconds(clock_.Now())) {
         return absl::NotFoundError("the AEFPSK has expired");
@@ -136,7 +137,7 @@ absl::StatusOr<RemoteSecurityInfo> LocalCcfState::LookupSecurityInfo(
       std::string hex = e.value(kEntryPskMember, "");
       info.aef_psk = absl::HexStringToBytes(hex);
       info.aef_psk_expires_at = expires;
-    } else if (method == "PKI") {
+    } else if (selected == "PKI") {
       info.invoker_root_ca_pem = invoker_root_ca_pem_;
     }
     return info;

@@ -85,6 +85,12 @@ TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->invoker_root_ca_pem, *w.ca.certificate().ToPem());
   EXPECT_EQ(info->authorization_info, "api-1");
+  // Method unspecified (the asker found the invoker by ownership): whichever was selected.
+  auto any = state.LookupSecurityInfo(a, inv.id, "aef-a1", "");
+  ASSERT_TRUE(any.ok()) << any.status();
+  EXPECT_EQ(any->method, "PKI");
+  EXPECT_EQ(state.LookupSecurityInfo(c, inv.id, "aef-a1", "").status().code(),
+            absl::StatusCode::kPermissionDenied);
   // C asks for the AEF registered at A: refused.
   EXPECT_EQ(state.LookupSecurityInfo(c, inv.id, "aef-a1", "PKI").status().code(),
             absl::StatusCode::kPermissionDenied);

@@ -82,7 +82,11 @@ absl::StatusOr<RemoteSecurityInfo> PeerApiDiscovery::LookupSecurityInfo(
     return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
                         absl::StrCat("peer ", ccf_id, ": ", s.error_message().substr(0, 160)));
   }
-  return RemoteSecurityInfo{method, resp.aef_psk(), resp.aef_psk_expires_at(),
+  std::string answered(SecurityMethodName(resp.method()));
+  if (!method.empty() && answered != method) {
+    return absl::UnavailableError(absl::StrCat("peer ", ccf_id, " answered for another method"));
+  }
+  return RemoteSecurityInfo{answered, resp.aef_psk(), resp.aef_psk_expires_at(),
                             resp.invoker_root_ca_pem(), resp.authorization_info()};
 }
 
@@ -108,6 +112,12 @@ absl::StatusOr<ForwardedToken> PeerApiDiscovery::ForwardToken(
   }
   return ForwardedToken{resp.access_token(), resp.expires_in(), resp.scope(), resp.error(),
                         resp.error_description()};
+}
+
+absl::StatusOr<std::string> PeerApiDiscovery::FindInvokerHome(const std::string& api_invoker_id) {
+  auto home = owners_.Resolve(ApiInvokerId(api_invoker_id));
+  if (!home.ok()) return home.status();
+  return home->value();
 }
 
 absl::Status PeerApiDiscovery::DeliverNotice(const OutboundNotice& notice) {

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "ccf/stores.h"
 #include "federation/local_ccf.h"
+#include "federation/ownership_resolver.h"
 #include "federation/peer_client.h"
 
 namespace capif {
@@ -52,6 +53,11 @@ class RemoteApiSource {
                                                       const std::string& client_assertion,
                                                       const std::string& invoker_certificate_pem) = 0;
 
+  // Solution #14: the peer CCF that onboarded `api_invoker_id` (one claim among all peers).
+  // NotFound when every peer denies it, Unavailable when some could not answer, FailedPrecondition
+  // when several claim it.
+  virtual absl::StatusOr<std::string> FindInvokerHome(const std::string& api_invoker_id) = 0;
+
   // Solution #17, sending side: one outbox notice of a peer kind (kNoticeOffboarding,
   // kNoticeRevocation) to its destination CCF. OK only when the peer acknowledged this notice.
   virtual absl::Status DeliverNotice(const OutboundNotice& notice) = 0;
@@ -62,7 +68,8 @@ class PeerApiDiscovery final : public RemoteApiSource {
   // The clients must outlive this object.
   PeerApiDiscovery(std::vector<std::pair<CcfId, PeerClient*>> peers,
                    absl::Duration deadline = absl::Seconds(2))
-      : peers_(std::move(peers)), deadline_(deadline) {}
+      : peers_(std::move(peers)), deadline_(deadline),
+        owners_(peers_, Clock::Real(), OwnershipResolver::Options{deadline}) {}
 
   std::vector<nlohmann::json> SharedApis(const std::string& api_name) override;
   absl::StatusOr<MethodDecision> RequestSecurityMethod(const std::string& ccf_id,
@@ -80,12 +87,14 @@ class PeerApiDiscovery final : public RemoteApiSource {
                                               const std::string& client_assertion,
                                               const std::string& invoker_certificate_pem) override;
   absl::Status DeliverNotice(const OutboundNotice& notice) override;
+  absl::StatusOr<std::string> FindInvokerHome(const std::string& api_invoker_id) override;
 
  private:
   PeerClient* ClientOf(const std::string& ccf_id) const;
 
   const std::vector<std::pair<CcfId, PeerClient*>> peers_;
   const absl::Duration deadline_;
+  OwnershipResolver owners_;
 };
 
 }  // namespace capif

@@ -374,49 +374,85 @@ void SecurityApi::ForgetRemoteInvoker(const std::string& api_invoker_id) {
   }
 }
 
+std::optional<RemoteSecurityInfo> SecurityApi::RemoteInfo(const std::string& cache_key,
+                                                          const std::string& home,
+                                                          const std::string& invoker_id,
+                                                          const std::string& aef_id,
+                                                          const std::string& method) {
+  {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = remote_cache_.find(cache_key);
+    if (it != remote_cache_.end() && config_.clock->Now() < it->second.second) {
+      return it->second.first;
+    }
+  }
+  auto fetched = config_.remote->LookupSecurityInfo(home, invoker_id, aef_id, method);
+  if (!fetched.ok()) {
+    LogWarning("security", absl::StrCat("security information of ", invoker_id, " from ", home,
+                                        " refused: ", fetched.status().message()));
+    return std::nullopt;
+  }
+  absl::Time until = fetched->method == "PSK"
+                         ? absl::FromUnixSeconds(fetched->aef_psk_expires_at)
+                         : config_.clock->Now() + absl::Minutes(5);
+  absl::MutexLock lock(&cache_mu_);
+  remote_cache_[cache_key] = {*fetched, until};
+  return *fetched;
+}
+
+namespace {
+
+json RemoteEntry(const std::string& aef_id, const std::string& api_id,
+                 const RemoteSecurityInfo& info, bool want_authn, bool want_authz) {
+  json entry = {{"aefId", aef_id}, {"prefSecurityMethods", {info.method}},
+                {"selSecurityMethod", info.method}};
+  if (!api_id.empty()) entry["apiId"] = api_id;
+  if (want_authz) entry["authorizationInfo"] = info.authorization_info;
+  if (want_authn && info.method == "PSK") {
+    entry["authenticationInfo"] = absl::BytesToHexString(info.aef_psk);
+  }
+  if (want_authn && info.method == "PKI") entry["authenticationInfo"] = info.invoker_root_ca_pem;
+  return entry;
+}
+
+}  // namespace
+
 absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& invoker_id,
                                                             const std::string& aef_id,
                                                             bool want_authn, bool want_authz) {
+  if (config_.remote == nullptr) {
+    return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+  }
   // Not our invoker: if its home CCF asked us for this AEF (#12), ask it back (#13, #17, #18).
   ASSIGN_OR_RETURN(std::vector<Resource> grants,
                    config_.resources->List(kResourceRemoteGrant, invoker_id));
   json entries = json::array();
+  bool granted = false;
   for (const Resource& r : grants) {
     json g = json::parse(r.json);
-    if (g.value("aefId", "") != aef_id || config_.remote == nullptr) continue;
-    std::string home = g.value("homeCcfId", ""), method = g.value("selSecurityMethod", "");
-    std::optional<RemoteSecurityInfo> info;
+    if (g.value("aefId", "") != aef_id) continue;
+    granted = true;
     // Keyed by the grant and when it was made: a newer grant never sees an older grant's keys.
-    std::string cache_key = absl::StrCat(r.id, "#", g.value("grantedAt", int64_t{0}));
-    {
-      absl::MutexLock lock(&cache_mu_);
-      auto it = remote_cache_.find(cache_key);
-      if (it != remote_cache_.end() && config_.clock->Now() < it->second.second) {
-        info = it->second.first;
-      }
+    std::optional<RemoteSecurityInfo> info =
+        RemoteInfo(absl::StrCat(r.id, "#", g.value("grantedAt", int64_t{0})),
+                   g.value("homeCcfId", ""), invoker_id, aef_id, g.value("selSecurityMethod", ""));
+    if (info) {
+      entries.push_back(RemoteEntry(aef_id, g.value("apiId", ""), *info, want_authn, want_authz));
     }
-    if (!info) {
-      auto fetched = config_.remote->LookupSecurityInfo(home, invoker_id, aef_id, method);
-      if (!fetched.ok()) {
-        LogWarning("security", absl::StrCat("security information of ", invoker_id, " from ",
-                                            home, " refused: ", fetched.status().message()));
-        continue;
-      }
-      info = *fetched;
-      absl::Time until = method == "PSK" ? absl::FromUnixSeconds(info->aef_psk_expires_at)
-                                         : config_.clock->Now() + absl::Minutes(5);
-      absl::MutexLock lock(&cache_mu_);
-      remote_cache_[cache_key] = {*info, until};
+  }
+  if (!granted) {
+    // No grant names the home CCF (the method was agreed through another CCF, or the grant is
+    // gone): find the home by the ownership query (#14) and ask it whatever it selected. The
+    // home answers only if the invoker's context names this AEF as ours.
+    auto home = config_.remote->FindInvokerHome(invoker_id);
+    if (home.ok()) {
+      std::optional<RemoteSecurityInfo> info = RemoteInfo(
+          absl::StrCat(invoker_id, "@", aef_id, "@owner:", *home), *home, invoker_id, aef_id, "");
+      if (info) entries.push_back(RemoteEntry(aef_id, "", *info, want_authn, want_authz));
+    } else {
+      LogInfo("security", absl::StrCat("home CCF of ", invoker_id.substr(0, 64),
+                                       " not found: ", home.status().message()));
     }
-    json entry = {{"aefId", aef_id}, {"prefSecurityMethods", {method}},
-                  {"selSecurityMethod", method}};
-    if (!g.value("apiId", "").empty()) entry["apiId"] = g["apiId"];
-    if (want_authz) entry["authorizationInfo"] = info->authorization_info;
-    if (want_authn && method == "PSK") {
-      entry["authenticationInfo"] = absl::BytesToHexString(info->aef_psk);
-    }
-    if (want_authn && method == "PKI") entry["authenticationInfo"] = info->invoker_root_ca_pem;
-    entries.push_back(std::move(entry));
   }
   if (entries.empty()) {
     return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");

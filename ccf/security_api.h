@@ -30,7 +30,8 @@
 //
 // CAPIF interconnection, AEF side: an AEF's GET for an invoker of another CCF, whose home asked
 // this CCF to select a method for that AEF (#12), is answered with what the home CCF returns
-// over CAPIF-6/6e (#13, #17, #18), cached until the AEFPSK expires (5 minutes for PKI).
+// over CAPIF-6/6e (#13, #17, #18), cached until the AEFPSK expires (5 minutes for PKI). When no
+// such request names the invoker's home, the home is found with the ownership query (#14).
 //
 // CAPIF interconnection: an entry naming an AEF that is not local but belongs to an API a peer
 // CCF shares (its description carries the peer's ccfId) is sent to that CCF, which selects the
@@ -122,6 +123,13 @@ class SecurityApi {
   // Signs the access token (iss = this CCF) and answers the AccessTokenRsp.
   absl::StatusOr<RestResponse> IssueToken(const std::string& client_id, const std::string& scope,
                                           const std::vector<std::string>& audience);
+  // A peer's security information for its invoker, from the cache or the peer (nullopt when the
+  // peer refuses or cannot be reached; logged).
+  std::optional<RemoteSecurityInfo> RemoteInfo(const std::string& cache_key,
+                                               const std::string& home,
+                                               const std::string& invoker_id,
+                                               const std::string& aef_id,
+                                               const std::string& method);
   absl::StatusOr<RestResponse> GetForAefFromHome(const std::string& invoker_id,
                                                  const std::string& aef_id, bool want_authn,
                                                  bool want_authz);

@@ -221,10 +221,12 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
       return reactor;
     }
     std::string method(SecurityMethodName(req->method()));
+    // METHOD_UNSPECIFIED: whichever was selected (the asker found the invoker by ownership, #14).
     if (!IsValidIdSegment(req->api_invoker_id()) || !IsValidIdSegment(req->aef_id()) ||
-        method.empty()) {
+        (method.empty() && req->method() != fv1::SECURITY_METHOD_UNSPECIFIED)) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   "api_invoker_id, aef_id and method are required"));
+                                   "api_invoker_id and aef_id are required, and method must be "
+                                   "PSK, PKI, OAUTH or unspecified"));
       return reactor;
     }
     if (local_ == nullptr) {

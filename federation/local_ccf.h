@@ -77,7 +77,8 @@ class LocalCcf {
   // Solutions #13, #17, #18, #24, answering side: the security information of this CCF's invoker
   // for `aef_id`, only if the invoker's security context names that AEF as one of `peer`'s
   // (PermissionDenied otherwise: e.g. a third CCF asking for another domain's AEF) and
-  // `method` is the one selected. NotFound when there is no such invoker or entry.
+  // `method` is the one selected ("" = whichever was selected). NotFound when there is no such
+  // invoker or entry.
   virtual absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const Peer& peer,
                                                                 const std::string& api_invoker_id,
                                                                 const std::string& aef_id,

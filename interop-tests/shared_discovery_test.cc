@@ -141,7 +141,8 @@ class TwoDomainsTest : public ::testing::Test {
     return absl::StrCat(R"([{"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
                     "endpoint": ")", a_bus_, R"(", "trust_bundle": ")", a_ca_,
                         R"(", "relation": "CAPIF-6e", "agreement": {
-                      "operations": ["LOOKUP_SECURITY_INFO"])", TokensClause(), "}}", more, "]");
+                      "operations": ["LOOKUP_SECURITY_INFO", "QUERY_INVOKER_OWNERSHIP"])",
+                        TokensClause(), "}}", more, "]");
   }
   std::string TokensClause() const {
     return home_issued_tokens_ ? R"(, "cross_domain_tokens": "issued-by-home-ccf")" : "";
@@ -529,6 +530,45 @@ TEST_F(TwoDomainsTest, AefsAcceptOnlyTheirOwnCcfsTokensUnderMethod3) {
   std::map<std::string, json> issuers = IssuersAt(*anon_, a_->api_root());
   EXPECT_EQ(issuers.size(), 1u);
   EXPECT_EQ(issuers.count("ccf-a"), 1u);
+}
+
+// #14 in a flow: A has no grant naming the invoker's home (here: lost while A was down), so
+// for its AEF's GET it finds the home by the ownership query and asks it; B answers because the
+// invoker's context names that AEF as A's. The AEFPSK still equals the invoker's.
+TEST_F(TwoDomainsTest, WithoutAGrantAFindsTheHomeByOwnershipQuery) {
+  auto invoker = CapifInvoker::Onboard(b_->api_root(), b_->ca_pem(), b_->EnrollmentToken("invoker"),
+                                       "https://invoker.example/cb");
+  ASSERT_TRUE(invoker.ok()) << invoker.status();
+  auto apis = (*invoker)->Discover({{"api-name", "psk-query"}});
+  ASSERT_TRUE(apis.ok() && apis->size() == 1u);
+  auto ctx = (*invoker)->RequestSecurityMethods(*apis, {"PSK"});
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  std::string id = (*invoker)->api_invoker_id();
+  ASSERT_EQ(a_->Stop(), 0);
+  {
+    auto db = OpenCcfDatabase(a_->dir() + "/data");
+    ASSERT_TRUE(db.ok());
+    SqliteResourceStore resources(*db);
+    auto grants = resources.List(kResourceRemoteGrant, id);  // named: outlives the loop
+    ASSERT_TRUE(grants.ok() && grants->size() == 1u);
+    for (const Resource& g : *grants) {
+      ASSERT_TRUE(resources.Delete(kResourceRemoteGrant, g.id).ok());
+    }
+  }
+  StartA();
+  EXPECT_EQ(GrantsAtA(id), 0u);
+  auto info = AefGet(id);
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(info->status, 200) << info->body;
+  json body = json::parse(info->body);
+  ASSERT_EQ(body["securityInfo"].size(), 1u) << info->body;
+  EXPECT_EQ(body["securityInfo"][0]["selSecurityMethod"], "PSK");
+  EXPECT_EQ(body["securityInfo"][0]["authenticationInfo"],
+            absl::BytesToHexString(ctx->aef_psks[aef_id_].Reveal(InsecureSecretAccess())));
+  EXPECT_TRUE(b_->process().WaitForStderr(R"("operation":"QUERY_INVOKER_OWNERSHIP","peer":"spiffe://operator-a.example/ccf/ccf-a")",
+                                          absl::Seconds(10)).ok());
+  // An invoker nobody claims: still 404.
+  EXPECT_EQ(AefGet("inv-nobody")->status, 404);
 }
 
 }  // namespace
