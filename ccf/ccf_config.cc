@@ -314,9 +314,18 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
   if (!root.is_object()) return absl::InvalidArgumentError("the configuration must be an object");
   RETURN_IF_ERROR(CheckKnownFields(
       root, "", {"ccf_id", "trust_domain", "bus", "peers", "northbound", "ca", "data_dir",
-                 "security"}));
+                 "security", "metrics"}));
+  ASSIGN_OR_RETURN(const json* metrics, Member(root, "", "metrics", false));
+  std::string metrics_listen;
+  if (metrics != nullptr) {
+    if (!metrics->is_object()) return FieldError("metrics", "must be an object");
+    RETURN_IF_ERROR(CheckKnownFields(*metrics, "metrics", {"listen"}));
+    ASSIGN_OR_RETURN(metrics_listen, StringField(*metrics, "metrics", "listen"));
+    if (!IsHostPort(metrics_listen)) return FieldError("metrics.listen", "must be host:port");
+  }
 
   CcfConfig config;
+  config.metrics_listen = metrics_listen;
   BusIdentity& id = config.bus_identity;
   RETURN_IF_ERROR(ParseIdentity(root, "", &id.ccf_id, &id.trust_domain));
 

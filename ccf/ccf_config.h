@@ -53,6 +53,8 @@ struct CcfConfig {
   absl::Duration notice_retry_initial = absl::Milliseconds(500);
   absl::Duration notice_retry_max = absl::Seconds(30);
   std::optional<NorthboundConfig> northbound;
+  // host:port of the Prometheus metrics endpoint (plain HTTP, ccf/metrics.h); "" = none.
+  std::string metrics_listen;
   // The domain CA that certifies onboarded invokers and registered API provider functions.
   // Required with the northbound.
   std::shared_ptr<const CertificateAuthority> ca;

@@ -16,6 +16,7 @@
 #include "ccf/peer_api_discovery.h"
 #include "federation/audit_log.h"
 #include "federation/peer_bundles.h"
+#include "ccf/metrics.h"
 #include "federation/peer_client.h"
 #include "ccf/sqlite_stores.h"
 
@@ -106,6 +107,22 @@ int RunCcfd(int argc, char** argv) {
   if (!loaded.ok()) LogWarning("ccfd", absl::StrCat("stored peer bundles: ", loaded.ToString()));
   if (northbound) northbound->SetPeerBundles(&bundles);
 
+  std::shared_ptr<CcfMetrics> metrics;
+  std::unique_ptr<prometheus::Exposer> metrics_exposer;
+  if (!config->metrics_listen.empty()) {
+    std::vector<std::string> peer_ids;
+    for (const Peer& p : config->peers) peer_ids.push_back(p.ccf_id.value());
+    metrics = std::make_shared<CcfMetrics>(peer_ids, &bundles,
+                                           northbound ? northbound->outbox() : nullptr,
+                                           Clock::Real());
+    auto exposer = ServeMetrics(config->metrics_listen, metrics);
+    if (!exposer.ok()) {
+      std::cerr << "ccfd: " << exposer.status().message() << "\n";
+      return 1;
+    }
+    metrics_exposer = *std::move(exposer);
+  }
+
   std::unique_ptr<AuditLog> audit;
   if (config->audit_log.empty()) {
     audit = AuditLog::Stderr(Clock::Real());
@@ -135,6 +152,11 @@ int RunCcfd(int argc, char** argv) {
   if (northbound) {
     std::cout << "ccfd " << self.ccf_id.value() << " northbound on " << northbound->api_root()
               << std::endl;
+  }
+  if (metrics_exposer) {
+    std::string metrics_host = config->metrics_listen.substr(0, config->metrics_listen.rfind(':'));
+    std::cout << "ccfd " << self.ccf_id.value() << " metrics on http://" << metrics_host << ":"
+              << metrics_exposer->GetListeningPorts().at(0) << "/metrics" << std::endl;
   }
 
   bundles.Start(absl::Seconds(1));

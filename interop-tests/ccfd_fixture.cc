@@ -51,6 +51,7 @@ CcfdProcess::CcfdProcess(const std::string& name, const std::string& domain,
                      "private_key": "pki/ccf/key.pem"},
       "ca": {"certificate": "pki/ca/ca.pem", "private_key": "pki/ca/ca.key"},
       "data_dir": "data",
+      "metrics": {"listen": "127.0.0.1:0"},
       "peers": )", peers_json, "}"))
            .ok()) {
     Die("cannot write the configuration");
@@ -73,6 +74,11 @@ void CcfdProcess::Start() {
     Die(absl::StrCat("ccfd did not start: ", process_->stderr_text()));
   }
   api_root_ = nb->substr(nb->find("https://"));
+  auto metrics = process_->ReadStdoutLine(absl::Seconds(30));
+  if (!metrics.ok() || !absl::StrContains(*metrics, "metrics on ")) {
+    Die(absl::StrCat("ccfd did not serve metrics: ", process_->stderr_text()));
+  }
+  metrics_url_ = metrics->substr(metrics->find("http://"));
   bus_endpoint_ = bus->substr(bus->rfind(' ') + 1);
 }
 

@@ -39,12 +39,14 @@ class CcfdProcess {
   // The domain CA certificate file (a peer's trust_bundle) and the bus address.
   std::string ca_path() const { return dir_ + "/pki/ca/ca.pem"; }
   const std::string& bus_endpoint() const { return bus_endpoint_; }
+  // http://127.0.0.1:<port>/metrics (Prometheus text).
+  const std::string& metrics_url() const { return metrics_url_; }
   Subprocess& process() { return *process_; }
 
  private:
   void Start();
 
-  std::string dir_, config_, ca_pem_, api_root_, bus_endpoint_;
+  std::string dir_, config_, ca_pem_, api_root_, bus_endpoint_, metrics_url_;
   std::unique_ptr<Subprocess> process_;
 };
 

@@ -197,6 +197,12 @@ TEST_F(TwoDomainsTest, InvokerOfBDiscoversWhatASharesAndUsesItsAef) {
   json held = json::parse(peers->out)["peers"][0]["held_bundle"];
   EXPECT_EQ(held["sequence"], 1) << peers->out;
   EXPECT_EQ(held["refresh_ok"], true);
+  auto scraped = RunToCompletion({"/usr/bin/curl", "-sS", a.metrics_url()}, absl::Seconds(30));
+  ASSERT_TRUE(scraped.ok() && scraped->exit_code == 0);
+  EXPECT_NE(scraped->out.find(R"(capif_peer_bundle_sequence{peer="ccf-b"} 1)"), std::string::npos)
+      << scraped->out;
+  EXPECT_NE(scraped->out.find(R"(capif_peer_bundle_refresh_ok{peer="ccf-b"} 1)"),
+            std::string::npos);
 
   // An invoker onboarded at B discovers.
   auto invoker = CapifInvoker::Onboard(b.api_root(), b.ca_pem(), b.EnrollmentToken("invoker"),
@@ -328,6 +334,11 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   EXPECT_EQ(pending[0]["kind"], "offboarding");
   EXPECT_EQ(pending[0]["destination"], "ccf-a");
   EXPECT_GE(pending[0]["attempts"].get<int>(), 2);
+  // ... and so does monitoring (Prometheus text, fetched by curl).
+  auto scraped = RunToCompletion({"/usr/bin/curl", "-sS", b_->metrics_url()}, absl::Seconds(30));
+  ASSERT_TRUE(scraped.ok() && scraped->exit_code == 0) << (scraped.ok() ? scraped->err : "");
+  EXPECT_NE(scraped->out.find(R"(capif_outbox_pending{kind="offboarding",destination="ccf-a"} 1)"),
+            std::string::npos) << scraped->out;
 
   // A comes back on its data: B's next retry is acknowledged, A forgets the invoker.
   StartA();
