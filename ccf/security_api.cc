@@ -35,6 +35,30 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
 }
 
 // Public view of a stored entry: without the private members.
+// application/x-www-form-urlencoded (strict: a parameter given twice is an error).
+absl::StatusOr<std::map<std::string, std::string>> ParseForm(absl::string_view body) {
+  std::map<std::string, std::string> form;
+  for (absl::string_view pair : absl::StrSplit(body, '&', absl::SkipEmpty())) {
+    std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    std::string value = kv.size() == 2 ? kv[1] : "";
+    std::replace(value.begin(), value.end(), '+', ' ');
+    std::string decoded;
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (value[i] == '%' && i + 2 < value.size() && absl::ascii_isxdigit(value[i + 1]) &&
+          absl::ascii_isxdigit(value[i + 2])) {
+        decoded += static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        decoded += value[i];
+      }
+    }
+    if (!form.emplace(kv[0], decoded).second) {
+      return absl::InvalidArgumentError(absl::StrCat("duplicate parameter ", kv[0].substr(0, 32)));
+    }
+  }
+  return form;
+}
+
 json PublicEntry(const json& e) {
   json out = e;
   out.erase(kPskMember);
@@ -46,6 +70,7 @@ json PublicEntry(const json& e) {
 
 json PublicContext(const json& ctx) {
   json out = ctx;
+  out.erase(kContextSinceMember);
   out["securityInfo"] = json::array();
   for (const json& e : ctx["securityInfo"]) out["securityInfo"].push_back(PublicEntry(e));
   return out;
@@ -109,6 +134,8 @@ void SecurityApi::RegisterRoutes(NorthboundServer& server) {
                [this](const RestRequest& r) { return Token(r); });
   server.Route("GET", kJwksPath, [this](const RestRequest& r) { return Jwks(r); });
   server.Route("GET", kTokenIssuersPath, [this](const RestRequest& r) { return TokenIssuers(r); });
+  server.Route("POST", std::string(kSecurityRoot) + "/introspect",
+               [this](const RestRequest& r) { return Introspect(r); });
 }
 
 absl::StatusOr<std::string> SecurityApi::RequireInvokerSelf(const RestRequest& req) {
@@ -279,6 +306,8 @@ absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
   for (const char* k : {"supportedFeatures", "requestTestNotification", "websockNotifConfig"}) {
     if (body.contains(k)) ctx[k] = body[k];
   }
+  // Tokens issued before this context (an earlier one, since deleted) never count for it.
+  ctx[kContextSinceMember] = absl::ToUnixSeconds(config_.clock->Now());
   Resource r{kResourceSecurityContext, id, id, ctx.dump()};
   absl::Status s = config_.resources->Insert(r);
   if (absl::IsAlreadyExists(s)) s = config_.resources->Update(r);  // PUT replaces
@@ -517,25 +546,11 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
   if (!absl::StartsWith(type, "application/x-www-form-urlencoded")) {
     return RestError(415, "the token request must be application/x-www-form-urlencoded");
   }
-  std::map<std::string, std::string> form;
-  for (absl::string_view pair : absl::StrSplit(req.body, '&', absl::SkipEmpty())) {
-    std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
-    std::string value = kv.size() == 2 ? kv[1] : "";
-    std::replace(value.begin(), value.end(), '+', ' ');
-    std::string decoded;
-    for (size_t i = 0; i < value.size(); ++i) {
-      if (value[i] == '%' && i + 2 < value.size() + 0 && absl::ascii_isxdigit(value[i + 1]) &&
-          absl::ascii_isxdigit(value[i + 2])) {
-        decoded += static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        decoded += value[i];
-      }
-    }
-    if (!form.emplace(kv[0], decoded).second) {
-      return fail(TokenError(400, "invalid_request", absl::StrCat("duplicate parameter ", kv[0].substr(0, 32))));
-    }
+  auto parsed_form = ParseForm(req.body);
+  if (!parsed_form.ok()) {
+    return fail(TokenError(400, "invalid_request", std::string(parsed_form.status().message())));
   }
+  std::map<std::string, std::string>& form = *parsed_form;
   if (form["grant_type"] != "client_credentials") {
     return fail(TokenError(400, "unsupported_grant_type", "only client_credentials is supported"));
   }
@@ -688,6 +703,89 @@ absl::StatusOr<RestResponse> SecurityApi::IssueToken(const std::string& client_i
 
 absl::StatusOr<RestResponse> SecurityApi::Jwks(const RestRequest&) {
   return RestResponse::Json(200, config_.keyring->jwks()->ToJson());
+}
+
+absl::StatusOr<RestResponse> SecurityApi::Introspect(const RestRequest& req) {
+  if (!req.caller) return RestError(401, "a client certificate of the AEF is required");
+  if (req.caller->kind() != SpiffeId::Kind::kAef ||
+      req.caller->trust_domain() != config_.ca->trust_domain() ||
+      !FindProviderFunction(*config_.resources, req.caller->id(), "AEF").ok()) {
+    return RestError(403, "only a registered AEF of this CCF may introspect tokens",
+                     "OPERATION_NOT_ALLOWED");
+  }
+  std::string type = absl::AsciiStrToLower(req.Header("content-type"));
+  if (!absl::StartsWith(type, "application/x-www-form-urlencoded")) {
+    return RestError(415, "the introspection request must be application/x-www-form-urlencoded");
+  }
+  auto form = ParseForm(req.body);
+  if (!form.ok() || (*form)["token"].empty() || (*form)["token"].size() > 16384) {
+    return RestError(400, "token is required (RFC 7662)", "INVALID_PARAMETER");
+  }
+  const std::string& aef_id = req.caller->id();
+  json inactive = {{"active", false}};
+  // Which issuer: this CCF, or a peer whose tokens our AEFs accept (#24).
+  std::string token = (*form)["token"];
+  std::vector<std::pair<std::string, std::string>> issuers = {
+      {config_.issuer, config_.keyring->jwks()->ToJson().dump()}};
+  if (config_.peer_token_issuers) {
+    for (auto& i : config_.peer_token_issuers()) issuers.push_back(std::move(i));
+  }
+  std::optional<VerifiedJwt> jwt;
+  std::string issuer;
+  for (const auto& [iss, jwks_json] : issuers) {
+    auto keys = JwkSet::FromJson(jwks_json);
+    if (!keys.ok()) continue;
+    JwtValidator v({"at+jwt", iss, aef_id, false, absl::Seconds(30)}, *config_.clock);
+    auto verified = v.Verify(token, *keys);
+    if (verified.ok()) {
+      jwt = *std::move(verified);
+      issuer = iss;
+      break;
+    }
+  }
+  if (!jwt) return RestResponse::Json(200, inactive);
+  std::string client = jwt->claims.value("client_id", "");
+  int64_t iat = jwt->claims.value("iat", int64_t{0});
+  // The token is only as good as the authorization behind it now: revoked or offboarded
+  // invokers' tokens are inactive before their exp (TR 33.700-22 KI#2 requirement 3).
+  bool authorized = false;
+  ASSIGN_OR_RETURN(std::optional<InvokerRecord> local, config_.invokers->Get(ApiInvokerId(client)));
+  if (local && issuer == config_.issuer) {
+    ASSIGN_OR_RETURN(std::optional<Resource> ctx,
+                     config_.resources->Get(kResourceSecurityContext, client));
+    json doc = ctx ? json::parse(ctx->json) : json();
+    if (ctx && iat >= doc.value(kContextSinceMember, int64_t{0})) {
+      for (const json& e : doc["securityInfo"]) {
+        authorized = authorized || (e.value("aefId", "") == aef_id &&
+                                    e.value("selSecurityMethod", "") == "OAUTH" &&
+                                    !e.contains(kAefCcfMember));
+      }
+    }
+  } else if (!local) {
+    ASSIGN_OR_RETURN(std::vector<Resource> grants,
+                     config_.resources->List(kResourceRemoteGrant, client));
+    for (const Resource& r : grants) {
+      json g = json::parse(r.json);
+      // Our tokens: the grant of any peer; a peer's token: that peer's grant.
+      authorized = authorized || (g.value("aefId", "") == aef_id &&
+                                  g.value("selSecurityMethod", "") == "OAUTH" &&
+                                  iat >= g.value("grantedAt", int64_t{0}) &&
+                                  (issuer == config_.issuer || g.value("homeCcfId", "") == issuer));
+    }
+  }
+  if (!authorized) {
+    LogInfo("security", absl::StrCat("introspection by ", aef_id, ": token ",
+                                     jwt->claims.value("jti", ""), " of ", client.substr(0, 64),
+                                     " no longer authorized"));
+    return RestResponse::Json(200, inactive);
+  }
+  json out = {{"active", true}, {"token_type", "Bearer"}};
+  for (const char* claim : {"iss", "sub", "client_id", "scope", "aud", "iat", "exp", "jti"}) {
+    if (jwt->claims.contains(claim)) out[claim] = jwt->claims[claim];
+  }
+  RestResponse res = RestResponse::Json(200, out);
+  res.headers.emplace_back("Cache-Control", "no-store");
+  return res;
 }
 
 absl::StatusOr<RestResponse> SecurityApi::TokenIssuers(const RestRequest&) {

@@ -10,6 +10,12 @@
 //                                                   its APIs (SecurityNotification)
 //   POST   /securities/{securityId}/token           invoker: OAuth 2.0 client credentials
 //   GET    /.well-known/jwks.json                   the public token-signing keys (JWKS)
+//   POST   /introspect                              AEF: RFC 7662 token introspection (not in
+//                                                   TS 29.222): active only while signature,
+//                                                   exp, aud (= the calling AEF) hold and the
+//                                                   invoker is still authorized for that AEF
+//                                                   (so offboarding/revocation deactivates
+//                                                   unexpired tokens)
 //
 // Security method per securityInfo entry: the AEF's methods (its profile, else its interfaces)
 // intersected with prefSecurityMethods, the first in SecurityApiConfig::method_priority
@@ -113,6 +119,7 @@ class SecurityApi {
   absl::StatusOr<RestResponse> Token(const RestRequest& req);
   absl::StatusOr<RestResponse> Jwks(const RestRequest& req);
   absl::StatusOr<RestResponse> TokenIssuers(const RestRequest& req);
+  absl::StatusOr<RestResponse> Introspect(const RestRequest& req);
 
  private:
   // Resolves, selects and (for PSK) derives every entry of a ServiceSecurity body; returns the

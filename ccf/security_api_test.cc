@@ -163,6 +163,50 @@ TEST_F(SecurityApiTest, TokenForOauthContext) {
   EXPECT_TRUE(validator.Verify(body["access_token"].get<std::string>(), *rotated).ok());
 }
 
+// RFC 7662 introspection for the CCF's AEFs: active while the authorization behind the token
+// still holds, so giving it up (or offboarding) deactivates unexpired tokens.
+TEST_F(SecurityApiTest, IntrospectionFollowsTheAuthorization) {
+  ASSERT_TRUE(w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"OAUTH"}, p_.aef_id))).ok());
+  std::string scope = "3gpp%23" + p_.aef_id + "%3Alocation-query";
+  auto res = w_.security_api->Token(TokenReq(Form(inv_.onboarding_secret, scope), inv_.id));
+  ASSERT_TRUE(res.ok() && res->status == 200);
+  std::string token = json::parse(res->body)["access_token"];
+  auto introspect = [&](const std::string& kind, const std::string& id, const std::string& form) {
+    RestRequest r = w_.As(kind, id);
+    r.body = form;
+    r.headers.emplace("content-type", "application/x-www-form-urlencoded");
+    return w_.security_api->Introspect(r);
+  };
+  auto active = introspect("aef", p_.aef_id, "token=" + token);
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->status, 200) << active->body;
+  json a = json::parse(active->body);
+  EXPECT_EQ(a["active"], true);
+  EXPECT_EQ(a["client_id"], inv_.id);
+  EXPECT_EQ(a["aud"], p_.aef_id);
+  // Another AEF: not for it. Garbage: inactive. Not an AEF: refused.
+  auto q = w_.RegisterProvider();
+  EXPECT_EQ(json::parse(introspect("aef", q.aef_id, "token=" + token)->body)["active"], false);
+  EXPECT_EQ(json::parse(introspect("aef", p_.aef_id, "token=abc.def.ghi")->body)["active"], false);
+  EXPECT_EQ(CcfWorld::HttpStatus(introspect("invoker", inv_.id, "token=" + token)), 403);
+  EXPECT_EQ(CcfWorld::HttpStatus(introspect("aef", p_.aef_id, "token=a&token=b")), 400);
+  // The invoker gives up its security context: the unexpired token is no longer active.
+  RestRequest del = w_.As("invoker", inv_.id);
+  del.path_params = {inv_.id};
+  ASSERT_EQ(CcfWorld::HttpStatus(w_.security_api->Remove(del)), 204);
+  EXPECT_EQ(json::parse(introspect("aef", p_.aef_id, "token=" + token)->body)["active"], false);
+  // A new security context does not bring the old token back; a new token is active until exp.
+  w_.clock.Advance(absl::Seconds(1));
+  ASSERT_TRUE(w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"OAUTH"}, p_.aef_id))).ok());
+  EXPECT_EQ(json::parse(introspect("aef", p_.aef_id, "token=" + token)->body)["active"], false);
+  res = w_.security_api->Token(TokenReq(Form(inv_.onboarding_secret, scope), inv_.id));
+  ASSERT_TRUE(res.ok() && res->status == 200);
+  std::string fresh = json::parse(res->body)["access_token"];
+  EXPECT_EQ(json::parse(introspect("aef", p_.aef_id, "token=" + fresh)->body)["active"], true);
+  w_.clock.Advance(absl::Hours(2));
+  EXPECT_EQ(json::parse(introspect("aef", p_.aef_id, "token=" + fresh)->body)["active"], false);
+}
+
 TEST_F(SecurityApiTest, TokenErrorsAreAccessTokenErr) {
   ASSERT_TRUE(w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"PKI"}, p_.aef_id))).ok());
   std::string scope = "3gpp%23" + p_.aef_id + "%3Alocation-query";

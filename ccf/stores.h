@@ -114,6 +114,8 @@ inline constexpr char kEntryPskMember[] = "_aefPsk";              // AEFPSK, low
 inline constexpr char kEntryPskExpiresMember[] = "_aefPskExpires";  // Unix seconds
 inline constexpr char kEntryAefCcfMember[] = "_aefCcfId";          // peer CCF of a remote AEF
 inline constexpr char kEntryApiNameMember[] = "_apiName";          // a remote AEF's API name
+// Private member of a stored security context: when it was created (Unix seconds).
+inline constexpr char kContextSinceMember[] = "_since";
 // A peer CCF's invoker allowed to use one of this CCF's AEFs (CAPIF interconnection).
 inline constexpr char kResourceRemoteGrant[] = "remote-grant";
 // A peer CCF's invoker that the peer announced as offboarded (solution #17), "<peer>/<invoker>".

@@ -158,6 +158,16 @@ class TwoDomainsTest : public ::testing::Test {
                                    invoker_id + "?authenticationInfo=true&authorizationInfo=true");
   }
 
+  // RFC 7662 introspection of `token` by A's AEF at A: the "active" member.
+  json Introspect(const std::string& token) {
+    auto aef = *CapifHttpsClient::Create({a_->ca_pem(), funcs_[2]["regInfo"]["apiProvCert"],
+                                          *key_.PrivateKeyPem()});
+    auto r = aef->Request("POST", a_->api_root() + "/capif-security/v1/introspect",
+                          "token=" + token, "application/x-www-form-urlencoded");
+    if (!r.ok() || r->status != 200) return "error";
+    return json::parse(r->body)["active"];
+  }
+
   // What A's database holds (read while A runs; the database is in WAL mode).
   size_t GrantsAtA(const std::string& invoker_id) {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
@@ -308,14 +318,18 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   auto invoker = CapifInvoker::Onboard(b_->api_root(), b_->ca_pem(), b_->EnrollmentToken("invoker"),
                                        "https://invoker.example/cb");
   ASSERT_TRUE(invoker.ok()) << invoker.status();
-  auto apis = (*invoker)->Discover({{"api-name", "psk-query"}});
-  ASSERT_TRUE(apis.ok() && apis->size() == 1u);
-  auto ctx = (*invoker)->RequestSecurityMethods(*apis, {"PSK"});
+  auto all = (*invoker)->Discover();
+  ASSERT_TRUE(all.ok() && all->size() == 2u);
+  auto ctx = (*invoker)->RequestSecurityMethods(*all, {"PSK", "OAUTH"});  // PSK and OAUTH APIs
   ASSERT_TRUE(ctx.ok()) << ctx.status();
   std::string id = (*invoker)->api_invoker_id();
   auto before = AefGet(id);
   ASSERT_TRUE(before.ok());
   ASSERT_EQ(before->status, 200) << before->body;  // A now caches B's answer
+  // A token A issued (method 3), active for A's AEF (RFC 7662 introspection at A).
+  auto token = (*invoker)->RequestToken("3gpp#" + aef_id_ + ":location-query", "ccf-a");
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(Introspect(token->token), true);
 
   // A goes down; the invoker offboards at B meanwhile.
   ASSERT_EQ(a_->Stop(), 0);
@@ -350,6 +364,8 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   // does not show it): no grant, and a record that B offboarded it.
   EXPECT_EQ(GrantsAtA(id), 0u);
   EXPECT_TRUE(OffboardedAtA(id));
+  // Its unexpired token is revoked: A's AEF is told it is no longer active.
+  EXPECT_EQ(Introspect(token->token), false);
   EXPECT_TRUE(a_->process().WaitForStderr("\"operation\":\"NOTIFY_OFFBOARDING\"",
                                           absl::Seconds(10)).ok());
   // A told its AEF through the AEF Security API, authenticated as CCF-A.
@@ -358,7 +374,7 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   EXPECT_EQ(calls[0].first, "spiffe://operator-a.example/ccf/ccf-a");
   EXPECT_EQ(calls[0].second["revokeInfo"]["apiInvokerId"], id);
   EXPECT_EQ(calls[0].second["revokeInfo"]["aefId"], aef_id_);
-  EXPECT_EQ(calls[0].second["revokeInfo"]["apiIds"], json::array({(*apis)[0]["apiId"]}));
+  EXPECT_EQ(calls[0].second["revokeInfo"]["apiIds"].size(), 2u);  // both granted APIs
 
   auto drained = RunToCompletion(
       {Runfile("tools/capifctl/capifctl"), "notices", "--config", b_->config()}, absl::Seconds(30));
