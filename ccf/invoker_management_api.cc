@@ -221,6 +221,9 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Offboard(const RestRequest& r
     if (ctx) {
       notices = PeerNoticesFor(id.value(), ctx->json, /*offboarding=*/true, "",
                                config_.clock->Now());
+      for (OutboundNotice& n : AefNoticesFor(id.value(), ctx->json, config_.clock->Now())) {
+        notices.push_back(std::move(n));
+      }
     }
   }
   absl::Status s = config_.invokers->Delete(id, notices);

@@ -78,7 +78,8 @@ absl::StatusOr<std::unique_ptr<NorthboundServer>> NorthboundServer::Create(
   s->options_ = options;
   bool configured = false;
   s->server_ = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-    configured = ConfigureContext(ctx, tls);
+    configured = ConfigureContext(ctx, tls) &&
+                 (!options.configure_tls || options.configure_tls(ctx));
     return configured;
   });
   if (!configured || !s->server_->is_valid()) {

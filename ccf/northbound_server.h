@@ -30,6 +30,8 @@
 #include "common/secret_bytes.h"
 #include "common/x509_cert.h"
 
+typedef struct ssl_ctx_st SSL_CTX;
+
 namespace httplib {
 class SSLServer;
 }
@@ -50,6 +52,9 @@ class NorthboundServer {
     std::string host = "127.0.0.1";
     int port = 0;  // 0 picks a free port
     size_t max_body_bytes = 64 * 1024;
+    // Called last when the TLS context is set up (e.g. sdk/aef adds TLS-PSK and its own client
+    // certificate check); false fails Create().
+    std::function<bool(SSL_CTX&)> configure_tls;
   };
 
   // InvalidArgument if the certificate or key cannot be loaded.

@@ -3,6 +3,8 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/str_split.h"
+
 #include <nlohmann/json.hpp>
 
 #include "federation/peer_client.h"
@@ -45,6 +47,35 @@ std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
       n.payload = msg.SerializeAsString();
     }
     out.push_back(std::move(n));
+  }
+  return out;
+}
+
+std::vector<OutboundNotice> AefNoticesFor(const std::string& api_invoker_id,
+                                          const std::string& security_context_json,
+                                          absl::Time now) {
+  std::map<std::string, std::set<std::string>> apis_by_aef;
+  nlohmann::json ctx = nlohmann::json::parse(security_context_json, nullptr, false);
+  if (!ctx.is_object() || !ctx.contains("securityInfo") || !ctx["securityInfo"].is_array()) {
+    return {};
+  }
+  for (const nlohmann::json& e : ctx["securityInfo"]) {
+    if (!e.is_object() || e.contains(kEntryAefCcfMember) || e.value("aefId", "").empty()) continue;
+    std::set<std::string>& apis = apis_by_aef[e.value("aefId", "")];
+    for (absl::string_view a : absl::StrSplit(e.value("authorizationInfo", ""), ',',
+                                              absl::SkipEmpty())) {
+      apis.insert(std::string(a));
+    }
+    if (e.contains("apiId") && e["apiId"].is_string()) apis.insert(e["apiId"].get<std::string>());
+  }
+  std::vector<OutboundNotice> out;
+  for (const auto& [aef, apis] : apis_by_aef) {
+    if (apis.empty()) continue;  // apiIds needs at least one
+    nlohmann::json req = {{"revokeInfo",
+                           {{"apiInvokerId", api_invoker_id}, {"aefId", aef},
+                            {"apiIds", apis}, {"cause", "UNEXPECTED_REASON"}}},
+                          {"supportedFeatures", "0"}};
+    out.push_back({NewRequestId(), aef, kNoticeAefRevoke, req.dump(), now});
   }
   return out;
 }

@@ -21,6 +21,12 @@ std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
                                            bool offboarding, const std::string& cause,
                                            absl::Time now);
 
+// The TS 29.222 revoke-authorization notices this CCF owes its own AEFs named in the context
+// (entries without kEntryAefCcfMember), one per AEF, with the API ids the entries authorized.
+std::vector<OutboundNotice> AefNoticesFor(const std::string& api_invoker_id,
+                                          const std::string& security_context_json,
+                                          absl::Time now);
+
 }  // namespace capif
 
 #endif  // CAPIF_CCF_PEER_NOTICES_H_

@@ -1,5 +1,7 @@
 #include "ccf/security_api.h"
 
+#include "common/capif_scope.h"
+
 #include "ccf/peer_notices.h"
 
 #include <openssl/crypto.h>
@@ -101,27 +103,6 @@ RestResponse AccessTokenErr(const absl::Status& s) {
 }
 
 }  // namespace
-
-absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> ParseCapifScope(
-    absl::string_view scope) {
-  if (!absl::StartsWith(scope, "3gpp#")) {
-    return absl::InvalidArgumentError("scope must start with \"3gpp#\"");
-  }
-  std::vector<std::pair<std::string, std::vector<std::string>>> out;
-  for (absl::string_view part : absl::StrSplit(scope.substr(5), ';')) {
-    std::vector<absl::string_view> aef_apis = absl::StrSplit(part, absl::MaxSplits(':', 1));
-    if (aef_apis.size() != 2 || !IsValidIdSegment(aef_apis[0]) || aef_apis[1].empty()) {
-      return absl::InvalidArgumentError("scope entries are aefId:apiName[,apiName]");
-    }
-    std::vector<std::string> apis;
-    for (absl::string_view api : absl::StrSplit(aef_apis[1], ',')) {
-      if (api.empty()) return absl::InvalidArgumentError("empty API name in scope");
-      apis.emplace_back(api);
-    }
-    out.emplace_back(std::string(aef_apis[0]), std::move(apis));
-  }
-  return out;
-}
 
 void SecurityApi::RegisterRoutes(NorthboundServer& server) {
   const std::string base = std::string(kSecurityRoot) + "/trustedInvokers/([^/]+)";
@@ -341,6 +322,10 @@ absl::StatusOr<RestResponse> SecurityApi::Remove(const RestRequest& req) {
   std::vector<OutboundNotice> notices =
       PeerNoticesFor(id, ctx->json, /*offboarding=*/false, "security context deleted by the invoker",
                      config_.clock->Now());
+  // And our own AEFs (TS 29.222 AEF_Security_API revoke-authorization).
+  for (OutboundNotice& n : AefNoticesFor(id, ctx->json, config_.clock->Now())) {
+    notices.push_back(std::move(n));
+  }
   absl::Status s = config_.resources->Delete(kResourceSecurityContext, id, notices);
   if (absl::IsNotFound(s)) return RestError(404, "no security context", "RESOURCE_NOT_FOUND");
   RETURN_IF_ERROR(s);

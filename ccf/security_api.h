@@ -67,6 +67,7 @@
 #include "ccf/rest_types.h"
 #include "ccf/stores.h"
 #include "ccf/token_keyring.h"
+#include "common/capif_scope.h"
 #include "common/certificate_authority.h"
 #include "common/clock.h"
 
@@ -147,10 +148,6 @@ class SecurityApi {
   std::map<std::string, std::pair<RemoteSecurityInfo, absl::Time>> remote_cache_
       ABSL_GUARDED_BY(cache_mu_);
 };
-
-// Parses "3gpp#aef1:api1,api2;aef2:api3" into {aefId -> apiNames}. InvalidArgument if malformed.
-absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> ParseCapifScope(
-    absl::string_view scope);
 
 }  // namespace capif
 

@@ -243,6 +243,8 @@ TEST(CapifScopeTest, ParsesTheGrammar) {
   EXPECT_EQ((*s)[0].first, "aef-1");
   EXPECT_EQ((*s)[0].second, (std::vector<std::string>{"api-a", "api-b"}));
   EXPECT_EQ((*s)[1].second, std::vector<std::string>{"api-c"});
+  EXPECT_TRUE(ScopeCovers(*s, "aef-1", "api-b"));
+  EXPECT_FALSE(ScopeCovers(*s, "aef-2", "api-a"));
   for (const char* bad : {"aef-1:api", "3gpp#", "3gpp#aef-1", "3gpp#aef-1:", "3gpp#aef 1:a",
                           "3gpp#aef-1:a,,b"}) {
     EXPECT_FALSE(ParseCapifScope(bad).ok()) << bad;

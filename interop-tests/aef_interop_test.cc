@@ -1,0 +1,263 @@
+// CAPIF-2e with clients nobody here wrote: the sample AEF (sdk/aef) behind a real ccfd, reached
+// by `openssl s_client` with TLS-PSK (TLS 1.2 and 1.3) and with an invoker certificate, by our
+// invoker SDK with an OAuth token, and the whole onboarding-to-token flow done with `curl`.
+// Revocation reaches the AEF through its AEF Security API.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/evp_key.h"
+#include "common/file_io.h"
+#include "common/subprocess.h"
+#include "common/testing/test_paths.h"
+#include "common/x509_cert.h"
+#include "interop-tests/ccfd_fixture.h"
+#include "sdk/invoker/capif_https_client.h"
+#include "sdk/invoker/invoker_client.h"
+
+namespace capif {
+namespace {
+
+using nlohmann::json;
+
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+class AefInteropTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ccf_ = new CcfdProcess("aef-interop", "a");
+    dir_ = new std::string(TestTmpDir("aef-interop-files"));
+    ASSERT_TRUE(MakeDirectories(*dir_, 0700).ok());
+    EvpKey key = *EvpKey::GenerateEcP256();
+    std::string csr = *CreateCsrPem(key);
+    auto anon = *CapifHttpsClient::Create({ccf_->ca_pem()});
+    json reg = {{"regSec", ccf_->EnrollmentToken("provider")}, {"apiProvFuncs", json::array()}};
+    for (const char* role : {"AMF", "APF", "AEF"}) {
+      reg["apiProvFuncs"].push_back({{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", csr}}}});
+    }
+    auto r = anon->Request("POST", ccf_->api_root() + "/api-provider-management/v1/registrations",
+                           reg.dump(), "application/json");
+    ASSERT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
+    json funcs = json::parse(r->body)["apiProvFuncs"];
+    std::string apf_id = funcs[1]["apiProvFuncId"];
+    aef_id_ = new std::string(funcs[2]["apiProvFuncId"].get<std::string>());
+    ASSERT_TRUE(WriteFileAtomic(*dir_ + "/aef.pem",
+                                funcs[2]["regInfo"]["apiProvCert"].get<std::string>()).ok());
+    ASSERT_TRUE(WriteFileAtomic(*dir_ + "/aef.key",
+                                std::string((*key.PrivateKeyPem()).Reveal(InsecureSecretAccess())),
+                                0600).ok());
+    ASSERT_TRUE(WriteFileAtomic(*dir_ + "/ca.pem", ccf_->ca_pem()).ok());
+    auto aef = Subprocess::Start({Runfile("tools/capif-sample-aef/capif-sample-aef"), "--ccf",
+                                  ccf_->api_root(), "--ca", *dir_ + "/ca.pem", "--cert",
+                                  *dir_ + "/aef.pem", "--key", *dir_ + "/aef.key", "--aef-id",
+                                  *aef_id_});
+    ASSERT_TRUE(aef.ok()) << aef.status();
+    aef_ = (*aef).release();
+    auto line = aef_->ReadStdoutLine(kWait);
+    ASSERT_TRUE(line.ok()) << aef_->stderr_text();
+    aef_port_ = std::stoi(line->substr(line->rfind(':') + 1));
+    auto apf = *CapifHttpsClient::Create({ccf_->ca_pem(), funcs[1]["regInfo"]["apiProvCert"],
+                                          *key.PrivateKeyPem()});
+    json api = {{"apiName", "location-query"},
+                {"aefProfiles", {{{"aefId", *aef_id_},
+                                  {"versions", {{{"apiVersion", "v1"}}}},
+                                  {"securityMethods", {"PSK", "PKI", "OAUTH"}},
+                                  {"interfaceDescriptions",
+                                   {{{"ipv4Addr", "127.0.0.1"}, {"port", aef_port_}}}}}}}};
+    auto p = apf->Request("POST", ccf_->api_root() + "/published-apis/v1/" + apf_id + "/service-apis",
+                          api.dump(), "application/json");
+    ASSERT_TRUE(p.ok() && p->status == 201) << (p.ok() ? p->body : p.status().ToString());
+  }
+  static void TearDownTestSuite() {
+    if (aef_ != nullptr) {
+      aef_->Signal(SIGTERM);
+      aef_->Wait(kWait).IgnoreError();
+      delete aef_;
+    }
+    delete ccf_;
+    delete dir_;
+    delete aef_id_;
+  }
+
+  // An invoker onboarded at the CCF with `method` selected for the sample AEF.
+  struct Onboarded {
+    std::unique_ptr<CapifInvoker> invoker;
+    SecurityContext context;
+  };
+  Onboarded OnboardWith(const std::string& method) {
+    auto invoker = CapifInvoker::Onboard(ccf_->api_root(), ccf_->ca_pem(),
+                                         ccf_->EnrollmentToken("invoker"), "https://i.example/cb");
+    EXPECT_TRUE(invoker.ok()) << invoker.status();
+    auto apis = (*invoker)->Discover({{"api-name", "location-query"}});
+    EXPECT_TRUE(apis.ok() && apis->size() == 1u);
+    auto ctx = (*invoker)->RequestSecurityMethods(*apis, {method});
+    EXPECT_TRUE(ctx.ok()) << ctx.status();
+    return {*std::move(invoker), *std::move(ctx)};
+  }
+
+  // `openssl s_client` with `args`, sending one HTTP request; its output.
+  static std::string SClient(const std::string& args) {
+    std::string cmd = absl::StrCat(
+        "printf 'GET /location-query/v1/position?ue=ue-1 HTTP/1.1\\r\\nHost: aef\\r\\n"
+        "Connection: close\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:", aef_port_,
+        " -ign_eof -quiet ", args, " 2>&1");
+    auto r = RunToCompletion({"/bin/bash", "-c", cmd}, kWait);
+    return r.ok() ? r->out : r.status().ToString();
+  }
+
+  static std::string Hex(const SecretBytes& s) {
+    return absl::BytesToHexString(s.Reveal(InsecureSecretAccess()));
+  }
+
+  static CcfdProcess* ccf_;
+  static Subprocess* aef_;
+  static std::string* dir_;
+  static std::string* aef_id_;
+  static int aef_port_;
+};
+
+CcfdProcess* AefInteropTest::ccf_ = nullptr;
+Subprocess* AefInteropTest::aef_ = nullptr;
+std::string* AefInteropTest::dir_ = nullptr;
+std::string* AefInteropTest::aef_id_ = nullptr;
+int AefInteropTest::aef_port_ = 0;
+
+TEST_F(AefInteropTest, OpensslTlsPskReachesTheAefAndAWrongKeyOrIdentityDoesNot) {
+  Onboarded o = OnboardWith("PSK");
+  ASSERT_EQ(o.context.aef_psks.count(*aef_id_), 1u);
+  std::string psk = Hex(o.context.aef_psks[*aef_id_]);
+  std::string id = o.invoker->api_invoker_id();
+  for (const char* version : {"-tls1_2", "-tls1_3"}) {
+    std::string out = SClient(absl::StrCat(version, " -psk ", psk, " -psk_identity ", id));
+    EXPECT_TRUE(absl::StrContains(out, "HTTP/1.1 200")) << version << ": " << out;
+    EXPECT_TRUE(absl::StrContains(out, absl::StrCat("\"servedTo\":\"", id, "\""))) << out;
+    EXPECT_TRUE(absl::StrContains(out, "\"securityMethod\":\"PSK\"")) << out;
+    std::string wrong = psk;
+    wrong[0] = wrong[0] == '0' ? '1' : '0';
+    std::string bad_key = SClient(absl::StrCat(version, " -psk ", wrong, " -psk_identity ", id));
+    EXPECT_FALSE(absl::StrContains(bad_key, "HTTP/1.1 200")) << version << ": " << bad_key;
+    std::string bad_id = SClient(absl::StrCat(version, " -psk ", psk, " -psk_identity inv-nobody"));
+    EXPECT_FALSE(absl::StrContains(bad_id, "HTTP/1.1 200")) << version << ": " << bad_id;
+  }
+  // Offboarded: the CCF tells the AEF (revoke-authorization), which drops the key; the CCF
+  // no longer has one to give, so the handshake fails.
+  ASSERT_TRUE(o.invoker->Offboard().ok());
+  ASSERT_TRUE(aef_->WaitForStderr(absl::StrCat("authorization of ", id, " revoked"), kWait).ok());
+  std::string after = SClient(absl::StrCat("-tls1_3 -psk ", psk, " -psk_identity ", id));
+  EXPECT_FALSE(absl::StrContains(after, "HTTP/1.1 200")) << after;
+}
+
+TEST_F(AefInteropTest, OpensslWithTheInvokerCertificateReachesAPkiAefAForeignOneDoesNot) {
+  Onboarded o = OnboardWith("PKI");
+  std::string id = o.invoker->api_invoker_id();
+  std::string cert = *dir_ + "/" + id + ".pem", key = *dir_ + "/" + id + ".key";
+  ASSERT_TRUE(WriteFileAtomic(cert, o.invoker->certificate_pem()).ok());
+  ASSERT_TRUE(WriteFileAtomic(key, std::string((*o.invoker->key().PrivateKeyPem())
+                                                   .Reveal(InsecureSecretAccess())), 0600).ok());
+  std::string out = SClient(absl::StrCat("-cert ", cert, " -key ", key));
+  EXPECT_TRUE(absl::StrContains(out, "HTTP/1.1 200")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "\"securityMethod\":\"PKI\"")) << out;
+  // The same identity certified by a CA of the same name that is not the domain's.
+  std::string pki = Runfile("tools/capif-pki/capif-pki");
+  std::string forged = *dir_ + "/forged-" + id;
+  auto ca = RunToCompletion({pki, "init-domain", "--trust-domain", "operator-a.example", "--out",
+                             forged + "/ca"}, kWait);
+  ASSERT_TRUE(ca.ok() && ca->exit_code == 0) << (ca.ok() ? ca->err : "");
+  auto leaf = RunToCompletion({pki, "issue", "--ca", forged + "/ca", "--spiffe-id",
+                               "spiffe://operator-a.example/invoker/" + id, "--out",
+                               forged + "/leaf"}, kWait);
+  ASSERT_TRUE(leaf.ok() && leaf->exit_code == 0) << (leaf.ok() ? leaf->err : "");
+  std::string refused = SClient(absl::StrCat("-cert ", forged, "/leaf/cert.pem -key ", forged,
+                                             "/leaf/key.pem"));
+  EXPECT_FALSE(absl::StrContains(refused, "HTTP/1.1 200")) << refused;
+  EXPECT_TRUE(absl::StrContains(refused, "HTTP/1.1 401")) << refused;
+}
+
+TEST_F(AefInteropTest, OauthTokenIsCheckedAndRevocationReachesTheAef) {
+  Onboarded o = OnboardWith("OAUTH");
+  std::string id = o.invoker->api_invoker_id();
+  auto token = o.invoker->RequestToken("3gpp#" + *aef_id_ + ":location-query");
+  ASSERT_TRUE(token.ok()) << token.status();
+  CapifHttpsClient::Options opts;
+  opts.ca_pem = ccf_->ca_pem();
+  opts.expected_peer_uri = "spiffe://operator-a.example/aef/" + *aef_id_;  // the AEF's identity
+  auto client = *CapifHttpsClient::Create(opts);
+  std::string url = absl::StrCat("https://127.0.0.1:", aef_port_, "/location-query/v1/position?ue=u2");
+  auto call = [&](const std::string& bearer) {
+    auto r = client->Request("GET", url, "", "", {"Authorization: Bearer " + bearer});
+    return r.ok() ? static_cast<int>(r->status) : -1;
+  };
+  EXPECT_EQ(call(token->token), 200);
+  std::string tampered = token->token;
+  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(call(tampered), 401);
+  EXPECT_EQ(call("not-a-jwt"), 401);
+  // A server naming another identity is refused by the client.
+  opts.expected_peer_uri = "spiffe://operator-a.example/aef/someone-else";
+  auto strict = *CapifHttpsClient::Create(opts);
+  EXPECT_FALSE(strict->Request("GET", url, "", "", {"Authorization: Bearer " + token->token}).ok());
+  // The invoker gives up its security context: the AEF is told and refuses the unexpired token.
+  ASSERT_TRUE(o.invoker->DeleteSecurityContext().ok());
+  ASSERT_TRUE(aef_->WaitForStderr(absl::StrCat("authorization of ", id, " revoked"), kWait).ok());
+  EXPECT_EQ(call(token->token), 403);
+}
+
+// Onboarding to token with curl and openssl only, against ccfd.
+TEST_F(AefInteropTest, CurlDoesOnboardingToToken) {
+  std::string d = *dir_ + "/curl";
+  ASSERT_TRUE(MakeDirectories(d, 0700).ok());
+  auto sh = [&](const std::string& cmd) {
+    auto r = RunToCompletion({"/bin/bash", "-c", "set -e; cd " + d + "; " + cmd}, kWait);
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << cmd << ": " << (r.ok() ? r->err : "");
+    return r.ok() ? r->out : "";
+  };
+  sh("openssl ecparam -name prime256v1 -genkey -noout -out key.pem && "
+     "openssl req -new -key key.pem -subj /CN=curl-invoker -out csr.pem");
+  json onboard = {{"notificationDestination", "https://curl.example/cb"},
+                  {"onboardingInformation", {{"apiInvokerPublicKey", *ReadFile(d + "/csr.pem")}}}};
+  ASSERT_TRUE(WriteFileAtomic(d + "/onboard.json", onboard.dump()).ok());
+  std::string base = absl::StrCat("curl -sS --fail-with-body --cacert ", *dir_, "/ca.pem ");
+  json enrolled = json::parse(sh(absl::StrCat(
+      base, "-H 'Authorization: Bearer ", ccf_->EnrollmentToken("invoker"),
+      "' -H 'Content-Type: application/json' --data @onboard.json ", ccf_->api_root(),
+      "/api-invoker-management/v1/onboardedInvokers")));
+  std::string id = enrolled["apiInvokerId"];
+  ASSERT_TRUE(WriteFileAtomic(d + "/cert.pem",
+                              enrolled["onboardingInformation"]["apiInvokerCertificate"]).ok());
+  std::string secret = enrolled["onboardingInformation"]["onboardingSecret"];
+  std::string mtls = base + "--cert cert.pem --key key.pem ";
+  json apis = json::parse(sh(absl::StrCat(mtls, "'", ccf_->api_root(),
+                                          "/service-apis/v1/allServiceAPIs?api-invoker-id=", id,
+                                          "&api-name=location-query'")));
+  ASSERT_EQ(apis["serviceAPIDescriptions"].size(), 1u);
+  json security = {{"notificationDestination", "https://curl.example/cb"},
+                   {"securityInfo", {{{"aefId", *aef_id_}, {"prefSecurityMethods", {"OAUTH"}}}}}};
+  ASSERT_TRUE(WriteFileAtomic(d + "/security.json", security.dump()).ok());
+  json granted = json::parse(sh(absl::StrCat(
+      mtls, "-X PUT -H 'Content-Type: application/json' --data @security.json ", ccf_->api_root(),
+      "/capif-security/v1/trustedInvokers/", id)));
+  EXPECT_EQ(granted["securityInfo"][0]["selSecurityMethod"], "OAUTH");
+  json token = json::parse(sh(absl::StrCat(
+      mtls, "--data-urlencode grant_type=client_credentials --data-urlencode client_id=", id,
+      " --data-urlencode client_secret=", secret, " --data-urlencode 'scope=3gpp#", *aef_id_,
+      ":location-query' ", ccf_->api_root(), "/capif-security/v1/securities/", id, "/token")));
+  EXPECT_EQ(token["token_type"], "Bearer");
+  ASSERT_TRUE(token["access_token"].is_string());
+  // Without the onboarding secret: refused with an AccessTokenErr.
+  auto refused = RunToCompletion(
+      {"/bin/bash", "-c",
+       absl::StrCat("cd ", d, "; ", mtls, "--data-urlencode grant_type=client_credentials ",
+                    "--data-urlencode client_id=", id, " --data-urlencode 'scope=3gpp#", *aef_id_,
+                    ":location-query' ", ccf_->api_root(), "/capif-security/v1/securities/", id,
+                    "/token")},
+      kWait);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_NE(refused->exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(refused->out, "invalid_client")) << refused->out;
+}
+
+}  // namespace
+}  // namespace capif

@@ -1,0 +1,368 @@
+#include "sdk/aef/aef_server.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/base64url.h"
+#include "common/capif_scope.h"
+#include "common/ids.h"
+#include "common/jws.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "common/strict_json.h"
+#include "common/x509_cert.h"
+#include "sdk/invoker/capif_https_client.h"
+
+namespace capif {
+
+using nlohmann::json;
+
+namespace {
+
+// The PSK identity a handshake used, kept on the connection for the request handlers.
+int PskIdentityIndex() {
+  static const int index = SSL_get_ex_new_index(
+      0, nullptr, nullptr, nullptr,
+      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<std::string*>(ptr);
+      });
+  return index;
+}
+
+void RememberIdentity(SSL* ssl, const std::string& id) {
+  delete static_cast<std::string*>(SSL_get_ex_data(ssl, PskIdentityIndex()));
+  SSL_set_ex_data(ssl, PskIdentityIndex(), new std::string(id));
+}
+
+std::string PskIdentityOf(const SSL* ssl) {
+  if (ssl == nullptr || SSL_session_reused(const_cast<SSL*>(ssl)) == 0) {
+    // A PSK handshake is a "resumption" for OpenSSL in TLS 1.3; TLS 1.2 PSK suites are not.
+    const SSL_CIPHER* c = ssl ? SSL_get_current_cipher(ssl) : nullptr;
+    if (c == nullptr || SSL_CIPHER_get_auth_nid(c) != NID_auth_psk) return "";
+  }
+  auto* id = static_cast<std::string*>(SSL_get_ex_data(ssl, PskIdentityIndex()));
+  return id == nullptr ? "" : *id;
+}
+
+AefServer* ServerOf(SSL* ssl) {
+  return static_cast<AefServer*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+}
+
+// TLS 1.2 PSK cipher suites (TS 33.122 6.5.2.1): the identity is the invoker id.
+unsigned int PskServerCallback(SSL* ssl, const char* identity, unsigned char* psk,
+                               unsigned int max_len) {
+  if (identity == nullptr) return 0;
+  auto key = ServerOf(ssl)->PskFor(identity);
+  if (!key.ok()) {
+    LogWarning("aef", absl::StrCat("TLS-PSK refused for identity '",
+                                   absl::CHexEscape(std::string(identity).substr(0, 64)), "': ",
+                                   key.status().message()));
+    return 0;
+  }
+  absl::string_view k = key->Reveal(InsecureSecretAccess());
+  if (k.size() > max_len) return 0;
+  std::copy(k.begin(), k.end(), psk);
+  RememberIdentity(ssl, identity);
+  return static_cast<unsigned int>(k.size());
+}
+
+// TLS 1.3 external PSK: a session carrying the AEFPSK, for TLS_AES_128_GCM_SHA256 (SHA-256).
+int PskFindSessionCallback(SSL* ssl, const unsigned char* identity, size_t identity_len,
+                           SSL_SESSION** session) {
+  *session = nullptr;
+  std::string id(reinterpret_cast<const char*>(identity), identity_len);
+  auto key = ServerOf(ssl)->PskFor(id);
+  if (!key.ok()) {
+    LogWarning("aef", absl::StrCat("TLS-PSK refused for identity '",
+                                   absl::CHexEscape(id.substr(0, 64)), "': ",
+                                   key.status().message()));
+    return 0;  // fail the handshake
+  }
+  static const unsigned char kAes128GcmSha256[] = {0x13, 0x01};
+  const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, kAes128GcmSha256);
+  SSL_SESSION* s = SSL_SESSION_new();
+  absl::string_view k = key->Reveal(InsecureSecretAccess());
+  if (s == nullptr || cipher == nullptr ||
+      SSL_SESSION_set1_master_key(s, reinterpret_cast<const unsigned char*>(k.data()), k.size()) != 1 ||
+      SSL_SESSION_set_cipher(s, cipher) != 1 ||
+      SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION) != 1) {
+    SSL_SESSION_free(s);
+    return 0;
+  }
+  *session = s;
+  RememberIdentity(ssl, id);
+  return 1;
+}
+
+// Client certificates are requested, not required, and checked per request against the
+// invoker's root CA from the CCF (it may belong to another domain): accept any here.
+int AcceptAnyClientCertificate(int, X509_STORE_CTX*) { return 1; }
+
+bool ConfigureAefTls(SSL_CTX& ctx, AefServer* self) {
+  SSL_CTX_set_app_data(&ctx, self);
+  // PSK suites first: only clients configured with a PSK offer them.
+  if (SSL_CTX_set_cipher_list(&ctx,
+                              "PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:"
+                              "ECDHE-PSK-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:"
+                              "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305") != 1) {
+    return false;
+  }
+  // SHA-256 suites first, so a TLS 1.3 external PSK (SHA-256) is usable.
+  if (SSL_CTX_set_ciphersuites(&ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"
+                                     "TLS_AES_256_GCM_SHA384") != 1) {
+    return false;
+  }
+  SSL_CTX_set_psk_server_callback(&ctx, &PskServerCallback);
+  SSL_CTX_set_psk_find_session_callback(&ctx, &PskFindSessionCallback);
+  SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, &AcceptAnyClientCertificate);
+  return true;
+}
+
+absl::Status Unauthorized(absl::string_view why) {
+  LogWarning("aef", absl::StrCat("request refused: ", why));
+  return RestError(401, std::string(why));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AefServer>> AefServer::Create(AefOptions options,
+                                                             const Clock& clock) {
+  if (!IsValidIdSegment(options.aef_id) || options.ccf_api_root.empty() ||
+      options.api_name.empty()) {
+    return absl::InvalidArgumentError("aef_id, ccf_api_root and api_name are required");
+  }
+  ASSIGN_OR_RETURN(TrustBundle roots, TrustBundle::FromPem(options.ca_pem));
+  std::unique_ptr<AefServer> s(new AefServer(std::move(options), clock));
+  NorthboundServer::Options o;
+  o.host = s->options_.host;
+  o.port = s->options_.port;
+  AefServer* self = s.get();
+  o.configure_tls = [self](SSL_CTX& ctx) { return ConfigureAefTls(ctx, self); };
+  ASSIGN_OR_RETURN(s->server_,
+                   NorthboundServer::Create({s->options_.certificate_pem,
+                                             s->options_.private_key_pem, std::move(roots)},
+                                            o));
+  s->server_->Route("POST", "/aef-security/v1/revoke-authorization",
+                    [self](const RestRequest& r) { return self->RevokeAuthorization(r); });
+  s->server_->Route("POST", "/aef-security/v1/check-authentication",
+                    [self](const RestRequest& r) { return self->CheckAuthentication(r); });
+  return s;
+}
+
+AefServer::~AefServer() { Stop(); }
+
+void AefServer::Route(const std::string& method, const std::string& pattern, AefHandler handler) {
+  server_->Route(method, pattern,
+                 [this, handler = std::move(handler)](const RestRequest& r)
+                     -> absl::StatusOr<RestResponse> {
+                   ASSIGN_OR_RETURN(AefCaller caller, Authenticate(r));
+                   return handler(r, caller);
+                 });
+}
+
+absl::Status AefServer::Start() { return server_->Start(); }
+
+void AefServer::Stop() {
+  if (server_) server_->Stop();
+}
+
+absl::StatusOr<std::string> AefServer::CcfGet(const std::string& path) {
+  CapifHttpsClient::Options o;
+  o.ca_pem = options_.ca_pem;
+  o.client_cert_pem = options_.certificate_pem;
+  o.client_key_pem = options_.private_key_pem;
+  o.timeout = absl::Seconds(5);
+  ASSIGN_OR_RETURN(auto client, CapifHttpsClient::Create(std::move(o)));
+  ASSIGN_OR_RETURN(HttpsResponse r, client->Request("GET", options_.ccf_api_root + path));
+  if (r.status == 404) return absl::NotFoundError("the CCF has no security information for it");
+  if (r.status != 200) {
+    return absl::UnavailableError(absl::StrCat("the CCF answered HTTP ", r.status));
+  }
+  return r.body;
+}
+
+absl::StatusOr<AefServer::CachedInfo> AefServer::SecurityInfo(const std::string& invoker_id) {
+  if (!IsValidIdSegment(invoker_id)) return absl::InvalidArgumentError("not an invoker id");
+  absl::Time now = clock_.Now();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = info_.find(invoker_id);
+    if (it != info_.end() && now < it->second.until) return it->second;
+  }
+  ASSIGN_OR_RETURN(std::string body,
+                   CcfGet(absl::StrCat("/capif-security/v1/trustedInvokers/", invoker_id,
+                                       "?authenticationInfo=true&authorizationInfo=true")));
+  json doc = json::parse(body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("securityInfo") || !doc["securityInfo"].is_array()) {
+    return absl::UnavailableError("unreadable answer from the CCF");
+  }
+  CachedInfo info{"", "", now + options_.psk_cache_ttl};
+  for (const json& e : doc["securityInfo"]) {
+    if (!e.is_object() || e.value("aefId", "") != options_.aef_id) continue;
+    std::string method = e.value("selSecurityMethod", ""), auth = e.value("authenticationInfo", "");
+    if (method == "PSK" && !auth.empty()) {
+      bool hex = auth.size() % 2 == 0 &&
+                 std::all_of(auth.begin(), auth.end(), [](char c) { return absl::ascii_isxdigit(c); });
+      if (!hex) continue;
+      info.psk = absl::HexStringToBytes(auth);
+    } else if (method == "PKI" && !auth.empty()) {
+      info.root_ca_pem = auth;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  info_[invoker_id] = info;
+  return info;
+}
+
+absl::StatusOr<SecretBytes> AefServer::PskFor(const std::string& invoker_id) {
+  ASSIGN_OR_RETURN(CachedInfo info, SecurityInfo(invoker_id));
+  if (info.psk.empty()) return absl::NotFoundError("PSK was not selected for this AEF");
+  return SecretBytes(info.psk);
+}
+
+bool AefServer::Revoked(const std::string& invoker_id, absl::Time issued_at) {
+  absl::MutexLock lock(&mu_);
+  auto it = revoked_.find(invoker_id);
+  return it != revoked_.end() && issued_at <= it->second;
+}
+
+absl::StatusOr<AefCaller> AefServer::Authenticate(const RestRequest& req) {
+  // 1. A TLS-PSK session: the handshake already proved the key.
+  std::string psk_id = PskIdentityOf(req.ssl);
+  if (!psk_id.empty()) return AefCaller{psk_id, "PSK"};
+  // 2. A client certificate: the invoker's, chaining to the root CA its CCF gives for it.
+  X509* leaf = req.ssl ? SSL_get0_peer_certificate(req.ssl) : nullptr;
+  if (leaf != nullptr) {
+    std::vector<X509Cert> chain{X509Cert(X509_dup(leaf))};
+    STACK_OF(X509)* rest = SSL_get_peer_cert_chain(req.ssl);
+    for (int i = 1; rest != nullptr && i < sk_X509_num(rest); ++i) {
+      chain.emplace_back(X509_dup(sk_X509_value(rest, i)));
+    }
+    std::vector<std::string> uris = chain[0].UriSans();
+    auto id = uris.size() == 1 ? SpiffeId::Parse(uris[0]) : absl::InvalidArgumentError("no id");
+    if (!id.ok() || id->kind() != SpiffeId::Kind::kInvoker) {
+      return Unauthorized("the client certificate does not name an API invoker");
+    }
+    auto info = SecurityInfo(id->id());
+    if (!info.ok() || info->root_ca_pem.empty()) {
+      return Unauthorized(absl::StrCat("no PKI authorization for invoker ", id->id(), ": ",
+                                       info.ok() ? "PKI not selected" : info.status().message()));
+    }
+    auto roots = TrustBundle::FromPem(info->root_ca_pem);
+    if (!roots.ok() || !roots->Verify(chain, clock_.Now()).ok()) {
+      return Unauthorized(absl::StrCat("the certificate of ", id->id(),
+                                       " does not chain to its CCF's invoker root CA"));
+    }
+    return AefCaller{id->id(), "PKI"};
+  }
+  // 3. An OAuth 2.0 access token.
+  std::string authz = req.Header("authorization");
+  if (absl::StartsWithIgnoreCase(authz, "bearer ")) return AuthenticateBearer(authz.substr(7));
+  return Unauthorized("no TLS-PSK session, client certificate or bearer token");
+}
+
+absl::StatusOr<AefCaller> AefServer::AuthenticateBearer(const std::string& token) {
+  // The issuer named in the (not yet verified) claims selects the keys.
+  std::vector<std::string> parts = absl::StrSplit(token, '.');
+  if (parts.size() != 3) return Unauthorized("malformed bearer token");
+  auto payload = Base64UrlDecode(parts[1]);
+  auto claims = payload.ok() ? ParseStrictJson(*payload, 8) : payload.status();
+  if (!claims.ok() || !claims->is_object() || !(*claims)["iss"].is_string()) {
+    return Unauthorized("malformed bearer token");
+  }
+  std::string iss = (*claims)["iss"];
+  absl::StatusOr<VerifiedJwt> jwt = absl::UnauthenticatedError("unknown issuer");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::string jwks;
+    bool may_refresh = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = issuers_.find(iss);
+      if (it != issuers_.end()) jwks = it->second;
+      may_refresh = clock_.Now() - issuers_fetched_ >= options_.jwks_refresh_min_interval;
+    }
+    if (!jwks.empty()) {
+      auto keys = JwkSet::FromJson(jwks);
+      if (keys.ok()) {
+        JwtValidator v({"at+jwt", iss, options_.aef_id, false, absl::Seconds(30)}, clock_);
+        jwt = v.Verify(token, *keys);
+        if (jwt.ok() || !absl::StrContains(jwt.status().message(), "kid")) break;
+      }
+    }
+    if (!may_refresh) break;
+    // Unknown issuer or key: fetch what the CCF accepts now (rate-limited).
+    auto doc_text = CcfGet("/.well-known/capif-token-issuers");
+    absl::MutexLock lock(&mu_);
+    issuers_fetched_ = clock_.Now();
+    if (!doc_text.ok()) continue;
+    json doc = json::parse(*doc_text, nullptr, false);
+    if (!doc.is_object() || !doc.contains("issuers")) continue;
+    issuers_.clear();
+    for (const json& i : doc["issuers"]) {
+      if (i.is_object() && i.contains("iss") && i["iss"].is_string() && i.contains("jwks")) {
+        issuers_[i["iss"].get<std::string>()] = i["jwks"].dump();
+      }
+    }
+  }
+  if (!jwt.ok()) return Unauthorized(absl::StrCat("bearer token: ", jwt.status().message()));
+  std::string client = jwt->claims.value("client_id", jwt->claims.value("sub", ""));
+  auto scope = ParseCapifScope(jwt->claims.value("scope", ""));
+  if (!scope.ok() || !ScopeCovers(*scope, options_.aef_id, options_.api_name)) {
+    LogWarning("aef", absl::StrCat("token of ", client.substr(0, 64), " does not cover ",
+                                   options_.api_name));
+    return RestError(403, absl::StrCat("the token's scope does not cover ", options_.api_name,
+                                       " at ", options_.aef_id));
+  }
+  absl::Time iat = absl::FromUnixSeconds(jwt->claims.value("iat", int64_t{0}));
+  if (Revoked(client, iat)) {
+    LogWarning("aef", absl::StrCat("token of revoked invoker ", client.substr(0, 64)));
+    return RestError(403, "the invoker's authorization was revoked");
+  }
+  return AefCaller{client, "OAUTH"};
+}
+
+absl::StatusOr<RestResponse> AefServer::RevokeAuthorization(const RestRequest& req) {
+  if (!req.caller || req.caller->kind() != SpiffeId::Kind::kCcf) {
+    return RestError(403, "only this AEF's CCF may revoke authorizations");
+  }
+  json body = json::parse(req.body, nullptr, false);
+  if (!body.is_object() || !body.contains("revokeInfo") || !body["revokeInfo"].is_object() ||
+      !body["revokeInfo"].contains("apiInvokerId") ||
+      !body["revokeInfo"]["apiInvokerId"].is_string() || !body.contains("supportedFeatures")) {
+    return RestError(400, "RevokeAuthorizationReq needs revokeInfo.apiInvokerId and supportedFeatures",
+                     "INVALID_PARAMETER");
+  }
+  std::string id = body["revokeInfo"]["apiInvokerId"];
+  if (!IsValidIdSegment(id)) return RestError(400, "not an invoker id", "INVALID_PARAMETER");
+  {
+    absl::MutexLock lock(&mu_);
+    revoked_[id] = clock_.Now();
+    info_.erase(id);  // keys and roots are fetched again, and the CCF decides
+  }
+  LogInfo("aef", absl::StrCat("authorization of ", id, " revoked by ", req.caller->ToString()));
+  return RestResponse::Json(200, {{"supportedFeatures", "0"}});
+}
+
+absl::StatusOr<RestResponse> AefServer::CheckAuthentication(const RestRequest& req) {
+  if (!req.caller || req.caller->kind() != SpiffeId::Kind::kCcf) {
+    return RestError(403, "only this AEF's CCF may ask");
+  }
+  json body = json::parse(req.body, nullptr, false);
+  if (!body.is_object() || !body.contains("apiInvokerId") || !body["apiInvokerId"].is_string() ||
+      !body.contains("supportedFeatures")) {
+    return RestError(400, "CheckAuthenticationReq needs apiInvokerId and supportedFeatures",
+                     "INVALID_PARAMETER");
+  }
+  return RestResponse::Json(200, {{"supportedFeatures", "0"}});
+}
+
+}  // namespace capif
