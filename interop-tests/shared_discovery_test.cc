@@ -57,15 +57,18 @@ class FakeAefSecurityApi {
   // The calls so far, once there are at least `n` (empty after `timeout`).
   std::vector<std::pair<std::string, json>> AwaitCalls(size_t n, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
-    auto enough = [&] { return calls_.size() >= n; };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    wanted_ = n;
+    mu_.AwaitWithTimeout(absl::Condition(this, &FakeAefSecurityApi::Enough), timeout);
     return calls_;
   }
 
  private:
   std::unique_ptr<NorthboundServer> server_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
+  bool Enough() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_.size() >= wanted_; }
+
   std::vector<std::pair<std::string, json>> calls_ ABSL_GUARDED_BY(mu_);
+  size_t wanted_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Two domains over CAPIF-6e: A's provider publishes location-query (OAUTH, shareable),
