@@ -15,10 +15,24 @@ using grpc::experimental::IdentityKeyCertPair;
 using grpc::experimental::StaticDataCertificateProvider;
 using grpc::experimental::TlsCustomVerificationCheckRequest;
 
+// The peer's leaf, then whatever else it sent. On the server side OpenSSL's peer chain leaves
+// the leaf out (so gRPC's "full chain" can be just a root when the client's own trust store let
+// it build a chain: a peer of the same trust domain, CAPIF-6); the leaf is always peer_cert().
 std::string ChainOf(TlsCustomVerificationCheckRequest* request) {
-  grpc::string_ref chain = request->peer_cert_full_chain();
-  if (chain.empty()) chain = request->peer_cert();
-  return std::string(chain.data(), chain.size());
+  grpc::string_ref leaf = request->peer_cert();
+  grpc::string_ref full = request->peer_cert_full_chain();
+  std::string out(leaf.data(), leaf.size());
+  absl::string_view leaf_pem(leaf.data(), leaf.size());
+  absl::string_view rest(full.data(), full.size());
+  // Drop a copy of the leaf from the full chain (the client side includes it).
+  size_t at = leaf_pem.empty() ? absl::string_view::npos : rest.find(leaf_pem);
+  if (at != absl::string_view::npos) {
+    absl::StrAppend(&out, rest.substr(0, at));
+    absl::StrAppend(&out, rest.substr(at + leaf_pem.size()));
+  } else {
+    absl::StrAppend(&out, rest);
+  }
+  return out;
 }
 
 // Server side: only configured peers, each checked against its own trust bundle.
@@ -79,7 +93,7 @@ class ExpectedPeerVerifier final : public ExternalCertificateVerifier {
 
  private:
   absl::Status Check(const std::string& chain_pem) {
-    auto chain = X509Cert::ChainFromPem(chain_pem);
+    auto chain = PeerChainFromPem(chain_pem);
     if (!chain.ok()) return absl::UnauthenticatedError("unreadable server certificate");
     std::vector<std::string> uris = (*chain)[0].UriSans();
     if (presented_) presented_->Set(uris.size() == 1 ? uris[0] : absl::StrCat(uris.size(), " URI SANs"));

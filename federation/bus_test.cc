@@ -51,8 +51,10 @@ class BusTest : public ::testing::Test {
     a_ = domains_.Identity("a.example", "ccf-a");
     b_ = domains_.Identity("b.example", "ccf-b");
     c_ = domains_.Identity("c.example", "ccf-c");
+    a2_ = domains_.Identity("a.example", "ccf-a2");
     auto directory = PeerDirectory::Create(
-        {domains_.PeerFor("b.example", "ccf-b", "unused:1",
+        {domains_.PeerFor("a.example", "ccf-a2", "unused:3"),
+         domains_.PeerFor("b.example", "ccf-b", "unused:1",
                           {fv1::OPERATION_NOTIFY_OFFBOARDING, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
                            fv1::OPERATION_DISCOVER_SHAREABLE_APIS,
                            fv1::OPERATION_REQUEST_SECURITY_METHOD}),
@@ -78,7 +80,7 @@ class BusTest : public ::testing::Test {
   FakeLocalCcf local_;
   std::string audit_path_;
   std::unique_ptr<AuditLog> audit_;
-  BusIdentity a_, b_, c_;
+  BusIdentity a_, a2_, b_, c_;
   std::unique_ptr<BusServer> server_;
   std::string endpoint_;
 };
@@ -227,6 +229,16 @@ TEST_F(BusTest, EveryDecisionIsAuditedAsOneJsonLine) {
     EXPECT_EQ(lines[i]["peer"], "spiffe://b.example/ccf/ccf-rogue");
     EXPECT_EQ(lines[i]["decision"], "deny");
   }
+}
+
+// CAPIF-6: a peer CCF of the same trust domain. Its TLS stack can build a chain to the shared
+// root from its own trust store and send it; the server still finds the leaf (regression: the
+// server took the root for the peer's certificate and refused every same-domain peer).
+TEST_F(BusTest, PeerOfTheSameTrustDomainIsAccepted) {
+  auto client = ClientAs(a2_);
+  auto hello = client->Hello(kTimeout);
+  ASSERT_TRUE(hello.ok()) << hello.status();
+  EXPECT_EQ(hello->response.authenticated_caller(), "spiffe://a.example/ccf/ccf-a2");
 }
 
 TEST_F(BusTest, NoticeIsCheckedAfterAuthorizationAndAcknowledged) {

@@ -1,5 +1,9 @@
 #include "federation/peer_directory.h"
 
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace capif {
@@ -46,9 +50,20 @@ const Peer* PeerDirectory::FindByIdentity(const SpiffeId& id) const {
   return p != nullptr && p->trust_domain == id.trust_domain() ? p : nullptr;
 }
 
+absl::StatusOr<std::vector<X509Cert>> PeerChainFromPem(absl::string_view chain_pem) {
+  auto chain = X509Cert::ChainFromPem(chain_pem);
+  if (!chain.ok() || chain->size() < 2) return chain;
+  // Whatever order the TLS stack hands the chain in, the leaf is the one certificate that is
+  // not a CA.
+  auto leaf = std::find_if(chain->begin(), chain->end(),
+                           [](const X509Cert& c) { return X509_check_ca(c.get()) == 0; });
+  if (leaf != chain->end() && leaf != chain->begin()) std::rotate(chain->begin(), leaf, leaf + 1);
+  return chain;
+}
+
 absl::StatusOr<const Peer*> PeerDirectory::AuthenticatePeer(absl::string_view chain_pem,
                                                             absl::Time now) const {
-  auto chain = X509Cert::ChainFromPem(chain_pem);
+  auto chain = PeerChainFromPem(chain_pem);
   if (!chain.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("unreadable peer certificate: ", chain.status().message()));

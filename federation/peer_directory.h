@@ -51,6 +51,9 @@ class PeerDirectory {
 // The single spiffe:// CCF identity of `leaf`, or Unauthenticated saying what is wrong.
 absl::StatusOr<SpiffeId> CcfIdentityOf(const X509Cert& leaf);
 
+// A peer's certificate chain as gRPC presents it, leaf first.
+absl::StatusOr<std::vector<X509Cert>> PeerChainFromPem(absl::string_view chain_pem);
+
 }  // namespace capif
 
 #endif  // CAPIF_FEDERATION_PEER_DIRECTORY_H_
