@@ -218,6 +218,9 @@ absl::StatusOr<AefServer::CachedInfo> AefServer::SecurityInfo(const std::string&
       info.root_ca_pem = auth;
     }
   }
+  LogInfo("aef", absl::StrCat("fetched the security information of ", invoker_id,
+                              " from the CCF (", info.psk.empty() ? "" : "PSK",
+                              info.root_ca_pem.empty() ? "" : "PKI", ")"));
   absl::MutexLock lock(&mu_);
   info_[invoker_id] = info;
   return info;

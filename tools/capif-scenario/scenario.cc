@@ -1,0 +1,859 @@
+#include "tools/capif-scenario/scenario.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "ccf/sqlite_stores.h"
+#include "common/evp_key.h"
+#include "common/file_io.h"
+#include "common/ids.h"
+#include "common/status_macros.h"
+#include "common/subprocess.h"
+#include "common/x509_cert.h"
+#include "sdk/invoker/capif_https_client.h"
+#include "sdk/invoker/invoker_client.h"
+
+namespace capif {
+namespace {
+
+using nlohmann::json;
+
+constexpr absl::Duration kProcessWait = absl::Seconds(30);
+
+// ---------------------------------------------------------------- the scenario file
+
+struct CcfSpec {
+  std::string id, trust_domain;
+};
+struct PeeringSpec {
+  std::string a, b, relation = "CAPIF-6e", tokens;
+  json operations = json::array(), shared_apis = json::array();
+};
+struct AefSpec {
+  std::string name, ccf, api;
+  json methods = json::array({"PSK", "PKI", "OAUTH"});
+  bool shareable = true;
+};
+struct InvokerSpec {
+  std::string name, ccf;
+};
+struct Spec {
+  std::string name, description;
+  std::vector<CcfSpec> ccfs;
+  std::vector<PeeringSpec> peerings;
+  std::vector<AefSpec> aefs;
+  std::vector<InvokerSpec> invokers;
+  int notice_retry_ms = 200;
+  json steps;
+};
+
+struct SpecError {
+  std::string field, message;
+};
+
+std::optional<SpecError> Need(const json& obj, const std::string& at, const char* name,
+                              json::value_t type) {
+  if (!obj.contains(name)) return SpecError{absl::StrCat(at, name), "is required"};
+  if (obj[name].type() != type) return SpecError{absl::StrCat(at, name), "has the wrong type"};
+  return std::nullopt;
+}
+
+std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
+  if (!j.is_object()) return SpecError{"(top)", "the scenario must be a JSON object"};
+  for (const auto& [k, v] : j.items()) {
+    static const std::set<std::string> kKnown = {"name",  "description", "ccfs", "peerings",
+                                                 "aefs",  "invokers",    "steps",
+                                                 "notice_retry_ms"};
+    if (!kKnown.count(k)) return SpecError{k, "unknown field"};
+  }
+  if (auto e = Need(j, "", "name", json::value_t::string)) return e;
+  if (auto e = Need(j, "", "ccfs", json::value_t::array)) return e;
+  if (auto e = Need(j, "", "steps", json::value_t::array)) return e;
+  s->name = j["name"];
+  s->description = j.value("description", "");
+  s->notice_retry_ms = j.value("notice_retry_ms", 200);
+  std::set<std::string> names;
+  for (size_t i = 0; i < j["ccfs"].size(); ++i) {
+    const json& c = j["ccfs"][i];
+    std::string at = absl::StrCat("ccfs[", i, "].");
+    if (!c.is_object()) return SpecError{at, "must be an object"};
+    if (auto e = Need(c, at, "id", json::value_t::string)) return e;
+    if (auto e = Need(c, at, "trust_domain", json::value_t::string)) return e;
+    if (!IsValidIdSegment(c["id"].get<std::string>())) return SpecError{at + "id", "not a valid id"};
+    if (!IsValidTrustDomain(c["trust_domain"].get<std::string>())) {
+      return SpecError{at + "trust_domain", "not a valid trust domain"};
+    }
+    if (!names.insert(c["id"]).second) return SpecError{at + "id", "used twice"};
+    s->ccfs.push_back({c["id"], c["trust_domain"]});
+  }
+  auto is_ccf = [&](const std::string& id) {
+    return std::any_of(s->ccfs.begin(), s->ccfs.end(), [&](const CcfSpec& c) { return c.id == id; });
+  };
+  for (size_t i = 0; i < j.value("peerings", json::array()).size(); ++i) {
+    const json& p = j["peerings"][i];
+    std::string at = absl::StrCat("peerings[", i, "].");
+    if (!p.is_object() || !p.contains("between") || !p["between"].is_array() ||
+        p["between"].size() != 2 || !p["between"][0].is_string() || !p["between"][1].is_string() ||
+        !is_ccf(p["between"][0]) || !is_ccf(p["between"][1]) || p["between"][0] == p["between"][1]) {
+      return SpecError{at + "between", "must name two different CCFs of ccfs"};
+    }
+    PeeringSpec ps{p["between"][0], p["between"][1], p.value("relation", "CAPIF-6e"),
+                   p.value("cross_domain_tokens", "")};
+    ps.operations = p.value("operations", json::array());
+    ps.shared_apis = p.value("shared_apis", json::array());
+    s->peerings.push_back(ps);
+  }
+  for (size_t i = 0; i < j.value("aefs", json::array()).size(); ++i) {
+    const json& a = j["aefs"][i];
+    std::string at = absl::StrCat("aefs[", i, "].");
+    if (!a.is_object()) return SpecError{at, "must be an object"};
+    for (const char* f : {"name", "ccf", "api"}) {
+      if (auto e = Need(a, at, f, json::value_t::string)) return e;
+    }
+    if (!is_ccf(a["ccf"])) return SpecError{at + "ccf", "not a CCF of ccfs"};
+    if (!names.insert(a["name"]).second) return SpecError{at + "name", "used twice"};
+    AefSpec as{a["name"], a["ccf"], a["api"]};
+    if (a.contains("methods")) as.methods = a["methods"];
+    as.shareable = a.value("shareable", true);
+    s->aefs.push_back(as);
+  }
+  for (size_t i = 0; i < j.value("invokers", json::array()).size(); ++i) {
+    const json& v = j["invokers"][i];
+    std::string at = absl::StrCat("invokers[", i, "].");
+    if (!v.is_object()) return SpecError{at, "must be an object"};
+    if (auto e = Need(v, at, "name", json::value_t::string)) return e;
+    if (auto e = Need(v, at, "ccf", json::value_t::string)) return e;
+    if (!is_ccf(v["ccf"])) return SpecError{at + "ccf", "not a CCF of ccfs"};
+    if (!names.insert(v["name"]).second) return SpecError{at + "name", "used twice"};
+    s->invokers.push_back({v["name"], v["ccf"]});
+  }
+  static const std::set<std::string> kActions = {
+      "onboard", "discover", "request_security", "connect", "get_token", "offboard",
+      "revoke", "stop", "start", "await_notices", "drop_grants"};
+  for (size_t i = 0; i < j["steps"].size(); ++i) {
+    const json& st = j["steps"][i];
+    std::string at = absl::StrCat("steps[", i, "].");
+    if (!st.is_object()) return SpecError{at, "must be an object"};
+    int actions = 0;
+    for (const auto& [k, v] : st.items()) actions += kActions.count(k);
+    if (actions != 1) {
+      return SpecError{at, absl::StrCat("needs exactly one action of: ", absl::StrJoin(kActions, ", "))};
+    }
+    if (st.contains("expect") && st["expect"] != "ok" && st["expect"] != "fail") {
+      return SpecError{at + "expect", "must be \"ok\" or \"fail\""};
+    }
+  }
+  s->steps = j["steps"];
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------- observed messages
+
+struct Event {
+  absl::Time time;
+  std::string from, to, label, channel;
+  bool reply = false;
+};
+
+absl::Time ParseIsoTime(const std::string& text) {
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", text, absl::UTCTimeZone(), &t, &err)) return t;
+  return absl::InfinitePast();
+}
+
+std::string Alias(const std::string& name) {
+  std::string out;
+  for (char c : name) out += absl::ascii_isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+// ---------------------------------------------------------------- the runner
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  if (fd >= 0) close(fd);
+  return port;
+}
+
+struct CcfRun {
+  CcfSpec spec;
+  std::string dir, config, ca_pem, api_root;
+  int bus_port = 0, nb_port = 0;
+  std::unique_ptr<Subprocess> process;
+};
+
+struct AefRun {
+  AefSpec spec;
+  std::string id, dir;
+  int port = 0;
+  std::unique_ptr<Subprocess> process;
+};
+
+struct InvokerRun {
+  InvokerSpec spec;
+  std::unique_ptr<CapifInvoker> sdk;
+  json discovered = json::array();
+  std::map<std::string, std::string> methods;  // AEF id -> selected method
+  SecurityContext context;
+  std::map<std::string, std::string> tokens;   // AEF id -> access token
+};
+
+struct StepResult {
+  std::string what;
+  bool ok = false;        // the action succeeded
+  bool expected_ok = true;
+  std::string detail;
+  absl::Duration latency;
+};
+
+class Runner {
+ public:
+  Runner(Spec spec, ScenarioOptions options, std::ostream& out, std::ostream& err)
+      : spec_(std::move(spec)), opt_(std::move(options)), out_(out), err_(err) {}
+  ~Runner() { StopAll(); }
+
+  int Run();
+
+ private:
+  std::string Bin(const std::string& rel) const { return opt_.bin_dir + "/" + rel; }
+  absl::StatusOr<std::string> Sh(const std::vector<std::string>& argv) {
+    auto r = RunToCompletion(argv, absl::Seconds(60));
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) {
+      return absl::InternalError(absl::StrCat(argv[0], " exited ", r->exit_code, ": ",
+                                              r->err.substr(0, 300)));
+    }
+    return r->out;
+  }
+  absl::Status SetUp();
+  absl::Status StartCcf(CcfRun& c);
+  absl::Status StartAef(AefRun& a);
+  absl::StatusOr<std::string> Enroll(CcfRun& c, const std::string& purpose);
+  CcfRun& Ccf(const std::string& id) {
+    for (CcfRun& c : ccfs_) {
+      if (c.spec.id == id) return c;
+    }
+    return ccfs_.front();
+  }
+  const PeeringSpec* Peering(const std::string& x, const std::string& y) const {
+    for (const PeeringSpec& p : spec_.peerings) {
+      if ((p.a == x && p.b == y) || (p.a == y && p.b == x)) return &p;
+    }
+    return nullptr;
+  }
+  absl::Status Step(const json& st, StepResult* r);
+  absl::Status Connect(InvokerRun& inv, AefRun& aef, const json& st, std::string* detail);
+  absl::Status EnsureToken(InvokerRun& inv, AefRun& aef);
+  void Note(const std::string& from, const std::string& to, const std::string& label,
+            const std::string& channel, bool reply = false) {
+    events_.push_back({absl::Now(), from, to, label, channel, reply});
+  }
+  void CollectLogs();
+  void WriteReport(const std::vector<StepResult>& results);
+  void StopAll();
+
+  Spec spec_;
+  ScenarioOptions opt_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::vector<CcfRun> ccfs_;
+  std::vector<AefRun> aefs_;
+  std::map<std::string, InvokerRun> invokers_;
+  std::vector<Event> events_;
+};
+
+absl::StatusOr<std::string> Runner::Enroll(CcfRun& c, const std::string& purpose) {
+  auto out = Sh({Bin("tools/capifctl/capifctl"), "enroll-" + purpose, "--config", c.config});
+  if (!out.ok()) return out.status();
+  return std::string(absl::StripTrailingAsciiWhitespace(*out));
+}
+
+absl::Status Runner::StartCcf(CcfRun& c) {
+  // ccfd's log goes to a file (read for the report); its stdout says where it listens.
+  auto p = Subprocess::Start({"/bin/sh", "-c", "exec \"$0\" --config \"$1\" 2>>\"$2\"",
+                              Bin("ccf/ccfd"), c.config, c.dir + "/ccfd.log"});
+  if (!p.ok()) return p.status();
+  c.process = *std::move(p);
+  for (int i = 0; i < 2; ++i) {
+    auto line = c.process->ReadStdoutLine(kProcessWait);
+    if (!line.ok()) {
+      return absl::UnavailableError(absl::StrCat(c.spec.id, " did not start; see ", c.dir,
+                                                 "/ccfd.log"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::StartAef(AefRun& a) {
+  CcfRun& c = Ccf(a.spec.ccf);
+  auto p = Subprocess::Start(
+      {"/bin/sh", "-c",
+       "exec \"$0\" --ccf \"$1\" --ca \"$2\" --cert \"$3\" --key \"$4\" --aef-id \"$5\" "
+       "--api-name \"$6\" --listen \"$7\" 2>>\"$8\"",
+       Bin("tools/capif-sample-aef/capif-sample-aef"), c.api_root, c.dir + "/pki/ca/ca.pem",
+       a.dir + "/aef.pem", a.dir + "/aef.key", a.id, a.spec.api,
+       absl::StrCat("127.0.0.1:", a.port), a.dir + "/aef.log"});
+  if (!p.ok()) return p.status();
+  a.process = *std::move(p);
+  auto line = a.process->ReadStdoutLine(kProcessWait);
+  if (!line.ok()) return absl::UnavailableError(absl::StrCat("AEF ", a.spec.name, " did not start"));
+  return absl::OkStatus();
+}
+
+absl::Status Runner::SetUp() {
+  std::map<std::string, std::string> domain_ca;  // trust domain -> CA dir
+  for (const CcfSpec& cs : spec_.ccfs) {
+    CcfRun c{cs, opt_.out_dir + "/" + cs.id};
+    c.bus_port = FreePort();
+    c.nb_port = FreePort();
+    if (c.bus_port == 0 || c.nb_port == 0) return absl::UnavailableError("no free port");
+    RETURN_IF_ERROR(MakeDirectories(c.dir + "/pki", 0700));
+    // One CA per trust domain, shared by the CCFs of that domain (CAPIF-6 inside a provider).
+    if (!domain_ca.count(cs.trust_domain)) {
+      std::string ca_dir = opt_.out_dir + "/ca-" + cs.trust_domain;
+      auto made = Sh({Bin("tools/capif-pki/capif-pki"), "init-domain", "--trust-domain",
+                      cs.trust_domain, "--out", ca_dir});
+      if (!made.ok()) return made.status();
+      domain_ca[cs.trust_domain] = ca_dir;
+    }
+    const std::string& ca_dir = domain_ca[cs.trust_domain];
+    auto issued = Sh({Bin("tools/capif-pki/capif-pki"), "issue", "--ca", ca_dir, "--spiffe-id",
+                      absl::StrCat("spiffe://", cs.trust_domain, "/ccf/", cs.id), "--ip",
+                      "127.0.0.1", "--out", c.dir + "/pki/ccf"});
+    if (!issued.ok()) return issued.status();
+    RETURN_IF_ERROR(MakeDirectories(c.dir + "/pki/ca", 0700));
+    ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(ca_dir + "/ca.pem"));
+    ASSIGN_OR_RETURN(std::string ca_key, ReadFile(ca_dir + "/ca.key"));
+    RETURN_IF_ERROR(WriteFileAtomic(c.dir + "/pki/ca/ca.pem", ca_pem));
+    RETURN_IF_ERROR(WriteFileAtomic(c.dir + "/pki/ca/ca.key", ca_key, 0600));
+    c.ca_pem = ca_pem;
+    c.api_root = absl::StrCat("https://127.0.0.1:", c.nb_port);
+    ccfs_.push_back(std::move(c));
+  }
+  for (CcfRun& c : ccfs_) {
+    json peers = json::array();
+    for (const PeeringSpec& p : spec_.peerings) {
+      if (p.a != c.spec.id && p.b != c.spec.id) continue;
+      CcfRun& other = Ccf(p.a == c.spec.id ? p.b : p.a);
+      json agreement = {{"operations", p.operations}, {"shared_apis", p.shared_apis}};
+      if (!p.tokens.empty()) agreement["cross_domain_tokens"] = p.tokens;
+      peers.push_back({{"ccf_id", other.spec.id},
+                       {"trust_domain", other.spec.trust_domain},
+                       {"endpoint", absl::StrCat("127.0.0.1:", other.bus_port)},
+                       {"trust_bundle", other.dir + "/pki/ca/ca.pem"},
+                       {"relation", p.relation},
+                       {"agreement", agreement}});
+    }
+    json config = {
+        {"ccf_id", c.spec.id},
+        {"trust_domain", c.spec.trust_domain},
+        {"bus",
+         {{"listen", absl::StrCat("127.0.0.1:", c.bus_port)},
+          {"certificate", "pki/ccf/cert.pem"},
+          {"private_key", "pki/ccf/key.pem"},
+          {"trust_bundle", "pki/ca/ca.pem"},
+          {"audit_log", "audit.log"},
+          {"notice_retry_initial_ms", spec_.notice_retry_ms},
+          {"notice_retry_max_ms", spec_.notice_retry_ms * 4}}},
+        {"northbound",
+         {{"listen", absl::StrCat("127.0.0.1:", c.nb_port)},
+          {"certificate", "pki/ccf/cert.pem"},
+          {"private_key", "pki/ccf/key.pem"}}},
+        {"ca", {{"certificate", "pki/ca/ca.pem"}, {"private_key", "pki/ca/ca.key"}}},
+        {"data_dir", "data"},
+        {"peers", peers}};
+    c.config = c.dir + "/ccfd.json";
+    RETURN_IF_ERROR(WriteFileAtomic(c.config, config.dump(2)));
+  }
+  for (CcfRun& c : ccfs_) RETURN_IF_ERROR(StartCcf(c));
+  // Each AEF: its provider registers at its CCF (AMF, APF, AEF), the sample AEF starts with the
+  // AEF certificate, the APF publishes its API.
+  for (const AefSpec& as : spec_.aefs) {
+    CcfRun& c = Ccf(as.ccf);
+    AefRun a{as, "", opt_.out_dir + "/aef-" + as.name};
+    RETURN_IF_ERROR(MakeDirectories(a.dir, 0700));
+    ASSIGN_OR_RETURN(EvpKey key, EvpKey::GenerateEcP256());
+    ASSIGN_OR_RETURN(std::string csr, CreateCsrPem(key));
+    ASSIGN_OR_RETURN(std::string token, Enroll(c, "provider"));
+    json reg = {{"regSec", token}, {"apiProvFuncs", json::array()}};
+    for (const char* role : {"AMF", "APF", "AEF"}) {
+      reg["apiProvFuncs"].push_back({{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", csr}}}});
+    }
+    ASSIGN_OR_RETURN(auto anon, CapifHttpsClient::Create({c.ca_pem}));
+    ASSIGN_OR_RETURN(HttpsResponse r, anon->Request("POST", c.api_root + "/api-provider-management/v1/registrations",
+                                                    reg.dump(), "application/json"));
+    if (r.status != 201) return absl::InternalError("provider registration failed: " + r.body);
+    Note("provider-" + as.name, as.ccf, "POST registrations (AMF, APF, AEF)", "CAPIF-4");
+    json funcs = json::parse(r.body)["apiProvFuncs"];
+    std::string apf = funcs[1]["apiProvFuncId"];
+    a.id = funcs[2]["apiProvFuncId"];
+    ASSIGN_OR_RETURN(SecretBytes key_pem, key.PrivateKeyPem());
+    RETURN_IF_ERROR(WriteFileAtomic(a.dir + "/aef.pem", funcs[2]["regInfo"]["apiProvCert"].get<std::string>()));
+    RETURN_IF_ERROR(WriteFileAtomic(a.dir + "/aef.key",
+                                    std::string(key_pem.Reveal(InsecureSecretAccess())), 0600));
+    a.port = FreePort();
+    RETURN_IF_ERROR(StartAef(a));
+    json api = {{"apiName", as.api},
+                {"aefProfiles", {{{"aefId", a.id},
+                                  {"versions", {{{"apiVersion", "v1"}}}},
+                                  {"securityMethods", as.methods},
+                                  {"interfaceDescriptions",
+                                   {{{"ipv4Addr", "127.0.0.1"}, {"port", a.port}}}}}}},
+                {"shareableInfo", {{"isShareable", as.shareable}}}};
+    ASSIGN_OR_RETURN(auto apf_client, CapifHttpsClient::Create({c.ca_pem, funcs[1]["regInfo"]["apiProvCert"], key_pem}));
+    ASSIGN_OR_RETURN(HttpsResponse pub, apf_client->Request("POST", c.api_root + "/published-apis/v1/" + apf + "/service-apis",
+                                                            api.dump(), "application/json"));
+    if (pub.status != 201) return absl::InternalError("publishing failed: " + pub.body);
+    Note("provider-" + as.name, as.ccf, "POST service-apis " + as.api, "CAPIF-4");
+    aefs_.push_back(std::move(a));
+  }
+  for (const InvokerSpec& is : spec_.invokers) invokers_[is.name] = InvokerRun{is};
+  return absl::OkStatus();
+}
+
+absl::Status Runner::EnsureToken(InvokerRun& inv, AefRun& aef) {
+  if (inv.tokens.count(aef.id)) return absl::OkStatus();
+  std::string audience;
+  const PeeringSpec* p = Peering(inv.spec.ccf, aef.spec.ccf);
+  if (aef.spec.ccf != inv.spec.ccf && (p == nullptr || p->tokens != "issued-by-home-ccf")) {
+    audience = aef.spec.ccf;  // #24 method 3: an assertion for the AEFs' CCF
+  }
+  ASSIGN_OR_RETURN(AccessToken t, inv.sdk->RequestToken(
+                                      absl::StrCat("3gpp#", aef.id, ":", aef.spec.api), audience));
+  inv.tokens[aef.id] = t.token;
+  return absl::OkStatus();
+}
+
+absl::Status Runner::Connect(InvokerRun& inv, AefRun& aef, const json& st, std::string* detail) {
+  auto m = inv.methods.find(aef.id);
+  if (m == inv.methods.end()) return absl::FailedPreconditionError("no security method for this AEF yet");
+  std::string request = "GET /" + aef.spec.api + "/v1/position?ue=ue-1 HTTP/1.1\\r\\nHost: aef\\r\\nConnection: close\\r\\n\\r\\n";
+  std::string args;
+  if (m->second == "PSK") {
+    auto psk = inv.context.aef_psks.find(aef.id);
+    if (psk == inv.context.aef_psks.end()) return absl::FailedPreconditionError("no AEFPSK");
+    args = absl::StrCat(st.value("tls", "1.3") == "1.2" ? "-tls1_2" : "-tls1_3", " -psk ",
+                        absl::BytesToHexString(psk->second.Reveal(InsecureSecretAccess())),
+                        " -psk_identity ", inv.sdk->api_invoker_id());
+  } else if (m->second == "PKI") {
+    std::string base = opt_.out_dir + "/invoker-" + inv.spec.name;
+    ASSIGN_OR_RETURN(SecretBytes key, inv.sdk->key().PrivateKeyPem());
+    RETURN_IF_ERROR(WriteFileAtomic(base + ".pem", inv.sdk->certificate_pem()));
+    RETURN_IF_ERROR(WriteFileAtomic(base + ".key", std::string(key.Reveal(InsecureSecretAccess())), 0600));
+    args = absl::StrCat("-cert ", base, ".pem -key ", base, ".key");
+  } else {
+    RETURN_IF_ERROR(EnsureToken(inv, aef));
+    CcfRun& c = Ccf(aef.spec.ccf);
+    CapifHttpsClient::Options o;
+    o.ca_pem = c.ca_pem;
+    o.expected_peer_uri = absl::StrCat("spiffe://", c.spec.trust_domain, "/aef/", aef.id);
+    ASSIGN_OR_RETURN(auto client, CapifHttpsClient::Create(std::move(o)));
+    Note(inv.spec.name, aef.spec.name, "GET /" + aef.spec.api + "/v1/position (Bearer)", "CAPIF-2e");
+    ASSIGN_OR_RETURN(HttpsResponse r, client->Request(
+        "GET", absl::StrCat("https://127.0.0.1:", aef.port, "/", aef.spec.api, "/v1/position?ue=ue-1"),
+        "", "", {"Authorization: Bearer " + inv.tokens[aef.id]}));
+    Note(aef.spec.name, inv.spec.name, absl::StrCat(r.status), "CAPIF-2e", true);
+    *detail = absl::StrCat("OAuth: HTTP ", r.status);
+    if (r.status != 200) return absl::PermissionDeniedError(*detail);
+    return absl::OkStatus();
+  }
+  Note(inv.spec.name, aef.spec.name, absl::StrCat("TLS-", m->second, " GET /", aef.spec.api, "/v1/position"),
+       "CAPIF-2e");
+  auto r = RunToCompletion({"/bin/bash", "-c",
+                            absl::StrCat("printf '", request, "' | openssl s_client -connect 127.0.0.1:",
+                                         aef.port, " -ign_eof -quiet ", args, " 2>&1")},
+                           absl::Seconds(30));
+  if (!r.ok()) return r.status();
+  bool ok = absl::StrContains(r->out, "HTTP/1.1 200");
+  size_t status_at = r->out.find("HTTP/1.1 ");
+  std::string status = status_at == std::string::npos ? "handshake failed" : r->out.substr(status_at + 9, 3);
+  Note(aef.spec.name, inv.spec.name, status, "CAPIF-2e", true);
+  *detail = absl::StrCat("openssl s_client (TLS-", m->second, "): ", status);
+  return ok ? absl::OkStatus() : absl::PermissionDeniedError(*detail);
+}
+
+absl::Status Runner::Step(const json& st, StepResult* r) {
+  auto invoker_of = [&](const std::string& key) -> absl::StatusOr<InvokerRun*> {
+    auto it = invokers_.find(st[key].get<std::string>());
+    if (it == invokers_.end()) return absl::InvalidArgumentError("unknown invoker " + st[key].dump());
+    if (key != "onboard" && !it->second.sdk) return absl::FailedPreconditionError("not onboarded");
+    return &it->second;
+  };
+  auto aef_of = [&](const std::string& name) -> absl::StatusOr<AefRun*> {
+    for (AefRun& a : aefs_) {
+      if (a.spec.name == name) return &a;
+    }
+    return absl::InvalidArgumentError("unknown AEF " + name);
+  };
+  auto ccf_of = [&](const std::string& id) -> absl::StatusOr<CcfRun*> {
+    for (CcfRun& c : ccfs_) {
+      if (c.spec.id == id) return &c;
+    }
+    return absl::InvalidArgumentError("unknown CCF " + id);
+  };
+  if (st.contains("onboard")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("onboard"));
+    CcfRun& c = Ccf(inv->spec.ccf);
+    r->what = absl::StrCat(inv->spec.name, " onboards at ", c.spec.id);
+    ASSIGN_OR_RETURN(std::string token, Enroll(c, "invoker"));
+    Note(inv->spec.name, c.spec.id, "POST onboardedInvokers (CSR)", "CAPIF-1e");
+    ASSIGN_OR_RETURN(inv->sdk, CapifInvoker::Onboard(c.api_root, c.ca_pem, token,
+                                                     "https://" + inv->spec.name + ".example/cb"));
+    Note(c.spec.id, inv->spec.name, "201 apiInvokerId, certificate", "CAPIF-1e", true);
+    r->detail = inv->sdk->api_invoker_id();
+    return absl::OkStatus();
+  }
+  if (st.contains("discover")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("discover"));
+    std::string api = st.value("api", "");
+    r->what = absl::StrCat(inv->spec.name, " discovers ", api.empty() ? "all APIs" : api);
+    std::map<std::string, std::string> filters;
+    if (!api.empty()) filters["api-name"] = api;
+    Note(inv->spec.name, inv->spec.ccf, "GET allServiceAPIs", "CAPIF-1e");
+    ASSIGN_OR_RETURN(inv->discovered, inv->sdk->Discover(filters));
+    std::vector<std::string> seen;
+    for (const json& d : inv->discovered) {
+      seen.push_back(absl::StrCat(d.value("apiName", ""), d.contains("ccfId") ? "@" + d.value("ccfId", "") : ""));
+    }
+    Note(inv->spec.ccf, inv->spec.name, absl::StrCat("200 ", absl::StrJoin(seen, ", ")), "CAPIF-1e", true);
+    r->detail = absl::StrJoin(seen, ", ");
+    if (st.contains("expect_apis") && st["expect_apis"] != static_cast<int>(seen.size())) {
+      return absl::FailedPreconditionError(absl::StrCat("found ", seen.size(), " APIs"));
+    }
+    return absl::OkStatus();
+  }
+  if (st.contains("request_security")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("request_security"));
+    std::vector<std::string> methods = st.value("methods", std::vector<std::string>{"PSK", "PKI", "OAUTH"});
+    r->what = absl::StrCat(inv->spec.name, " requests security methods (", absl::StrJoin(methods, ","), ")");
+    json apis = json::array();
+    for (const json& d : inv->discovered) {
+      if (!st.contains("api") || d.value("apiName", "") == st["api"]) apis.push_back(d);
+    }
+    if (apis.empty()) return absl::FailedPreconditionError("nothing discovered to ask for");
+    Note(inv->spec.name, inv->spec.ccf, "PUT trustedInvokers (prefSecurityMethods)", "CAPIF-1e");
+    ASSIGN_OR_RETURN(inv->context, inv->sdk->RequestSecurityMethods(apis, methods));
+    std::vector<std::string> chosen;
+    for (const json& e : inv->context.service_security["securityInfo"]) {
+      inv->methods[e["aefId"]] = e["selSecurityMethod"];
+      chosen.push_back(e["selSecurityMethod"]);
+    }
+    Note(inv->spec.ccf, inv->spec.name, "201 selSecurityMethod " + absl::StrJoin(chosen, ","), "CAPIF-1e", true);
+    r->detail = absl::StrJoin(chosen, ",");
+    if (st.contains("expect_method") && (chosen.empty() || chosen[0] != st["expect_method"])) {
+      return absl::FailedPreconditionError("selected " + r->detail);
+    }
+    return absl::OkStatus();
+  }
+  if (st.contains("connect")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("connect"));
+    ASSIGN_OR_RETURN(AefRun * aef, aef_of(st.value("aef", "")));
+    r->what = absl::StrCat(inv->spec.name, " calls ", aef->spec.name, "'s ", aef->spec.api);
+    return Connect(*inv, *aef, st, &r->detail);
+  }
+  if (st.contains("get_token")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("get_token"));
+    ASSIGN_OR_RETURN(AefRun * aef, aef_of(st.value("aef", "")));
+    r->what = absl::StrCat(inv->spec.name, " gets an access token for ", aef->spec.name);
+    inv->tokens.erase(aef->id);
+    Note(inv->spec.name, inv->spec.ccf, "POST securities/{id}/token", "CAPIF-1e");
+    absl::Status s = EnsureToken(*inv, *aef);
+    Note(inv->spec.ccf, inv->spec.name, s.ok() ? "200 access_token" : "error", "CAPIF-1e", true);
+    if (s.ok()) r->detail = "token issued";
+    return s;
+  }
+  if (st.contains("offboard")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("offboard"));
+    r->what = absl::StrCat(inv->spec.name, " offboards at ", inv->spec.ccf);
+    Note(inv->spec.name, inv->spec.ccf, "DELETE onboardedInvokers/{id}", "CAPIF-1e");
+    RETURN_IF_ERROR(inv->sdk->Offboard());
+    Note(inv->spec.ccf, inv->spec.name, "204", "CAPIF-1e", true);
+    return absl::OkStatus();
+  }
+  if (st.contains("revoke")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("revoke"));
+    r->what = absl::StrCat(inv->spec.name, " gives up its security context");
+    Note(inv->spec.name, inv->spec.ccf, "DELETE trustedInvokers/{id}", "CAPIF-1e");
+    RETURN_IF_ERROR(inv->sdk->DeleteSecurityContext());
+    Note(inv->spec.ccf, inv->spec.name, "204", "CAPIF-1e", true);
+    inv->tokens.clear();
+    return absl::OkStatus();
+  }
+  if (st.contains("stop")) {
+    ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["stop"]));
+    r->what = "stop " + c->spec.id;
+    if (!c->process) return absl::FailedPreconditionError("not running");
+    c->process->Signal(SIGTERM);
+    ASSIGN_OR_RETURN(int code, c->process->Wait(kProcessWait));
+    c->process.reset();
+    if (code != 0) return absl::InternalError(absl::StrCat("exit code ", code));
+    return absl::OkStatus();
+  }
+  if (st.contains("start")) {
+    ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["start"]));
+    r->what = "start " + c->spec.id;
+    if (c->process) return absl::FailedPreconditionError("already running");
+    return StartCcf(*c);
+  }
+  if (st.contains("await_notices")) {
+    ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["await_notices"]));
+    absl::Duration limit = absl::Milliseconds(st.value("timeout_ms", 20000));
+    r->what = absl::StrCat(c->spec.id, " has every notice acknowledged");
+    ASSIGN_OR_RETURN(auto db, OpenCcfDatabase(c->dir + "/data"));
+    SqliteNoticeOutbox outbox(db);
+    absl::Time deadline = absl::Now() + limit;
+    for (;;) {
+      ASSIGN_OR_RETURN(std::vector<OutboundNotice> pending, outbox.Pending());
+      if (pending.empty()) return absl::OkStatus();
+      if (absl::Now() > deadline) {
+        r->detail = absl::StrCat(pending.size(), " pending, e.g. ", pending[0].kind, " to ",
+                                 pending[0].destination, ": ", pending[0].last_error);
+        return absl::DeadlineExceededError(r->detail);
+      }
+      absl::SleepFor(absl::Milliseconds(50));  // waiting on another process
+    }
+  }
+  if (st.contains("drop_grants")) {
+    ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["drop_grants"]));
+    r->what = c->spec.id + " loses its grants (restored from a backup)";
+    ASSIGN_OR_RETURN(auto db, OpenCcfDatabase(c->dir + "/data"));
+    SqliteResourceStore resources(db);
+    ASSIGN_OR_RETURN(std::vector<Resource> grants, resources.List(kResourceRemoteGrant, ""));
+    for (const Resource& g : grants) RETURN_IF_ERROR(resources.Delete(kResourceRemoteGrant, g.id));
+    r->detail = absl::StrCat(grants.size(), " dropped");
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError("no action");
+}
+
+void Runner::CollectLogs() {
+  // Bus calls each CCF answered: the caller's CCF -> this CCF. One arrow per request id.
+  std::map<std::string, std::string> relation_of;
+  for (const PeeringSpec& p : spec_.peerings) {
+    relation_of[p.a + "|" + p.b] = p.relation;
+    relation_of[p.b + "|" + p.a] = p.relation;
+  }
+  for (CcfRun& c : ccfs_) {
+    auto text = ReadFile(c.dir + "/audit.log");
+    if (!text.ok()) continue;
+    std::map<std::string, size_t> by_request;
+    for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_object()) continue;
+      auto caller = SpiffeId::Parse(j.value("peer", ""));
+      std::string from = caller.ok() ? caller->id() : "(unknown)";
+      std::string op = j.value("operation", "");
+      std::string label = absl::StrCat(op, j.value("decision", "") == "deny" ? " DENIED" : "",
+                                       j.value("invoker", "").empty() ? "" : " " + j.value("invoker", "").substr(0, 14));
+      Event e{ParseIsoTime(j.value("time", "")), from, c.spec.id, label,
+              relation_of.count(from + "|" + c.spec.id) ? relation_of[from + "|" + c.spec.id] : "CAPIF-6e"};
+      std::string key = j.value("request_id", "") + op;
+      if (!j.value("request_id", "").empty() && by_request.count(key)) {
+        events_[by_request[key]] = e;  // the later line is the decision on the request
+      } else {
+        by_request[key] = events_.size();
+        events_.push_back(e);
+      }
+    }
+  }
+  // CAPIF-3 between each AEF and its CCF, from the sample AEF's log.
+  for (AefRun& a : aefs_) {
+    auto text = ReadFile(a.dir + "/aef.log");
+    if (!text.ok()) continue;
+    for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+      absl::Time t = ParseIsoTime(std::string(line.substr(0, line.find(' '))));
+      if (absl::StrContains(line, "fetched the security information of")) {
+        events_.push_back({t, a.spec.name, a.spec.ccf, "GET trustedInvokers/{id}", "CAPIF-3"});
+      } else if (absl::StrContains(line, "revoked by")) {
+        events_.push_back({t, a.spec.ccf, a.spec.name, "POST revoke-authorization", "CAPIF-3"});
+      } else if (absl::StrContains(line, "refused")) {
+        events_.push_back({t, a.spec.name, a.spec.name, "refused: " + std::string(line.substr(line.find("aef: ") + 5, 60)),
+                           "CAPIF-2e"});
+      }
+    }
+  }
+  std::stable_sort(events_.begin(), events_.end(),
+                   [](const Event& x, const Event& y) { return x.time < y.time; });
+}
+
+void Runner::WriteReport(const std::vector<StepResult>& results) {
+  std::ostringstream uml;
+  uml << "@startuml\ntitle " << spec_.name << "\n";
+  std::map<std::string, std::vector<std::string>> by_domain;
+  for (const CcfRun& c : ccfs_) by_domain[c.spec.trust_domain].push_back("participant \"" + c.spec.id + "\" as " + Alias(c.spec.id));
+  for (const AefRun& a : aefs_) {
+    by_domain[Ccf(a.spec.ccf).spec.trust_domain].push_back("participant \"AEF " + a.spec.name + "\" as " + Alias(a.spec.name));
+  }
+  for (const auto& [name, inv] : invokers_) {
+    by_domain[Ccf(inv.spec.ccf).spec.trust_domain].insert(
+        by_domain[Ccf(inv.spec.ccf).spec.trust_domain].begin(),
+        "actor \"" + name + "\" as " + Alias(name));
+  }
+  for (const AefSpec& a : spec_.aefs) {
+    by_domain[Ccf(a.ccf).spec.trust_domain].push_back("participant \"provider of " + a.name + "\" as " + Alias("provider-" + a.name));
+  }
+  for (const auto& [domain, lines] : by_domain) {
+    uml << "box \"" << domain << "\"\n";
+    for (const std::string& l : lines) uml << "  " << l << "\n";
+    uml << "end box\n";
+  }
+  for (const Event& e : events_) {
+    uml << Alias(e.from) << (e.reply ? " --> " : " -> ") << Alias(e.to) << " : [" << e.channel
+        << "] " << e.label << "\n";
+  }
+  uml << "@enduml\n";
+  std::string puml = opt_.out_dir + "/sequence.puml";
+  WriteFileAtomic(puml, uml.str()).IgnoreError();
+  bool svg = false;
+  if (access("/usr/bin/plantuml", X_OK) == 0) {
+    auto r = RunToCompletion({"/usr/bin/plantuml", "-tsvg", puml}, absl::Seconds(120));
+    svg = r.ok() && r->exit_code == 0;
+  }
+  std::ostringstream md;
+  md << "# Scenario: " << spec_.name << "\n\n" << spec_.description << "\n\n## Topology\n\n"
+     << "| CCF | trust domain | bus | northbound |\n|---|---|---|---|\n";
+  for (const CcfRun& c : ccfs_) {
+    md << "| " << c.spec.id << " | " << c.spec.trust_domain << " | 127.0.0.1:" << c.bus_port
+       << " | " << c.api_root << " |\n";
+  }
+  md << "\n| peering | relation | operations | shared APIs | tokens |\n|---|---|---|---|---|\n";
+  for (const PeeringSpec& p : spec_.peerings) {
+    md << "| " << p.a << " - " << p.b << " | " << p.relation << " | "
+       << absl::StrJoin(p.operations.get<std::vector<std::string>>(), ", ") << " | "
+       << absl::StrJoin(p.shared_apis.get<std::vector<std::string>>(), ", ") << " | "
+       << (p.tokens.empty() ? "issued-by-aef-ccf" : p.tokens) << " |\n";
+  }
+  md << "\n| AEF | CCF | API | methods |\n|---|---|---|---|\n";
+  for (const AefRun& a : aefs_) {
+    md << "| " << a.spec.name << " (" << a.id << ") | " << a.spec.ccf << " | " << a.spec.api
+       << " | " << absl::StrJoin(a.spec.methods.get<std::vector<std::string>>(), ", ") << " |\n";
+  }
+  md << "\n## Steps\n\n| # | step | expected | result | latency | detail |\n|---|---|---|---|---|---|\n";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const StepResult& r = results[i];
+    bool pass = r.ok == r.expected_ok;
+    md << "| " << i + 1 << " | " << r.what << " | " << (r.expected_ok ? "ok" : "fail") << " | "
+       << (pass ? "PASS" : "**FAIL**") << " | "
+       << absl::StrFormat("%.1f ms", absl::ToDoubleMilliseconds(r.latency)) << " | "
+       << absl::StrReplaceAll(r.detail.substr(0, 160), {{"|", "/"}, {"\n", " "}}) << " |\n";
+  }
+  md << "\n## Messages observed\n\nFrom the runner's own calls (CAPIF-1e, CAPIF-2e), the CCFs' "
+        "audit logs (CAPIF-6/6e) and the sample AEFs' logs (CAPIF-3). "
+     << (svg ? "Rendered: [sequence.svg](sequence.svg).\n\n"
+             : "Render with `plantuml -tsvg sequence.puml` (Debian package `plantuml`).\n\n")
+     << "```plantuml\n" << uml.str() << "```\n";
+  WriteFileAtomic(opt_.out_dir + "/report.md", md.str()).IgnoreError();
+}
+
+void Runner::StopAll() {
+  for (AefRun& a : aefs_) {
+    if (a.process) {
+      a.process->Signal(SIGTERM);
+      a.process->Wait(kProcessWait).IgnoreError();
+      a.process.reset();
+    }
+  }
+  for (CcfRun& c : ccfs_) {
+    if (c.process) {
+      c.process->Signal(SIGTERM);
+      c.process->Wait(kProcessWait).IgnoreError();
+      c.process.reset();
+    }
+  }
+}
+
+int Runner::Run() {
+  out_ << "scenario: " << spec_.name << "\n";
+  absl::Status up = SetUp();
+  if (!up.ok()) {
+    err_ << "capif-scenario: setting up the topology failed: " << up.message() << "\n";
+    return 2;
+  }
+  std::vector<StepResult> results;
+  out_ << absl::StrFormat("%-4s %-58s %-6s %10s  %s\n", "#", "STEP", "RESULT", "LATENCY", "DETAIL");
+  bool all_pass = true;
+  for (const json& st : spec_.steps) {
+    StepResult r;
+    r.expected_ok = st.value("expect", "ok") == "ok";
+    absl::Time t0 = absl::Now();
+    absl::Status s = Step(st, &r);
+    r.latency = absl::Now() - t0;
+    r.ok = s.ok();
+    if (!s.ok() && r.detail.empty()) r.detail = std::string(s.message());
+    if (!s.ok() && r.what.empty()) r.what = st.dump();
+    if (st.contains("name")) r.what = st["name"].get<std::string>();
+    bool pass = r.ok == r.expected_ok;
+    all_pass = all_pass && pass;
+    out_ << absl::StrFormat("%-4d %-58s %-6s %7.1f ms  %s\n", results.size() + 1,
+                            r.what.substr(0, 58), pass ? "PASS" : "FAIL",
+                            absl::ToDoubleMilliseconds(r.latency),
+                            (r.expected_ok ? "" : "(expected to fail) ") + r.detail.substr(0, 100));
+    results.push_back(std::move(r));
+  }
+  StopAll();
+  CollectLogs();
+  WriteReport(results);
+  out_ << (all_pass ? "all steps passed" : "SOME STEPS FAILED") << "; report: " << opt_.out_dir
+       << "/report.md\n";
+  return all_pass ? 0 : 1;
+}
+
+}  // namespace
+
+int RunScenario(const ScenarioOptions& options, std::ostream& out, std::ostream& err) {
+  auto text = ReadFile(options.file);
+  if (!text.ok()) {
+    err << "capif-scenario: " << text.status().message() << "\n";
+    return 2;
+  }
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded()) {
+    err << "capif-scenario: " << options.file << " is not valid JSON\n";
+    return 2;
+  }
+  Spec spec;
+  if (auto e = ParseSpec(j, &spec)) {
+    err << "capif-scenario: " << options.file << ": " << e->field << ": " << e->message << "\n";
+    return 2;
+  }
+  if (!MakeDirectories(options.out_dir, 0700).ok()) {
+    err << "capif-scenario: cannot create " << options.out_dir << "\n";
+    return 2;
+  }
+  Runner runner(std::move(spec), options, out, err);
+  return runner.Run();
+}
+
+}  // namespace capif
