@@ -198,6 +198,7 @@ absl::StatusOr<AefServer::CachedInfo> AefServer::SecurityInfo(const std::string&
     auto it = info_.find(invoker_id);
     if (it != info_.end() && now < it->second.until) return it->second;
   }
+  LogInfo("aef", absl::StrCat("asking the CCF for the security information of ", invoker_id));
   ASSIGN_OR_RETURN(std::string body,
                    CcfGet(absl::StrCat("/capif-security/v1/trustedInvokers/", invoker_id,
                                        "?authenticationInfo=true&authorizationInfo=true")));
@@ -218,9 +219,6 @@ absl::StatusOr<AefServer::CachedInfo> AefServer::SecurityInfo(const std::string&
       info.root_ca_pem = auth;
     }
   }
-  LogInfo("aef", absl::StrCat("fetched the security information of ", invoker_id,
-                              " from the CCF (", info.psk.empty() ? "" : "PSK",
-                              info.root_ca_pem.empty() ? "" : "PKI", ")"));
   absl::MutexLock lock(&mu_);
   info_[invoker_id] = info;
   return info;

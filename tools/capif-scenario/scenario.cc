@@ -694,7 +694,7 @@ void Runner::CollectLogs() {
     if (!text.ok()) continue;
     for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
       absl::Time t = ParseIsoTime(std::string(line.substr(0, line.find(' '))));
-      if (absl::StrContains(line, "fetched the security information of")) {
+      if (absl::StrContains(line, "asking the CCF for the security information of")) {
         events_.push_back({t, a.spec.name, a.spec.ccf, "GET trustedInvokers/{id}", "CAPIF-3"});
       } else if (absl::StrContains(line, "revoked by")) {
         events_.push_back({t, a.spec.ccf, a.spec.name, "POST revoke-authorization", "CAPIF-3"});
