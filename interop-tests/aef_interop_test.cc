@@ -205,6 +205,38 @@ TEST_F(AefInteropTest, OauthTokenIsCheckedAndRevocationReachesTheAef) {
   EXPECT_EQ(call(token->token), 403);
 }
 
+// The AEF Security API answers only the AEF's CCF, and checks what it is sent.
+TEST_F(AefInteropTest, AefSecurityApiIsForTheCcfOnly) {
+  std::string url = absl::StrCat("https://127.0.0.1:", aef_port_, "/aef-security/v1/revoke-authorization");
+  auto as = [&](const std::string& cert, const std::string& key) {
+    CapifHttpsClient::Options o;
+    o.ca_pem = ccf_->ca_pem();
+    o.client_cert_pem = *ReadFile(cert);
+    o.client_key_pem = SecretBytes(*ReadFile(key));
+    o.expected_peer_uri = "spiffe://operator-a.example/aef/" + *aef_id_;
+    return *CapifHttpsClient::Create(std::move(o));
+  };
+  auto ccf = as(ccf_->dir() + "/pki/ccf/cert.pem", ccf_->dir() + "/pki/ccf/key.pem");
+  auto status = [&](CapifHttpsClient& c, const std::string& body) {
+    auto r = c.Request("POST", url, body, "application/json");
+    return r.ok() ? static_cast<int>(r->status) : -1;
+  };
+  EXPECT_EQ(status(*ccf, "{}"), 400);
+  EXPECT_EQ(status(*ccf, "not json"), 400);
+  EXPECT_EQ(status(*ccf, R"({"revokeInfo": {"apiInvokerId": "../x"}, "supportedFeatures": "0"})"), 400);
+  EXPECT_EQ(status(*ccf, R"({"revokeInfo": {"apiInvokerId": "inv-x", "apiIds": ["a"],
+                              "cause": "UNEXPECTED_REASON"}, "supportedFeatures": "0"})"),
+            200);
+  // The AEF's own certificate (not a CCF) and no certificate: 403.
+  auto self = as(*dir_ + "/aef.pem", *dir_ + "/aef.key");
+  EXPECT_EQ(status(*self, R"({"revokeInfo": {"apiInvokerId": "inv-x"}, "supportedFeatures": "0"})"), 403);
+  CapifHttpsClient::Options anon_opts;
+  anon_opts.ca_pem = ccf_->ca_pem();
+  anon_opts.expected_peer_uri = "spiffe://operator-a.example/aef/" + *aef_id_;
+  auto anon = *CapifHttpsClient::Create(anon_opts);
+  EXPECT_EQ(status(*anon, R"({"revokeInfo": {"apiInvokerId": "inv-x"}, "supportedFeatures": "0"})"), 403);
+}
+
 // Onboarding to token with curl and openssl only, against ccfd.
 TEST_F(AefInteropTest, CurlDoesOnboardingToToken) {
   std::string d = *dir_ + "/curl";
