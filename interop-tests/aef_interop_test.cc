@@ -15,6 +15,9 @@
 #include "common/testing/test_paths.h"
 #include "common/x509_cert.h"
 #include "interop-tests/ccfd_fixture.h"
+#include <openssl/ssl.h>
+
+#include "sdk/invoker/aef_client.h"
 #include "sdk/invoker/capif_https_client.h"
 #include "sdk/invoker/invoker_client.h"
 
@@ -142,6 +145,21 @@ TEST_F(AefInteropTest, OpensslTlsPskReachesTheAefAndAWrongKeyOrIdentityDoesNot) 
     std::string bad_id = SClient(absl::StrCat(version, " -psk ", psk, " -psk_identity inv-nobody"));
     EXPECT_FALSE(absl::StrContains(bad_id, "HTTP/1.1 200")) << version << ": " << bad_id;
   }
+  // Our own CAPIF-2e client (sdk/invoker) too, over TLS 1.3 and 1.2; a wrong key fails.
+  for (int version : {0, TLS1_2_VERSION}) {
+    auto r = AefGetWithPsk("127.0.0.1", aef_port_, id, o.context.aef_psks[*aef_id_],
+                           "/location-query/v1/position?ue=ue-2", version);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["securityMethod"], "PSK");
+    std::string flipped(o.context.aef_psks[*aef_id_].Reveal(InsecureSecretAccess()));
+    flipped[0] ^= 1;
+    EXPECT_EQ(AefGetWithPsk("127.0.0.1", aef_port_, id, SecretBytes(flipped),
+                            "/location-query/v1/position?ue=ue-2", version)
+                  .status()
+                  .code(),
+              absl::StatusCode::kUnavailable);
+  }
   // Offboarded: the CCF tells the AEF (revoke-authorization), which drops the key; the CCF
   // no longer has one to give, so the handshake fails.
   ASSERT_TRUE(o.invoker->Offboard().ok());
@@ -159,6 +177,12 @@ TEST_F(AefInteropTest, OpensslWithTheInvokerCertificateReachesAPkiAefAForeignOne
                                                    .Reveal(InsecureSecretAccess())), 0600).ok());
   std::string out = SClient(absl::StrCat("-cert ", cert, " -key ", key));
   EXPECT_TRUE(absl::StrContains(out, "HTTP/1.1 200")) << out;
+  auto sdk = AefGetWithCertificate(
+      absl::StrCat("https://127.0.0.1:", aef_port_, "/location-query/v1/position?ue=ue-3"),
+      "spiffe://operator-a.example/aef/" + *aef_id_, ccf_->ca_pem(), o.invoker->certificate_pem(),
+      *o.invoker->key().PrivateKeyPem());
+  ASSERT_TRUE(sdk.ok()) << sdk.status();
+  EXPECT_EQ(sdk->status, 200) << sdk->body;
   EXPECT_TRUE(absl::StrContains(out, "\"securityMethod\":\"PKI\"")) << out;
   // The same identity certified by a CA of the same name that is not the domain's.
   std::string pki = Runfile("tools/capif-pki/capif-pki");
@@ -191,6 +215,10 @@ TEST_F(AefInteropTest, OauthTokenIsCheckedAndRevocationReachesTheAef) {
     return r.ok() ? static_cast<int>(r->status) : -1;
   };
   EXPECT_EQ(call(token->token), 200);
+  auto sdk = AefGetWithToken(url, "spiffe://operator-a.example/aef/" + *aef_id_, ccf_->ca_pem(),
+                             token->token);
+  ASSERT_TRUE(sdk.ok()) << sdk.status();
+  EXPECT_EQ(sdk->status, 200);
   std::string tampered = token->token;
   tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
   EXPECT_EQ(call(tampered), 401);
