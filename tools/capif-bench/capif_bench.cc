@@ -13,6 +13,12 @@
 #include "federation/bus_server.h"
 #include "federation/peer_client.h"
 #include "federation/testing/test_domains.h"
+#include "sdk/aef/aef_server.h"
+#include "sdk/invoker/aef_client.h"
+
+#include <openssl/ssl.h>
+
+#include "absl/strings/escaping.h"
 
 namespace capif {
 namespace {
@@ -92,6 +98,45 @@ void BM_TokenEndpoint(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_TokenEndpoint);
+
+// CAPIF-2e with TLS-PSK: one request on a fresh connection per iteration (handshake included),
+// from sdk/invoker's client to an sdk/aef server whose key is cached (the CCF, a stub here, is
+// asked once). Arg: TLS version (13 = TLS 1.3 external PSK, 12 = TLS 1.2 PSK suite).
+void BM_AefPskRequest(benchmark::State& state) {
+  TestDomains domains(Clock::Real());
+  std::string ca = *domains.Ca("a.example").certificate().ToPem();
+  auto roots = *TrustBundle::FromPem(ca);
+  auto ccf_cred = domains.Issue("a.example", "spiffe://a.example/ccf/ccf-a");
+  auto ccf = *NorthboundServer::Create({ccf_cred.chain_pem, ccf_cred.key_pem, roots}, {});
+  std::string psk(32, '\x5a');
+  ccf->Route("GET", "/capif-security/v1/trustedInvokers/([^/]+)", [&](const RestRequest&) {
+    return absl::StatusOr<RestResponse>(RestResponse::Json(
+        200, {{"securityInfo", {{{"aefId", "aef-1"}, {"selSecurityMethod", "PSK"},
+                                  {"authenticationInfo", absl::BytesToHexString(psk)}}}}}));
+  });
+  if (!ccf->Start().ok()) state.SkipWithError("no CCF stub");
+  auto aef_cred = domains.Issue("a.example", "spiffe://a.example/aef/aef-1");
+  AefOptions o;
+  o.aef_id = "aef-1";
+  o.ccf_api_root = absl::StrCat("https://127.0.0.1:", ccf->port());
+  o.ca_pem = ca;
+  o.certificate_pem = aef_cred.chain_pem;
+  o.private_key_pem = aef_cred.key_pem;
+  o.api_name = "location-query";
+  auto aef = *AefServer::Create(std::move(o));
+  aef->Route("GET", "/x", [](const RestRequest&, const AefCaller& c) {
+    return absl::StatusOr<RestResponse>(RestResponse::Json(200, {{"servedTo", c.invoker_id}}));
+  });
+  if (!aef->Start().ok()) state.SkipWithError("no AEF");
+  int version = state.range(0) == 12 ? TLS1_2_VERSION : 0;
+  for (auto _ : state) {
+    auto r = AefGetWithPsk("127.0.0.1", aef->port(), "inv-1", SecretBytes(psk), "/x", version);
+    if (!r.ok() || r->status != 200) state.SkipWithError("PSK request failed");
+  }
+  aef->Stop();
+  ccf->Stop();
+}
+BENCHMARK(BM_AefPskRequest)->Arg(13)->Arg(12)->UseRealTime();
 
 }  // namespace
 }  // namespace capif
