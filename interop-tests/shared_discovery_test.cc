@@ -357,6 +357,8 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   EXPECT_NE(scraped->out.find(R"(capif_outbox_pending{kind="offboarding",destination="ccf-a"} 1)"),
             std::string::npos) << scraped->out;
 
+  // B crashes (SIGKILL) while the notice is pending: it is in B's database, not lost.
+  b_->KillAndRestart();
   // A comes back on its data: B's next retry is acknowledged, A forgets the invoker.
   StartA();
   ASSERT_TRUE(b_->process().WaitForStderr("acknowledged by ccf-a", absl::Seconds(20)).ok());
