@@ -22,29 +22,27 @@ for needle in '@startuml' '[CAPIF-6e] REQUEST_SECURITY_METHOD' '[CAPIF-6e] NOTIF
     failed=1
   fi
 done
+# expect_run NAME CODE TEXT: running $TEST_TMPDIR/NAME.json exits CODE and prints TEXT.
+expect_run() {
+  local out code
+  set +e
+  out="$("$RUNNER" run "$TEST_TMPDIR/$1.json" --out "$TEST_TMPDIR/$1" --bin-dir "$ROOT" 2>&1)"
+  code=$?
+  set -e
+  if [ "$code" -ne "$2" ] || ! grep -qF -- "$3" <<<"$out"; then
+    echo "FAILED: scenario $1 should exit $2 printing '$3', got $code: $out"
+    failed=1
+  fi
+}
 # A broken scenario file is refused with the field named, exit 2.
 echo '{"name": "x", "ccfs": [{"id": "ccf a", "trust_domain": "a.example"}], "steps": []}' \
   > "$TEST_TMPDIR/bad.json"
-set +e
-out="$("$RUNNER" run "$TEST_TMPDIR/bad.json" --out "$TEST_TMPDIR/bad" --bin-dir "$ROOT" 2>&1)"
-code=$?
-set -e
-if [ "$code" -ne 2 ] || ! grep -qF 'ccfs[0].id' <<<"$out"; then
-  echo "FAILED: a bad scenario should exit 2 naming ccfs[0].id, got $code: $out"
-  failed=1
-fi
+expect_run bad 2 'ccfs[0].id'
 # A step that does not meet its expectation makes the run fail (exit 1).
 cat > "$TEST_TMPDIR/unmet.json" <<'JSON'
 {"name": "unmet", "ccfs": [{"id": "ccf-a", "trust_domain": "operator-a.example"}],
  "invokers": [{"name": "zoe", "ccf": "ccf-a"}],
  "steps": [{"onboard": "zoe"}, {"discover": "zoe", "expect_apis": 5}]}
 JSON
-set +e
-out="$("$RUNNER" run "$TEST_TMPDIR/unmet.json" --out "$TEST_TMPDIR/unmet" --bin-dir "$ROOT" 2>&1)"
-code=$?
-set -e
-if [ "$code" -ne 1 ] || ! grep -q 'FAIL' <<<"$out"; then
-  echo "FAILED: an unmet expectation should exit 1 with a FAIL row, got $code: $out"
-  failed=1
-fi
+expect_run unmet 1 'FAIL'
 exit "$failed"
