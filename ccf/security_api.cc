@@ -70,6 +70,18 @@ json PublicEntry(const json& e) {
   return out;
 }
 
+// How long the AEF may keep what it was given: until the first AEFPSK in it expires, 5 minutes
+// without one (PKI: the invoker's root CA) (TS 29.222 carries no validity; standard HTTP caching says it, "private" so only
+// the AEF itself may store it).
+constexpr int64_t kDefaultSecurityInfoSeconds = 300;
+
+RestResponse SecurityInfoResponse(const json& body, int64_t max_age_seconds) {
+  RestResponse r = RestResponse::Json(200, body);
+  r.headers.emplace_back("Cache-Control",
+                         absl::StrCat("private, max-age=", std::max<int64_t>(0, max_age_seconds)));
+  return r;
+}
+
 json PublicContext(const json& ctx) {
   json out = ctx;
   out.erase(kContextSinceMember);
@@ -357,6 +369,7 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
   json out = PublicContext(ctx);
   out["securityInfo"] = json::array();
   int64_t now = absl::ToUnixSeconds(config_.clock->Now());
+  std::optional<int64_t> psk_left;  // the shortest remaining AEFPSK validity given out
   for (const json& e : ctx["securityInfo"]) {
     if (e.value("aefId", "") != aef_id) continue;  // an AEF sees only its own entries
     json pub = PublicEntry(e);
@@ -366,6 +379,8 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
       if (method == "PSK") {
         if (e.value(kPskExpiresMember, int64_t{0}) <= now) continue;  // expired: not offered
         pub["authenticationInfo"] = e[kPskMember];
+        int64_t left = e.value(kPskExpiresMember, int64_t{0}) - now;
+        psk_left = psk_left ? std::min(*psk_left, left) : left;
       } else if (method == "PKI") {
         ASSIGN_OR_RETURN(pub["authenticationInfo"], config_.ca->certificate().ToPem());
       }
@@ -376,7 +391,7 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
     return RestError(404, "no valid security information of this invoker for the calling AEF",
                      "RESOURCE_NOT_FOUND");
   }
-  return RestResponse::Json(200, out);
+  return SecurityInfoResponse(out, psk_left.value_or(kDefaultSecurityInfoSeconds));
 }
 
 void SecurityApi::ForgetRemoteInvoker(const std::string& api_invoker_id) {
@@ -442,6 +457,13 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
                    config_.resources->List(kResourceRemoteGrant, invoker_id));
   json entries = json::array();
   bool granted = false;
+  int64_t now = absl::ToUnixSeconds(config_.clock->Now());
+  std::optional<int64_t> psk_left;
+  auto limit = [&](const RemoteSecurityInfo& info) {
+    if (info.method != "PSK") return;
+    int64_t left = info.aef_psk_expires_at - now;
+    psk_left = psk_left ? std::min(*psk_left, left) : left;
+  };
   for (const Resource& r : grants) {
     json g = json::parse(r.json);
     if (g.value("aefId", "") != aef_id) continue;
@@ -452,6 +474,7 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
                    g.value("homeCcfId", ""), invoker_id, aef_id, g.value("selSecurityMethod", ""));
     if (info) {
       entries.push_back(RemoteEntry(aef_id, g.value("apiId", ""), *info, want_authn, want_authz));
+      limit(*info);
     }
   }
   if (!granted) {
@@ -462,7 +485,10 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
     if (home.ok()) {
       std::optional<RemoteSecurityInfo> info = RemoteInfo(
           absl::StrCat(invoker_id, "@", aef_id, "@owner:", *home), *home, invoker_id, aef_id, "");
-      if (info) entries.push_back(RemoteEntry(aef_id, "", *info, want_authn, want_authz));
+      if (info) {
+        entries.push_back(RemoteEntry(aef_id, "", *info, want_authn, want_authz));
+        limit(*info);
+      }
     } else {
       LogInfo("security", absl::StrCat("home CCF of ", invoker_id.substr(0, 64),
                                        " not found: ", home.status().message()));
@@ -472,8 +498,9 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
     return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
   }
   // notificationDestination is required by the schema; the invoker's own stays at its home CCF.
-  return RestResponse::Json(200, {{"securityInfo", entries},
-                                  {"notificationDestination", config_.api_root}});
+  return SecurityInfoResponse({{"securityInfo", entries},
+                               {"notificationDestination", config_.api_root}},
+                              psk_left.value_or(kDefaultSecurityInfoSeconds));
 }
 
 absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {

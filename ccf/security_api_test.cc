@@ -79,6 +79,12 @@ TEST_F(SecurityApiTest, OnlyTheInvokerManagesAndOnlyItsAefsRead) {
   json info = json::parse(got->body)["securityInfo"][0];
   EXPECT_EQ(info["authenticationInfo"], *w_.ca.certificate().ToPem());  // the invoker's root CA
   EXPECT_EQ(info["authorizationInfo"], pki_api_["apiId"]);
+  // No AEFPSK in it: the AEF may keep it 5 minutes, and no shared cache may.
+  bool cache_control = false;
+  for (const auto& [k, v] : got->headers) {
+    if (k == "Cache-Control") cache_control = v == "private, max-age=300";
+  }
+  EXPECT_TRUE(cache_control);
 
   RestRequest by_invoker = w_.As("invoker", inv_.id);
   by_invoker.path_params = {inv_.id};

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/evp_key.h"
 #include "common/jws.h"
@@ -148,6 +149,12 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
   EXPECT_EQ(psk_entry["selSecurityMethod"], "PSK");
   EXPECT_EQ(psk_entry["authenticationInfo"],
             absl::BytesToHexString(ctx->aef_psks[aef_psk.id].Reveal(InsecureSecretAccess())));
+  // The AEF may keep the key for the AEFPSK's remaining validity (24 h by default), no longer.
+  std::string cache = psk_info->headers["cache-control"];
+  ASSERT_TRUE(absl::StartsWith(cache, "private, max-age=")) << cache;
+  int64_t max_age = std::stoll(cache.substr(17));
+  EXPECT_GT(max_age, 86400 - 120);
+  EXPECT_LE(max_age, 86400);
 
   // PKI: the AEF gets the root CA that verifies the invoker's certificate.
   auto pki_info = As(&aef_pki)->Request("GET", trusted);

@@ -10,6 +10,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/base64url.h"
@@ -175,7 +177,7 @@ void AefServer::Stop() {
   if (server_) server_->Stop();
 }
 
-absl::StatusOr<std::string> AefServer::CcfGet(const std::string& path) {
+absl::StatusOr<std::string> AefServer::CcfGet(const std::string& path, absl::Duration* max_age) {
   CapifHttpsClient::Options o;
   o.ca_pem = options_.ca_pem;
   o.client_cert_pem = options_.certificate_pem;
@@ -186,6 +188,17 @@ absl::StatusOr<std::string> AefServer::CcfGet(const std::string& path) {
   if (r.status == 404) return absl::NotFoundError("the CCF has no security information for it");
   if (r.status != 200) {
     return absl::UnavailableError(absl::StrCat("the CCF answered HTTP ", r.status));
+  }
+  // "Cache-Control: private, max-age=N": keep it no longer than the CCF says (the AEFPSK's
+  // remaining validity), nor longer than our own limit.
+  if (max_age != nullptr) {
+    for (absl::string_view d : absl::StrSplit(r.headers["cache-control"], ',')) {
+      d = absl::StripAsciiWhitespace(d);
+      int64_t seconds = 0;
+      if (absl::ConsumePrefix(&d, "max-age=") && absl::SimpleAtoi(d, &seconds) && seconds >= 0) {
+        *max_age = std::min(*max_age, absl::Seconds(seconds));
+      }
+    }
   }
   return r.body;
 }
@@ -199,14 +212,16 @@ absl::StatusOr<AefServer::CachedInfo> AefServer::SecurityInfo(const std::string&
     if (it != info_.end() && now < it->second.until) return it->second;
   }
   LogInfo("aef", absl::StrCat("asking the CCF for the security information of ", invoker_id));
+  absl::Duration max_age = options_.psk_cache_ttl;
   ASSIGN_OR_RETURN(std::string body,
                    CcfGet(absl::StrCat("/capif-security/v1/trustedInvokers/", invoker_id,
-                                       "?authenticationInfo=true&authorizationInfo=true")));
+                                       "?authenticationInfo=true&authorizationInfo=true"),
+                          &max_age));
   json doc = json::parse(body, nullptr, false);
   if (!doc.is_object() || !doc.contains("securityInfo") || !doc["securityInfo"].is_array()) {
     return absl::UnavailableError("unreadable answer from the CCF");
   }
-  CachedInfo info{"", "", now + options_.psk_cache_ttl};
+  CachedInfo info{"", "", now + max_age};
   for (const json& e : doc["securityInfo"]) {
     if (!e.is_object() || e.value("aefId", "") != options_.aef_id) continue;
     std::string method = e.value("selSecurityMethod", ""), auth = e.value("authenticationInfo", "");

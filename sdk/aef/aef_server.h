@@ -12,7 +12,9 @@
 //   - TLS-PSK: TLS 1.2 PSK cipher suites and TLS 1.3 external PSKs (OpenSSL callbacks). The PSK
 //     identity is the invoker id; on the first handshake of an invoker the key is fetched from
 //     the CCF with the standard GET trustedInvokers/{id}?authenticationInfo=true (as this AEF,
-//     with its certificate), kept for psk_cache_ttl, dropped on revocation. Unknown identity or
+//     with its certificate), kept until the AEFPSK's validity ends as the CCF says in
+//     "Cache-Control: private, max-age" (at most psk_cache_ttl, 1 h), dropped on revocation.
+//     Unknown identity or
 //     wrong key: the handshake fails.
 //   - TLS-PKI: the invoker's certificate (requested, not required, in the handshake) must chain
 //     to the invoker root CA the CCF returns for it (same GET; cached likewise): else 401.
@@ -55,7 +57,8 @@ struct AefOptions {
   std::string api_name;  // the API served, as named in token scopes
   std::string host = "127.0.0.1";
   int port = 0;
-  absl::Duration psk_cache_ttl = absl::Minutes(5);
+  // At most this long for a key or root from the CCF, even if it says longer.
+  absl::Duration psk_cache_ttl = absl::Hours(1);
   absl::Duration jwks_refresh_min_interval = absl::Seconds(10);
 };
 
@@ -96,7 +99,8 @@ class AefServer {
   absl::StatusOr<RestResponse> RevokeAuthorization(const RestRequest& req);
   absl::StatusOr<RestResponse> CheckAuthentication(const RestRequest& req);
   bool Revoked(const std::string& invoker_id, absl::Time issued_at = absl::InfiniteFuture());
-  absl::StatusOr<std::string> CcfGet(const std::string& path);
+  // GET at the CCF as this AEF; `max_age` (if given) is lowered to the answer's max-age.
+  absl::StatusOr<std::string> CcfGet(const std::string& path, absl::Duration* max_age = nullptr);
 
   const AefOptions options_;
   const Clock& clock_;
