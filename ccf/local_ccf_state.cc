@@ -5,6 +5,7 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <openssl/sha.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,16 @@
 namespace capif {
 
 using nlohmann::json;
+
+namespace {
+
+std::string Sha256(absl::string_view data) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  return std::string(reinterpret_cast<const char*>(md), sizeof(md));
+}
+
+}  // namespace
 
 absl::StatusOr<bool> LocalCcfState::OwnsInvoker(const std::string& api_invoker_id) {
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> r, invokers_->Get(ApiInvokerId(api_invoker_id)));
@@ -158,20 +169,7 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   absl::Time now = clock_.Now();
   ASSIGN_OR_RETURN(bool offboarded, OffboardedAtPeer(peer, source));
   if (offboarded) return refuse("invalid_client", "the invoker was offboarded at its home CCF");
-  // The invoker certificate: the peer's trust domain only, and exactly this invoker.
-  auto chain = X509Cert::ChainFromPem(certificate_pem);
-  if (!chain.ok()) return refuse("invalid_client", "unreadable invoker certificate");
-  // The peer's configured roots, plus those of its current bundle (a CA roll-over).
-  TrustBundle roots = bundles_ != nullptr ? bundles_->RootsOf(peer) : peer.trust_bundle;
-  if (!roots.Verify(*chain, now).ok()) {
-    return refuse("invalid_client", "the invoker certificate does not chain to the peer's bundle");
-  }
-  std::vector<std::string> uris = (*chain)[0].UriSans();
-  std::string expected = absl::StrCat("spiffe://", peer.trust_domain.value(), "/invoker/", source);
-  if (uris.size() != 1 || uris[0] != expected) {
-    return refuse("invalid_client", "the certificate is not the source invoker's");
-  }
-  // The client assertion, signed with the certificate's key.
+  // The client assertion's key id.
   std::vector<std::string> parts = absl::StrSplit(assertion, '.');
   if (parts.size() != 3) return refuse("invalid_client", "malformed client assertion");
   auto header_text = Base64UrlDecode(parts[0]);
@@ -179,15 +177,57 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   if (!header.ok() || !header->is_object() || !(*header)["kid"].is_string()) {
     return refuse("invalid_client", "the client assertion needs a kid");
   }
-  JwkSet keys;
-  ASSIGN_OR_RETURN(EvpKey key, (*chain)[0].PublicKey());
-  if (!keys.Add((*header)["kid"].get<std::string>(), key).ok()) {
-    return refuse("invalid_client", "the invoker key cannot sign ES256 assertions");
+  std::string kid = (*header)["kid"].get<std::string>();
+  // The invoker certificate (the peer's trust domain only, exactly this invoker) and its key as
+  // the assertion's JWK. Parsing and verifying it is the most expensive step (OpenSSL 3 decoders),
+  // so a verified certificate is remembered for a while (kCertCacheTtl, or its expiry).
+  std::string cache_key = absl::StrCat(peer.ccf_id.value(), "|", kid, "|",
+                                       absl::BytesToHexString(Sha256(certificate_pem)));
+  std::shared_ptr<const JwkSet> keys;
+  std::string certified_uri;
+  {
+    absl::MutexLock lock(&cert_mu_);
+    auto it = cert_cache_.find(cache_key);
+    if (it != cert_cache_.end() && now < it->second.until) {
+      keys = it->second.keys;
+      certified_uri = it->second.uri;
+    }
+  }
+  if (!keys) {
+    auto chain = X509Cert::ChainFromPem(certificate_pem);
+    if (!chain.ok()) return refuse("invalid_client", "unreadable invoker certificate");
+    // The peer's configured roots, plus those of its current bundle (a CA roll-over).
+    TrustBundle roots = bundles_ != nullptr ? bundles_->RootsOf(peer) : peer.trust_bundle;
+    if (!roots.Verify(*chain, now).ok()) {
+      return refuse("invalid_client", "the invoker certificate does not chain to the peer's bundle");
+    }
+    std::vector<std::string> uris = (*chain)[0].UriSans();
+    if (uris.size() != 1) return refuse("invalid_client", "the certificate names no single invoker");
+    auto fresh = std::make_shared<JwkSet>();
+    ASSIGN_OR_RETURN(EvpKey key, (*chain)[0].PublicKey());
+    if (!fresh->Add(kid, key).ok()) {
+      return refuse("invalid_client", "the invoker key cannot sign ES256 assertions");
+    }
+    keys = fresh;
+    certified_uri = uris[0];
+    absl::MutexLock lock(&cert_mu_);
+    if (cert_cache_.size() >= kCertCacheMax) {
+      for (auto it = cert_cache_.begin(); it != cert_cache_.end();) {
+        it = it->second.until <= now ? cert_cache_.erase(it) : std::next(it);
+      }
+      if (cert_cache_.size() >= kCertCacheMax) cert_cache_.clear();
+    }
+    cert_cache_[cache_key] = {keys, certified_uri,
+                              std::min(now + kCertCacheTtl, (*chain)[0].NotAfter())};
+  }
+  std::string expected = absl::StrCat("spiffe://", peer.trust_domain.value(), "/invoker/", source);
+  if (certified_uri != expected) {
+    return refuse("invalid_client", "the certificate is not the source invoker's");
   }
   JwtValidator validator({"JWT", source, ccf_id_, /*audience_must_be_string=*/true,
                           absl::Seconds(30)},
                          clock_);
-  auto jwt = validator.Verify(assertion, keys);
+  auto jwt = validator.Verify(assertion, *keys);
   if (!jwt.ok()) return refuse("invalid_client", std::string(jwt.status().message()));
   const json& claims = jwt->claims;
   if (claims.value("sub", "") != source) return refuse("invalid_client", "sub must be the invoker");
@@ -199,13 +239,17 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   if (jti.empty() || jti.size() > 256) return refuse("invalid_client", "the assertion needs a jti");
   {
     absl::MutexLock lock(&jti_mu_);
-    for (auto it = seen_jti_.begin(); it != seen_jti_.end();) {
-      it = it->second + absl::Seconds(30) < now ? seen_jti_.erase(it) : std::next(it);
+    // Forget assertions past their exp (+ leeway), oldest first: amortized O(log n) per call,
+    // however many are remembered.
+    while (!jti_by_expiry_.empty() && jti_by_expiry_.begin()->first + absl::Seconds(30) < now) {
+      seen_jti_.erase(jti_by_expiry_.begin()->second);
+      jti_by_expiry_.erase(jti_by_expiry_.begin());
     }
     std::string key_jti = absl::StrCat(peer.ccf_id.value(), "/", source, "/", jti);
-    if (!seen_jti_.emplace(key_jti, exp).second) {
+    if (!seen_jti_.insert(key_jti).second) {
       return refuse("invalid_grant", "the client assertion was already used");
     }
+    jti_by_expiry_.emplace(exp, key_jti);
   }
   // The scope: only AEFs and APIs granted to this invoker via this peer, with OAUTH.
   auto parsed = ParseCapifScope(scope);

@@ -9,6 +9,8 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "common/clock.h"
 #include "federation/local_ccf.h"
 #include "federation/peer_bundles.h"
+#include "common/jws.h"
 
 namespace capif {
 
@@ -80,7 +83,19 @@ class LocalCcfState final : public LocalCcf {
   const PeerBundles* bundles_ = nullptr;
   // Client-assertion jti values already used, until their exp (replay protection, #15).
   absl::Mutex jti_mu_;
-  std::map<std::string, absl::Time> seen_jti_ ABSL_GUARDED_BY(jti_mu_);
+  std::set<std::string> seen_jti_ ABSL_GUARDED_BY(jti_mu_);
+  // Invoker certificates already verified for a peer (#15): the assertion key as a JWK set and
+  // the certificate's URI, until `until`. Keyed by peer, kid and the PEM's SHA-256.
+  struct VerifiedCertificate {
+    std::shared_ptr<const JwkSet> keys;
+    std::string uri;
+    absl::Time until;
+  };
+  static constexpr absl::Duration kCertCacheTtl = absl::Minutes(5);
+  static constexpr size_t kCertCacheMax = 10000;
+  absl::Mutex cert_mu_;
+  std::map<std::string, VerifiedCertificate> cert_cache_ ABSL_GUARDED_BY(cert_mu_);
+  std::multimap<absl::Time, std::string> jti_by_expiry_ ABSL_GUARDED_BY(jti_mu_);
 };
 
 }  // namespace capif

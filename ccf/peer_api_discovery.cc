@@ -30,6 +30,7 @@ std::vector<nlohmann::json> PeerApiDiscovery::SharedApis(const std::string& api_
       *request.mutable_header() = client->NewHeader();
       request.set_api_name(api_name);
       grpc::ClientContext ctx;
+      ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
       ctx.set_deadline(deadline);
       calls[i].status = client->stub()->DiscoverShareableApis(&ctx, request, &calls[i].response);
     });
@@ -76,6 +77,7 @@ absl::StatusOr<RemoteSecurityInfo> PeerApiDiscovery::LookupSecurityInfo(
   req.set_method(SecurityMethodFromName(method));
   fv1::SecurityInfo resp;
   grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
   grpc::Status s = client->stub()->LookupSecurityInfo(&ctx, req, &resp);
   if (!s.ok()) {
@@ -104,6 +106,7 @@ absl::StatusOr<ForwardedToken> PeerApiDiscovery::ForwardToken(
   req.set_invoker_certificate_pem(certificate_pem);
   fv1::ForwardedTokenResponse resp;
   grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
   grpc::Status s = client->stub()->ForwardTokenRequest(&ctx, req, &resp);
   if (!s.ok()) {
@@ -127,6 +130,7 @@ absl::Status PeerApiDiscovery::DeliverNotice(const OutboundNotice& notice) {
   }
   fv1::NoticeAck ack;
   grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
   grpc::Status s;
   if (notice.kind == kNoticeOffboarding) {
@@ -171,6 +175,7 @@ absl::StatusOr<MethodDecision> PeerApiDiscovery::RequestSecurityMethod(
   t->set_api_id(api_id);
   fv1::SecurityMethodResponse resp;
   grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
   grpc::Status s = client->stub()->RequestSecurityMethod(&ctx, req, &resp);
   if (!s.ok()) {

@@ -67,6 +67,7 @@ absl::StatusOr<CcfId> OwnershipResolver::Resolve(const ApiInvokerId& invoker) {
       request.set_api_invoker_id(invoker.value());
       fv1::OwnershipAnswer answer;
       grpc::ClientContext ctx;
+      ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
       ctx.set_deadline(deadline);
       ++*queries_sent_;
       grpc::Status s = client->stub()->QueryInvokerOwnership(&ctx, request, &answer);

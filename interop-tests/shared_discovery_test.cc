@@ -223,7 +223,11 @@ TEST_F(TwoDomainsTest, InvokerOfBDiscoversWhatASharesAndUsesItsAef) {
   ASSERT_TRUE(invoker.ok()) << invoker.status();
   auto apis = (*invoker)->Discover({{"api-name", "location-query"}});
   ASSERT_TRUE(apis.ok()) << apis.status();
-  ASSERT_EQ(apis->size(), 1u) << apis->dump();
+  if (apis->size() != 1u) {
+    b.process().WaitForStderr("(pump)", absl::Milliseconds(200)).IgnoreError();
+    a.process().WaitForStderr("(pump)", absl::Milliseconds(200)).IgnoreError();
+    FAIL() << apis->dump() << "\nB:\n" << b.process().stderr_text() << "\nA:\n" << a.process().stderr_text();
+  }
   EXPECT_EQ((*apis)[0]["apiName"], "location-query");
   EXPECT_EQ((*apis)[0]["ccfId"], "ccf-a");
   auto all = (*invoker)->Discover();
@@ -322,7 +326,10 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
                                        "https://invoker.example/cb");
   ASSERT_TRUE(invoker.ok()) << invoker.status();
   auto all = (*invoker)->Discover();
-  ASSERT_TRUE(all.ok() && all->size() == 2u);
+  if (!all.ok() || all->size() != 2u) {
+    b_->process().WaitForStderr("(pump)", absl::Milliseconds(200)).IgnoreError();
+    FAIL() << (all.ok() ? all->dump() : all.status().ToString()) << "\n" << b_->process().stderr_text();
+  }
   auto ctx = (*invoker)->RequestSecurityMethods(*all, {"PSK", "OAUTH"});  // PSK and OAUTH APIs
   ASSERT_TRUE(ctx.ok()) << ctx.status();
   std::string id = (*invoker)->api_invoker_id();

@@ -9,10 +9,14 @@
 #include "ccf/testing/ccf_world.h"
 #include "common/aef_psk.h"
 #include "common/clock.h"
+#include "common/fake_clock.h"
+#include "common/certificate_authority.h"
+#include "common/x509_cert.h"
 #include "common/jws.h"
 #include "federation/bus_server.h"
 #include "federation/peer_client.h"
 #include "federation/testing/test_domains.h"
+#include "ccf/local_ccf_state.h"
 #include "sdk/aef/aef_server.h"
 #include "sdk/invoker/aef_client.h"
 
@@ -98,6 +102,62 @@ void BM_TokenEndpoint(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_TokenEndpoint);
+
+// Pieces of the forwarded-token check: a PEM invoker certificate parsed, verified against a
+// one-root bundle, and its public key extracted (Arg 0, 1, 2: how far to go).
+void BM_InvokerCertificate(benchmark::State& state) {
+  FakeClock clock;
+  auto ca = *CertificateAuthority::CreateRoot(TrustDomain("b.example"), clock, absl::Hours(24));
+  auto bundle = *TrustBundle::FromPem(*ca.certificate().ToPem());
+  EvpKey key = *EvpKey::GenerateEcP256();
+  auto id = *SpiffeId::Create(TrustDomain("b.example"), SpiffeId::Kind::kInvoker, "inv-b1");
+  std::string pem = *ca.Issue({id, &key}, clock)->ToPem();
+  for (auto _ : state) {
+    auto chain = X509Cert::ChainFromPem(pem);
+    if (state.range(0) >= 1) benchmark::DoNotOptimize(bundle.Verify(*chain, clock.Now()));
+    if (state.range(0) >= 2) benchmark::DoNotOptimize((*chain)[0].PublicKey());
+  }
+}
+BENCHMARK(BM_InvokerCertificate)->Arg(0)->Arg(1)->Arg(2);
+
+// #15/#24 method 3, the AEFs' CCF (A) answering a forwarded token request, without the network:
+// B's invoker certificate checked against B's bundle, the client assertion verified (ES256),
+// the jti replay cache, the OAUTH grant and API looked up in SQLite, the token signed. Each
+// iteration uses a fresh assertion (made outside the timing).
+void BM_ForwardedTokenAtA(benchmark::State& state) {
+  CcfWorld w("bench-forwarded");
+  LocalCcfState a("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock,
+                  *w.ca.certificate().ToPem());
+  auto p = w.RegisterProvider();
+  auto api = CcfWorld::SampleApi("location-query", p.aef_id, {"OAUTH"});
+  api["shareableInfo"] = {{"isShareable", true}};
+  w.Publish(p.apf_id, api);
+  auto b_ca = *CertificateAuthority::CreateRoot(TrustDomain("b.example"), w.clock, absl::Hours(24));
+  Peer b{CcfId("ccf-b"), TrustDomain("b.example"), "x:1",
+         *TrustBundle::FromPem(*b_ca.certificate().ToPem()), PeerRelation::kCapif6e, {}};
+  b.agreement.shared_apis = {"location-query"};
+  EvpKey key = *EvpKey::GenerateEcP256();
+  auto id = *SpiffeId::Create(TrustDomain("b.example"), SpiffeId::Kind::kInvoker, "inv-b1");
+  std::string cert = *b_ca.Issue({id, &key}, w.clock)->ToPem();
+  if (!a.SelectSecurityMethods(b, "inv-b1", {"OAUTH"}, {{p.aef_id, ""}}).ok()) {
+    state.SkipWithError("no grant");
+  }
+  JwsSigner signer = *JwsSigner::Create(*EvpKey::FromPrivateKeyPem(*key.PrivateKeyPem()), "k");
+  std::string scope = "3gpp#" + p.aef_id + ":location-query";
+  int64_t n = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    int64_t now = absl::ToUnixSeconds(w.clock.Now());
+    std::string assertion = *signer.Sign("JWT", {{"iss", "inv-b1"}, {"sub", "inv-b1"},
+                                                 {"aud", "ccf-a"}, {"iat", now},
+                                                 {"exp", now + 120},
+                                                 {"jti", absl::StrCat("j", ++n)}});
+    state.ResumeTiming();
+    auto t = a.ForwardToken(b, "inv-b1", scope, assertion, cert);
+    if (!t.ok() || !t->error.empty()) state.SkipWithError("refused");
+  }
+}
+BENCHMARK(BM_ForwardedTokenAtA);
 
 // CAPIF-2e with TLS-PSK: one request on a fresh connection per iteration (handshake included),
 // from sdk/invoker's client to an sdk/aef server whose key is cached (the CCF, a stub here, is
