@@ -1,11 +1,11 @@
 #include "ccf/invoker_management_api.h"
 
 #include "ccf/peer_notices.h"
+#include "common/digest.h"
 
 #include "ccf/certification.h"
 
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -22,12 +22,6 @@ namespace {
 using nlohmann::json;
 
 constexpr char kKeyParam[] = "onboardingInformation.apiInvokerPublicKey";
-
-std::string Sha256(absl::string_view data) {
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
-  return std::string(reinterpret_cast<char*>(out), sizeof(out));
-}
 
 // The validated, known members of an APIInvokerEnrolmentDetails request body.
 struct EnrolmentRequest {

@@ -5,7 +5,6 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
-#include <openssl/sha.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +12,7 @@
 #include "ccf/publish_service_api.h"
 #include "ccf/security_api.h"
 #include "common/base64url.h"
+#include "common/digest.h"
 #include "common/strict_json.h"
 #include "common/x509_cert.h"
 #include "common/status_macros.h"
@@ -21,15 +21,7 @@ namespace capif {
 
 using nlohmann::json;
 
-namespace {
 
-std::string Sha256(absl::string_view data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  return std::string(reinterpret_cast<const char*>(md), sizeof(md));
-}
-
-}  // namespace
 
 absl::StatusOr<bool> LocalCcfState::OwnsInvoker(const std::string& api_invoker_id) {
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> r, invokers_->Get(ApiInvokerId(api_invoker_id)));
