@@ -21,7 +21,7 @@ std::vector<nlohmann::json> PeerApiDiscovery::SharedApis(const std::string& api_
   };
   // One blocking call per peer on its own thread, all bounded by the same gRPC deadline.
   std::vector<Call> calls(peers_.size());
-  auto deadline = absl::ToChronoTime(absl::Now() + deadline_);
+  absl::Time deadline = absl::Now() + deadline_;
   std::vector<std::thread> threads;
   for (size_t i = 0; i < peers_.size(); ++i) {
     threads.emplace_back([&, i] {
@@ -30,8 +30,7 @@ std::vector<nlohmann::json> PeerApiDiscovery::SharedApis(const std::string& api_
       *request.mutable_header() = client->NewHeader();
       request.set_api_name(api_name);
       grpc::ClientContext ctx;
-      ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
-      ctx.set_deadline(deadline);
+      PreparePeerCall(&ctx, deadline);
       calls[i].status = client->stub()->DiscoverShareableApis(&ctx, request, &calls[i].response);
     });
   }
@@ -77,13 +76,9 @@ absl::StatusOr<RemoteSecurityInfo> PeerApiDiscovery::LookupSecurityInfo(
   req.set_method(SecurityMethodFromName(method));
   fv1::SecurityInfo resp;
   grpc::ClientContext ctx;
-  ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  PreparePeerCall(&ctx, absl::Now() + deadline_);
   grpc::Status s = client->stub()->LookupSecurityInfo(&ctx, req, &resp);
-  if (!s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                        absl::StrCat("peer ", ccf_id, ": ", s.error_message().substr(0, 160)));
-  }
+  if (!s.ok()) return PeerCallError(ccf_id, s);
   std::string answered(SecurityMethodName(resp.method()));
   if (!method.empty() && answered != method) {
     return absl::UnavailableError(absl::StrCat("peer ", ccf_id, " answered for another method"));
@@ -106,13 +101,9 @@ absl::StatusOr<ForwardedToken> PeerApiDiscovery::ForwardToken(
   req.set_invoker_certificate_pem(certificate_pem);
   fv1::ForwardedTokenResponse resp;
   grpc::ClientContext ctx;
-  ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  PreparePeerCall(&ctx, absl::Now() + deadline_);
   grpc::Status s = client->stub()->ForwardTokenRequest(&ctx, req, &resp);
-  if (!s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                        absl::StrCat("peer ", ccf_id, ": ", s.error_message().substr(0, 160)));
-  }
+  if (!s.ok()) return PeerCallError(ccf_id, s);
   return ForwardedToken{resp.access_token(), resp.expires_in(), resp.scope(), resp.error(),
                         resp.error_description()};
 }
@@ -130,8 +121,7 @@ absl::Status PeerApiDiscovery::DeliverNotice(const OutboundNotice& notice) {
   }
   fv1::NoticeAck ack;
   grpc::ClientContext ctx;
-  ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  PreparePeerCall(&ctx, absl::Now() + deadline_);
   grpc::Status s;
   if (notice.kind == kNoticeOffboarding) {
     fv1::OffboardingNotice req;
@@ -146,11 +136,7 @@ absl::Status PeerApiDiscovery::DeliverNotice(const OutboundNotice& notice) {
   } else {
     return absl::InvalidArgumentError(absl::StrCat("not a peer notice: ", notice.kind));
   }
-  if (!s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                        absl::StrCat("peer ", notice.destination, ": ",
-                                     s.error_message().substr(0, 160)));
-  }
+  if (!s.ok()) return PeerCallError(notice.destination, s);
   if (ack.notice_id() != notice.notice_id) {
     return absl::UnavailableError(absl::StrCat("peer ", notice.destination,
                                                " acknowledged another notice"));
@@ -175,12 +161,10 @@ absl::StatusOr<MethodDecision> PeerApiDiscovery::RequestSecurityMethod(
   t->set_api_id(api_id);
   fv1::SecurityMethodResponse resp;
   grpc::ClientContext ctx;
-  ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  PreparePeerCall(&ctx, absl::Now() + deadline_);
   grpc::Status s = client->stub()->RequestSecurityMethod(&ctx, req, &resp);
-  if (!s.ok()) {
-    return absl::UnavailableError(absl::StrCat("peer ", ccf_id, ": ", s.error_message().substr(0, 120)));
-  }
+  // Whatever the peer's reason, the invoker's request cannot proceed now: Unavailable.
+  if (!s.ok()) return absl::UnavailableError(PeerCallError(ccf_id, s).message());
   if (resp.decisions_size() != 1 || resp.decisions(0).aef_id() != aef_id) {
     return absl::UnavailableError(absl::StrCat("peer ", ccf_id, " answered for another AEF"));
   }

@@ -56,8 +56,7 @@ absl::StatusOr<CcfId> OwnershipResolver::Resolve(const ApiInvokerId& invoker) {
   // deadline, so the whole fan-out ends by the deadline. (gRPC 1.51's client callback API
   // showed a double free in its completion-queue teardown under test load; threads avoid it.)
   Answers answers;
-  std::chrono::system_clock::time_point deadline =
-      absl::ToChronoTime(absl::Now() + options_.deadline);
+  absl::Time deadline = absl::Now() + options_.deadline;
   std::atomic<size_t> next{0};
   auto worker = [&]() {
     for (size_t i = next++; i < peers_.size(); i = next++) {
@@ -67,8 +66,7 @@ absl::StatusOr<CcfId> OwnershipResolver::Resolve(const ApiInvokerId& invoker) {
       request.set_api_invoker_id(invoker.value());
       fv1::OwnershipAnswer answer;
       grpc::ClientContext ctx;
-      ctx.set_wait_for_ready(true);  // ride over a reconnecting channel, within the deadline
-      ctx.set_deadline(deadline);
+      PreparePeerCall(&ctx, deadline);
       ++*queries_sent_;
       grpc::Status s = client->stub()->QueryInvokerOwnership(&ctx, request, &answer);
       if (!s.ok()) continue;

@@ -51,11 +51,10 @@ absl::Status PeerBundles::LoadStored() {
 
 absl::Status PeerBundles::Refresh(const Peer& peer, PeerClient* client,
                                   PeerBundleStatus* status) {
-  // Waits for a reconnecting channel (a peer that just came back is not reported as down);
-  // Stop() cancels the wait.
+  // PreparePeerCall waits for a reconnecting channel (a peer that just came back is not reported
+  // as down); Stop() cancels the wait.
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
-  ctx.set_wait_for_ready(true);
+  PreparePeerCall(&ctx, absl::Now() + options_.deadline);
   {
     absl::MutexLock lock(&mu_);
     if (stop_) return absl::CancelledError("stopping");

@@ -22,6 +22,16 @@ std::string NewRequestId() {
       absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
+void PreparePeerCall(grpc::ClientContext* ctx, absl::Time deadline) {
+  ctx->set_deadline(absl::ToChronoTime(deadline));
+  ctx->set_wait_for_ready(true);
+}
+
+absl::Status PeerCallError(absl::string_view ccf_id, const grpc::Status& status) {
+  return absl::Status(FromGrpcStatus(status).code(),
+                      absl::StrCat("peer ", ccf_id, ": ", status.error_message().substr(0, 160)));
+}
+
 std::unique_ptr<PeerClient> PeerClient::Create(const BusIdentity& self, const Peer& peer,
                                                const Clock& clock,
                                                absl::Duration max_reconnect_backoff) {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "federation/bus_credentials.h"
@@ -65,6 +66,14 @@ class PeerClient {
 
 // A random request id (32 hex characters).
 std::string NewRequestId();
+
+// The calling policy for every CCF-to-CCF call: `deadline`, and waiting for a reconnecting
+// channel within it (right after a peer restarts, gRPC would otherwise fail calls at once while
+// its reconnect backoff runs). A dead peer therefore costs the deadline, never more.
+void PreparePeerCall(grpc::ClientContext* ctx, absl::Time deadline);
+
+// A failed call to peer `ccf_id`: its gRPC code, the message prefixed with the peer (and cut).
+absl::Status PeerCallError(absl::string_view ccf_id, const grpc::Status& status);
 
 }  // namespace capif
 
