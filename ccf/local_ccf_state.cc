@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "ccf/peer_notices.h"
 #include "ccf/publish_service_api.h"
 #include "ccf/security_api.h"
 #include "common/base64url.h"
@@ -318,12 +319,9 @@ absl::Status LocalCcfState::ApplyPeerNotice(const Peer& peer, const PeerNotice& 
   if (hooks_.outbox != nullptr && !apis_by_aef.empty()) {
     std::vector<OutboundNotice> out;
     for (const auto& [aef, apis] : apis_by_aef) {
-      json req = {{"revokeInfo",
-                   {{"apiInvokerId", invoker}, {"aefId", aef}, {"apiIds", apis},
-                    {"cause", "UNEXPECTED_REASON"}}},
-                  {"supportedFeatures", "0"}};
-      out.push_back({absl::StrCat(notice.notice_id, "/", aef), aef, kNoticeAefRevoke, req.dump(),
-                     clock_.Now()});
+      // Derived from the peer's notice id, so a repeated notice enqueues nothing new.
+      out.push_back(AefRevokeNotice(absl::StrCat(notice.notice_id, "/", aef), aef, invoker, apis,
+                                    clock_.Now()));
     }
     RETURN_IF_ERROR(hooks_.outbox->Enqueue(out));
     if (hooks_.enqueued) hooks_.enqueued();

@@ -51,6 +51,16 @@ std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
   return out;
 }
 
+OutboundNotice AefRevokeNotice(std::string notice_id, const std::string& aef_id,
+                               const std::string& api_invoker_id,
+                               const std::vector<std::string>& api_ids, absl::Time now) {
+  nlohmann::json req = {{"revokeInfo",
+                         {{"apiInvokerId", api_invoker_id}, {"aefId", aef_id},
+                          {"apiIds", api_ids}, {"cause", "UNEXPECTED_REASON"}}},
+                        {"supportedFeatures", "0"}};
+  return {std::move(notice_id), aef_id, kNoticeAefRevoke, req.dump(), now};
+}
+
 std::vector<OutboundNotice> AefNoticesFor(const std::string& api_invoker_id,
                                           const std::string& security_context_json,
                                           absl::Time now) {
@@ -71,11 +81,8 @@ std::vector<OutboundNotice> AefNoticesFor(const std::string& api_invoker_id,
   std::vector<OutboundNotice> out;
   for (const auto& [aef, apis] : apis_by_aef) {
     if (apis.empty()) continue;  // apiIds needs at least one
-    nlohmann::json req = {{"revokeInfo",
-                           {{"apiInvokerId", api_invoker_id}, {"aefId", aef},
-                            {"apiIds", apis}, {"cause", "UNEXPECTED_REASON"}}},
-                          {"supportedFeatures", "0"}};
-    out.push_back({NewRequestId(), aef, kNoticeAefRevoke, req.dump(), now});
+    out.push_back(AefRevokeNotice(NewRequestId(), aef, api_invoker_id,
+                                  std::vector<std::string>(apis.begin(), apis.end()), now));
   }
   return out;
 }

@@ -21,6 +21,12 @@ std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
                                            bool offboarding, const std::string& cause,
                                            absl::Time now);
 
+// A kNoticeAefRevoke notice: the TS 29.222 RevokeAuthorizationReq telling `aef_id` that
+// `api_invoker_id` may no longer use `api_ids` (at least one), cause UNEXPECTED_REASON.
+OutboundNotice AefRevokeNotice(std::string notice_id, const std::string& aef_id,
+                               const std::string& api_invoker_id,
+                               const std::vector<std::string>& api_ids, absl::Time now);
+
 // The TS 29.222 revoke-authorization notices this CCF owes its own AEFs named in the context
 // (entries without kEntryAefCcfMember), one per AEF, with the API ids the entries authorized.
 std::vector<OutboundNotice> AefNoticesFor(const std::string& api_invoker_id,
