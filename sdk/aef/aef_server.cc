@@ -46,13 +46,15 @@ void RememberIdentity(SSL* ssl, const std::string& id) {
 }
 
 std::string PskIdentityOf(const SSL* ssl) {
-  if (ssl == nullptr || SSL_session_reused(const_cast<SSL*>(ssl)) == 0) {
-    // A PSK handshake is a "resumption" for OpenSSL in TLS 1.3; TLS 1.2 PSK suites are not.
-    const SSL_CIPHER* c = ssl ? SSL_get_current_cipher(ssl) : nullptr;
-    if (c == nullptr || SSL_CIPHER_get_auth_nid(c) != NID_auth_psk) return "";
-  }
+  if (ssl == nullptr) return "";
+  // Authenticated by the PSK: TLS 1.3 resumed the external-PSK session, or TLS 1.2 negotiated a
+  // PSK suite. The identity is recorded only by this connection's own PSK callbacks, so another
+  // kind of resumption never yields one.
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+  bool by_psk = SSL_session_reused(const_cast<SSL*>(ssl)) == 1 ||
+                (cipher != nullptr && SSL_CIPHER_get_auth_nid(cipher) == NID_auth_psk);
   auto* id = static_cast<std::string*>(SSL_get_ex_data(ssl, PskIdentityIndex()));
-  return id == nullptr ? "" : *id;
+  return by_psk && id != nullptr ? *id : "";
 }
 
 AefServer* ServerOf(SSL* ssl) {
