@@ -735,27 +735,27 @@ absl::StatusOr<RestResponse> SecurityApi::Introspect(const RestRequest& req) {
   }
   const std::string& aef_id = req.caller->id();
   json inactive = {{"active", false}};
-  // Which issuer: this CCF, or a peer whose tokens our AEFs accept (#24).
-  std::string token = (*form)["token"];
-  std::vector<std::pair<std::string, std::string>> issuers = {
-      {config_.issuer, config_.keyring->jwks()->ToJson().dump()}};
-  if (config_.peer_token_issuers) {
-    for (auto& i : config_.peer_token_issuers()) issuers.push_back(std::move(i));
-  }
-  std::optional<VerifiedJwt> jwt;
-  std::string issuer;
-  for (const auto& [iss, jwks_json] : issuers) {
-    auto keys = JwkSet::FromJson(jwks_json);
-    if (!keys.ok()) continue;
-    JwtValidator v({"at+jwt", iss, aef_id, false, absl::Seconds(30)}, *config_.clock);
-    auto verified = v.Verify(token, *keys);
-    if (verified.ok()) {
-      jwt = *std::move(verified);
-      issuer = iss;
-      break;
+  // Which issuer: this CCF (its keys as they are), else a peer whose tokens our AEFs accept
+  // (#24; their JWKS parsed only then).
+  const std::string& token = (*form)["token"];
+  auto verify = [&](const std::string& iss, const JwkSet& keys) {
+    return JwtValidator({"at+jwt", iss, aef_id, false, absl::Seconds(30)}, *config_.clock)
+        .Verify(token, keys);
+  };
+  std::string issuer = config_.issuer;
+  absl::StatusOr<VerifiedJwt> jwt = verify(issuer, *config_.keyring->jwks());
+  if (!jwt.ok() && config_.peer_token_issuers) {
+    for (const auto& [iss, jwks_json] : config_.peer_token_issuers()) {
+      auto keys = JwkSet::FromJson(jwks_json);
+      if (!keys.ok()) continue;
+      jwt = verify(iss, *keys);
+      if (jwt.ok()) {
+        issuer = iss;
+        break;
+      }
     }
   }
-  if (!jwt) return RestResponse::Json(200, inactive);
+  if (!jwt.ok()) return RestResponse::Json(200, inactive);
   std::string client = jwt->claims.value("client_id", "");
   int64_t iat = jwt->claims.value("iat", int64_t{0});
   // The token is only as good as the authorization behind it now: revoked or offboarded
