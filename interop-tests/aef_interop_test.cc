@@ -20,6 +20,7 @@
 #include "sdk/invoker/aef_client.h"
 #include "sdk/invoker/capif_https_client.h"
 #include "sdk/invoker/invoker_client.h"
+#include "sdk/provider/provider_client.h"
 
 namespace capif {
 namespace {
@@ -35,20 +36,11 @@ class AefInteropTest : public ::testing::Test {
     dir_ = new std::string(TestTmpDir("aef-interop-files"));
     ASSERT_TRUE(MakeDirectories(*dir_, 0700).ok());
     EvpKey key = *EvpKey::GenerateEcP256();
-    std::string csr = *CreateCsrPem(key);
-    auto anon = *CapifHttpsClient::Create({ccf_->ca_pem()});
-    json reg = {{"regSec", ccf_->EnrollmentToken("provider")}, {"apiProvFuncs", json::array()}};
-    for (const char* role : {"AMF", "APF", "AEF"}) {
-      reg["apiProvFuncs"].push_back({{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", csr}}}});
-    }
-    auto r = anon->Request("POST", ccf_->api_root() + "/api-provider-management/v1/registrations",
-                           reg.dump(), "application/json");
-    ASSERT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
-    json funcs = json::parse(r->body)["apiProvFuncs"];
-    std::string apf_id = funcs[1]["apiProvFuncId"];
-    aef_id_ = new std::string(funcs[2]["apiProvFuncId"].get<std::string>());
-    ASSERT_TRUE(WriteFileAtomic(*dir_ + "/aef.pem",
-                                funcs[2]["regInfo"]["apiProvCert"].get<std::string>()).ok());
+    auto provider = RegisterApiProvider(ccf_->api_root(), ccf_->ca_pem(),
+                                        ccf_->EnrollmentToken("provider"), key);
+    ASSERT_TRUE(provider.ok()) << provider.status();
+    aef_id_ = new std::string(provider->aef_id);
+    ASSERT_TRUE(WriteFileAtomic(*dir_ + "/aef.pem", provider->aef_certificate_pem).ok());
     ASSERT_TRUE(WriteFileAtomic(*dir_ + "/aef.key",
                                 std::string((*key.PrivateKeyPem()).Reveal(InsecureSecretAccess())),
                                 0600).ok());
@@ -62,17 +54,10 @@ class AefInteropTest : public ::testing::Test {
     auto line = aef_->ReadStdoutLine(kWait);
     ASSERT_TRUE(line.ok()) << aef_->stderr_text();
     aef_port_ = std::stoi(line->substr(line->rfind(':') + 1));
-    auto apf = *CapifHttpsClient::Create({ccf_->ca_pem(), funcs[1]["regInfo"]["apiProvCert"],
-                                          *key.PrivateKeyPem()});
-    json api = {{"apiName", "location-query"},
-                {"aefProfiles", {{{"aefId", *aef_id_},
-                                  {"versions", {{{"apiVersion", "v1"}}}},
-                                  {"securityMethods", {"PSK", "PKI", "OAUTH"}},
-                                  {"interfaceDescriptions",
-                                   {{{"ipv4Addr", "127.0.0.1"}, {"port", aef_port_}}}}}}}};
-    auto p = apf->Request("POST", ccf_->api_root() + "/published-apis/v1/" + apf_id + "/service-apis",
-                          api.dump(), "application/json");
-    ASSERT_TRUE(p.ok() && p->status == 201) << (p.ok() ? p->body : p.status().ToString());
+    auto p = PublishServiceApi(ccf_->api_root(), ccf_->ca_pem(), *provider, key,
+                               SimpleServiceApi("location-query", *aef_id_, {"PSK", "PKI", "OAUTH"},
+                                                "127.0.0.1", aef_port_));
+    ASSERT_TRUE(p.ok()) << p.status();
   }
   static void TearDownTestSuite() {
     if (aef_ != nullptr) {

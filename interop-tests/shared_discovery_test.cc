@@ -26,6 +26,7 @@
 #include "interop-tests/ccfd_fixture.h"
 #include "sdk/invoker/capif_https_client.h"
 #include "sdk/invoker/invoker_client.h"
+#include "sdk/provider/provider_client.h"
 
 namespace capif {
 namespace {
@@ -97,35 +98,21 @@ class TwoDomainsTest : public ::testing::Test {
     CcfdProcess& a = *a_;
 
     // A's provider publishes a shareable API and one that is not.
-    std::string csr = *CreateCsrPem(key_);
     anon_ = *CapifHttpsClient::Create({a.ca_pem()});
-    json reg = {{"regSec", a.EnrollmentToken("provider")}, {"apiProvFuncs", json::array()}};
-    for (const char* role : {"AMF", "APF", "AEF"}) {
-      reg["apiProvFuncs"].push_back({{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", csr}}}});
-    }
-    auto r = anon_->Request("POST", a.api_root() + "/api-provider-management/v1/registrations",
-                            reg.dump(), "application/json");
-    ASSERT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
-    funcs_ = json::parse(r->body)["apiProvFuncs"];
-    apf_id_ = funcs_[1]["apiProvFuncId"];
-    aef_id_ = funcs_[2]["apiProvFuncId"];
-    aef_security_ = std::make_unique<FakeAefSecurityApi>(
-        funcs_[2]["regInfo"]["apiProvCert"], *key_.PrivateKeyPem(), a.ca_pem());
-    auto apf = *CapifHttpsClient::Create({a.ca_pem(), funcs_[1]["regInfo"]["apiProvCert"],
-                                          *key_.PrivateKeyPem()});
+    auto provider = RegisterApiProvider(a.api_root(), a.ca_pem(), a.EnrollmentToken("provider"), key_);
+    ASSERT_TRUE(provider.ok()) << provider.status();
+    provider_ = *provider;
+    apf_id_ = provider_.apf_id;
+    aef_id_ = provider_.aef_id;
+    aef_security_ = std::make_unique<FakeAefSecurityApi>(provider_.aef_certificate_pem,
+                                                         *key_.PrivateKeyPem(), a.ca_pem());
     for (auto [name, shareable, method] : {std::make_tuple("location-query", true, "OAUTH"),
                                            std::make_tuple("not-shareable", false, "OAUTH"),
                                            std::make_tuple("psk-query", true, "PSK")}) {
-      json api = {{"apiName", name},
-                  {"aefProfiles", {{{"aefId", aef_id_},
-                                    {"versions", {{{"apiVersion", "v1"}}}},
-                                    {"securityMethods", {method}},
-                                    {"interfaceDescriptions",
-                                     {{{"ipv4Addr", "127.0.0.1"}, {"port", aef_security_->port()}}}}}}},
-                  {"shareableInfo", {{"isShareable", shareable}}}};
-      auto p = apf->Request("POST", a.api_root() + "/published-apis/v1/" + apf_id_ + "/service-apis",
-                            api.dump(), "application/json");
-      ASSERT_TRUE(p.ok() && p->status == 201) << (p.ok() ? p->body : p.status().ToString());
+      auto p = PublishServiceApi(a.api_root(), a.ca_pem(), provider_, key_,
+                                 SimpleServiceApi(name, aef_id_, {method}, "127.0.0.1",
+                                                  aef_security_->port(), shareable));
+      ASSERT_TRUE(p.ok()) << p.status();
     }
   }
 
@@ -155,7 +142,7 @@ class TwoDomainsTest : public ::testing::Test {
 
   // A's AEF asking A for an invoker's security information (standard GET trustedInvokers).
   absl::StatusOr<HttpsResponse> AefGet(const std::string& invoker_id) {
-    auto aef = *CapifHttpsClient::Create({a_->ca_pem(), funcs_[2]["regInfo"]["apiProvCert"],
+    auto aef = *CapifHttpsClient::Create({a_->ca_pem(), provider_.aef_certificate_pem,
                                           *key_.PrivateKeyPem()});
     return aef->Request("GET", a_->api_root() + "/capif-security/v1/trustedInvokers/" +
                                    invoker_id + "?authenticationInfo=true&authorizationInfo=true");
@@ -163,7 +150,7 @@ class TwoDomainsTest : public ::testing::Test {
 
   // RFC 7662 introspection of `token` by A's AEF at A: the "active" member.
   json Introspect(const std::string& token) {
-    auto aef = *CapifHttpsClient::Create({a_->ca_pem(), funcs_[2]["regInfo"]["apiProvCert"],
+    auto aef = *CapifHttpsClient::Create({a_->ca_pem(), provider_.aef_certificate_pem,
                                           *key_.PrivateKeyPem()});
     auto r = aef->Request("POST", a_->api_root() + "/capif-security/v1/introspect",
                           "token=" + token, "application/x-www-form-urlencoded");
@@ -189,7 +176,7 @@ class TwoDomainsTest : public ::testing::Test {
   std::string a_name_, a_bus_, a_ca_, b_ca_, apf_id_, aef_id_;
   std::unique_ptr<CcfdProcess> a_, b_;
   EvpKey key_ = *EvpKey::GenerateEcP256();
-  json funcs_;
+  RegisteredProvider provider_;
   std::unique_ptr<CapifHttpsClient> anon_;
   std::unique_ptr<FakeAefSecurityApi> aef_security_;
 };
@@ -199,7 +186,6 @@ TEST_F(TwoDomainsTest, InvokerOfBDiscoversWhatASharesAndUsesItsAef) {
   CcfdProcess& b = *b_;
   const std::string& aef_id = aef_id_;
   auto& anon = anon_;
-  auto& funcs = funcs_;
   auto& key = key_;
   // A fetched B's trust bundle over the bus, keeps it, and capifctl peers shows it.
   ASSERT_TRUE(a.process().WaitForStderr("trust bundle of ccf-b: sequence 1", absl::Seconds(20)).ok());
@@ -250,7 +236,7 @@ TEST_F(TwoDomainsTest, InvokerOfBDiscoversWhatASharesAndUsesItsAef) {
                                         absl::Seconds(10)).ok());
   // A's AEF authenticates B's invoker: it asks A (standard GET trustedInvokers), A asks B over
   // CAPIF-6e, and the AEFPSK it gets equals the one the invoker derived itself (#13, #18).
-  auto aef = *CapifHttpsClient::Create({a.ca_pem(), funcs[2]["regInfo"]["apiProvCert"],
+  auto aef = *CapifHttpsClient::Create({a.ca_pem(), provider_.aef_certificate_pem,
                                         *key.PrivateKeyPem()});
   std::string id = (*invoker)->api_invoker_id();
   auto info = aef->Request("GET", a.api_root() + "/capif-security/v1/trustedInvokers/" + id +

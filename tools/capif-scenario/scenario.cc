@@ -34,6 +34,7 @@
 #include "common/x509_cert.h"
 #include "sdk/invoker/capif_https_client.h"
 #include "sdk/invoker/invoker_client.h"
+#include "sdk/provider/provider_client.h"
 
 namespace capif {
 namespace {
@@ -405,37 +406,22 @@ absl::Status Runner::SetUp() {
     AefRun a{as, "", opt_.out_dir + "/aef-" + as.name};
     RETURN_IF_ERROR(MakeDirectories(a.dir, 0700));
     ASSIGN_OR_RETURN(EvpKey key, EvpKey::GenerateEcP256());
-    ASSIGN_OR_RETURN(std::string csr, CreateCsrPem(key));
     ASSIGN_OR_RETURN(std::string token, Enroll(c, "provider"));
-    json reg = {{"regSec", token}, {"apiProvFuncs", json::array()}};
-    for (const char* role : {"AMF", "APF", "AEF"}) {
-      reg["apiProvFuncs"].push_back({{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", csr}}}});
-    }
-    ASSIGN_OR_RETURN(auto anon, CapifHttpsClient::Create({c.ca_pem}));
-    ASSIGN_OR_RETURN(HttpsResponse r, anon->Request("POST", c.api_root + "/api-provider-management/v1/registrations",
-                                                    reg.dump(), "application/json"));
-    if (r.status != 201) return absl::InternalError("provider registration failed: " + r.body);
+    ASSIGN_OR_RETURN(RegisteredProvider provider,
+                     RegisterApiProvider(c.api_root, c.ca_pem, token, key));
     Note("provider-" + as.name, as.ccf, "POST registrations (AMF, APF, AEF)", "CAPIF-4");
-    json funcs = json::parse(r.body)["apiProvFuncs"];
-    std::string apf = funcs[1]["apiProvFuncId"];
-    a.id = funcs[2]["apiProvFuncId"];
+    a.id = provider.aef_id;
     ASSIGN_OR_RETURN(SecretBytes key_pem, key.PrivateKeyPem());
-    RETURN_IF_ERROR(WriteFileAtomic(a.dir + "/aef.pem", funcs[2]["regInfo"]["apiProvCert"].get<std::string>()));
+    RETURN_IF_ERROR(WriteFileAtomic(a.dir + "/aef.pem", provider.aef_certificate_pem));
     RETURN_IF_ERROR(WriteFileAtomic(a.dir + "/aef.key",
                                     std::string(key_pem.Reveal(InsecureSecretAccess())), 0600));
     a.port = FreePort();
     RETURN_IF_ERROR(StartAef(a));
-    json api = {{"apiName", as.api},
-                {"aefProfiles", {{{"aefId", a.id},
-                                  {"versions", {{{"apiVersion", "v1"}}}},
-                                  {"securityMethods", as.methods},
-                                  {"interfaceDescriptions",
-                                   {{{"ipv4Addr", "127.0.0.1"}, {"port", a.port}}}}}}},
-                {"shareableInfo", {{"isShareable", as.shareable}}}};
-    ASSIGN_OR_RETURN(auto apf_client, CapifHttpsClient::Create({c.ca_pem, funcs[1]["regInfo"]["apiProvCert"], key_pem}));
-    ASSIGN_OR_RETURN(HttpsResponse pub, apf_client->Request("POST", c.api_root + "/published-apis/v1/" + apf + "/service-apis",
-                                                            api.dump(), "application/json"));
-    if (pub.status != 201) return absl::InternalError("publishing failed: " + pub.body);
+    RETURN_IF_ERROR(PublishServiceApi(c.api_root, c.ca_pem, provider, key,
+                                      SimpleServiceApi(as.api, a.id,
+                                                       as.methods.get<std::vector<std::string>>(),
+                                                       "127.0.0.1", a.port, as.shareable))
+                        .status());
     Note("provider-" + as.name, as.ccf, "POST service-apis " + as.api, "CAPIF-4");
     aefs_.push_back(std::move(a));
   }
