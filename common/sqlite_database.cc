@@ -1,6 +1,12 @@
 #include "common/sqlite_database.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -100,6 +106,47 @@ absl::Status Exec(sqlite3* db, const std::string& sql) {
   return absl::OkStatus();
 }
 
+absl::Status FileError(int err, absl::string_view what, absl::string_view path) {
+  std::string msg = absl::StrCat(what, " '", path, "': ", std::strerror(err));
+  if (err == EPERM || err == EACCES) return absl::PermissionDeniedError(msg);
+  return absl::InternalError(msg);
+}
+
+// Creates the database file 0600 if it does not exist (whatever the umask), and sets an existing
+// one (made by an older version, or by hand) to 0600, before SQLite opens it. SQLite gives the
+// -wal and -shm files it creates the mode of the database file.
+absl::Status MakeDatabaseFilePrivate(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return FileError(errno, "cannot open database", path);
+  struct stat st;
+  absl::Status s;
+  if (::fstat(fd, &st) != 0) {
+    s = FileError(errno, "cannot stat database", path);
+  } else if ((st.st_mode & 07777) != 0600 && ::fchmod(fd, 0600) != 0) {
+    s = FileError(errno, "cannot make database private", path);
+  }
+  ::close(fd);
+  return s;
+}
+
+// The same for a -wal or -shm file left by an earlier process, if there is one.
+absl::Status MakeSideFilePrivate(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    return errno == ENOENT ? absl::OkStatus() : FileError(errno, "cannot stat", path);
+  }
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 07777) == 0600) return absl::OkStatus();
+  if (::chmod(path.c_str(), 0600) != 0) {
+    return FileError(errno, "cannot make private", path);
+  }
+  return absl::OkStatus();
+}
+
+// An in-memory or URI database has no file of ours to protect.
+bool IsPlainFilePath(const std::string& path) {
+  return !path.empty() && path != ":memory:" && path.rfind("file:", 0) != 0;
+}
+
 }  // namespace
 
 absl::Status SqliteDatabase::Tx::Execute(absl::string_view sql,
@@ -116,6 +163,11 @@ int64_t SqliteDatabase::Tx::changes() const { return sqlite3_changes64(db_); }
 
 absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
     const std::string& path, const std::vector<std::string>& migrations) {
+  const bool on_disk = IsPlainFilePath(path);
+  if (on_disk) {
+    absl::Status s = MakeDatabaseFilePrivate(path);
+    if (!s.ok()) return s;
+  }
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -129,9 +181,17 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
   sqlite3_busy_timeout(raw, 5000);  // another process (capifctl) may hold the write lock briefly
   sqlite3_extended_result_codes(raw, 1);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON"}) {
+                             "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"}) {
     auto r = Run(raw, pragma, {});
     if (!r.ok()) return r.status();
+  }
+  if (on_disk) {
+    // Now the WAL is set up: -wal and -shm exist. New ones already have the database file's mode;
+    // ones left by an earlier (crashed, or older) process may not.
+    for (const char* suffix : {"-wal", "-shm"}) {
+      absl::Status s = MakeSideFilePrivate(path + suffix);
+      if (!s.ok()) return s;
+    }
   }
   auto version_rows = Run(raw, "PRAGMA user_version", {});
   if (!version_rows.ok()) return version_rows.status();

@@ -10,6 +10,16 @@
 // Migrations: element i of `migrations` brings the schema from version i to i + 1 (PRAGMA
 // user_version); pending ones run in one transaction at Open(). A database newer than the code
 // is refused (FailedPrecondition) rather than misread.
+// Files: the database file and its -wal and -shm files are 0600. Open() creates the database
+// file itself (open(2) with O_CREAT and 0600, then fchmod, so the umask neither widens nor narrows
+// it) and sets an existing one to 0600 before SQLite opens it; SQLite creates -wal and -shm with
+// the mode of the database file, and Open() sets to 0600 any left by an earlier process. (Not a
+// umask change around sqlite3_open_v2: the umask is process-wide, so other threads creating
+// files meanwhile would be affected.) Failing to set a mode fails Open() (PermissionDenied if
+// the file belongs to another user). ":memory:" and "file:" URIs are left alone.
+// Deleted or overwritten values are zeroed in the database pages (PRAGMA secure_delete=ON), so a
+// secret removed from a row does not linger in free space; older copies of a page stay in the
+// -wal file until the next checkpoint ("PRAGMA wal_checkpoint(TRUNCATE)" to force one).
 // Errors: Unavailable for "busy/locked" (retry), AlreadyExists for constraint violations,
 // Internal otherwise; messages never include bound values (they may be secrets).
 // Thread-safe: one connection, serialized by a mutex.

@@ -1,5 +1,9 @@
 #include "common/sqlite_database.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "common/testing/test_paths.h"
@@ -70,6 +74,92 @@ TEST(SqliteDatabaseTest, BlobsAndNullsRoundTrip) {
 TEST(SqliteDatabaseTest, WrongParameterCountIsAnError) {
   auto db = *SqliteDatabase::Open(TestTmpDir("params.db"), kV1);
   EXPECT_FALSE(db->Execute("INSERT INTO kv VALUES (?, ?)", {std::string("only one")}).ok());
+}
+
+// The permission bits of `path`, or -1 if it does not exist.
+int ModeOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  return static_cast<int>(st.st_mode & 07777);
+}
+
+void CreateFileWithMode(const std::string& path, mode_t mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::fchmod(fd, mode), 0);
+  ::close(fd);
+}
+
+TEST(SqliteDatabaseTest, DatabaseWalAndShmAre0600) {
+  std::string path = TestTmpDir("private.db");
+  mode_t old_umask = ::umask(022);  // the usual one, which would give 0644
+  auto db = SqliteDatabase::Open(path, kV1);
+  ::umask(old_umask);
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE((*db)->Execute("INSERT INTO kv VALUES ('a', 1)").ok());
+  EXPECT_EQ(ModeOf(path), 0600);
+  EXPECT_EQ(ModeOf(path + "-wal"), 0600);
+  EXPECT_EQ(ModeOf(path + "-shm"), 0600);
+}
+
+TEST(SqliteDatabaseTest, LooserModesOfExistingFilesAreTightenedAtOpen) {
+  std::string path = TestTmpDir("loose.db");
+  {
+    auto db = SqliteDatabase::Open(path, kV1);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Execute("INSERT INTO kv VALUES ('a', 1)").ok());
+  }
+  // As an older version (or a restore from backup) would have left them; empty -wal and -shm
+  // files are what a process killed right after opening leaves.
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  CreateFileWithMode(path + "-wal", 0644);
+  CreateFileWithMode(path + "-shm", 0666);
+  auto db = SqliteDatabase::Open(path, kV1);
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(ModeOf(path), 0600);
+  EXPECT_EQ(ModeOf(path + "-wal"), 0600);
+  EXPECT_EQ(ModeOf(path + "-shm"), 0600);
+  auto rows = (*db)->Query("SELECT v FROM kv WHERE k = 'a'");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->size(), 1u);
+  ASSERT_TRUE((*db)->Execute("INSERT INTO kv VALUES ('b', 2)").ok());
+  EXPECT_EQ(ModeOf(path + "-wal"), 0600);
+}
+
+TEST(SqliteDatabaseTest, NewDatabaseIsNotNarrowedByTheUmask) {
+  std::string path = TestTmpDir("umask.db");
+  mode_t old_umask = ::umask(0277);
+  auto db = SqliteDatabase::Open(path, kV1);
+  ::umask(old_umask);
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE((*db)->Execute("INSERT INTO kv VALUES ('a', 1)").ok());
+  EXPECT_EQ(ModeOf(path), 0600);
+}
+
+TEST(SqliteDatabaseTest, DeletedValuesAreZeroedInTheFile) {
+  std::string path = TestTmpDir("secure_delete.db");
+  const std::string secret = "SECRET-VALUE-THAT-MUST-GO";
+  {
+    auto db = SqliteDatabase::Open(path, {"CREATE TABLE s(id INTEGER PRIMARY KEY, v BLOB)"});
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Execute("INSERT INTO s(id, v) VALUES (1, ?)", {SqlBlob{secret}}).ok());
+    ASSERT_TRUE((*db)->Execute("INSERT INTO s(id, v) VALUES (2, 'other')").ok());
+    ASSERT_TRUE((*db)->Execute("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+    ASSERT_TRUE((*db)->Execute("UPDATE s SET v = X'' WHERE id = 1").ok());
+    ASSERT_TRUE((*db)->Execute("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+  }
+  auto read = [](const std::string& p) {
+    std::string out;
+    int fd = ::open(p.c_str(), O_RDONLY);
+    if (fd < 0) return out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return out;
+  };
+  EXPECT_EQ(read(path).find(secret), std::string::npos);
+  EXPECT_EQ(read(path + "-wal").find(secret), std::string::npos);
 }
 
 }  // namespace
