@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "ccf/stores.h"
+#include "ccf/store/stores.h"
 #include "common/secret_bytes.h"
 
 namespace capif {

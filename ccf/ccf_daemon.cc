@@ -18,7 +18,7 @@
 #include "federation/peer_bundles.h"
 #include "ccf/metrics.h"
 #include "federation/peer_client.h"
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/sqlite_stores.h"
 
 namespace capif {
 namespace {

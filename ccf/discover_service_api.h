@@ -26,7 +26,7 @@
 #include "ccf/northbound_server.h"
 #include "ccf/peer_api_discovery.h"
 #include "ccf/rest_types.h"
-#include "ccf/stores.h"
+#include "ccf/store/stores.h"
 #include "common/certificate_authority.h"
 
 namespace capif {

@@ -209,18 +209,30 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Update(const RestRequest& req
 absl::StatusOr<RestResponse> InvokerManagementApi::Offboard(const RestRequest& req) {
   ASSIGN_OR_RETURN(ApiInvokerId id, RequireSelf(req, *config_.ca));
   std::vector<OutboundNotice> notices;
-  if (config_.resources != nullptr) {
-    ASSIGN_OR_RETURN(std::optional<Resource> ctx,
-                     config_.resources->Get(kResourceSecurityContext, id.value()));
-    if (ctx) {
-      notices = PeerNoticesFor(id.value(), ctx->json, /*offboarding=*/true, "",
-                               config_.clock->Now());
-      for (OutboundNotice& n : AefNoticesFor(id.value(), ctx->json, config_.clock->Now())) {
-        notices.push_back(std::move(n));
+  absl::Status s;
+  // The notices name what the security context held when read; the deletion happens only if it
+  // still holds that (else read again), so no peer or AEF is left out.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    notices.clear();
+    int64_t version = 0;
+    if (config_.contexts != nullptr) {
+      ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id.value()));
+      if (ctx) {
+        version = ctx->version;
+        notices = PeerNoticesFor(id.value(), ctx->entries, /*offboarding=*/true, "",
+                                 config_.clock->Now());
+        for (OutboundNotice& n : AefNoticesFor(id.value(), ctx->entries, config_.clock->Now())) {
+          notices.push_back(std::move(n));
+        }
       }
     }
+    s = config_.invokers->Delete(id, notices, version);
+    if (!absl::IsAborted(s)) break;
   }
-  absl::Status s = config_.invokers->Delete(id, notices);
+  if (absl::IsAborted(s)) {
+    return RestError(409, "the invoker's security context changed meanwhile; retry",
+                     "RESOURCE_CONFLICT");
+  }
   if (absl::IsNotFound(s)) return RestError(404, "no such onboarded invoker", "RESOURCE_NOT_FOUND");
   RETURN_IF_ERROR(s);
   LogInfo("invokers", absl::StrCat("offboarded ", req.caller->ToString(),

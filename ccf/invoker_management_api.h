@@ -25,7 +25,8 @@
 #include "absl/status/statusor.h"
 #include "ccf/northbound_server.h"
 #include "ccf/rest_types.h"
-#include "ccf/stores.h"
+#include "ccf/store/security_contexts.h"
+#include "ccf/store/stores.h"
 #include "common/certificate_authority.h"
 #include "common/clock.h"
 #include "common/secret_bytes.h"
@@ -44,7 +45,8 @@ struct InvokerManagementConfig {
   // CAPIF interconnection (optional): the invoker's security context tells which peers hold
   // state for it; offboarding enqueues an OffboardingNotice for each (peer_notices.h), and
   // `notices_enqueued` wakes whoever delivers them.
-  ResourceStore* resources = nullptr;
+  // The invokers' security contexts (for the notices an offboarding owes; may be null).
+  SecurityContextRepository* contexts = nullptr;
   std::function<void()> notices_enqueued;
 };
 

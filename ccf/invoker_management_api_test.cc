@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/sqlite_stores.h"
 #include "common/fake_clock.h"
 #include "common/testing/test_paths.h"
 

@@ -9,6 +9,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/str_join.h"
+#include "ccf/core/access_tokens.h"
 #include "ccf/peer_notices.h"
 #include "ccf/publish_service_api.h"
 #include "ccf/security_api.h"
@@ -25,13 +27,13 @@ using nlohmann::json;
 
 
 absl::StatusOr<bool> LocalCcfState::OwnsInvoker(const std::string& api_invoker_id) {
-  ASSIGN_OR_RETURN(std::optional<InvokerRecord> r, invokers_->Get(ApiInvokerId(api_invoker_id)));
+  ASSIGN_OR_RETURN(std::optional<InvokerRecord> r, config_.invokers->Get(ApiInvokerId(api_invoker_id)));
   return r.has_value();
 }
 
 absl::StatusOr<std::vector<std::string>> LocalCcfState::ShareableApis(
     const Peer& peer, const std::string& api_name) {
-  ASSIGN_OR_RETURN(std::vector<Resource> apis, resources_->List(kResourceServiceApi, ""));
+  ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
   const std::vector<std::string>& allowed = peer.agreement.shared_apis;
   std::vector<std::string> out;
   for (const Resource& r : apis) {
@@ -49,7 +51,7 @@ absl::StatusOr<std::vector<std::string>> LocalCcfState::ShareableApis(
       }
       if (!listed) continue;
     }
-    api["ccfId"] = ccf_id_;
+    api["ccfId"] = config_.ccf_id;
     out.push_back(api.dump());
   }
   return out;
@@ -66,6 +68,7 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
   ASSIGN_OR_RETURN(std::vector<std::string> shared, ShareableApis(peer, ""));
   std::vector<json> apis;
   for (const std::string& s : shared) apis.push_back(json::parse(s));
+  ASSIGN_OR_RETURN(std::vector<RemoteGrant> existing, config_.grants->OfInvoker(api_invoker_id));
   std::vector<MethodDecision> out;
   for (const auto& [aef_id, api_id] : targets) {
     MethodDecision d{aef_id, api_id, "", ""};
@@ -85,7 +88,7 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
       continue;
     }
     std::vector<std::string> offered = AefSecurityMethods(profile);
-    for (const std::string& m : method_priority_) {
+    for (const std::string& m : config_.method_priority) {
       bool both = std::find(offered.begin(), offered.end(), m) != offered.end() &&
                   std::find(preferred.begin(), preferred.end(), m) != preferred.end();
       if (both) {
@@ -96,15 +99,21 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
     if (d.method.empty()) {
       d.reason = "no security method in common with the AEF";
     } else {
-      Resource grant{kResourceRemoteGrant, absl::StrCat(api_invoker_id, "@", aef_id, "@", d.api_id),
-                     api_invoker_id,
-                     json{{"homeCcfId", peer.ccf_id.value()}, {"apiInvokerId", api_invoker_id},
-                          {"aefId", aef_id}, {"apiId", d.api_id}, {"selSecurityMethod", d.method},
-                          {"grantedAt", absl::ToUnixSeconds(clock_.Now())}}
-                         .dump()};
-      absl::Status s = resources_->Insert(grant);
-      if (absl::IsAlreadyExists(s)) s = resources_->Update(grant);
-      RETURN_IF_ERROR(s);
+      RemoteGrant grant{peer.ccf_id.value(), api_invoker_id,   aef_id, d.api_id,
+                        d.method,           config_.clock->Now(), std::nullopt};
+      // A PSK granted again (renegotiated at the home CCF): the AEF may hold the old AEFPSK, so
+      // it is told to drop it and ask again.
+      std::vector<OutboundNotice> notices;
+      bool old_psk = std::any_of(existing.begin(), existing.end(), [&](const RemoteGrant& g) {
+        return g.home_ccf_id == grant.home_ccf_id && g.aef_id == aef_id &&
+               g.api_id == d.api_id && g.selected_method == "PSK";
+      });
+      if (old_psk && hooks_.outbox != nullptr) {
+        notices.push_back(AefRevokeNotice(NewRequestId(), aef_id, api_invoker_id, {d.api_id},
+                                          config_.clock->Now()));
+      }
+      RETURN_IF_ERROR(config_.grants->Put(grant, notices));
+      if (!notices.empty() && hooks_.enqueued) hooks_.enqueued();
     }
     out.push_back(std::move(d));
   }
@@ -115,34 +124,29 @@ absl::StatusOr<RemoteSecurityInfo> LocalCcfState::LookupSecurityInfo(
     const Peer& peer, const std::string& api_invoker_id, const std::string& aef_id,
     const std::string& method) {
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> invoker,
-                   invokers_->Get(ApiInvokerId(api_invoker_id)));
+                   config_.invokers->Get(ApiInvokerId(api_invoker_id)));
   if (!invoker) return absl::NotFoundError("no such invoker here");
-  ASSIGN_OR_RETURN(std::optional<Resource> ctx,
-                   resources_->Get(kResourceSecurityContext, api_invoker_id));
+  ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(api_invoker_id));
   if (!ctx) return absl::NotFoundError("the invoker has no security context");
-  json doc = json::parse(ctx->json);
   bool other_ccf = false;
-  for (const json& e : doc.value("securityInfo", json::array())) {
-    if (e.value("aefId", "") != aef_id) continue;
-    if (e.value(kEntryAefCcfMember, "") != peer.ccf_id.value()) {
+  for (const SecurityEntry& e : ctx->entries) {
+    if (e.aef_id != aef_id) continue;
+    if (e.remote_ccf_id != peer.ccf_id.value()) {
       other_ccf = true;  // that AEF is not the asking CCF's
       continue;
     }
-    std::string selected = e.value("selSecurityMethod", "");
-    if (!method.empty() && selected != method) continue;
+    if (!method.empty() && e.selected_method != method) continue;
     RemoteSecurityInfo info;
-    info.method = selected;
-    info.authorization_info = e.value("authorizationInfo", "");
-    if (selected == "PSK") {
-      int64_t expires = e.value(kEntryPskExpiresMember, int64_t{0});
-      if (expires <= absl::ToUnixSeconds(clock_.Now())) {
+    info.method = e.selected_method;
+    info.authorization_info = absl::StrJoin(e.api_ids, ",");
+    if (e.selected_method == "PSK") {
+      if (e.psk_expires <= config_.clock->Now()) {
         return absl::NotFoundError("the AEFPSK has expired");
       }
-      std::string hex = e.value(kEntryPskMember, "");
-      info.aef_psk = absl::HexStringToBytes(hex);
-      info.aef_psk_expires_at = expires;
-    } else if (selected == "PKI") {
-      info.invoker_root_ca_pem = invoker_root_ca_pem_;
+      info.aef_psk = std::string(e.aef_psk.Reveal(InsecureSecretAccess()));
+      info.aef_psk_expires_at = absl::ToUnixSeconds(e.psk_expires);
+    } else if (e.selected_method == "PKI") {
+      info.invoker_root_ca_pem = config_.invoker_root_ca_pem;
     }
     return info;
   }
@@ -159,7 +163,7 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   auto refuse = [](const std::string& error, const std::string& why) {
     return ForwardedToken{"", 0, "", error, why};
   };
-  absl::Time now = clock_.Now();
+  absl::Time now = config_.clock->Now();
   ASSIGN_OR_RETURN(bool offboarded, OffboardedAtPeer(peer, source));
   if (offboarded) return refuse("invalid_client", "the invoker was offboarded at its home CCF");
   // The client assertion's key id.
@@ -217,50 +221,45 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   if (certified_uri != expected) {
     return refuse("invalid_client", "the certificate is not the source invoker's");
   }
-  JwtValidator validator({"JWT", source, ccf_id_, /*audience_must_be_string=*/true,
+  JwtValidator validator({"JWT", source, config_.ccf_id, /*audience_must_be_string=*/true,
                           absl::Seconds(30)},
-                         clock_);
+                         *config_.clock);
   auto jwt = validator.Verify(assertion, *keys);
   if (!jwt.ok()) return refuse("invalid_client", std::string(jwt.status().message()));
   const json& claims = jwt->claims;
   if (claims.value("sub", "") != source) return refuse("invalid_client", "sub must be the invoker");
-  absl::Time exp = absl::FromUnixSeconds(claims["exp"].get<int64_t>());
+  absl::Time exp = jwt->expires_at;
   if (exp > now + absl::Minutes(5) + absl::Seconds(30)) {
     return refuse("invalid_client", "the assertion may live at most 5 minutes");
   }
   std::string jti = claims.value("jti", "");
   if (jti.empty() || jti.size() > 256) return refuse("invalid_client", "the assertion needs a jti");
-  {
-    absl::MutexLock lock(&jti_mu_);
-    // Forget assertions past their exp (+ leeway), oldest first: amortized O(log n) per call,
-    // however many are remembered.
-    while (!jti_by_expiry_.empty() && jti_by_expiry_.begin()->first + absl::Seconds(30) < now) {
-      seen_jti_.erase(jti_by_expiry_.begin()->second);
-      jti_by_expiry_.erase(jti_by_expiry_.begin());
-    }
-    std::string key_jti = absl::StrCat(peer.ccf_id.value(), "/", source, "/", jti);
-    if (!seen_jti_.insert(key_jti).second) {
-      return refuse("invalid_grant", "the client assertion was already used");
-    }
-    jti_by_expiry_.emplace(exp, key_jti);
+  // Replay protection lasts as long as the assertion could be accepted (exp + leeway), across
+  // restarts (the ids are in the database).
+  absl::Status fresh_jti = config_.used_assertions->Remember(
+      absl::StrCat(peer.ccf_id.value(), "/", source, "/", jti), exp + absl::Seconds(30), now);
+  if (absl::IsAlreadyExists(fresh_jti)) {
+    return refuse("invalid_grant", "the client assertion was already used");
   }
+  RETURN_IF_ERROR(fresh_jti);
   // The scope: only AEFs and APIs granted to this invoker via this peer, with OAUTH.
   auto parsed = ParseCapifScope(scope);
   if (!parsed.ok()) return refuse("invalid_scope", std::string(parsed.status().message()));
   std::vector<std::string> audience;
-  ASSIGN_OR_RETURN(std::vector<Resource> grants, resources_->List(kResourceRemoteGrant, source));
+  ASSIGN_OR_RETURN(std::vector<RemoteGrant> grants, config_.grants->OfInvoker(source));
   for (const auto& [aef_id, api_names] : *parsed) {
     // The names of the APIs of this AEF granted to the invoker via this peer with OAUTH.
     std::set<std::string> granted;
-    for (const Resource& r : grants) {
-      json g = json::parse(r.json);
-      if (g.value("aefId", "") != aef_id || g.value("homeCcfId", "") != peer.ccf_id.value() ||
-          g.value("selSecurityMethod", "") != "OAUTH") {
+    for (const RemoteGrant& g : grants) {
+      if (g.aef_id != aef_id || g.home_ccf_id != peer.ccf_id.value() ||
+          g.selected_method != "OAUTH" || !g.StandsAt(now)) {
         continue;
       }
       ASSIGN_OR_RETURN(std::optional<Resource> api,
-                       resources_->Get(kResourceServiceApi, g.value("apiId", "")));
-      if (api) granted.insert(json::parse(api->json).value("apiName", ""));
+                       config_.resources->Get(kResourceServiceApi, g.api_id));
+      if (!api) continue;
+      json doc = json::parse(api->json, nullptr, false);
+      if (doc.is_object()) granted.insert(doc.value("apiName", ""));
     }
     if (granted.empty()) return refuse("invalid_scope", absl::StrCat("no OAUTH grant for AEF ", aef_id));
     for (const std::string& name : api_names) {
@@ -270,25 +269,15 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
     }
     audience.push_back(aef_id);
   }
-  json out = {{"iss", ccf_id_},
-              {"sub", source},
-              {"client_id", source},
-              {"scope", scope},
-              {"iat", absl::ToUnixSeconds(now)},
-              {"exp", absl::ToUnixSeconds(now + token_validity_)},
-              {"jti", absl::StrCat("jti-", absl::BytesToHexString(
-                                              SecretBytes::Random(16).Reveal(InsecureSecretAccess())))}};
-  out["aud"] = audience.size() == 1 ? json(audience[0]) : json(audience);
-  ASSIGN_OR_RETURN(std::string token, keyring_->signer()->Sign("at+jwt", out));
-  return ForwardedToken{token, absl::ToInt64Seconds(token_validity_), scope, "", ""};
+  ASSIGN_OR_RETURN(std::string token,
+                   MintAccessToken(*config_.keyring, config_.ccf_id, source, scope, audience, now,
+                                   config_.token_validity));
+  return ForwardedToken{token, absl::ToInt64Seconds(config_.token_validity), scope, "", ""};
 }
 
 absl::StatusOr<bool> LocalCcfState::OffboardedAtPeer(const Peer& peer,
                                                      const std::string& api_invoker_id) {
-  ASSIGN_OR_RETURN(std::optional<Resource> r,
-                   resources_->Get(kResourceOffboardedInvoker,
-                                   absl::StrCat(peer.ccf_id.value(), "/", api_invoker_id)));
-  return r.has_value();
+  return config_.grants->IsOffboarded(peer.ccf_id.value(), api_invoker_id);
 }
 
 namespace {
@@ -301,48 +290,39 @@ bool Covers(const std::vector<std::string>& list, const std::string& item) {
 
 absl::Status LocalCcfState::ApplyPeerNotice(const Peer& peer, const PeerNotice& notice) {
   const std::string& invoker = notice.api_invoker_id;
-  ASSIGN_OR_RETURN(std::vector<Resource> grants, resources_->List(kResourceRemoteGrant, invoker));
-  std::vector<Resource> covered;
+  ASSIGN_OR_RETURN(std::vector<RemoteGrant> grants, config_.grants->OfInvoker(invoker));
+  std::vector<RemoteGrant> covered;
   std::map<std::string, std::vector<std::string>> apis_by_aef;
-  for (const Resource& r : grants) {
-    json g = json::parse(r.json, nullptr, false);
-    if (!g.is_object() || g.value("homeCcfId", "") != peer.ccf_id.value()) continue;
-    std::string aef = g.value("aefId", ""), api = g.value("apiId", "");
-    if (!notice.offboarding && (!Covers(notice.aef_ids, aef) || !Covers(notice.api_ids, api))) {
+  for (const RemoteGrant& g : grants) {
+    if (g.home_ccf_id != peer.ccf_id.value()) continue;
+    if (!notice.offboarding &&
+        (!Covers(notice.aef_ids, g.aef_id) || !Covers(notice.api_ids, g.api_id))) {
       continue;
     }
-    covered.push_back(r);
-    if (!api.empty()) apis_by_aef[aef].push_back(api);
+    covered.push_back(g);
+    if (!g.api_id.empty()) apis_by_aef[g.aef_id].push_back(g.api_id);
   }
-  // Order matters for a crash half-way: the AEFs' notices first (a repeat is ignored), then the
-  // tombstone, then the grants; the peer repeats the notice until we acknowledge it.
-  if (hooks_.outbox != nullptr && !apis_by_aef.empty()) {
-    std::vector<OutboundNotice> out;
+  // The AEFs' notices, the tombstone and the removal of the grants in one transaction; the peer
+  // repeats the notice until we acknowledge it, and a repeat changes nothing.
+  std::vector<OutboundNotice> out;
+  if (hooks_.outbox != nullptr) {
     for (const auto& [aef, apis] : apis_by_aef) {
       // Derived from the peer's notice id, so a repeated notice enqueues nothing new.
       out.push_back(AefRevokeNotice(absl::StrCat(notice.notice_id, "/", aef), aef, invoker, apis,
-                                    clock_.Now()));
+                                    config_.clock->Now()));
     }
-    RETURN_IF_ERROR(hooks_.outbox->Enqueue(out));
-    if (hooks_.enqueued) hooks_.enqueued();
   }
+  std::optional<OffboardedInvoker> tombstone;
   if (notice.offboarding) {
-    absl::Status s = resources_->Insert(
-        {kResourceOffboardedInvoker, absl::StrCat(peer.ccf_id.value(), "/", invoker), "",
-         json{{"homeCcfId", peer.ccf_id.value()}, {"apiInvokerId", invoker},
-              {"noticeId", notice.notice_id}, {"occurredAt", notice.occurred_at},
-              {"receivedAt", absl::ToUnixSeconds(clock_.Now())}}
-             .dump()});
-    if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
+    tombstone = OffboardedInvoker{peer.ccf_id.value(), invoker, notice.notice_id,
+                                  notice.occurred_at, config_.clock->Now()};
   }
-  for (const Resource& r : covered) {
-    absl::Status s = resources_->Delete(kResourceRemoteGrant, r.id);
-    if (!s.ok() && !absl::IsNotFound(s)) return s;
-  }
+  RETURN_IF_ERROR(config_.grants->Remove(covered, tombstone, out));
+  if (!out.empty() && hooks_.enqueued) hooks_.enqueued();
   if (!covered.empty() && hooks_.forget_invoker) hooks_.forget_invoker(invoker);
   return absl::OkStatus();
 }
 
-std::string LocalCcfState::JwksJson() { return keyring_->jwks()->ToJson().dump(); }
+std::string LocalCcfState::JwksJson() { return config_.keyring->jwks()->ToJson().dump(); }
 
 }  // namespace capif

@@ -1,8 +1,8 @@
 // LocalCcfState: the CCF core's answers to peers (federation/local_ccf.h), over its stores.
-// A security-method grant to a peer's invoker is kept as a resource of kind
-// kResourceRemoteGrant ("<invoker>@<aef>@<apiId>", owned by the invoker id) with the peer, AEF, API and
-// method, for the security-information lookups that follow. A peer's offboarding notice leaves a
-// kResourceOffboardedInvoker ("<peer>/<invoker>") so no new grant is made for that invoker.
+// A security-method grant to a peer's invoker is kept as a RemoteGrant (ccf/store/remote_grants.h)
+// with the peer, AEF, API, method and when it was made, for the security-information lookups and
+// token requests that follow. A peer's offboarding notice leaves a tombstone so no new grant is
+// made for that invoker. Used client-assertion ids are kept in the database until they expire.
 // Thread-safe.
 #ifndef CAPIF_CCF_LOCAL_CCF_STATE_H_
 #define CAPIF_CCF_LOCAL_CCF_STATE_H_
@@ -17,7 +17,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-#include "ccf/stores.h"
+#include "ccf/store/remote_grants.h"
+#include "ccf/store/security_contexts.h"
+#include "ccf/store/stores.h"
+#include "ccf/store/used_assertions.h"
 #include "ccf/token_keyring.h"
 #include "common/clock.h"
 #include "federation/local_ccf.h"
@@ -28,14 +31,21 @@ namespace capif {
 
 class LocalCcfState final : public LocalCcf {
  public:
-  // `invoker_root_ca_pem`: the CA that certifies this CCF's invokers (for PKI lookups).
-  LocalCcfState(std::string ccf_id, InvokerStore* invokers, ResourceStore* resources,
-                TokenKeyring* keyring, const Clock& clock, std::string invoker_root_ca_pem,
-                std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"},
-                absl::Duration token_validity = absl::Hours(1))
-      : ccf_id_(std::move(ccf_id)), invokers_(invokers), resources_(resources), keyring_(keyring),
-        clock_(clock), invoker_root_ca_pem_(std::move(invoker_root_ca_pem)),
-        method_priority_(std::move(method_priority)), token_validity_(token_validity) {}
+  struct Config {
+    std::string ccf_id;
+    InvokerStore* invokers = nullptr;
+    ResourceStore* resources = nullptr;  // service APIs
+    SecurityContextRepository* contexts = nullptr;
+    RemoteGrantRepository* grants = nullptr;
+    UsedAssertionRepository* used_assertions = nullptr;
+    TokenKeyring* keyring = nullptr;
+    const Clock* clock = nullptr;
+    // The CA that certifies this CCF's invokers (for PKI lookups).
+    std::string invoker_root_ca_pem;
+    std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"};
+    absl::Duration token_validity = absl::Hours(1);
+  };
+  explicit LocalCcfState(Config config) : config_(std::move(config)) {}
 
   absl::StatusOr<bool> OwnsInvoker(const std::string& api_invoker_id) override;
   absl::StatusOr<std::vector<std::string>> ShareableApis(const Peer& peer,
@@ -71,19 +81,9 @@ class LocalCcfState final : public LocalCcf {
  private:
   absl::StatusOr<bool> OffboardedAtPeer(const Peer& peer, const std::string& api_invoker_id);
 
-  const std::string ccf_id_;
-  InvokerStore* const invokers_;
-  ResourceStore* const resources_;
-  TokenKeyring* const keyring_;
-  const Clock& clock_;
-  const std::string invoker_root_ca_pem_;
-  const std::vector<std::string> method_priority_;
-  const absl::Duration token_validity_;
+  const Config config_;
   NoticeHooks hooks_;
   const PeerBundles* bundles_ = nullptr;
-  // Client-assertion jti values already used, until their exp (replay protection, #15).
-  absl::Mutex jti_mu_;
-  std::set<std::string> seen_jti_ ABSL_GUARDED_BY(jti_mu_);
   // Invoker certificates already verified for a peer (#15): the assertion key as a JWK set and
   // the certificate's URI, until `until`. Keyed by peer, kid and the PEM's SHA-256.
   struct VerifiedCertificate {
@@ -95,7 +95,6 @@ class LocalCcfState final : public LocalCcf {
   static constexpr size_t kCertCacheMax = 10000;
   absl::Mutex cert_mu_;
   std::map<std::string, VerifiedCertificate> cert_cache_ ABSL_GUARDED_BY(cert_mu_);
-  std::multimap<absl::Time, std::string> jti_by_expiry_ ABSL_GUARDED_BY(jti_mu_);
 };
 
 }  // namespace capif

@@ -11,7 +11,7 @@ using nlohmann::json;
 
 TEST(LocalCcfStateTest, SharesOnlyWhatTheAgreementAndShareableInfoAllow) {
   CcfWorld w("LocalCcfStateTest");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock, *w.ca.certificate().ToPem());
+  LocalCcfState state(w.LocalConfig("ccf-a"));
   auto p = w.RegisterProvider();
   auto shared = CcfWorld::SampleApi("location-query", p.aef_id);
   shared["shareableInfo"] = {{"isShareable", true}};
@@ -40,7 +40,7 @@ TEST(LocalCcfStateTest, SharesOnlyWhatTheAgreementAndShareableInfoAllow) {
 
 TEST(LocalCcfStateTest, SelectsMethodsForSharedAefsAndRemembersTheGrant) {
   CcfWorld w("LocalCcfStateSelect");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock, *w.ca.certificate().ToPem());
+  LocalCcfState state(w.LocalConfig("ccf-a"));
   auto p = w.RegisterProvider();
   auto shared = CcfWorld::SampleApi("location-query", p.aef_id, {"PKI", "OAUTH"});
   shared["shareableInfo"] = {{"isShareable", true}};
@@ -58,27 +58,36 @@ TEST(LocalCcfStateTest, SelectsMethodsForSharedAefsAndRemembersTheGrant) {
   EXPECT_EQ((*d)[0].api_id, api_id);
   EXPECT_EQ((*d)[1].method, "");     // not shared with B
   EXPECT_EQ((*d)[2].method, "");
-  auto grant = w.resources.Get(kResourceRemoteGrant, "inv-b1@" + p.aef_id + "@" + api_id);
-  ASSERT_TRUE(grant.ok() && grant->has_value());
-  json g = json::parse((*grant)->json);
-  EXPECT_EQ(g["homeCcfId"], "ccf-b");
-  EXPECT_EQ(g["selSecurityMethod"], "PKI");
+  auto grants = w.grants.OfInvoker("inv-b1");
+  ASSERT_TRUE(grants.ok());
+  ASSERT_EQ(grants->size(), 1u);
+  const RemoteGrant& g = (*grants)[0];
+  EXPECT_EQ(g.home_ccf_id, "ccf-b");
+  EXPECT_EQ(g.aef_id, p.aef_id);
+  EXPECT_EQ(g.api_id, api_id);
+  EXPECT_EQ(g.selected_method, "PKI");
+  EXPECT_EQ(g.granted_at, absl::FromUnixMicros(absl::ToUnixMicros(w.clock.Now())));  // kept to the µs
   // No common method: nothing granted.
   auto none = state.SelectSecurityMethods(b, "inv-b2", {"PSK"}, {{p.aef_id, ""}});
   EXPECT_EQ((*none)[0].method, "");
-  EXPECT_TRUE(w.resources.List(kResourceRemoteGrant, "inv-b2")->empty());
+  EXPECT_TRUE(w.grants.OfInvoker("inv-b2")->empty());
 }
 
 TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {
   CcfWorld w("LocalCcfStateLookup");
-  LocalCcfState state("ccf-b", &w.invokers, &w.resources, w.keyring.get(), w.clock,
-                      *w.ca.certificate().ToPem());
+  LocalCcfState state(w.LocalConfig("ccf-b"));
   auto inv = w.OnboardInvoker();
   // The invoker's context names AEF aef-a1 of peer ccf-a, with PKI.
-  json ctx = {{"notificationDestination", "https://i.example/cb"},
-              {"securityInfo", {{{"aefId", "aef-a1"}, {"selSecurityMethod", "PKI"},
-                                 {"authorizationInfo", "api-1"}, {kEntryAefCcfMember, "ccf-a"}}}}};
-  ASSERT_TRUE(w.resources.Insert({kResourceSecurityContext, inv.id, inv.id, ctx.dump()}).ok());
+  SecurityContext ctx;
+  ctx.api_invoker_id = inv.id;
+  ctx.notification_destination = "https://i.example/cb";
+  SecurityEntry e;
+  e.aef_id = "aef-a1";
+  e.selected_method = "PKI";
+  e.api_ids = {"api-1"};
+  e.remote_ccf_id = "ccf-a";
+  ctx.entries.push_back(e);
+  ASSERT_TRUE(w.contexts->Write(ctx, 0, {}).ok());
   Peer a{CcfId("ccf-a"), TrustDomain("a.example"), "x:1", {}, PeerRelation::kCapif6e, {}};
   Peer c{CcfId("ccf-c"), TrustDomain("c.example"), "x:2", {}, PeerRelation::kCapif6e, {}};
   auto info = state.LookupSecurityInfo(a, inv.id, "aef-a1", "PKI");
@@ -102,8 +111,7 @@ TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {
 
 TEST(LocalCcfStateTest, PeerNoticeForgetsOnlyThatPeersInvokerAndTellsTheAef) {
   CcfWorld w("LocalCcfStateNotice");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock,
-                      *w.ca.certificate().ToPem());
+  LocalCcfState state(w.LocalConfig("ccf-a"));
   SqliteNoticeOutbox outbox(w.db);
   int wakes = 0;
   std::vector<std::string> forgotten;
@@ -125,13 +133,13 @@ TEST(LocalCcfStateTest, PeerNoticeForgetsOnlyThatPeersInvokerAndTellsTheAef) {
   // C cannot make A forget B's invoker.
   PeerNotice off{true, "inv-b1", "n-1", 1700000000};
   ASSERT_TRUE(state.ApplyPeerNotice(c, off).ok());
-  EXPECT_EQ(w.resources.List(kResourceRemoteGrant, "inv-b1")->size(), 1u);
+  EXPECT_EQ(w.grants.OfInvoker("inv-b1")->size(), 1u);
   EXPECT_TRUE(outbox.Pending()->empty());
 
   ASSERT_TRUE(state.ApplyPeerNotice(b, off).ok());
-  EXPECT_TRUE(w.resources.List(kResourceRemoteGrant, "inv-b1")->empty());
-  EXPECT_EQ(w.resources.List(kResourceRemoteGrant, "inv-b2")->size(), 1u);
-  EXPECT_EQ(w.resources.List(kResourceRemoteGrant, "inv-c1")->size(), 1u);
+  EXPECT_TRUE(w.grants.OfInvoker("inv-b1")->empty());
+  EXPECT_EQ(w.grants.OfInvoker("inv-b2")->size(), 1u);
+  EXPECT_EQ(w.grants.OfInvoker("inv-c1")->size(), 1u);
   EXPECT_EQ(forgotten, std::vector<std::string>{"inv-b1"});
   EXPECT_EQ(wakes, 1);
   auto pending = outbox.Pending();
@@ -157,10 +165,10 @@ TEST(LocalCcfStateTest, PeerNoticeForgetsOnlyThatPeersInvokerAndTellsTheAef) {
   // grant may be made afterwards (unlike after offboarding).
   PeerNotice other{false, "inv-b2", "n-2", 1700000000, {"aef-elsewhere"}};
   ASSERT_TRUE(state.ApplyPeerNotice(b, other).ok());
-  EXPECT_EQ(w.resources.List(kResourceRemoteGrant, "inv-b2")->size(), 1u);
+  EXPECT_EQ(w.grants.OfInvoker("inv-b2")->size(), 1u);
   PeerNotice revoke{false, "inv-b2", "n-3", 1700000000, {p.aef_id}};
   ASSERT_TRUE(state.ApplyPeerNotice(b, revoke).ok());
-  EXPECT_TRUE(w.resources.List(kResourceRemoteGrant, "inv-b2")->empty());
+  EXPECT_TRUE(w.grants.OfInvoker("inv-b2")->empty());
   EXPECT_EQ(outbox.Pending()->size(), 2u);
   EXPECT_TRUE(state.SelectSecurityMethods(b, "inv-b2", {"PSK"}, {{p.aef_id, ""}}).ok());
 }
@@ -168,8 +176,7 @@ TEST(LocalCcfStateTest, PeerNoticeForgetsOnlyThatPeersInvokerAndTellsTheAef) {
 // Solutions #15, #19, #24 (method 3), issuing side: everything a forwarded request must prove.
 TEST(LocalCcfStateTest, ForwardedTokenNeedsTheInvokerOfThePeerItsKeyAndAnOauthGrant) {
   CcfWorld w("LocalCcfStateForwardToken");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock,
-                      *w.ca.certificate().ToPem());
+  LocalCcfState state(w.LocalConfig("ccf-a"));
   auto p = w.RegisterProvider();
   auto oauth = CcfWorld::SampleApi("location-query", p.aef_id, {"OAUTH"});
   oauth["shareableInfo"] = {{"isShareable", true}};
@@ -248,7 +255,7 @@ TEST(LocalCcfStateTest, ForwardedTokenNeedsTheInvokerOfThePeerItsKeyAndAnOauthGr
 
 TEST(LocalCcfStateTest, OwnershipAndJwks) {
   CcfWorld w("LocalCcfStateOwnership");
-  LocalCcfState state("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock, *w.ca.certificate().ToPem());
+  LocalCcfState state(w.LocalConfig("ccf-a"));
   auto inv = w.OnboardInvoker();
   EXPECT_TRUE(*state.OwnsInvoker(inv.id));
   EXPECT_FALSE(*state.OwnsInvoker("inv-unknown"));

@@ -23,7 +23,7 @@
 #include <prometheus/metric_family.h>
 
 #include "absl/status/statusor.h"
-#include "ccf/stores.h"
+#include "ccf/store/stores.h"
 #include "common/clock.h"
 #include "federation/peer_bundles.h"
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/sqlite_stores.h"
 #include "common/fake_clock.h"
 #include "common/testing/test_paths.h"
 

@@ -1,6 +1,8 @@
 #include "ccf/northbound.h"
 
 #include "absl/strings/str_cat.h"
+#include "ccf/store/legacy_resources.h"
+#include "common/key_encryption_key.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
@@ -24,6 +26,12 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->invokers_ = std::make_unique<SqliteInvokerStore>(n->db_);
   n->enrollment_tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(n->db_);
   n->resources_ = std::make_unique<SqliteResourceStore>(n->db_);
+  // Secrets at rest are sealed under the key-encryption key beside the database.
+  ASSIGN_OR_RETURN(KeyEncryptionKey kek, KeyEncryptionKey::LoadOrCreate(config.data_dir));
+  ASSIGN_OR_RETURN(n->contexts_, SqliteSecurityContexts::Create(n->db_, kek));
+  n->grants_ = std::make_unique<SqliteRemoteGrants>(n->db_);
+  n->used_assertions_ = std::make_unique<SqliteUsedAssertions>(n->db_);
+  RETURN_IF_ERROR(MigrateLegacyResources(n->db_, kek).status());
 
   size_t colon = nb.listen_address.rfind(':');
   NorthboundServer::Options options;
@@ -59,7 +67,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   InvokerManagementConfig invoker_config{n->invokers_.get(), n->enrollment_tokens_.get(),
                                          n->ca_.get(), &clock, n->api_root_,
                                          config.security.certificate_validity};
-  invoker_config.resources = n->resources_.get();
+  invoker_config.contexts = n->contexts_.get();
   invoker_config.notices_enqueued = wake;
   n->invoker_management_ = std::make_unique<InvokerManagementApi>(std::move(invoker_config));
   n->invoker_management_->RegisterRoutes(*n->server_);
@@ -74,11 +82,20 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
       DiscoverServiceConfig{n->resources_.get(), n->invokers_.get(), n->ca_.get(), remote});
   n->discover_->RegisterRoutes(*n->server_);
   ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, clock));
-  SecurityApiConfig security{n->invokers_.get(), n->resources_.get(), n->keyring_.get(),
-                             n->ca_.get(), &clock, config.bus_identity.ccf_id.value(),
-                             n->api_root_, config.security.method_priority,
-                             config.security.token_validity, config.security.aef_psk_validity,
-                             remote, wake};
+  SecurityApiConfig security{n->invokers_.get(),
+                             n->resources_.get(),
+                             n->contexts_.get(),
+                             n->grants_.get(),
+                             n->keyring_.get(),
+                             n->ca_.get(),
+                             &clock,
+                             config.bus_identity.ccf_id.value(),
+                             n->api_root_,
+                             config.security.method_priority,
+                             config.security.token_validity,
+                             config.security.aef_psk_validity,
+                             remote,
+                             wake};
   // TR 33.700-22 #24, home-issued variant, per agreement: for such a peer, this CCF issues the
   // tokens of its invokers for the peer's AEFs, and its own AEFs accept the peer's tokens, with
   // the keys of the peer's current trust bundle.
@@ -100,10 +117,19 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   };
   n->security_ = std::make_unique<SecurityApi>(std::move(security));
   n->security_->RegisterRoutes(*n->server_);
-  n->local_state_ = std::make_unique<LocalCcfState>(
-      config.bus_identity.ccf_id.value(), n->invokers_.get(), n->resources_.get(),
-      n->keyring_.get(), clock, *n->ca_->certificate().ToPem(), config.security.method_priority,
-      config.security.token_validity);
+  LocalCcfState::Config local;
+  local.ccf_id = config.bus_identity.ccf_id.value();
+  local.invokers = n->invokers_.get();
+  local.resources = n->resources_.get();
+  local.contexts = n->contexts_.get();
+  local.grants = n->grants_.get();
+  local.used_assertions = n->used_assertions_.get();
+  local.keyring = n->keyring_.get();
+  local.clock = &clock;
+  local.invoker_root_ca_pem = *n->ca_->certificate().ToPem();
+  local.method_priority = config.security.method_priority;
+  local.token_validity = config.security.token_validity;
+  n->local_state_ = std::make_unique<LocalCcfState>(std::move(local));
   n->local_state_->SetNoticeHooks(
       {n->outbox_.get(), wake,
        [self](const std::string& invoker) { self->security_->ForgetRemoteInvoker(invoker); }});

@@ -26,7 +26,10 @@
 #include "ccf/security_api.h"
 #include "ccf/token_keyring.h"
 #include "ccf/northbound_server.h"
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/remote_grants.h"
+#include "ccf/store/security_contexts.h"
+#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/used_assertions.h"
 #include "common/clock.h"
 
 namespace capif {
@@ -63,6 +66,9 @@ class Northbound {
   std::unique_ptr<SqliteInvokerStore> invokers_;
   std::unique_ptr<SqliteEnrollmentTokenStore> enrollment_tokens_;
   std::unique_ptr<SqliteResourceStore> resources_;
+  std::unique_ptr<SqliteSecurityContexts> contexts_;
+  std::unique_ptr<SqliteRemoteGrants> grants_;
+  std::unique_ptr<SqliteUsedAssertions> used_assertions_;
   std::unique_ptr<InvokerManagementApi> invoker_management_;
   std::unique_ptr<ProviderManagementApi> provider_management_;
   std::unique_ptr<PublishServiceApi> publish_;

@@ -23,7 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "ccf/stores.h"
+#include "ccf/store/stores.h"
 #include "common/clock.h"
 
 namespace capif {

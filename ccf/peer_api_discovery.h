@@ -17,7 +17,7 @@
 
 #include "absl/time/time.h"
 #include "absl/status/statusor.h"
-#include "ccf/stores.h"
+#include "ccf/store/stores.h"
 #include "federation/local_ccf.h"
 #include "federation/ownership_resolver.h"
 #include "federation/peer_client.h"

@@ -15,16 +15,12 @@ namespace capif {
 namespace fv1 = capif::federation::v1;
 
 std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
-                                           const std::string& security_context_json,
+                                           const std::vector<SecurityEntry>& entries,
                                            bool offboarding, const std::string& cause,
                                            absl::Time now) {
   std::map<std::string, std::set<std::string>> aefs_by_peer;
-  nlohmann::json ctx = nlohmann::json::parse(security_context_json, nullptr, false);
-  if (ctx.is_object() && ctx.contains("securityInfo") && ctx["securityInfo"].is_array()) {
-    for (const nlohmann::json& e : ctx["securityInfo"]) {
-      if (!e.is_object() || !e.contains(kEntryAefCcfMember)) continue;
-      aefs_by_peer[e[kEntryAefCcfMember].get<std::string>()].insert(e.value("aefId", ""));
-    }
+  for (const SecurityEntry& e : entries) {
+    if (e.is_remote()) aefs_by_peer[e.remote_ccf_id].insert(e.aef_id);
   }
   std::vector<OutboundNotice> out;
   for (const auto& [peer, aefs] : aefs_by_peer) {
@@ -62,21 +58,12 @@ OutboundNotice AefRevokeNotice(std::string notice_id, const std::string& aef_id,
 }
 
 std::vector<OutboundNotice> AefNoticesFor(const std::string& api_invoker_id,
-                                          const std::string& security_context_json,
+                                          const std::vector<SecurityEntry>& entries,
                                           absl::Time now) {
   std::map<std::string, std::set<std::string>> apis_by_aef;
-  nlohmann::json ctx = nlohmann::json::parse(security_context_json, nullptr, false);
-  if (!ctx.is_object() || !ctx.contains("securityInfo") || !ctx["securityInfo"].is_array()) {
-    return {};
-  }
-  for (const nlohmann::json& e : ctx["securityInfo"]) {
-    if (!e.is_object() || e.contains(kEntryAefCcfMember) || e.value("aefId", "").empty()) continue;
-    std::set<std::string>& apis = apis_by_aef[e.value("aefId", "")];
-    for (absl::string_view a : absl::StrSplit(e.value("authorizationInfo", ""), ',',
-                                              absl::SkipEmpty())) {
-      apis.insert(std::string(a));
-    }
-    if (e.contains("apiId") && e["apiId"].is_string()) apis.insert(e["apiId"].get<std::string>());
+  for (const SecurityEntry& e : entries) {
+    if (e.is_remote() || e.aef_id.empty()) continue;
+    apis_by_aef[e.aef_id].insert(e.api_ids.begin(), e.api_ids.end());
   }
   std::vector<OutboundNotice> out;
   for (const auto& [aef, apis] : apis_by_aef) {

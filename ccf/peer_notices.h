@@ -1,7 +1,7 @@
 // The notices a home CCF owes its peers when one of its invokers is offboarded or its security
 // context is deleted (TR 33.700-22 solution #17, KI#2 requirement 3): one per peer CCF that
 // holds state for the invoker, i.e. every CCF whose AEFs appear in the context (entries carrying
-// kEntryAefCcfMember, stores.h). They go into the outbox in the same transaction as the deletion.
+// a remote CCF id). They go into the outbox in the same transaction as the deletion.
 #ifndef CAPIF_CCF_PEER_NOTICES_H_
 #define CAPIF_CCF_PEER_NOTICES_H_
 
@@ -9,15 +9,15 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "ccf/stores.h"
+#include "ccf/store/security_contexts.h"
+#include "ccf/store/stores.h"
 
 namespace capif {
 
-// `security_context_json`: the stored context ("" when the invoker has none: no notices).
-// Offboarding: kNoticeOffboarding per peer. Otherwise kNoticeRevocation per peer naming that
+// `entries`: the invoker's security context entries (none: no notices). Offboarding: kNoticeOffboarding per peer. Otherwise kNoticeRevocation per peer naming that
 // peer's AEFs, with `cause` (TS 29.222 Cause or free text).
 std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
-                                           const std::string& security_context_json,
+                                           const std::vector<SecurityEntry>& entries,
                                            bool offboarding, const std::string& cause,
                                            absl::Time now);
 
@@ -27,10 +27,10 @@ OutboundNotice AefRevokeNotice(std::string notice_id, const std::string& aef_id,
                                const std::string& api_invoker_id,
                                const std::vector<std::string>& api_ids, absl::Time now);
 
-// The TS 29.222 revoke-authorization notices this CCF owes its own AEFs named in the context
-// (entries without kEntryAefCcfMember), one per AEF, with the API ids the entries authorized.
+// The TS 29.222 revoke-authorization notices this CCF owes its own AEFs named in `entries`
+// (those of no remote CCF), one per AEF, with the API ids the entries authorized.
 std::vector<OutboundNotice> AefNoticesFor(const std::string& api_invoker_id,
-                                          const std::string& security_context_json,
+                                          const std::vector<SecurityEntry>& entries,
                                           absl::Time now);
 
 }  // namespace capif

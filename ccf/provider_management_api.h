@@ -24,7 +24,7 @@
 #include "absl/status/statusor.h"
 #include "ccf/northbound_server.h"
 #include "ccf/rest_types.h"
-#include "ccf/stores.h"
+#include "ccf/store/stores.h"
 #include "common/certificate_authority.h"
 #include "common/clock.h"
 

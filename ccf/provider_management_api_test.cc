@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "ccf/invoker_management_api.h"
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/sqlite_stores.h"
 #include "common/fake_clock.h"
 #include "common/testing/test_paths.h"
 #include "common/x509_cert.h"

@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "ccf/certification.h"
+#include "ccf/core/access_tokens.h"
 #include "ccf/invoker_management_api.h"
 #include "ccf/provider_management_api.h"
 #include "ccf/publish_service_api.h"
@@ -28,9 +29,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kPskMember = kEntryPskMember;
-constexpr const char* kPskExpiresMember = kEntryPskExpiresMember;
-constexpr const char* kAefCcfMember = kEntryAefCcfMember;
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -61,18 +59,69 @@ absl::StatusOr<std::map<std::string, std::string>> ParseForm(absl::string_view b
   return form;
 }
 
-json PublicEntry(const json& e) {
-  json out = e;
-  out.erase(kPskMember);
-  out.erase(kPskExpiresMember);
-  out.erase(kAefCcfMember);
-  out.erase(kEntryApiNameMember);
+// The TS 29.222 SecurityInformation of an entry, as the invoker and the AEF see it (no
+// authenticationInfo: GetForAef adds it for the AEF).
+json EntryJson(const SecurityEntry& e) {
+  json out = json::object();
+  if (e.interface_details) {
+    const InterfaceAddress& a = *e.interface_details;
+    json i = json::object();
+    if (a.ipv4_addr) i["ipv4Addr"] = *a.ipv4_addr;
+    if (a.ipv6_addr) i["ipv6Addr"] = *a.ipv6_addr;
+    if (a.fqdn) i["fqdn"] = *a.fqdn;
+    if (a.port) i["port"] = *a.port;
+    if (a.api_prefix) i["apiPrefix"] = *a.api_prefix;
+    out["interfaceDetails"] = i;
+  }
+  out["aefId"] = e.aef_id;
+  if (e.api_id) out["apiId"] = *e.api_id;
+  out["prefSecurityMethods"] = e.pref_methods;
+  out["selSecurityMethod"] = e.selected_method;
+  out["authorizationInfo"] = absl::StrJoin(e.api_ids, ",");
   return out;
 }
 
+// The TS 29.222 ServiceSecurity of a context.
+json ContextJson(const SecurityContext& c) {
+  json out = {{"notificationDestination", c.notification_destination},
+              {"securityInfo", json::array()}};
+  if (c.supported_features) out["supportedFeatures"] = *c.supported_features;
+  if (c.request_test_notification) out["requestTestNotification"] = *c.request_test_notification;
+  if (c.websocket_uri || c.request_websocket_uri) {
+    json w = json::object();
+    if (c.websocket_uri) w["websocketUri"] = *c.websocket_uri;
+    if (c.request_websocket_uri) w["requestWebsocketUri"] = *c.request_websocket_uri;
+    out["websockNotifConfig"] = w;
+  }
+  for (const SecurityEntry& e : c.entries) out["securityInfo"].push_back(EntryJson(e));
+  return out;
+}
+
+absl::StatusOr<InterfaceAddress> InterfaceOfJson(const json& i, const std::string& at) {
+  InterfaceAddress a;
+  for (auto [key, field] : {std::pair{"ipv4Addr", &a.ipv4_addr}, std::pair{"ipv6Addr", &a.ipv6_addr},
+                            std::pair{"fqdn", &a.fqdn}, std::pair{"apiPrefix", &a.api_prefix}}) {
+    auto it = i.find(key);
+    if (it == i.end()) continue;
+    if (!it->is_string()) return InvalidParamError(absl::StrCat(at, ".", key), "must be a string");
+    *field = it->get<std::string>();
+  }
+  auto port = i.find("port");
+  if (port != i.end()) {
+    if (!port->is_number_integer()) return InvalidParamError(at + ".port", "must be an integer");
+    a.port = port->get<int64_t>();
+  }
+  return a;
+}
+
+// An interface as published (InterfaceDescription) in the form entries name it by.
+InterfaceAddress PublishedInterface(const json& x) {
+  return InterfaceOfJson(x, "").value_or(InterfaceAddress{});
+}
+
 // How long the AEF may keep what it was given: until the first AEFPSK in it expires, 5 minutes
-// without one (PKI: the invoker's root CA) (TS 29.222 carries no validity; standard HTTP caching says it, "private" so only
-// the AEF itself may store it).
+// without one (PKI: the invoker's root CA). TS 29.222 carries no validity; standard HTTP caching
+// says it, "private" so only the AEF itself may store it.
 constexpr int64_t kDefaultSecurityInfoSeconds = 300;
 
 RestResponse SecurityInfoResponse(const json& body, int64_t max_age_seconds) {
@@ -82,20 +131,13 @@ RestResponse SecurityInfoResponse(const json& body, int64_t max_age_seconds) {
   return r;
 }
 
-json PublicContext(const json& ctx) {
-  json out = ctx;
-  out.erase(kContextSinceMember);
-  out["securityInfo"] = json::array();
-  for (const json& e : ctx["securityInfo"]) out["securityInfo"].push_back(PublicEntry(e));
-  return out;
-}
+// A change lost a race with another (compare-and-swap on the context's version): redone this
+// many times before the caller is told 409.
+constexpr int kWriteAttempts = 3;
 
-bool SameInterface(const json& a, const json& b) {
-  for (const char* k : {"ipv4Addr", "ipv6Addr", "fqdn", "port", "apiPrefix"}) {
-    if (a.contains(k) != b.contains(k)) return false;
-    if (a.contains(k) && a[k] != b[k]) return false;
-  }
-  return true;
+absl::Status Conflict() {
+  return RestError(409, "the security context changed meanwhile; retry the request",
+                   "RESOURCE_CONFLICT");
 }
 
 absl::Status TokenError(int http, const std::string& error, const std::string& description) {
@@ -146,7 +188,8 @@ absl::StatusOr<std::string> SecurityApi::RequireInvokerSelf(const RestRequest& r
   return id;
 }
 
-absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body, json* stored) {
+absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
+                                       std::vector<SecurityEntry>* stored) {
   auto infos = body.find("securityInfo");
   if (infos == body.end() || !infos->is_array() || infos->empty()) {
     return InvalidParamError("securityInfo", "is required (a non-empty array)");
@@ -155,7 +198,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
   ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
   std::optional<CapifTlsKeyMaterial> tls;  // derived once, only if some entry selects PSK
   std::optional<std::vector<json>> shared_by_peers;  // fetched once, only if needed
-  *stored = json::array();
+  stored->clear();
   for (size_t i = 0; i < infos->size(); ++i) {
     const json& e = (*infos)[i];
     std::string at = absl::StrCat("securityInfo[", i, "]");
@@ -181,6 +224,10 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     if (by_interface && !e["interfaceDetails"].is_object()) {
       return InvalidParamError(at + ".interfaceDetails", "must be an object");
     }
+    std::optional<InterfaceAddress> asked_interface;
+    if (by_interface) {
+      ASSIGN_OR_RETURN(asked_interface, InterfaceOfJson(e["interfaceDetails"], at + ".interfaceDetails"));
+    }
     if (e.contains("apiId") && !e["apiId"].is_string()) {
       return InvalidParamError(at + ".apiId", "must be a string");
     }
@@ -196,7 +243,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
           match = p["aefId"] == e["aefId"];
         } else {
           for (const json& x : p.value("interfaceDescriptions", json::array())) {
-            if (SameInterface(x, e["interfaceDetails"])) {
+            if (PublishedInterface(x) == *asked_interface) {
               match = true;
               iface = x;
             }
@@ -256,16 +303,20 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
                        "INVALID_PARAMETER",
                        {{at + ".prefSecurityMethods", "no method in common with the AEF"}});
     }
-    json entry = e;
-    entry["aefId"] = profile["aefId"];
-    entry["selSecurityMethod"] = selected;
-    if (api_ids.size() == 1 && !entry.contains("apiId")) entry["apiId"] = api_ids[0];
-    entry["authorizationInfo"] = absl::StrJoin(api_ids.get<std::vector<std::string>>(), ",");
-    if (!remote_ccf.empty()) {
-      entry[kAefCcfMember] = remote_ccf;
-      entry[kEntryApiNameMember] = remote_api_name;  // for tokens this CCF issues (#24)
+    SecurityEntry entry;
+    entry.aef_id = profile.value("aefId", "");
+    entry.interface_details = asked_interface;
+    entry.pref_methods = preferred;
+    entry.selected_method = selected;
+    entry.api_ids = api_ids.get<std::vector<std::string>>();
+    if (e.contains("apiId")) {
+      entry.api_id = want_api;
+    } else if (entry.api_ids.size() == 1) {
+      entry.api_id = entry.api_ids[0];
     }
-    entry.erase("authenticationInfo");
+    entry.remote_ccf_id = remote_ccf;
+    entry.remote_api_name = remote_api_name;  // for tokens this CCF issues (#24)
+    entry.authorized_at = config_.clock->Now();
     if (selected == "PSK") {
       if (!tls) {
         auto material = KeyMaterialFromTls(req.ssl);
@@ -276,14 +327,33 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
         }
         tls = *std::move(material);
       }
-      ASSIGN_OR_RETURN(SecretBytes psk,
+      ASSIGN_OR_RETURN(entry.aef_psk,
                        DeriveAefPsk(tls->key, AefInterfaceInfoOfProfile(profile, iface), tls->session_id));
-      entry[kPskMember] = absl::BytesToHexString(psk.Reveal(InsecureSecretAccess()));
-      entry[kPskExpiresMember] = absl::ToUnixSeconds(config_.clock->Now() + config_.psk_validity);
+      entry.psk_expires = config_.clock->Now() + config_.psk_validity;
     }
     stored->push_back(std::move(entry));
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+bool SameAuthorization(const SecurityEntry& a, const SecurityEntry& b) {
+  std::set<std::string> x(a.api_ids.begin(), a.api_ids.end()), y(b.api_ids.begin(), b.api_ids.end());
+  return a.aef_id == b.aef_id && a.remote_ccf_id == b.remote_ccf_id && x == y;
+}
+
+}  // namespace
+
+std::vector<OutboundNotice> SecurityApi::ReplacedKeyNotices(
+    const std::string& invoker, const std::vector<SecurityEntry>& replaced) {
+  // The AEF may hold the old AEFPSK (it caches what it fetched): revoke-authorization makes it
+  // drop it and ask again, so the invoker's new key works at once and the old one no longer does.
+  std::vector<SecurityEntry> psk;
+  for (const SecurityEntry& e : replaced) {
+    if (e.selected_method == "PSK" && !e.is_remote()) psk.push_back(e);
+  }
+  return AefNoticesFor(invoker, psk, config_.clock->Now());
 }
 
 absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
@@ -292,57 +362,109 @@ absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
   if (!body.contains("notificationDestination") || !body["notificationDestination"].is_string()) {
     return InvalidParamError("notificationDestination", "is required (a URI string)");
   }
-  json entries;
-  RETURN_IF_ERROR(BuildEntries(req, body, &entries));
-  json ctx = {{"notificationDestination", body["notificationDestination"]},
-              {"securityInfo", entries}};
-  for (const char* k : {"supportedFeatures", "requestTestNotification", "websockNotifConfig"}) {
-    if (body.contains(k)) ctx[k] = body[k];
+  SecurityContext ctx;
+  ctx.api_invoker_id = id;
+  ctx.notification_destination = body["notificationDestination"].get<std::string>();
+  if (body.contains("supportedFeatures")) {
+    if (!body["supportedFeatures"].is_string()) {
+      return InvalidParamError("supportedFeatures", "must be a string");
+    }
+    ctx.supported_features = body["supportedFeatures"].get<std::string>();
   }
-  // Tokens issued before this context (an earlier one, since deleted) never count for it.
-  ctx[kContextSinceMember] = absl::ToUnixSeconds(config_.clock->Now());
-  Resource r{kResourceSecurityContext, id, id, ctx.dump()};
-  absl::Status s = config_.resources->Insert(r);
-  if (absl::IsAlreadyExists(s)) s = config_.resources->Update(r);  // PUT replaces
-  RETURN_IF_ERROR(s);
-  RestResponse res = RestResponse::Json(201, PublicContext(ctx));
-  res.headers.emplace_back("Location",
-                           absl::StrCat(config_.api_root, kSecurityRoot, "/trustedInvokers/", id));
-  return res;
+  if (body.contains("requestTestNotification")) {
+    if (!body["requestTestNotification"].is_boolean()) {
+      return InvalidParamError("requestTestNotification", "must be a boolean");
+    }
+    ctx.request_test_notification = body["requestTestNotification"].get<bool>();
+  }
+  if (body.contains("websockNotifConfig")) {
+    const json& w = body["websockNotifConfig"];
+    if (!w.is_object()) return InvalidParamError("websockNotifConfig", "must be an object");
+    if (w.contains("websocketUri")) {
+      if (!w["websocketUri"].is_string()) {
+        return InvalidParamError("websockNotifConfig.websocketUri", "must be a string");
+      }
+      ctx.websocket_uri = w["websocketUri"].get<std::string>();
+    }
+    if (w.contains("requestWebsocketUri")) {
+      if (!w["requestWebsocketUri"].is_boolean()) {
+        return InvalidParamError("websockNotifConfig.requestWebsocketUri", "must be a boolean");
+      }
+      ctx.request_websocket_uri = w["requestWebsocketUri"].get<bool>();
+    }
+  }
+  // PUT replaces: read what is there, decide (peers included), write if still unchanged.
+  for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
+    ASSIGN_OR_RETURN(std::optional<SecurityContext> old, config_.contexts->Get(id));
+    RETURN_IF_ERROR(BuildEntries(req, body, &ctx.entries));
+    // Tokens issued before this context (an earlier one, since replaced) never count for it.
+    ctx.created = config_.clock->Now();
+    std::vector<OutboundNotice> notices =
+        old ? ReplacedKeyNotices(id, old->entries) : std::vector<OutboundNotice>{};
+    auto written = config_.contexts->Write(ctx, old ? old->version : 0, notices);
+    if (absl::IsAborted(written.status())) continue;
+    RETURN_IF_ERROR(written.status());
+    if (!notices.empty() && config_.notices_enqueued) config_.notices_enqueued();
+    RestResponse res = RestResponse::Json(201, ContextJson(ctx));
+    res.headers.emplace_back("Location",
+                             absl::StrCat(config_.api_root, kSecurityRoot, "/trustedInvokers/", id));
+    return res;
+  }
+  return Conflict();
 }
 
 absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string id, RequireInvokerSelf(req));
   ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
-  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceSecurityContext, id));
-  if (!r) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
-  json entries;
-  RETURN_IF_ERROR(BuildEntries(req, body, &entries));
-  json ctx = json::parse(r->json);
-  for (json& e : entries) ctx["securityInfo"].push_back(std::move(e));
-  r->json = ctx.dump();
-  RETURN_IF_ERROR(config_.resources->Update(*r));
-  return RestResponse::Json(200, PublicContext(ctx));
+  for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
+    ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id));
+    if (!ctx) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+    std::vector<SecurityEntry> added;
+    RETURN_IF_ERROR(BuildEntries(req, body, &added));
+    // An entry for the same AEF and APIs as one already there replaces it (e.g. a PSK
+    // renegotiated on a new TLS session: the old AEFPSK dies).
+    std::vector<SecurityEntry> replaced;
+    for (SecurityEntry& e : added) {
+      auto same = std::find_if(ctx->entries.begin(), ctx->entries.end(),
+                               [&](const SecurityEntry& x) { return SameAuthorization(x, e); });
+      if (same != ctx->entries.end()) {
+        replaced.push_back(std::move(*same));
+        *same = std::move(e);
+      } else {
+        ctx->entries.push_back(std::move(e));
+      }
+    }
+    std::vector<OutboundNotice> notices = ReplacedKeyNotices(id, replaced);
+    auto written = config_.contexts->Write(*ctx, ctx->version, notices);
+    if (absl::IsAborted(written.status())) continue;
+    RETURN_IF_ERROR(written.status());
+    if (!notices.empty() && config_.notices_enqueued) config_.notices_enqueued();
+    return RestResponse::Json(200, ContextJson(*ctx));
+  }
+  return Conflict();
 }
 
 absl::StatusOr<RestResponse> SecurityApi::Remove(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string id, RequireInvokerSelf(req));
-  ASSIGN_OR_RETURN(std::optional<Resource> ctx,
-                   config_.resources->Get(kResourceSecurityContext, id));
-  if (!ctx) return RestError(404, "no security context", "RESOURCE_NOT_FOUND");
-  // Peers whose AEFs the context names hold grants for them: tell them (solution #17).
-  std::vector<OutboundNotice> notices =
-      PeerNoticesFor(id, ctx->json, /*offboarding=*/false, "security context deleted by the invoker",
-                     config_.clock->Now());
-  // And our own AEFs (TS 29.222 AEF_Security_API revoke-authorization).
-  for (OutboundNotice& n : AefNoticesFor(id, ctx->json, config_.clock->Now())) {
-    notices.push_back(std::move(n));
+  for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
+    ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id));
+    if (!ctx) return RestError(404, "no security context", "RESOURCE_NOT_FOUND");
+    // Peers whose AEFs the context names hold grants for them: tell them (solution #17).
+    std::vector<OutboundNotice> notices =
+        PeerNoticesFor(id, ctx->entries, /*offboarding=*/false,
+                       "security context deleted by the invoker", config_.clock->Now());
+    // And our own AEFs (TS 29.222 AEF_Security_API revoke-authorization).
+    for (OutboundNotice& n : AefNoticesFor(id, ctx->entries, config_.clock->Now())) {
+      notices.push_back(std::move(n));
+    }
+    absl::Status s = config_.contexts->Delete(id, ctx->version, notices);
+    if (absl::IsAborted(s)) continue;
+    if (absl::IsNotFound(s)) return RestError(404, "no security context", "RESOURCE_NOT_FOUND");
+    RETURN_IF_ERROR(s);
+    if (!notices.empty() && config_.notices_enqueued) config_.notices_enqueued();
+    return RestResponse::NoContent();
   }
-  absl::Status s = config_.resources->Delete(kResourceSecurityContext, id, notices);
-  if (absl::IsNotFound(s)) return RestError(404, "no security context", "RESOURCE_NOT_FOUND");
-  RETURN_IF_ERROR(s);
-  if (!notices.empty() && config_.notices_enqueued) config_.notices_enqueued();
-  return RestResponse::NoContent();
+  return Conflict();
 }
 
 absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
@@ -363,25 +485,24 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
   }
   bool want_authn = req.Query("authenticationInfo").value_or("") == "true";
   bool want_authz = req.Query("authorizationInfo").value_or("") == "true";
-  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceSecurityContext, id));
-  if (!r) return GetForAefFromHome(id, aef_id, want_authn, want_authz);
-  json ctx = json::parse(r->json);
-  json out = PublicContext(ctx);
+  ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id));
+  if (!ctx) return GetForAefFromHome(id, aef_id, want_authn, want_authz);
+  json out = ContextJson(*ctx);
   out["securityInfo"] = json::array();
-  int64_t now = absl::ToUnixSeconds(config_.clock->Now());
-  std::optional<int64_t> psk_left;  // the shortest remaining AEFPSK validity given out
-  for (const json& e : ctx["securityInfo"]) {
-    if (e.value("aefId", "") != aef_id) continue;  // an AEF sees only its own entries
-    json pub = PublicEntry(e);
+  absl::Time now = config_.clock->Now();
+  std::optional<absl::Duration> psk_left;  // the shortest remaining AEFPSK validity given out
+  for (const SecurityEntry& e : ctx->entries) {
+    if (e.aef_id != aef_id) continue;  // an AEF sees only its own entries
+    json pub = EntryJson(e);
     if (!want_authz) pub.erase("authorizationInfo");
     if (want_authn) {
-      std::string method = e.value("selSecurityMethod", "");
-      if (method == "PSK") {
-        if (e.value(kPskExpiresMember, int64_t{0}) <= now) continue;  // expired: not offered
-        pub["authenticationInfo"] = e[kPskMember];
-        int64_t left = e.value(kPskExpiresMember, int64_t{0}) - now;
+      if (e.selected_method == "PSK") {
+        if (e.psk_expires <= now) continue;  // expired: not offered
+        pub["authenticationInfo"] =
+            absl::BytesToHexString(e.aef_psk.Reveal(InsecureSecretAccess()));
+        absl::Duration left = e.psk_expires - now;
         psk_left = psk_left ? std::min(*psk_left, left) : left;
-      } else if (method == "PKI") {
+      } else if (e.selected_method == "PKI") {
         ASSIGN_OR_RETURN(pub["authenticationInfo"], config_.ca->certificate().ToPem());
       }
     }
@@ -391,7 +512,8 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
     return RestError(404, "no valid security information of this invoker for the calling AEF",
                      "RESOURCE_NOT_FOUND");
   }
-  return SecurityInfoResponse(out, psk_left.value_or(kDefaultSecurityInfoSeconds));
+  return SecurityInfoResponse(
+      out, psk_left ? absl::ToInt64Seconds(*psk_left) : kDefaultSecurityInfoSeconds);
 }
 
 void SecurityApi::ForgetRemoteInvoker(const std::string& api_invoker_id) {
@@ -453,27 +575,27 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
     return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
   }
   // Not our invoker: if its home CCF asked us for this AEF (#12), ask it back (#13, #17, #18).
-  ASSIGN_OR_RETURN(std::vector<Resource> grants,
-                   config_.resources->List(kResourceRemoteGrant, invoker_id));
+  ASSIGN_OR_RETURN(std::vector<RemoteGrant> grants, config_.grants->OfInvoker(invoker_id));
   json entries = json::array();
   bool granted = false;
-  int64_t now = absl::ToUnixSeconds(config_.clock->Now());
+  absl::Time now = config_.clock->Now();
+  int64_t now_s = absl::ToUnixSeconds(now);
   std::optional<int64_t> psk_left;
   auto limit = [&](const RemoteSecurityInfo& info) {
     if (info.method != "PSK") return;
-    int64_t left = info.aef_psk_expires_at - now;
+    int64_t left = info.aef_psk_expires_at - now_s;
     psk_left = psk_left ? std::min(*psk_left, left) : left;
   };
-  for (const Resource& r : grants) {
-    json g = json::parse(r.json);
-    if (g.value("aefId", "") != aef_id) continue;
+  for (const RemoteGrant& g : grants) {
+    if (g.aef_id != aef_id || !g.StandsAt(now)) continue;
     granted = true;
     // Keyed by the grant and when it was made: a newer grant never sees an older grant's keys.
-    std::optional<RemoteSecurityInfo> info =
-        RemoteInfo(absl::StrCat(r.id, "#", g.value("grantedAt", int64_t{0})),
-                   g.value("homeCcfId", ""), invoker_id, aef_id, g.value("selSecurityMethod", ""));
+    std::optional<RemoteSecurityInfo> info = RemoteInfo(
+        absl::StrCat(invoker_id, "@", aef_id, "@", g.api_id, "@", g.home_ccf_id, "#",
+                     absl::ToUnixMicros(g.granted_at)),
+        g.home_ccf_id, invoker_id, aef_id, g.selected_method);
     if (info) {
-      entries.push_back(RemoteEntry(aef_id, g.value("apiId", ""), *info, want_authn, want_authz));
+      entries.push_back(RemoteEntry(aef_id, g.api_id, *info, want_authn, want_authz));
       limit(*info);
     }
   }
@@ -527,28 +649,36 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
   if (body.contains("aefId") && body["aefId"] != req.caller->id()) {
     return RestError(403, "an AEF may revoke only its own authorizations", "OPERATION_NOT_ALLOWED");
   }
-  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceSecurityContext, id));
-  if (!r) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
   std::set<std::string> revoked;
   for (const json& a : body["apiIds"]) {
     if (a.is_string()) revoked.insert(a.get<std::string>());
   }
-  json ctx = json::parse(r->json);
-  json kept = json::array();
-  for (const json& e : ctx["securityInfo"]) {
-    bool mine = e.value("aefId", "") == req.caller->id();
-    if (mine && (revoked.count(e.value("apiId", "")) > 0 ||
-                 revoked.count(e.value("authorizationInfo", "")) > 0)) {
-      continue;
+  const std::string& aef_id = req.caller->id();
+  for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
+    ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id));
+    if (!ctx) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+    // Each API is revoked on its own: an entry covering several keeps the others.
+    std::vector<SecurityEntry> kept;
+    for (SecurityEntry& e : ctx->entries) {
+      if (e.aef_id == aef_id && !e.is_remote()) {
+        e.api_ids.erase(std::remove_if(e.api_ids.begin(), e.api_ids.end(),
+                                       [&](const std::string& a) { return revoked.count(a) > 0; }),
+                        e.api_ids.end());
+        if (e.api_ids.empty()) continue;
+        if (e.api_id && revoked.count(*e.api_id) > 0) e.api_id.reset();
+        if (e.api_ids.size() == 1) e.api_id = e.api_ids[0];
+      }
+      kept.push_back(std::move(e));
     }
-    kept.push_back(e);
+    ctx->entries = std::move(kept);
+    auto written = config_.contexts->Write(*ctx, ctx->version, {});
+    if (absl::IsAborted(written.status())) continue;
+    RETURN_IF_ERROR(written.status());
+    LogInfo("security", absl::StrCat(req.caller->ToString(), " revoked invoker ", id, " (",
+                                     body["cause"].get<std::string>().substr(0, 40), ")"));
+    return RestResponse::NoContent();
   }
-  ctx["securityInfo"] = kept;
-  r->json = ctx.dump();
-  RETURN_IF_ERROR(config_.resources->Update(*r));
-  LogInfo("security", absl::StrCat(req.caller->ToString(), " revoked invoker ", id, " (",
-                                   body["cause"].get<std::string>().substr(0, 40), ")"));
-  return RestResponse::NoContent();
+  return Conflict();
 }
 
 absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
@@ -590,17 +720,17 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
   }
   auto scope = ParseCapifScope(form["scope"]);
   if (!scope.ok()) return fail(TokenError(400, "invalid_scope", std::string(scope.status().message())));
-  ASSIGN_OR_RETURN(std::optional<Resource> ctx_res,
-                   config_.resources->Get(kResourceSecurityContext, client_id));
-  json ctx = ctx_res ? json::parse(ctx_res->json) : json{{"securityInfo", json::array()}};
+  ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(client_id));
+  const std::vector<SecurityEntry> no_entries;
+  const std::vector<SecurityEntry>& entries = ctx ? ctx->entries : no_entries;
   // AEFs of another CCF (#15): forwarded there, without the secret, with the assertion.
   std::set<std::string> remote_ccfs;
   bool any_local = false;
   for (const auto& [aef_id, api_names] : *scope) {
     bool remote = false;
-    for (const json& e : ctx["securityInfo"]) {
-      if (e.value("aefId", "") == aef_id && e.contains(kAefCcfMember)) {
-        remote_ccfs.insert(e[kAefCcfMember].get<std::string>());
+    for (const SecurityEntry& e : entries) {
+      if (e.aef_id == aef_id && e.is_remote()) {
+        remote_ccfs.insert(e.remote_ccf_id);
         remote = true;
       }
     }
@@ -617,10 +747,9 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
       std::vector<std::string> audience;
       for (const auto& [aef_id, api_names] : *scope) {
         std::set<std::string> granted;
-        for (const json& e : ctx["securityInfo"]) {
-          if (e.value("aefId", "") == aef_id && e.value(kAefCcfMember, "") == peer &&
-              e.value("selSecurityMethod", "") == "OAUTH") {
-            granted.insert(e.value(kEntryApiNameMember, ""));
+        for (const SecurityEntry& e : entries) {
+          if (e.aef_id == aef_id && e.remote_ccf_id == peer && e.selected_method == "OAUTH") {
+            granted.insert(e.remote_api_name);
           }
         }
         for (const std::string& name : api_names) {
@@ -659,28 +788,28 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
     res.headers.emplace_back("Cache-Control", "no-store");
     return res;
   }
-  ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
   std::vector<std::string> audience;
   for (const auto& [aef_id, api_names] : *scope) {
     std::set<std::string> granted_api_ids;
-    for (const json& e : ctx["securityInfo"]) {
-      if (e.value("aefId", "") == aef_id && e.value("selSecurityMethod", "") == "OAUTH") {
-        for (absl::string_view a : absl::StrSplit(e.value("authorizationInfo", ""), ',', absl::SkipEmpty())) {
-          granted_api_ids.insert(std::string(a));
-        }
+    for (const SecurityEntry& e : entries) {
+      if (e.aef_id == aef_id && e.selected_method == "OAUTH") {
+        granted_api_ids.insert(e.api_ids.begin(), e.api_ids.end());
       }
     }
     if (granted_api_ids.empty()) {
       return fail(TokenError(400, "invalid_scope",
                              absl::StrCat("no OAUTH security context for AEF ", aef_id)));
     }
+    std::set<std::string> granted_names;
+    for (const std::string& api_id : granted_api_ids) {
+      ASSIGN_OR_RETURN(std::optional<Resource> api,
+                       config_.resources->Get(kResourceServiceApi, api_id));
+      if (!api) continue;
+      json doc = json::parse(api->json, nullptr, false);
+      if (doc.is_object()) granted_names.insert(doc.value("apiName", ""));
+    }
     for (const std::string& name : api_names) {
-      bool found = false;
-      for (const Resource& r : apis) {
-        if (granted_api_ids.count(r.id) == 0) continue;
-        found = found || json::parse(r.json).value("apiName", "") == name;
-      }
-      if (!found) {
+      if (granted_names.count(name) == 0) {
         return fail(TokenError(400, "invalid_scope",
                                absl::StrCat("API ", name.substr(0, 64), " of AEF ", aef_id,
                                             " is not authorized")));
@@ -694,16 +823,9 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
 absl::StatusOr<RestResponse> SecurityApi::IssueToken(const std::string& client_id,
                                                      const std::string& scope,
                                                      const std::vector<std::string>& audience) {
-  absl::Time now = config_.clock->Now();
-  json claims = {{"iss", config_.issuer},
-                 {"sub", client_id},
-                 {"client_id", client_id},
-                 {"scope", scope},
-                 {"iat", absl::ToUnixSeconds(now)},
-                 {"exp", absl::ToUnixSeconds(now + config_.token_validity)},
-                 {"jti", NewResourceId("jti")}};
-  claims["aud"] = audience.size() == 1 ? json(audience[0]) : json(audience);
-  ASSIGN_OR_RETURN(std::string token, config_.keyring->signer()->Sign("at+jwt", claims));
+  ASSIGN_OR_RETURN(std::string token,
+                   MintAccessToken(*config_.keyring, config_.issuer, client_id, scope, audience,
+                                   config_.clock->Now(), config_.token_validity));
   RestResponse res = RestResponse::Json(
       200, {{"access_token", token},
             {"token_type", "Bearer"},
@@ -757,32 +879,28 @@ absl::StatusOr<RestResponse> SecurityApi::Introspect(const RestRequest& req) {
   }
   if (!jwt.ok()) return RestResponse::Json(200, inactive);
   std::string client = jwt->claims.value("client_id", "");
-  int64_t iat = jwt->claims.value("iat", int64_t{0});
+  absl::Time iat = jwt->issued_at;
   // The token is only as good as the authorization behind it now: revoked or offboarded
-  // invokers' tokens are inactive before their exp (TR 33.700-22 KI#2 requirement 3).
+  // invokers' tokens are inactive before their exp (TR 33.700-22 KI#2 requirement 3), and so are
+  // tokens issued before the authorization that stands now (times to the microsecond).
   bool authorized = false;
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> local, config_.invokers->Get(ApiInvokerId(client)));
   if (local && issuer == config_.issuer) {
-    ASSIGN_OR_RETURN(std::optional<Resource> ctx,
-                     config_.resources->Get(kResourceSecurityContext, client));
-    json doc = ctx ? json::parse(ctx->json) : json();
-    if (ctx && iat >= doc.value(kContextSinceMember, int64_t{0})) {
-      for (const json& e : doc["securityInfo"]) {
-        authorized = authorized || (e.value("aefId", "") == aef_id &&
-                                    e.value("selSecurityMethod", "") == "OAUTH" &&
-                                    !e.contains(kAefCcfMember));
+    ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(client));
+    if (ctx && iat >= ctx->created) {
+      for (const SecurityEntry& e : ctx->entries) {
+        authorized = authorized || (e.aef_id == aef_id && e.selected_method == "OAUTH" &&
+                                    !e.is_remote() && iat >= e.authorized_at);
       }
     }
   } else if (!local) {
-    ASSIGN_OR_RETURN(std::vector<Resource> grants,
-                     config_.resources->List(kResourceRemoteGrant, client));
-    for (const Resource& r : grants) {
-      json g = json::parse(r.json);
+    ASSIGN_OR_RETURN(std::vector<RemoteGrant> grants, config_.grants->OfInvoker(client));
+    absl::Time now = config_.clock->Now();
+    for (const RemoteGrant& g : grants) {
       // Our tokens: the grant of any peer; a peer's token: that peer's grant.
-      authorized = authorized || (g.value("aefId", "") == aef_id &&
-                                  g.value("selSecurityMethod", "") == "OAUTH" &&
-                                  iat >= g.value("grantedAt", int64_t{0}) &&
-                                  (issuer == config_.issuer || g.value("homeCcfId", "") == issuer));
+      authorized = authorized || (g.aef_id == aef_id && g.selected_method == "OAUTH" &&
+                                  g.StandsAt(now) && iat >= g.granted_at &&
+                                  (issuer == config_.issuer || g.home_ccf_id == issuer));
     }
   }
   if (!authorized) {

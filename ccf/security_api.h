@@ -65,7 +65,9 @@
 #include "ccf/northbound_server.h"
 #include "ccf/peer_api_discovery.h"
 #include "ccf/rest_types.h"
-#include "ccf/stores.h"
+#include "ccf/store/remote_grants.h"
+#include "ccf/store/security_contexts.h"
+#include "ccf/store/stores.h"
 #include "ccf/token_keyring.h"
 #include "common/capif_scope.h"
 #include "common/certificate_authority.h"
@@ -81,7 +83,9 @@ inline constexpr char kTokenIssuersPath[] = "/.well-known/capif-token-issuers";
 
 struct SecurityApiConfig {
   InvokerStore* invokers;
-  ResourceStore* resources;
+  ResourceStore* resources;  // provider functions and service APIs
+  SecurityContextRepository* contexts;
+  RemoteGrantRepository* grants;  // peers' invokers' grants for this CCF's AEFs
   TokenKeyring* keyring;
   const CertificateAuthority* ca;
   const Clock* clock;
@@ -123,10 +127,13 @@ class SecurityApi {
   absl::StatusOr<RestResponse> Introspect(const RestRequest& req);
 
  private:
-  // Resolves, selects and (for PSK) derives every entry of a ServiceSecurity body; returns the
-  // entries as stored (with private members) in `stored`.
+  // Resolves, selects and (for PSK) derives every entry of a ServiceSecurity body.
   absl::Status BuildEntries(const RestRequest& req, const nlohmann::json& body,
-                            nlohmann::json* stored);
+                            std::vector<SecurityEntry>* stored);
+  // The revoke-authorization notices owed to this CCF's AEFs whose AEFPSK of `invoker` was
+  // replaced (they may have cached it).
+  std::vector<OutboundNotice> ReplacedKeyNotices(const std::string& invoker,
+                                                 const std::vector<SecurityEntry>& replaced);
   absl::StatusOr<std::string> RequireInvokerSelf(const RestRequest& req);
   // Signs the access token (iss = this CCF) and answers the AccessTokenRsp.
   absl::StatusOr<RestResponse> IssueToken(const std::string& client_id, const std::string& scope,

@@ -61,7 +61,7 @@ TEST_F(SecurityApiTest, MethodIsTheAefsIntersectedWithPreferenceInPriorityOrder)
   auto other = w_.OnboardInvoker();
   auto none = w_.security_api->Create(InvokerReq(other.id, other.id, ServiceSecurity({"PSK"}, p_.aef_id)));
   EXPECT_EQ(CcfWorld::HttpStatus(none), 400);
-  EXPECT_FALSE(w_.resources.Get(kResourceSecurityContext, other.id)->has_value());
+  EXPECT_FALSE(w_.contexts->Get(other.id)->has_value());
 }
 
 TEST_F(SecurityApiTest, OnlyTheInvokerManagesAndOnlyItsAefsRead) {

@@ -1,5 +1,7 @@
 #include "common/jws.h"
 
+#include <cmath>
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -126,10 +128,17 @@ absl::StatusOr<absl::Time> NumericDate(const json& claims, const char* name, boo
   if (!(seconds > -1e12 && seconds < 1e12)) {
     return Refuse(absl::StrCat("\"", name, "\" is out of range"));
   }
-  return absl::FromUnixMillis(static_cast<int64_t>(seconds * 1000));
+  if (it->is_number_integer()) return absl::FromUnixSeconds(it->get<int64_t>());
+  return absl::FromUnixMicros(std::llround(seconds * 1e6));
 }
 
 }  // namespace
+
+json NumericDateOf(absl::Time t) {
+  int64_t us = absl::ToUnixMicros(t);
+  if (us % 1000000 == 0) return us / 1000000;
+  return static_cast<double>(us) / 1e6;
+}
 
 absl::StatusOr<std::string> EcdsaDerToRaw(absl::string_view der) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
@@ -311,7 +320,7 @@ absl::StatusOr<VerifiedJwt> JwtValidator::Verify(absl::string_view token,
     }
     if (!match) return Refuse("wrong audience");
   }
-  return VerifiedJwt{*std::move(header), *std::move(claims)};
+  return VerifiedJwt{*std::move(header), *std::move(claims), iat, exp};
 }
 
 }  // namespace capif

@@ -82,7 +82,14 @@ class JwkSet {
 struct VerifiedJwt {
   nlohmann::json header;
   nlohmann::json claims;
+  // The "iat" and "exp" claims (NumericDate, fractions of a second kept to the microsecond).
+  absl::Time issued_at;
+  absl::Time expires_at;
 };
+
+// A NumericDate (RFC 7519) to the microsecond: an integer when `t` is a whole second, else a
+// number with a fraction. Used for "iat", so "issued before a revocation" is exact.
+nlohmann::json NumericDateOf(absl::Time t);
 
 class JwtValidator {
  public:

@@ -19,7 +19,8 @@
 #include "federation/ownership_resolver.h"
 #include "federation/peer_client.h"
 #include "proto/interconnect.grpc.pb.h"
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/remote_grants.h"
+#include "ccf/store/sqlite_stores.h"
 #include "common/secret_bytes.h"
 #include "common/subprocess.h"
 #include "common/testing/test_paths.h"
@@ -162,13 +163,11 @@ class TwoDomainsTest : public ::testing::Test {
   size_t GrantsAtA(const std::string& invoker_id) {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
     if (!db.ok()) return 1000;
-    return SqliteResourceStore(*db).List(kResourceRemoteGrant, invoker_id)->size();
+    return SqliteRemoteGrants(*db).OfInvoker(invoker_id)->size();
   }
   bool OffboardedAtA(const std::string& invoker_id) {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
-    return db.ok() && SqliteResourceStore(*db)
-                          .Get(kResourceOffboardedInvoker, "ccf-b/" + invoker_id)
-                          ->has_value();
+    return db.ok() && *SqliteRemoteGrants(*db).IsOffboarded("ccf-b", invoker_id);
   }
 
   // Both agreements use #24's home-issued tokens instead of method 3 (set before SetUp).
@@ -573,12 +572,10 @@ TEST_F(TwoDomainsTest, WithoutAGrantAFindsTheHomeByOwnershipQuery) {
   {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
     ASSERT_TRUE(db.ok());
-    SqliteResourceStore resources(*db);
-    auto grants = resources.List(kResourceRemoteGrant, id);  // named: outlives the loop
+    SqliteRemoteGrants store(*db);
+    auto grants = store.OfInvoker(id);
     ASSERT_TRUE(grants.ok() && grants->size() == 1u);
-    for (const Resource& g : *grants) {
-      ASSERT_TRUE(resources.Delete(kResourceRemoteGrant, g.id).ok());
-    }
+    ASSERT_TRUE(store.Remove(*grants, std::nullopt, {}).ok());
   }
   StartA();
   EXPECT_EQ(GrantsAtA(id), 0u);

@@ -21,6 +21,26 @@ T OrDie(absl::StatusOr<T> v, const char* what) {
 
 }  // namespace
 
+InvokerManagementConfig CcfWorld::InvokerConfig(CcfWorld& w) {
+  InvokerManagementConfig c{&w.invokers, &w.tokens, &w.ca, &w.clock, "https://ccf.example"};
+  c.contexts = w.contexts.get();
+  return c;
+}
+
+LocalCcfState::Config CcfWorld::LocalConfig(const std::string& ccf_id) {
+  LocalCcfState::Config c;
+  c.ccf_id = ccf_id;
+  c.invokers = &invokers;
+  c.resources = &resources;
+  c.contexts = contexts.get();
+  c.grants = &grants;
+  c.used_assertions = &used_assertions;
+  c.keyring = keyring.get();
+  c.clock = &clock;
+  c.invoker_root_ca_pem = *ca.certificate().ToPem();
+  return c;
+}
+
 CcfWorld::CcfWorld(const std::string& name)
     : clock(absl::Now()),  // certificates are checked by OpenSSL against real time too
       ca(OrDie(CertificateAuthority::CreateRoot(TrustDomain("a.example"), clock,
@@ -30,14 +50,19 @@ CcfWorld::CcfWorld(const std::string& name)
       invokers(db),
       tokens(db),
       resources(db),
-      invoker_api({&invokers, &tokens, &ca, &clock, "https://ccf.example"}),
+      kek(KeyEncryptionKey::FromBytes(SecretBytes::Random(KeyEncryptionKey::kKeySize))),
+      contexts(OrDie(SqliteSecurityContexts::Create(db, kek), "contexts")),
+      grants(db),
+      used_assertions(db),
+      invoker_api(InvokerConfig(*this)),
       provider_api({&resources, &tokens, &ca, &clock, "https://ccf.example"}),
       publish_api({&resources, &ca, "https://ccf.example"}),
       discover_api({&resources, &invokers, &ca}),
       key(OrDie(EvpKey::GenerateEcP256(), "key")),
       keyring(OrDie(TokenKeyring::Open(db, clock), "keyring")) {
-  security_api = std::make_unique<SecurityApi>(SecurityApiConfig{
-      &invokers, &resources, keyring.get(), &ca, &clock, "ccf-a", "https://ccf.example"});
+  security_api = std::make_unique<SecurityApi>(
+      SecurityApiConfig{&invokers, &resources, contexts.get(), &grants, keyring.get(), &ca, &clock,
+                        "ccf-a", "https://ccf.example"});
 }
 
 RestRequest CcfWorld::As(const std::string& kind, const std::string& id, const json& body) const {

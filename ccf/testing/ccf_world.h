@@ -15,7 +15,12 @@
 #include "ccf/publish_service_api.h"
 #include "ccf/security_api.h"
 #include "ccf/token_keyring.h"
-#include "ccf/sqlite_stores.h"
+#include "ccf/local_ccf_state.h"
+#include "ccf/store/remote_grants.h"
+#include "ccf/store/security_contexts.h"
+#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/used_assertions.h"
+#include "common/key_encryption_key.h"
 #include "common/fake_clock.h"
 
 namespace capif {
@@ -50,12 +55,21 @@ class CcfWorld {
 
   static int HttpStatus(const absl::StatusOr<RestResponse>& r);
 
+  // A LocalCcfState configuration over this world's stores.
+  LocalCcfState::Config LocalConfig(const std::string& ccf_id);
+
+  static InvokerManagementConfig InvokerConfig(CcfWorld& w);
+
   FakeClock clock;
   CertificateAuthority ca;
   std::shared_ptr<SqliteDatabase> db;
   SqliteInvokerStore invokers;
   SqliteEnrollmentTokenStore tokens;
   SqliteResourceStore resources;
+  KeyEncryptionKey kek;
+  std::unique_ptr<SqliteSecurityContexts> contexts;
+  SqliteRemoteGrants grants;
+  SqliteUsedAssertions used_assertions;
   InvokerManagementApi invoker_api;
   ProviderManagementApi provider_api;
   PublishServiceApi publish_api;

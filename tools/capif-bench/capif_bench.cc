@@ -126,8 +126,7 @@ BENCHMARK(BM_InvokerCertificate)->Arg(0)->Arg(1)->Arg(2);
 // iteration uses a fresh assertion (made outside the timing).
 void BM_ForwardedTokenAtA(benchmark::State& state) {
   CcfWorld w("bench-forwarded");
-  LocalCcfState a("ccf-a", &w.invokers, &w.resources, w.keyring.get(), w.clock,
-                  *w.ca.certificate().ToPem());
+  LocalCcfState a(w.LocalConfig("ccf-a"));
   auto p = w.RegisterProvider();
   auto api = CcfWorld::SampleApi("location-query", p.aef_id, {"OAUTH"});
   api["shareableInfo"] = {{"isShareable", true}};

@@ -12,7 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "ccf/ccf_config.h"
 #include "ccf/invoker_management_api.h"
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/sqlite_stores.h"
 #include "ccf/token_keyring.h"
 #include "common/clock.h"
 #include "federation/peer_client.h"

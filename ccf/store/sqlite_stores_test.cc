@@ -1,4 +1,4 @@
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/sqlite_stores.h"
 
 #include <gtest/gtest.h>
 
@@ -31,9 +31,9 @@ TEST_F(SqliteStoresTest, InvokerLifecycle) {
   r.enrolment_json = R"({"a":2})";
   ASSERT_TRUE(store.Update(r).ok());
   EXPECT_EQ((*store.Get(ApiInvokerId("inv-1")))->enrolment_json, R"({"a":2})");
-  ASSERT_TRUE(store.Delete(ApiInvokerId("inv-1")).ok());
+  ASSERT_TRUE(store.Delete(ApiInvokerId("inv-1"), {}, 0).ok());
   EXPECT_FALSE(store.Get(ApiInvokerId("inv-1"))->has_value());
-  EXPECT_EQ(store.Delete(ApiInvokerId("inv-1")).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store.Delete(ApiInvokerId("inv-1"), {}, 0).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store.Update(r).code(), absl::StatusCode::kNotFound);
 }
 
@@ -80,11 +80,6 @@ TEST_F(SqliteStoresTest, ResourcesAndOwnership) {
   // Deleting the domain deletes its functions.
   ASSERT_TRUE(resources.Delete(kResourceProviderDomain, "dom-1").ok());
   EXPECT_TRUE(resources.List(kResourceProviderFunction, "")->empty());
-  // Offboarding an invoker deletes its security context.
-  ASSERT_TRUE(invokers.Insert({ApiInvokerId("inv-1"), "{}", "C", "s", "d", absl::Now()}).ok());
-  ASSERT_TRUE(resources.Insert({kResourceSecurityContext, "inv-1", "inv-1", "{}"}).ok());
-  ASSERT_TRUE(invokers.Delete(ApiInvokerId("inv-1")).ok());
-  EXPECT_FALSE(resources.Get(kResourceSecurityContext, "inv-1")->has_value());
 }
 
 TEST_F(SqliteStoresTest, DataSurvivesReopening) {
@@ -132,14 +127,13 @@ TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
   absl::Time t0 = absl::FromUnixSeconds(1700000000);
   OutboundNotice n{"n-1", "ccf-b", kNoticeOffboarding, "x", t0};
   // Nothing to delete: nothing enqueued.
-  EXPECT_EQ(invokers.Delete(ApiInvokerId("inv-1"), {n}).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(resources.Delete(kResourceSecurityContext, "inv-1", {n}).code(),
+  EXPECT_EQ(invokers.Delete(ApiInvokerId("inv-1"), {n}, 0).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(resources.Delete(kResourceServiceApi, "api-1", {n}).code(),
             absl::StatusCode::kNotFound);
   EXPECT_TRUE(outbox.Pending()->empty());
   ASSERT_TRUE(invokers.Insert({ApiInvokerId("inv-1"), "{}", "C", "s", "d", t0}).ok());
-  ASSERT_TRUE(resources.Insert({kResourceSecurityContext, "inv-1", "inv-1", "{}"}).ok());
-  ASSERT_TRUE(invokers.Delete(ApiInvokerId("inv-1"), {n}).ok());
-  EXPECT_FALSE(resources.Get(kResourceSecurityContext, "inv-1")->has_value());
+  ASSERT_TRUE(invokers.Delete(ApiInvokerId("inv-1"), {n}, 0).ok());
+  EXPECT_FALSE(invokers.Get(ApiInvokerId("inv-1"))->has_value());
   ASSERT_EQ(outbox.Pending()->size(), 1u);
   // Survives reopening the database.
   db_.reset();

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "ccf/stores.h"
+#include "ccf/store/stores.h"
 #include "common/sqlite_database.h"
 #include "federation/peer_bundles.h"
 
@@ -21,6 +21,16 @@ namespace capif {
 
 // Migration i takes the schema from version i to i + 1. Append only; never edit a shipped step.
 const std::vector<std::string>& CcfSchema();
+
+// Inside a transaction of any store on the CCF database: enqueues `notices` in the outbox
+// (an id already there is left as it is), and deletes an invoker's security context.
+absl::Status EnqueueNoticesIn(SqliteDatabase::Tx& tx, const std::vector<OutboundNotice>& notices);
+absl::Status DeleteSecurityContextIn(SqliteDatabase::Tx& tx, const std::string& api_invoker_id);
+
+// Microseconds since the Unix epoch, the precision authorization times are stored at; 0 stands
+// for InfinitePast().
+int64_t ToUnixMicrosOrZero(absl::Time t);
+absl::Time FromUnixMicrosOrPast(int64_t us);
 
 // Creates `data_dir` (0700) if needed and opens <data_dir>/ccf.db with the current schema.
 absl::StatusOr<std::shared_ptr<SqliteDatabase>> OpenCcfDatabase(const std::string& data_dir);
@@ -31,9 +41,8 @@ class SqliteInvokerStore final : public InvokerStore {
   absl::Status Insert(const InvokerRecord& record) override;
   absl::Status Update(const InvokerRecord& record) override;
   absl::StatusOr<std::optional<InvokerRecord>> Get(const ApiInvokerId& id) override;
-  using InvokerStore::Delete;
-  absl::Status Delete(const ApiInvokerId& id,
-                      const std::vector<OutboundNotice>& notices) override;
+  absl::Status Delete(const ApiInvokerId& id, const std::vector<OutboundNotice>& notices,
+                      int64_t context_version) override;
 
  private:
   std::shared_ptr<SqliteDatabase> db_;

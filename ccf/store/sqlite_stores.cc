@@ -1,4 +1,4 @@
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/sqlite_stores.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/file_io.h"
@@ -50,6 +50,64 @@ const std::vector<std::string>& CcfSchema() {
       "CREATE TABLE peer_bundles ("
       "  ccf_id TEXT PRIMARY KEY,"
       "  status_json TEXT NOT NULL);",
+      // 7: typed security state (security contexts and their entries, peers' invokers' grants,
+      // offboarding tombstones, used client-assertion ids) instead of JSON documents in
+      // `resources`; times in microseconds; AEFPSKs sealed under the key-encryption key. Rows of
+      // the old kinds are converted at open (MigrateLegacyResources), since sealing needs the key.
+      "CREATE TABLE security_contexts ("
+      "  api_invoker_id TEXT PRIMARY KEY,"
+      "  notification_destination TEXT NOT NULL,"
+      "  supported_features TEXT,"
+      "  request_test_notification INTEGER,"
+      "  websocket_uri TEXT,"
+      "  request_websocket_uri INTEGER,"
+      "  created_us INTEGER NOT NULL,"
+      "  version INTEGER NOT NULL);"
+      "CREATE TABLE security_entries ("
+      "  api_invoker_id TEXT NOT NULL,"
+      "  position INTEGER NOT NULL,"
+      "  aef_id TEXT NOT NULL,"
+      "  by_interface INTEGER NOT NULL,"
+      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, if_api_prefix TEXT,"
+      "  api_id TEXT,"
+      "  pref_methods TEXT NOT NULL,"
+      "  sel_method TEXT NOT NULL,"
+      "  remote_ccf_id TEXT NOT NULL,"
+      "  remote_api_name TEXT NOT NULL,"
+      "  psk_sealed BLOB NOT NULL,"
+      "  psk_expires_us INTEGER NOT NULL,"
+      "  authorized_us INTEGER NOT NULL,"
+      "  PRIMARY KEY (api_invoker_id, position));"
+      "CREATE INDEX security_entries_by_aef ON security_entries(aef_id);"
+      "CREATE TABLE security_entry_apis ("
+      "  api_invoker_id TEXT NOT NULL,"
+      "  position INTEGER NOT NULL,"
+      "  ordinal INTEGER NOT NULL,"
+      "  api_id TEXT NOT NULL,"
+      "  PRIMARY KEY (api_invoker_id, position, api_id));"
+      "CREATE INDEX security_entry_apis_by_api ON security_entry_apis(api_id);"
+      "CREATE TABLE remote_grants ("
+      "  home_ccf_id TEXT NOT NULL,"
+      "  api_invoker_id TEXT NOT NULL,"
+      "  aef_id TEXT NOT NULL,"
+      "  api_id TEXT NOT NULL,"
+      "  sel_method TEXT NOT NULL,"
+      "  granted_us INTEGER NOT NULL,"
+      "  lease_until_us INTEGER,"  // NULL: confirmed by the home CCF
+      "  PRIMARY KEY (api_invoker_id, aef_id, api_id, home_ccf_id));"
+      "CREATE INDEX remote_grants_by_aef ON remote_grants(aef_id);"
+      "CREATE INDEX remote_grants_by_lease ON remote_grants(lease_until_us);"
+      "CREATE TABLE offboarded_invokers ("
+      "  home_ccf_id TEXT NOT NULL,"
+      "  api_invoker_id TEXT NOT NULL,"
+      "  notice_id TEXT NOT NULL,"
+      "  occurred_at INTEGER NOT NULL,"
+      "  received_us INTEGER NOT NULL,"
+      "  PRIMARY KEY (home_ccf_id, api_invoker_id));"
+      "CREATE TABLE used_assertions ("
+      "  assertion_key TEXT PRIMARY KEY,"
+      "  expires_us INTEGER NOT NULL);"
+      "CREATE INDEX used_assertions_by_expiry ON used_assertions(expires_us);",
   };
   return *kSchema;
 }
@@ -96,9 +154,24 @@ absl::StatusOr<std::optional<InvokerRecord>> SqliteInvokerStore::Get(const ApiIn
                                                     absl::FromUnixSeconds(SqlInt(row[4]))});
 }
 
-namespace {
+int64_t ToUnixMicrosOrZero(absl::Time t) {
+  return t == absl::InfinitePast() ? 0 : absl::ToUnixMicros(t);
+}
 
-absl::Status EnqueueIn(SqliteDatabase::Tx& tx, const std::vector<OutboundNotice>& notices) {
+absl::Time FromUnixMicrosOrPast(int64_t us) {
+  return us == 0 ? absl::InfinitePast() : absl::FromUnixMicros(us);
+}
+
+absl::Status DeleteSecurityContextIn(SqliteDatabase::Tx& tx, const std::string& api_invoker_id) {
+  for (const char* table : {"security_entry_apis", "security_entries", "security_contexts"}) {
+    absl::Status s = tx.Execute(absl::StrCat("DELETE FROM ", table, " WHERE api_invoker_id = ?"),
+                                {api_invoker_id});
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EnqueueNoticesIn(SqliteDatabase::Tx& tx, const std::vector<OutboundNotice>& notices) {
   for (const OutboundNotice& n : notices) {
     absl::Status s = tx.Execute(
         "INSERT OR IGNORE INTO outbox(notice_id, destination, kind, payload, created_at, "
@@ -110,18 +183,25 @@ absl::Status EnqueueIn(SqliteDatabase::Tx& tx, const std::vector<OutboundNotice>
   return absl::OkStatus();
 }
 
-}  // namespace
-
 absl::Status SqliteInvokerStore::Delete(const ApiInvokerId& id,
-                                        const std::vector<OutboundNotice>& notices) {
+                                        const std::vector<OutboundNotice>& notices,
+                                        int64_t context_version) {
   return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    auto ctx = tx.Query("SELECT version FROM security_contexts WHERE api_invoker_id = ?",
+                        {id.value()});
+    if (!ctx.ok()) return ctx.status();
+    if ((ctx->empty() ? 0 : SqlInt((*ctx)[0][0])) != context_version) {
+      return absl::AbortedError("the invoker's security context changed meanwhile");
+    }
     absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?", {id.value()});
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
     // Everything derived from the invoker (security contexts and their keys) goes with it.
     s = tx.Execute("DELETE FROM resources WHERE owner = ?", {id.value()});
     if (!s.ok()) return s;
-    return EnqueueIn(tx, notices);
+    s = DeleteSecurityContextIn(tx, id.value());
+    if (!s.ok()) return s;
+    return EnqueueNoticesIn(tx, notices);
   });
 }
 
@@ -175,12 +255,12 @@ absl::Status SqliteResourceStore::Delete(absl::string_view kind, absl::string_vi
     if (tx.changes() == 0) return absl::NotFoundError(absl::StrCat("no such ", kind));
     s = tx.Execute("DELETE FROM resources WHERE owner = ?", {std::string(id)});
     if (!s.ok()) return s;
-    return EnqueueIn(tx, notices);
+    return EnqueueNoticesIn(tx, notices);
   });
 }
 
 absl::Status SqliteNoticeOutbox::Enqueue(const std::vector<OutboundNotice>& notices) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) { return EnqueueIn(tx, notices); });
+  return db_->Transaction([&](SqliteDatabase::Tx& tx) { return EnqueueNoticesIn(tx, notices); });
 }
 
 namespace {

@@ -4,7 +4,7 @@
 // Every write is durable when the call returns. Errors: AlreadyExists for a duplicate key,
 // Unavailable when the database is busy (retry), Internal otherwise. Records never carry
 // plaintext secrets: onboarding secrets are stored as salted HMAC-SHA-256 digests, enrollment
-// tokens as SHA-256 digests. Implementations are thread-safe.
+// tokens as SHA-256 digests, AEFPSKs sealed under the key-encryption key. Implementations are thread-safe.
 #ifndef CAPIF_CCF_STORES_H_
 #define CAPIF_CCF_STORES_H_
 
@@ -72,11 +72,11 @@ class InvokerStore {
   // NotFound if absent.
   virtual absl::Status Update(const InvokerRecord& record) = 0;
   virtual absl::StatusOr<std::optional<InvokerRecord>> Get(const ApiInvokerId& id) = 0;
-  // Deletes the invoker and everything derived from it, and enqueues `notices` in the outbox in
-  // the same transaction. NotFound (and nothing enqueued) if absent.
-  virtual absl::Status Delete(const ApiInvokerId& id,
-                              const std::vector<OutboundNotice>& notices) = 0;
-  absl::Status Delete(const ApiInvokerId& id) { return Delete(id, {}); }
+  // Deletes the invoker and everything derived from it (its security context included), and
+  // enqueues `notices` in the outbox in the same transaction, if its security context is still at
+  // `context_version` (0: it has none), else Aborted. NotFound (and nothing enqueued) if absent.
+  virtual absl::Status Delete(const ApiInvokerId& id, const std::vector<OutboundNotice>& notices,
+                              int64_t context_version) = 0;
 };
 
 // One-time enrollment credentials: for invoker onboarding (`capifctl enroll-invoker`) and for
@@ -95,9 +95,9 @@ class EnrollmentTokenStore {
 };
 
 // TS 29.222 resources kept as their JSON representation: provider registrations and functions,
-// published service APIs, security contexts. `owner` is the id the resource belongs to (the
-// provider domain of a function, the APF of a service API, the invoker of a security context);
-// deleting an invoker deletes every resource it owns.
+// published service APIs. `owner` is the id the resource belongs to (the provider domain of a
+// function, the APF of a service API). Security contexts and peers' grants are typed records
+// (security_contexts.h, remote_grants.h).
 struct Resource {
   std::string kind;  // one of the kResource* names
   std::string id;
@@ -108,18 +108,6 @@ struct Resource {
 inline constexpr char kResourceProviderDomain[] = "provider-domain";
 inline constexpr char kResourceProviderFunction[] = "provider-function";
 inline constexpr char kResourceServiceApi[] = "service-api";
-inline constexpr char kResourceSecurityContext[] = "security-context";
-// Private members of a stored security-context entry (never returned to invokers).
-inline constexpr char kEntryPskMember[] = "_aefPsk";              // AEFPSK, lower-case hex
-inline constexpr char kEntryPskExpiresMember[] = "_aefPskExpires";  // Unix seconds
-inline constexpr char kEntryAefCcfMember[] = "_aefCcfId";          // peer CCF of a remote AEF
-inline constexpr char kEntryApiNameMember[] = "_apiName";          // a remote AEF's API name
-// Private member of a stored security context: when it was created (Unix seconds).
-inline constexpr char kContextSinceMember[] = "_since";
-// A peer CCF's invoker allowed to use one of this CCF's AEFs (CAPIF interconnection).
-inline constexpr char kResourceRemoteGrant[] = "remote-grant";
-// A peer CCF's invoker that the peer announced as offboarded (solution #17), "<peer>/<invoker>".
-inline constexpr char kResourceOffboardedInvoker[] = "offboarded-invoker";
 
 class ResourceStore {
  public:

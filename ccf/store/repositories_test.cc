@@ -1,0 +1,291 @@
+// The typed repositories on a real SQLite file: every query the flows make, and the
+// compare-and-swap rule with two writers racing.
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+
+#include "gtest/gtest.h"
+#include "ccf/store/legacy_resources.h"
+#include "ccf/store/remote_grants.h"
+#include "ccf/store/security_contexts.h"
+#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/used_assertions.h"
+#include "common/testing/test_paths.h"
+
+namespace capif {
+namespace {
+
+KeyEncryptionKey TestKek() {
+  return KeyEncryptionKey::FromBytes(SecretBytes::Random(KeyEncryptionKey::kKeySize));
+}
+
+SecurityEntry Entry(const std::string& aef, std::vector<std::string> apis, const std::string& method,
+                    absl::Time at) {
+  SecurityEntry e;
+  e.aef_id = aef;
+  e.api_ids = std::move(apis);
+  e.pref_methods = {method};
+  e.selected_method = method;
+  e.authorized_at = at;
+  if (method == "PSK") {
+    e.aef_psk = SecretBytes::Random(32);
+    e.psk_expires = at + absl::Hours(1);
+  }
+  return e;
+}
+
+SecurityContext Context(const std::string& invoker, std::vector<SecurityEntry> entries) {
+  SecurityContext c;
+  c.api_invoker_id = invoker;
+  c.notification_destination = "https://inv.example/n";
+  c.created = absl::FromUnixMicros(1'700'000'000'123'456);
+  c.entries = std::move(entries);
+  return c;
+}
+
+class RepositoriesTest : public ::testing::Test {
+ protected:
+  RepositoriesTest()
+      : db_(*OpenCcfDatabase(TestTmpDir(
+            ::testing::UnitTest::GetInstance()->current_test_info()->name()))),
+        kek_(TestKek()),
+        contexts_(*SqliteSecurityContexts::Create(db_, kek_)) {}
+
+  std::shared_ptr<SqliteDatabase> db_;
+  KeyEncryptionKey kek_;
+  std::unique_ptr<SqliteSecurityContexts> contexts_;
+  const absl::Time t0_ = absl::FromUnixMicros(1'700'000'000'000'001);
+};
+
+TEST_F(RepositoriesTest, ContextRoundTripKeepsEveryFieldAndMicroseconds) {
+  SecurityEntry psk = Entry("aef-1", {"api-1", "api-2"}, "PSK", t0_);
+  psk.interface_details = InterfaceAddress{"127.0.0.1", std::nullopt, std::nullopt, 8443, "/x"};
+  psk.api_id = "api-1";
+  SecurityEntry remote = Entry("aef-9", {"api-9"}, "OAUTH", t0_ + absl::Microseconds(1));
+  remote.remote_ccf_id = "ccf-a";
+  remote.remote_api_name = "loc";
+  SecurityContext c = Context("inv-1", {psk, remote});
+  c.supported_features = "0";
+  c.request_test_notification = true;
+  c.websocket_uri = "wss://x";
+  ASSERT_EQ(*contexts_->Write(c, 0, {}), 1);
+  auto got = contexts_->Get("inv-1");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  const SecurityContext& g = **got;
+  EXPECT_EQ(g.version, 1);
+  EXPECT_EQ(g.created, c.created);
+  EXPECT_EQ(g.supported_features, "0");
+  EXPECT_EQ(g.request_test_notification, true);
+  EXPECT_EQ(g.websocket_uri, "wss://x");
+  EXPECT_FALSE(g.request_websocket_uri.has_value());
+  ASSERT_EQ(g.entries.size(), 2u);
+  EXPECT_EQ(g.entries[0].api_ids, (std::vector<std::string>{"api-1", "api-2"}));
+  EXPECT_EQ(g.entries[0].interface_details, psk.interface_details);
+  EXPECT_EQ(g.entries[0].api_id, "api-1");
+  EXPECT_TRUE(g.entries[0].aef_psk.Equals(psk.aef_psk));
+  EXPECT_EQ(g.entries[0].psk_expires, psk.psk_expires);
+  EXPECT_EQ(g.entries[0].authorized_at, t0_);
+  EXPECT_EQ(g.entries[1].authorized_at, t0_ + absl::Microseconds(1));
+  EXPECT_EQ(g.entries[1].remote_ccf_id, "ccf-a");
+  EXPECT_EQ(g.entries[1].remote_api_name, "loc");
+  EXPECT_FALSE(contexts_->Get("inv-2")->has_value());
+}
+
+TEST_F(RepositoriesTest, AefPskIsSealedInTheDatabaseAndNeedsTheSameKey) {
+  SecurityEntry psk = Entry("aef-1", {"api-1"}, "PSK", t0_);
+  ASSERT_TRUE(contexts_->Write(Context("inv-1", {psk}), 0, {}).ok());
+  auto rows = db_->Query("SELECT psk_sealed FROM security_entries");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  std::string sealed = SqlBytes((*rows)[0][0]);
+  EXPECT_EQ(sealed.find(std::string(psk.aef_psk.Reveal(InsecureSecretAccess()))),
+            std::string::npos);
+  auto other = *SqliteSecurityContexts::Create(db_, TestKek());
+  EXPECT_EQ(other->Get("inv-1").status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(RepositoriesTest, WriteAndDeleteAreCompareAndSwapOnTheVersion) {
+  ASSERT_TRUE(contexts_->Write(Context("inv-1", {Entry("aef-1", {"a"}, "PKI", t0_)}), 0, {}).ok());
+  // Creating again as if absent loses: it exists.
+  EXPECT_EQ(contexts_->Write(Context("inv-1", {}), 0, {}).status().code(),
+            absl::StatusCode::kAborted);
+  auto v2 = contexts_->Write(Context("inv-1", {Entry("aef-2", {"b"}, "PKI", t0_)}), 1, {});
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(*v2, 2);
+  // A writer that read version 1 lost the race: nothing of its write is kept.
+  EXPECT_EQ(contexts_->Write(Context("inv-1", {}), 1, {}).status().code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(contexts_->Delete("inv-1", 1, {}).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ((*contexts_->Get("inv-1"))->entries[0].aef_id, "aef-2");
+  EXPECT_TRUE(contexts_->Delete("inv-1", 2, {}).ok());
+  EXPECT_EQ(contexts_->Delete("inv-1", 2, {}).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(RepositoriesTest, TwoWritersRacingOnOneVersionExactlyOneWins) {
+  ASSERT_TRUE(contexts_->Write(Context("inv-1", {}), 0, {}).ok());
+  for (int round = 0; round < 20; ++round) {
+    int64_t version = (*contexts_->Get("inv-1"))->version;
+    std::atomic<int> won{0}, lost{0};
+    auto writer = [&](const std::string& aef) {
+      auto r = contexts_->Write(Context("inv-1", {Entry(aef, {"a"}, "PSK", t0_)}), version, {});
+      (r.ok() ? won : lost)++;
+      if (!r.ok()) EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+    };
+    std::thread a(writer, "aef-a"), b(writer, "aef-b");
+    a.join();
+    b.join();
+    EXPECT_EQ(won.load(), 1);
+    EXPECT_EQ(lost.load(), 1);
+    EXPECT_EQ((*contexts_->Get("inv-1"))->version, version + 1);
+  }
+}
+
+TEST_F(RepositoriesTest, EntriesByAefAndByApi) {
+  ASSERT_TRUE(contexts_
+                  ->Write(Context("inv-1", {Entry("aef-1", {"a", "b"}, "PKI", t0_),
+                                            Entry("aef-2", {"c"}, "OAUTH", t0_)}),
+                          0, {})
+                  .ok());
+  ASSERT_TRUE(contexts_->Write(Context("inv-2", {Entry("aef-1", {"b"}, "PSK", t0_)}), 0, {}).ok());
+  auto by_aef = contexts_->EntriesOfAef("aef-1");
+  ASSERT_TRUE(by_aef.ok()) << by_aef.status();
+  ASSERT_EQ(by_aef->size(), 2u);
+  EXPECT_EQ((*by_aef)[0].api_invoker_id, "inv-1");
+  EXPECT_EQ((*by_aef)[1].api_invoker_id, "inv-2");
+  EXPECT_TRUE((*by_aef)[1].entry.aef_psk.size() == 32);
+  auto by_api = contexts_->EntriesOfApi("b");
+  ASSERT_TRUE(by_api.ok()) << by_api.status();
+  ASSERT_EQ(by_api->size(), 2u);
+  EXPECT_EQ((*by_api)[0].entry.api_ids, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(contexts_->EntriesOfApi("c")->size(), 1u);
+  EXPECT_TRUE(contexts_->EntriesOfApi("zzz")->empty());
+}
+
+TEST_F(RepositoriesTest, NoticesAreEnqueuedWithTheWriteOrNotAtAll) {
+  SqliteNoticeOutbox outbox(db_);
+  OutboundNotice n{"n-1", "aef-1", kNoticeAefRevoke, "{}", t0_};
+  ASSERT_TRUE(contexts_->Write(Context("inv-1", {}), 0, {n}).ok());
+  EXPECT_EQ(outbox.Pending()->size(), 1u);
+  OutboundNotice m{"n-2", "aef-1", kNoticeAefRevoke, "{}", t0_};
+  EXPECT_FALSE(contexts_->Write(Context("inv-1", {}), 7, {m}).ok());
+  EXPECT_FALSE(contexts_->Delete("inv-1", 7, {m}).ok());
+  EXPECT_EQ(outbox.Pending()->size(), 1u);
+  ASSERT_TRUE(contexts_->Delete("inv-1", 1, {m}).ok());
+  EXPECT_EQ(outbox.Pending()->size(), 2u);
+}
+
+TEST_F(RepositoriesTest, OffboardingAnInvokerTakesItsContextAndChecksItsVersion) {
+  SqliteInvokerStore invokers(db_);
+  ASSERT_TRUE(invokers.Insert({ApiInvokerId("inv-1"), "{}", "pem", "s", "d", t0_}).ok());
+  ASSERT_TRUE(contexts_->Write(Context("inv-1", {Entry("aef-1", {"a"}, "PSK", t0_)}), 0, {}).ok());
+  // The notices were computed from version 0 (no context): stale, refused.
+  EXPECT_EQ(invokers.Delete(ApiInvokerId("inv-1"), {}, 0).code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE(invokers.Delete(ApiInvokerId("inv-1"), {}, 1).ok());
+  EXPECT_FALSE(contexts_->Get("inv-1")->has_value());
+  EXPECT_TRUE(contexts_->EntriesOfAef("aef-1")->empty());
+}
+
+TEST_F(RepositoriesTest, GrantsByInvokerByAefLeasesAndTombstones) {
+  SqliteRemoteGrants grants(db_);
+  RemoteGrant g1{"ccf-b", "inv-1", "aef-1", "api-1", "PSK", t0_, t0_ + absl::Seconds(60)};
+  RemoteGrant g2{"ccf-b", "inv-1", "aef-2", "api-2", "OAUTH", t0_, std::nullopt};
+  RemoteGrant g3{"ccf-c", "inv-3", "aef-1", "api-1", "PKI", t0_, t0_ + absl::Seconds(60)};
+  for (const RemoteGrant& g : {g1, g2, g3}) ASSERT_TRUE(grants.Put(g).ok());
+  EXPECT_EQ(grants.OfInvoker("inv-1")->size(), 2u);
+  auto by_aef = grants.OfAef("aef-1");
+  ASSERT_EQ(by_aef->size(), 2u);
+  EXPECT_EQ((*by_aef)[0].api_invoker_id, "inv-1");
+  EXPECT_EQ((*by_aef)[0].granted_at, t0_);
+  ASSERT_TRUE((*by_aef)[0].lease_until.has_value());
+  EXPECT_TRUE((*by_aef)[0].StandsAt(t0_ + absl::Seconds(60)));
+  EXPECT_FALSE((*by_aef)[0].StandsAt(t0_ + absl::Seconds(61)));
+  // Only the home CCF of the grant confirms it.
+  EXPECT_EQ(*grants.Confirm("ccf-c", "inv-1", {{"aef-1", ""}}), 0);
+  EXPECT_EQ(*grants.Confirm("ccf-b", "inv-1", {{"aef-1", "api-1"}}), 1);
+  auto removed = grants.RemoveUnconfirmed(t0_ + absl::Seconds(61));
+  ASSERT_TRUE(removed.ok());
+  ASSERT_EQ(removed->size(), 1u);
+  EXPECT_EQ((*removed)[0].api_invoker_id, "inv-3");
+  EXPECT_EQ(grants.OfInvoker("inv-1")->size(), 2u);
+  EXPECT_TRUE(grants.OfInvoker("inv-3")->empty());
+  // Granting again replaces (new time, new lease).
+  g2.granted_at = t0_ + absl::Microseconds(5);
+  ASSERT_TRUE(grants.Put(g2).ok());
+  EXPECT_EQ(grants.OfAef("aef-2")->at(0).granted_at, g2.granted_at);
+  // Offboarding: grants, tombstone and notices together.
+  SqliteNoticeOutbox outbox(db_);
+  ASSERT_TRUE(grants
+                  .Remove(*grants.OfInvoker("inv-1"),
+                          OffboardedInvoker{"ccf-b", "inv-1", "n-1", 1700000000, t0_},
+                          {{"n-1/aef-1", "aef-1", kNoticeAefRevoke, "{}", t0_}})
+                  .ok());
+  EXPECT_TRUE(grants.OfInvoker("inv-1")->empty());
+  EXPECT_TRUE(*grants.IsOffboarded("ccf-b", "inv-1"));
+  EXPECT_FALSE(*grants.IsOffboarded("ccf-c", "inv-1"));
+  EXPECT_EQ(outbox.Pending()->size(), 1u);
+  // A repeated notice changes nothing.
+  EXPECT_TRUE(grants.Remove({}, OffboardedInvoker{"ccf-b", "inv-1", "n-1", 1, t0_}, {}).ok());
+}
+
+TEST_F(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopening) {
+  {
+    SqliteUsedAssertions used(db_);
+    ASSERT_TRUE(used.Remember("ccf-b/inv/j1", t0_ + absl::Minutes(5), t0_).ok());
+    EXPECT_EQ(used.Remember("ccf-b/inv/j1", t0_ + absl::Minutes(5), t0_).code(),
+              absl::StatusCode::kAlreadyExists);
+    EXPECT_TRUE(used.Remember("ccf-b/inv/j2", t0_ + absl::Minutes(5), t0_).ok());
+  }
+  SqliteUsedAssertions reopened(db_);
+  EXPECT_EQ(reopened.Remember("ccf-b/inv/j1", t0_ + absl::Minutes(5), t0_ + absl::Minutes(4))
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  // Past its expiry the id is forgotten (swept), and may be seen again.
+  EXPECT_TRUE(reopened.Remember("ccf-b/inv/j1", t0_ + absl::Minutes(20), t0_ + absl::Minutes(6))
+                  .ok());
+  auto rows = db_->Query("SELECT COUNT(*) FROM used_assertions");
+  EXPECT_EQ(SqlInt((*rows)[0][0]), 1);  // j2 was swept
+}
+
+TEST_F(RepositoriesTest, LegacyDocumentsAreConvertedAndSealed) {
+  SqliteResourceStore resources(db_);
+  std::string ctx =
+      R"({"notificationDestination":"https://n","_since":1700000000,"securityInfo":[)"
+      R"({"aefId":"aef-1","prefSecurityMethods":["PSK"],"selSecurityMethod":"PSK",)"
+      R"("authorizationInfo":"a,b","_aefPsk":"00112233","_aefPskExpires":1700003600},)"
+      R"({"aefId":"aef-9","apiId":"z","prefSecurityMethods":["OAUTH"],"selSecurityMethod":"OAUTH",)"
+      R"("authorizationInfo":"z","_aefCcfId":"ccf-a","_apiName":"loc"}]})";
+  ASSERT_TRUE(resources.Insert({"security-context", "inv-1", "inv-1", ctx}).ok());
+  ASSERT_TRUE(resources
+                  .Insert({"remote-grant", "inv-b@aef-1@a", "inv-b",
+                           R"({"homeCcfId":"ccf-b","apiInvokerId":"inv-b","aefId":"aef-1",)"
+                           R"("apiId":"a","selSecurityMethod":"OAUTH","grantedAt":1700000000})"})
+                  .ok());
+  ASSERT_TRUE(resources
+                  .Insert({"offboarded-invoker", "ccf-b/inv-x", "",
+                           R"({"homeCcfId":"ccf-b","apiInvokerId":"inv-x","noticeId":"n",)"
+                           R"("occurredAt":1,"receivedAt":2})"})
+                  .ok());
+  ASSERT_TRUE(resources.Insert({"service-api", "api-1", "apf", "{}"}).ok());
+  auto n = MigrateLegacyResources(db_, kek_);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 3);
+  EXPECT_EQ(*MigrateLegacyResources(db_, kek_), 0);
+  auto c = contexts_->Get("inv-1");
+  ASSERT_TRUE(c.ok() && c->has_value()) << c.status();
+  ASSERT_EQ((*c)->entries.size(), 2u);
+  EXPECT_EQ((*c)->entries[0].api_ids, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ((*c)->entries[0].aef_psk.Reveal(InsecureSecretAccess()),
+            absl::HexStringToBytes("00112233"));
+  EXPECT_EQ((*c)->entries[0].authorized_at, absl::FromUnixSeconds(1700000000));
+  EXPECT_EQ((*c)->entries[1].remote_ccf_id, "ccf-a");
+  SqliteRemoteGrants grants(db_);
+  ASSERT_EQ(grants.OfInvoker("inv-b")->size(), 1u);
+  EXPECT_FALSE(grants.OfInvoker("inv-b")->at(0).lease_until.has_value());
+  EXPECT_TRUE(*grants.IsOffboarded("ccf-b", "inv-x"));
+  EXPECT_TRUE(resources.List("security-context", "")->empty());
+  EXPECT_EQ(resources.List("service-api", "")->size(), 1u);
+}
+
+}  // namespace
+}  // namespace capif
