@@ -246,6 +246,16 @@ TEST(LocalCcfStateTest, ForwardedTokenNeedsTheInvokerOfThePeerItsKeyAndAnOauthGr
   ASSERT_TRUE(jwt.ok()) << jwt.status();
   EXPECT_EQ(jwt->claims["client_id"], "inv-b1");
   EXPECT_EQ(error_of("inv-b1", scope, good, cert), "invalid_grant");  // replayed jti
+  // Issue 9, problem 5: a restarted CCF (new state over the same database) still refuses it.
+  {
+    SqliteUsedAssertions reopened_store(w.db);
+    LocalCcfState::Config config = w.LocalConfig("ccf-a");
+    config.used_assertions = &reopened_store;
+    LocalCcfState restarted(std::move(config));
+    auto again = restarted.ForwardToken(b, "inv-b1", scope, good, cert);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->error, "invalid_grant");
+  }
 
   // After B's offboarding notice: refused whatever it presents.
   ASSERT_TRUE(state.ApplyPeerNotice(b, {true, "inv-b1", "n-1", 0}).ok());

@@ -213,6 +213,147 @@ TEST_F(SecurityApiTest, IntrospectionFollowsTheAuthorization) {
   EXPECT_EQ(json::parse(introspect("aef", p_.aef_id, "token=" + fresh)->body)["active"], false);
 }
 
+// Issue 9, problem 3: within one second, token T, DELETE, PUT again: T is inactive (times are
+// compared to the microsecond), and a token issued right after the new PUT is active.
+TEST_F(SecurityApiTest, IntrospectionOrdersRevocationsWithinOneSecond) {
+  auto put = [&] {
+    return w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"OAUTH"}, p_.aef_id)));
+  };
+  std::string scope = "3gpp%23" + p_.aef_id + "%3Alocation-query";
+  auto token = [&] {
+    auto res = w_.security_api->Token(TokenReq(Form(inv_.onboarding_secret, scope), inv_.id));
+    EXPECT_TRUE(res.ok() && res->status == 200);
+    return json::parse(res->body)["access_token"].get<std::string>();
+  };
+  auto active = [&](const std::string& t) {
+    RestRequest r = w_.As("aef", p_.aef_id);
+    r.body = "token=" + t;
+    r.headers.emplace("content-type", "application/x-www-form-urlencoded");
+    return json::parse(w_.security_api->Introspect(r)->body)["active"].get<bool>();
+  };
+  // All of it within one second of the clock: from .100 to .400.
+  w_.clock.Set(absl::FromUnixSeconds(absl::ToUnixSeconds(w_.clock.Now()) + 1) + absl::Milliseconds(100));
+  ASSERT_EQ(CcfWorld::HttpStatus(put()), 201);
+  w_.clock.Advance(absl::Milliseconds(100));
+  std::string old = token();
+  EXPECT_TRUE(active(old));
+  w_.clock.Advance(absl::Milliseconds(100));
+  RestRequest del = w_.As("invoker", inv_.id);
+  del.path_params = {inv_.id};
+  ASSERT_EQ(CcfWorld::HttpStatus(w_.security_api->Remove(del)), 204);
+  w_.clock.Advance(absl::Milliseconds(100));
+  ASSERT_EQ(CcfWorld::HttpStatus(put()), 201);
+  EXPECT_FALSE(active(old)) << "a token issued before the revocation, in the same second";
+  w_.clock.Advance(absl::Microseconds(1));
+  std::string fresh = token();
+  EXPECT_TRUE(active(fresh)) << "a token issued after the new authorization, in the same second";
+  // Its iat carries the fraction: an AEF can order it against a revocation too.
+  auto jwks = JwkSet::FromJson(w_.security_api->Jwks(RestRequest())->body);
+  JwtValidator validator({"at+jwt", "ccf-a", p_.aef_id, true, absl::Seconds(30)}, w_.clock);
+  auto jwt = validator.Verify(fresh, *jwks);
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  EXPECT_EQ(jwt->issued_at, absl::FromUnixMicros(absl::ToUnixMicros(w_.clock.Now())));
+}
+
+// Issue 9, problem 1: an AEF revoking one API of an entry that covers two removes exactly that
+// API, and the other stays authorized.
+TEST_F(SecurityApiTest, AefRevokesOneApiOfAnEntryCoveringSeveral) {
+  json second = w_.Publish(p_.apf_id, CcfWorld::SampleApi("second-api", p_.aef_id, {"PKI"}));
+  std::string a = pki_api_["apiId"], b = second["apiId"];
+  // By aefId without apiId: the entry covers both APIs of the AEF.
+  ASSERT_EQ(CcfWorld::HttpStatus(w_.security_api->Create(
+                InvokerReq(inv_.id, inv_.id, ServiceSecurity({"PKI"}, p_.aef_id)))),
+            201);
+  auto get = [&] {
+    RestRequest r = w_.As("aef", p_.aef_id);
+    r.path_params = {inv_.id};
+    r.query.emplace("authorizationInfo", "true");
+    return w_.security_api->GetForAef(r);
+  };
+  auto before = get();
+  ASSERT_EQ(CcfWorld::HttpStatus(before), 200);
+  std::string both = json::parse(before->body)["securityInfo"][0]["authorizationInfo"];
+  EXPECT_TRUE(both == a + "," + b || both == b + "," + a) << both;
+  auto revoke = [&](const std::string& api) {
+    RestRequest r = w_.As("aef", p_.aef_id,
+                          {{"apiInvokerId", inv_.id}, {"apiIds", {api}}, {"cause", "OVERLIMIT_USAGE"}});
+    r.path_params = {inv_.id};
+    return w_.security_api->RevokeByAef(r);
+  };
+  ASSERT_EQ(CcfWorld::HttpStatus(revoke(a)), 204);
+  auto after = get();
+  ASSERT_EQ(CcfWorld::HttpStatus(after), 200) << after->body;
+  json entry = json::parse(after->body)["securityInfo"][0];
+  EXPECT_EQ(entry["authorizationInfo"], b);
+  EXPECT_EQ(entry["apiId"], b);
+  ASSERT_EQ(CcfWorld::HttpStatus(revoke(b)), 204);
+  EXPECT_EQ(CcfWorld::HttpStatus(get()), 404);
+}
+
+// A peer whose AEF "aef-r" serves one shared API; each method request may run `during` first
+// (what another request does while this one waits for the peer).
+class RacingPeer : public RemoteApiSource {
+ public:
+  std::function<void()> during;
+  std::vector<json> SharedApis(const std::string&) override {
+    return {{{"apiName", "remote-api"}, {"apiId", "api-r"}, {"ccfId", "ccf-z"},
+             {"aefProfiles", {{{"aefId", "aef-r"}, {"securityMethods", {"OAUTH"}}}}}}};
+  }
+  absl::StatusOr<MethodDecision> RequestSecurityMethod(const std::string&, const std::string&,
+                                                       const std::vector<std::string>&,
+                                                       const std::string& aef_id,
+                                                       const std::string& api_id) override {
+    if (during) std::exchange(during, nullptr)();
+    return MethodDecision{aef_id, api_id.empty() ? "api-r" : api_id, "OAUTH", ""};
+  }
+  absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const std::string&, const std::string&,
+                                                        const std::string&,
+                                                        const std::string&) override {
+    return absl::UnimplementedError("not in this test");
+  }
+  absl::StatusOr<ForwardedToken> ForwardToken(const std::string&, const std::string&,
+                                              const std::string&, const std::string&,
+                                              const std::string&) override {
+    return absl::UnimplementedError("not in this test");
+  }
+  absl::StatusOr<std::string> FindInvokerHome(const std::string&) override {
+    return absl::UnimplementedError("not in this test");
+  }
+  absl::Status DeliverNotice(const OutboundNotice&) override {
+    return absl::UnimplementedError("not in this test");
+  }
+};
+
+// Issue 9, problem 2: /update asks the peer, and a revocation lands meanwhile: the update is
+// redone on the revoked state instead of writing back what it read.
+TEST_F(SecurityApiTest, UpdateRacingARevocationDoesNotBringItBack) {
+  RacingPeer peer;
+  SecurityApiConfig config{&w_.invokers, &w_.resources, w_.contexts.get(), &w_.grants,
+                           w_.keyring.get(), &w_.ca, &w_.clock, "ccf-a", "https://ccf.example"};
+  config.remote = &peer;
+  SecurityApi api(std::move(config));
+  ASSERT_EQ(CcfWorld::HttpStatus(
+                api.Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"PKI"}, p_.aef_id)))),
+            201);
+  peer.during = [&] {
+    RestRequest r = w_.As("aef", p_.aef_id,
+                          {{"apiInvokerId", inv_.id},
+                           {"apiIds", {pki_api_["apiId"]}},
+                           {"cause", "UNEXPECTED_REASON"}});
+    r.path_params = {inv_.id};
+    EXPECT_EQ(CcfWorld::HttpStatus(api.RevokeByAef(r)), 204);
+  };
+  RestRequest update = InvokerReq(
+      inv_.id, inv_.id, {{"securityInfo", {{{"aefId", "aef-r"}, {"prefSecurityMethods", {"OAUTH"}}}}}});
+  auto res = api.AddEntries(update);
+  ASSERT_EQ(CcfWorld::HttpStatus(res), 200) << res->body;
+  auto ctx = w_.contexts->Get(inv_.id);
+  ASSERT_TRUE(ctx.ok() && ctx->has_value());
+  ASSERT_EQ((*ctx)->entries.size(), 1u) << "the revoked entry came back";
+  EXPECT_EQ((*ctx)->entries[0].aef_id, "aef-r");
+  EXPECT_EQ((*ctx)->entries[0].remote_ccf_id, "ccf-z");
+}
+
 TEST_F(SecurityApiTest, TokenErrorsAreAccessTokenErr) {
   ASSERT_TRUE(w_.security_api->Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"PKI"}, p_.aef_id))).ok());
   std::string scope = "3gpp%23" + p_.aef_id + "%3Alocation-query";
