@@ -153,6 +153,29 @@ TEST_F(AefInteropTest, OpensslTlsPskReachesTheAefAndAWrongKeyOrIdentityDoesNot) 
   EXPECT_FALSE(absl::StrContains(after, "HTTP/1.1 200")) << after;
 }
 
+// Issue 9, problem 4: renegotiating PSK with /update replaces the AEFPSK; the AEF that cached
+// the old key is told (revoke-authorization), so the new key works and the old one no longer does.
+TEST_F(AefInteropTest, PskRenegotiatedWithUpdateReplacesTheKeyAtTheAef) {
+  Onboarded o = OnboardWith("PSK");
+  std::string id = o.invoker->api_invoker_id();
+  std::string old_psk = Hex(o.context.aef_psks[*aef_id_]);
+  std::string first = SClient(absl::StrCat("-tls1_3 -psk ", old_psk, " -psk_identity ", id));
+  ASSERT_TRUE(absl::StrContains(first, "HTTP/1.1 200")) << first;  // the AEF now caches it
+  auto apis = o.invoker->Discover({{"api-name", "location-query"}});
+  ASSERT_TRUE(apis.ok());
+  auto renewed = o.invoker->UpdateSecurityMethods(*apis, {"PSK"});
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  ASSERT_EQ(renewed->service_security["securityInfo"].size(), 1u)
+      << "the new entry replaces the old one: " << renewed->service_security.dump();
+  std::string new_psk = Hex(renewed->aef_psks[*aef_id_]);
+  ASSERT_NE(new_psk, old_psk);
+  ASSERT_TRUE(aef_->WaitForStderr(absl::StrCat("authorization of ", id, " revoked"), kWait).ok());
+  std::string with_new = SClient(absl::StrCat("-tls1_3 -psk ", new_psk, " -psk_identity ", id));
+  EXPECT_TRUE(absl::StrContains(with_new, "HTTP/1.1 200")) << with_new;
+  std::string with_old = SClient(absl::StrCat("-tls1_3 -psk ", old_psk, " -psk_identity ", id));
+  EXPECT_FALSE(absl::StrContains(with_old, "HTTP/1.1 200")) << with_old;
+}
+
 TEST_F(AefInteropTest, OpensslWithTheInvokerCertificateReachesAPkiAefAForeignOneDoesNot) {
   Onboarded o = OnboardWith("PKI");
   std::string id = o.invoker->api_invoker_id();

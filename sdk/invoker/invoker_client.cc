@@ -109,6 +109,16 @@ absl::StatusOr<json> CapifInvoker::Discover(const std::map<std::string, std::str
 
 absl::StatusOr<SecurityContext> CapifInvoker::RequestSecurityMethods(
     const json& service_apis, const std::vector<std::string>& preferred) {
+  return SendSecurityMethods(service_apis, preferred, /*update=*/false);
+}
+
+absl::StatusOr<SecurityContext> CapifInvoker::UpdateSecurityMethods(
+    const json& service_apis, const std::vector<std::string>& preferred) {
+  return SendSecurityMethods(service_apis, preferred, /*update=*/true);
+}
+
+absl::StatusOr<SecurityContext> CapifInvoker::SendSecurityMethods(
+    const json& service_apis, const std::vector<std::string>& preferred, bool update) {
   json infos = json::array();
   std::map<std::string, json> profiles;  // aefId -> profile, to compute P0 like the CCF
   for (const json& api : service_apis) {
@@ -119,9 +129,11 @@ absl::StatusOr<SecurityContext> CapifInvoker::RequestSecurityMethods(
     }
   }
   json body = {{"notificationDestination", notification_destination_}, {"securityInfo", infos}};
+  if (update) body.erase("notificationDestination");
   ASSIGN_OR_RETURN(auto client, Client(true));
+  std::string url = absl::StrCat(api_root_, "/capif-security/v1/trustedInvokers/", id_);
   ASSIGN_OR_RETURN(HttpsResponse r,
-                   client->Request("PUT", absl::StrCat(api_root_, "/capif-security/v1/trustedInvokers/", id_),
+                   client->Request(update ? "POST" : "PUT", update ? url + "/update" : url,
                                    body.dump(), "application/json", {}, /*capture_tls_keys=*/true));
   RETURN_IF_ERROR(StatusFromHttp(r));
   SecurityContext ctx;

@@ -59,6 +59,10 @@ class CapifInvoker {
   // preference. AEFPSKs are derived for the entries where the CCF selected PSK.
   absl::StatusOr<SecurityContext> RequestSecurityMethods(const nlohmann::json& service_apis,
                                                          const std::vector<std::string>& preferred);
+  // POST trustedInvokers/{id}/update with the same entries: renegotiates them on a new TLS
+  // session (for PSK a new AEFPSK, which replaces the old one at the CCF and its AEFs).
+  absl::StatusOr<SecurityContext> UpdateSecurityMethods(const nlohmann::json& service_apis,
+                                                        const std::vector<std::string>& preferred);
 
   // With `assertion_audience` (the id of the CCF of the AEFs, for AEFs of another domain) a
   // client assertion is sent too: a JWT signed with this invoker's key, iss = sub = its id,
@@ -77,6 +81,11 @@ class CapifInvoker {
   absl::Status Offboard();
 
  private:
+  // PUT (create) or POST .../update (`update`) of the entries for `service_apis`.
+  absl::StatusOr<SecurityContext> SendSecurityMethods(const nlohmann::json& service_apis,
+                                                      const std::vector<std::string>& preferred,
+                                                      bool update);
+
   CapifInvoker(std::string api_root, std::string ca_pem, EvpKey key, int max_tls)
       : api_root_(std::move(api_root)), ca_pem_(std::move(ca_pem)), key_(std::move(key)),
         max_tls_(max_tls) {}
