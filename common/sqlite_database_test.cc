@@ -146,6 +146,9 @@ TEST(SqliteDatabaseTest, DeletedValuesAreZeroedInTheFile) {
     ASSERT_TRUE((*db)->Execute("INSERT INTO s(id, v) VALUES (2, 'other')").ok());
     ASSERT_TRUE((*db)->Execute("PRAGMA wal_checkpoint(TRUNCATE)").ok());
     ASSERT_TRUE((*db)->Execute("UPDATE s SET v = X'' WHERE id = 1").ok());
+    ASSERT_TRUE((*db)->Execute("INSERT INTO s(id, v) VALUES (3, ?)", {SqlBlob{secret + "-3"}}).ok());
+    ASSERT_TRUE((*db)->Execute("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+    ASSERT_TRUE((*db)->Execute("DELETE FROM s WHERE id = 3").ok());
     ASSERT_TRUE((*db)->Execute("PRAGMA wal_checkpoint(TRUNCATE)").ok());
   }
   auto read = [](const std::string& p) {
