@@ -22,16 +22,21 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
                                                          "': ", db.status().message()));
   }
   n->db_ = *db;
+  auto kek = KeyEncryptionKey::LoadOrCreate(config.data_dir);
+  if (!kek.ok()) {
+    return absl::Status(kek.status().code(), absl::StrCat("data_dir '", config.data_dir,
+                                                          "': ", kek.status().message()));
+  }
+  n->kek_ = std::make_unique<const KeyEncryptionKey>(*std::move(kek));
   n->ca_ = config.ca;
   n->invokers_ = std::make_unique<SqliteInvokerStore>(n->db_);
   n->enrollment_tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(n->db_);
   n->resources_ = std::make_unique<SqliteResourceStore>(n->db_);
   // Secrets at rest are sealed under the key-encryption key beside the database.
-  ASSIGN_OR_RETURN(KeyEncryptionKey kek, KeyEncryptionKey::LoadOrCreate(config.data_dir));
-  ASSIGN_OR_RETURN(n->contexts_, SqliteSecurityContexts::Create(n->db_, kek));
+  ASSIGN_OR_RETURN(n->contexts_, SqliteSecurityContexts::Create(n->db_, *n->kek_));
   n->grants_ = std::make_unique<SqliteRemoteGrants>(n->db_);
   n->used_assertions_ = std::make_unique<SqliteUsedAssertions>(n->db_);
-  RETURN_IF_ERROR(MigrateLegacyResources(n->db_, kek).status());
+  RETURN_IF_ERROR(MigrateLegacyResources(n->db_, *n->kek_).status());
 
   size_t colon = nb.listen_address.rfind(':');
   NorthboundServer::Options options;
@@ -81,7 +86,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->discover_ = std::make_unique<DiscoverServiceApi>(
       DiscoverServiceConfig{n->resources_.get(), n->invokers_.get(), n->ca_.get(), remote});
   n->discover_->RegisterRoutes(*n->server_);
-  ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, clock));
+  ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, *n->kek_, clock));
   SecurityApiConfig security{n->invokers_.get(),
                              n->resources_.get(),
                              n->contexts_.get(),

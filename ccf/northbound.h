@@ -1,12 +1,14 @@
-// Northbound: the TS 29.222 APIs of this CCF, assembled from a CcfConfig: the CCF database in
-// data_dir, the stores, the domain CA, the HTTPS server and every API registered on it.
+// Northbound: the TS 29.222 APIs of this CCF, assembled from a CcfConfig: the CCF database and
+// the key-encryption key that seals its secrets (both in data_dir), the stores, the domain CA,
+// the HTTPS server and every API registered on it.
 //
 //   ASSIGN_OR_RETURN(auto nb, Northbound::Start(config));   // serving when this returns
 //   nb->api_root();   // "https://127.0.0.1:8441"
 //   nb->Stop();
 //
-// Errors from Start(): whatever opening the database or binding the port reports (the message
-// names the data directory or address). Thread-safe after Start().
+// Errors from Start(): whatever opening the database, loading or creating <data_dir>/kek, or
+// binding the port reports (the message names the data directory or address). Thread-safe after
+// Start().
 #ifndef CAPIF_CCF_NORTHBOUND_H_
 #define CAPIF_CCF_NORTHBOUND_H_
 
@@ -31,6 +33,7 @@
 #include "ccf/store/sqlite_stores.h"
 #include "ccf/store/used_assertions.h"
 #include "common/clock.h"
+#include "common/key_encryption_key.h"
 
 namespace capif {
 
@@ -73,6 +76,8 @@ class Northbound {
   std::unique_ptr<ProviderManagementApi> provider_management_;
   std::unique_ptr<PublishServiceApi> publish_;
   std::unique_ptr<DiscoverServiceApi> discover_;
+  // Seals the secrets kept in the database (<data_dir>/kek).
+  std::unique_ptr<const KeyEncryptionKey> kek_;
   std::unique_ptr<TokenKeyring> keyring_;
   std::unique_ptr<SecurityApi> security_;
   std::unique_ptr<LocalCcfState> local_state_;

@@ -108,6 +108,9 @@ const std::vector<std::string>& CcfSchema() {
       "  assertion_key TEXT PRIMARY KEY,"
       "  expires_us INTEGER NOT NULL);"
       "CREATE INDEX used_assertions_by_expiry ON used_assertions(expires_us);",
+      // 8: token-signing private keys sealed with the key-encryption key (aad
+      // "signing_keys/<kid>"); private_key_pem stays empty (TokenKeyring seals old rows).
+      "ALTER TABLE signing_keys ADD COLUMN sealed_key BLOB;",
   };
   return *kSchema;
 }

@@ -50,7 +50,7 @@ CcfWorld::CcfWorld(const std::string& name)
       invokers(db),
       tokens(db),
       resources(db),
-      kek(KeyEncryptionKey::FromBytes(SecretBytes::Random(KeyEncryptionKey::kKeySize))),
+      kek(OrDie(KeyEncryptionKey::LoadOrCreate(TestTmpDir(name)), "kek")),
       contexts(OrDie(SqliteSecurityContexts::Create(db, kek), "contexts")),
       grants(db),
       used_assertions(db),
@@ -59,7 +59,7 @@ CcfWorld::CcfWorld(const std::string& name)
       publish_api({&resources, &ca, "https://ccf.example"}),
       discover_api({&resources, &invokers, &ca}),
       key(OrDie(EvpKey::GenerateEcP256(), "key")),
-      keyring(OrDie(TokenKeyring::Open(db, clock), "keyring")) {
+      keyring(OrDie(TokenKeyring::Open(db, kek, clock), "keyring")) {
   security_api = std::make_unique<SecurityApi>(
       SecurityApiConfig{&invokers, &resources, contexts.get(), &grants, keyring.get(), &ca, &clock,
                         "ccf-a", "https://ccf.example"});

@@ -22,6 +22,7 @@
 #include "ccf/store/used_assertions.h"
 #include "common/key_encryption_key.h"
 #include "common/fake_clock.h"
+#include "common/key_encryption_key.h"
 
 namespace capif {
 
@@ -66,7 +67,7 @@ class CcfWorld {
   SqliteInvokerStore invokers;
   SqliteEnrollmentTokenStore tokens;
   SqliteResourceStore resources;
-  KeyEncryptionKey kek;
+  KeyEncryptionKey kek;  // <TEST_TMPDIR>/<name>/kek, as ccfd keeps it
   std::unique_ptr<SqliteSecurityContexts> contexts;
   SqliteRemoteGrants grants;
   SqliteUsedAssertions used_assertions;

@@ -15,6 +15,7 @@
 #include "ccf/store/sqlite_stores.h"
 #include "ccf/token_keyring.h"
 #include "common/clock.h"
+#include "common/key_encryption_key.h"
 #include "federation/peer_client.h"
 
 namespace capif {
@@ -214,9 +215,10 @@ int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream&
 
 // The CCF database of the configuration at `config_path`; null after printing why (exit code in
 // `*exit_code`: 2 for a bad configuration, 1 when the database cannot be opened).
+// `data_dir`, if given, receives the configuration's data directory.
 std::shared_ptr<SqliteDatabase> OpenDatabaseOf(const std::string& command,
                                                const std::string& config_path, std::ostream& err,
-                                               int* exit_code) {
+                                               int* exit_code, std::string* data_dir = nullptr) {
   *exit_code = 2;
   auto config = LoadCcfConfig(config_path);
   if (!config.ok()) {
@@ -233,6 +235,7 @@ std::shared_ptr<SqliteDatabase> OpenDatabaseOf(const std::string& command,
     *exit_code = 1;
     return nullptr;
   }
+  if (data_dir != nullptr) *data_dir = config->data_dir;
   return *db;
 }
 
@@ -279,9 +282,16 @@ int RotateTokenKey(const std::vector<std::string>& args, std::ostream& out, std:
     return 2;
   }
   int code = 0;
-  std::shared_ptr<SqliteDatabase> db = OpenDatabaseOf(args[0], args[2], err, &code);
+  std::string data_dir;
+  std::shared_ptr<SqliteDatabase> db = OpenDatabaseOf(args[0], args[2], err, &code, &data_dir);
   if (db == nullptr) return code;
-  auto keyring = TokenKeyring::Open(db, Clock::Real());
+  // The new key is sealed with ccfd's key-encryption key (created here if ccfd never ran).
+  auto kek = KeyEncryptionKey::LoadOrCreate(data_dir);
+  if (!kek.ok()) {
+    err << "capifctl rotate-token-key: " << kek.status().message() << "\n";
+    return 1;
+  }
+  auto keyring = TokenKeyring::Open(db, *kek, Clock::Real());
   absl::Status rotated = keyring.ok() ? (*keyring)->Rotate() : keyring.status();
   if (!rotated.ok()) {
     err << "capifctl rotate-token-key: " << rotated.message() << "\n";

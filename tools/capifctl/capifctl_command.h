@@ -15,8 +15,9 @@
 //       The same for API provider domain registration: the token is the regSec of TS 29.222
 //       POST /api-provider-management/v1/registrations.
 //   capifctl rotate-token-key --config FILE
-//       Adds a new ES256 token-signing key to the CCF's database; ccfd signs with it from its next
-//       start, and keeps publishing the older keys until they retire (7 days).
+//       Adds a new ES256 token-signing key to the CCF's database, sealed with <data_dir>/kek
+//       (run it as the user ccfd runs as: the kek file must be that user's); ccfd signs with it
+//       from its next start, and keeps publishing the older keys until they retire (7 days).
 //
 // Exit codes (peers): 0 every peer reachable; 1 at least one peer unreachable or refusing; 2 bad
 // arguments or configuration.
