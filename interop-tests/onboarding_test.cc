@@ -2,6 +2,7 @@
 // (cpp-httplib client), enrollment with the real capifctl, and durability across SIGKILL.
 #include <httplib.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/evp_key.h"
+#include "common/file_io.h"
 #include "common/x509_cert.h"
 #include "common/subprocess.h"
 #include "common/testing/test_paths.h"
@@ -136,6 +138,18 @@ TEST_F(OnboardingTest, RotatedTokenKeyIsPublishedBesideTheOldOne) {
   json keys = json::parse(after->body)["keys"];
   ASSERT_EQ(keys.size(), 2u);
   EXPECT_TRUE(keys[0]["kid"] == old_kid || keys[1]["kid"] == old_kid);
+  // ccfd and capifctl sealed their keys with the same <data_dir>/kek; nothing in the database
+  // files is a private key, and every file is the owner's only.
+  std::string data = ccf_.dir() + "/data";
+  for (const char* name : {"kek", "ccf.db", "ccf.db-wal", "ccf.db-shm"}) {
+    struct stat st;
+    ASSERT_EQ(::stat((data + "/" + name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 07777, 0600u) << name;
+    if (std::string(name) == "kek") continue;
+    auto raw = ReadFile(data + "/" + name, size_t{1} << 30);
+    ASSERT_TRUE(raw.ok()) << raw.status();
+    EXPECT_FALSE(absl::StrContains(*raw, "PRIVATE KEY")) << name;
+  }
 }
 
 }  // namespace
