@@ -103,6 +103,16 @@ absl::StatusOr<std::vector<FunctionRequest>> ValidateEnrolment(const json& body,
   return out;
 }
 
+// The APIProviderEnrolmentDetails answered: the stored registration, the functions, and the
+// regSec of this request. The schema requires regSec, but it is a spent one-time token: it is
+// echoed from the request and never stored.
+json ResponseOf(const json& stored, const json& body, const json& functions) {
+  json response = stored;
+  response["regSec"] = body["regSec"];
+  response["apiProvFuncs"] = functions;
+  return response;
+}
+
 std::string RegistrationLocation(const std::string& api_root, const std::string& id) {
   return absl::StrCat(api_root, kProviderManagementRoot, "/registrations/", id);
 }
@@ -166,13 +176,11 @@ absl::StatusOr<RestResponse> ProviderManagementApi::Register(const RestRequest& 
     out_funcs.push_back(f.stored);
   }
   stored["apiProvDomId"] = dom_id;
-  stored["regSec"] = body["regSec"];  // required by the schema; already spent
   RETURN_IF_ERROR(config_.resources->Insert({kResourceProviderDomain, dom_id, "", stored.dump()}));
   for (const Resource& f : functions) RETURN_IF_ERROR(config_.resources->Insert(f));
   LogInfo("providers", absl::StrCat("registered API provider domain ", dom_id, " with ",
                                     functions.size(), " functions"));
-  json response = stored;
-  response["apiProvFuncs"] = out_funcs;
+  json response = ResponseOf(stored, body, out_funcs);
   RestResponse res = RestResponse::Json(201, response);
   res.headers.emplace_back("Location", RegistrationLocation(config_.api_root, dom_id));
   return res;
@@ -242,16 +250,13 @@ absl::StatusOr<RestResponse> ProviderManagementApi::Update(const RestRequest& re
     out_funcs.push_back(f.stored);
   }
   stored["apiProvDomId"] = dom_id;
-  stored["regSec"] = body["regSec"];
   RETURN_IF_ERROR(config_.resources->Update({kResourceProviderDomain, dom_id, "", stored.dump()}));
   for (const Resource& r : updates) RETURN_IF_ERROR(config_.resources->Update(r));
   for (const Resource& r : inserts) RETURN_IF_ERROR(config_.resources->Insert(r));
   for (const auto& [id, doc] : current) {
     if (kept.count(id) == 0) RETURN_IF_ERROR(config_.resources->Delete(kResourceProviderFunction, id));
   }
-  json response = stored;
-  response["apiProvFuncs"] = out_funcs;
-  return RestResponse::Json(200, response);
+  return RestResponse::Json(200, ResponseOf(stored, body, out_funcs));
 }
 
 absl::StatusOr<RestResponse> ProviderManagementApi::Deregister(const RestRequest& req) {

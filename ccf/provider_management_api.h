@@ -12,6 +12,8 @@
 // On PUT, listed functions with an apiProvFuncId of this domain are updated (re-certified if
 // their key changed), listed functions without one are added, and functions not listed are
 // deregistered. Deregistering a domain also removes the service APIs its APFs published.
+// regSec is never stored: responses carry the regSec of the request they answer (the schema
+// requires it), and the stored registration has none.
 //
 // Errors (ProblemDetails): 400 (invalidParams names the field), 401 bad regSec or no client
 // certificate, 403 caller is not an AMF of the domain, 404 unknown registration. A refused

@@ -5,6 +5,7 @@
 #include "ccf/invoker_management_api.h"
 #include "ccf/store/sqlite_stores.h"
 #include "common/fake_clock.h"
+#include "common/file_io.h"
 #include "common/testing/test_paths.h"
 #include "common/x509_cert.h"
 
@@ -149,6 +150,42 @@ TEST_F(ProviderManagementApiTest, OnlyAnAmfOfTheDomainManagesIt) {
   EXPECT_EQ(Status(api_->Deregister(Request(json::object(), amf_a, dom_a))), 204);
   EXPECT_TRUE(resources_->List(kResourceProviderFunction, dom_a)->empty());
   EXPECT_EQ(resources_->List(kResourceProviderFunction, "")->size(), 3u);  // domain B intact
+}
+
+TEST_F(ProviderManagementApiTest, SpentRegSecIsAnsweredButNeverStored) {
+  std::string token = Token();
+  auto res = api_->Register(Request(Body(token)));
+  ASSERT_TRUE(res.ok()) << res.status();
+  json reg = json::parse(res->body);
+  EXPECT_EQ(reg["regSec"], token);  // APIProviderEnrolmentDetails requires it
+  std::string dom = reg["apiProvDomId"];
+  auto stored_without = [&](const std::string& secret) {
+    auto domain = resources_->Get(kResourceProviderDomain, dom);
+    EXPECT_TRUE(domain.ok() && domain->has_value());
+    if (!domain.ok() || !domain->has_value()) return;
+    json doc = json::parse((*domain)->json);
+    EXPECT_FALSE(doc.contains("regSec")) << doc.dump();
+    EXPECT_EQ((*domain)->json.find(secret), std::string::npos);
+    for (const Resource& f : *resources_->List(kResourceProviderFunction, dom)) {
+      EXPECT_EQ(f.json.find(secret), std::string::npos) << f.id;
+    }
+    std::string dir = TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    for (const char* file : {"/ccf.db", "/ccf.db-wal"}) {
+      auto raw = ReadFile(dir + file, size_t{1} << 30);
+      ASSERT_TRUE(raw.ok()) << raw.status();
+      EXPECT_EQ(raw->find(secret), std::string::npos) << file;
+    }
+  };
+  stored_without(token);
+
+  json update = reg;
+  update["regSec"] = "a-regsec-sent-with-the-update";
+  auto updated = api_->Update(
+      Request(update, "spiffe://a.example/amf/" + IdOfRole(reg, "AMF"), dom));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(json::parse(updated->body)["regSec"], "a-regsec-sent-with-the-update");
+  stored_without(token);
+  stored_without("a-regsec-sent-with-the-update");
 }
 
 }  // namespace
