@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "ccf/sqlite_stores.h"
+#include "ccf/store/sqlite_stores.h"
 #include "common/evp_key.h"
 #include "common/fake_clock.h"
 #include "common/file_io.h"
