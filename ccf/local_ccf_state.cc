@@ -16,6 +16,7 @@
 #include "ccf/security_api.h"
 #include "common/base64url.h"
 #include "common/digest.h"
+#include "common/log.h"
 #include "common/strict_json.h"
 #include "common/x509_cert.h"
 #include "common/status_macros.h"
@@ -68,6 +69,13 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
   ASSIGN_OR_RETURN(std::vector<std::string> shared, ShareableApis(peer, ""));
   std::vector<json> apis;
   for (const std::string& s : shared) apis.push_back(json::parse(s));
+  // Grants whose peer never confirmed them (its request failed or was killed half-way) go.
+  ASSIGN_OR_RETURN(std::vector<RemoteGrant> expired,
+                   config_.grants->RemoveUnconfirmed(config_.clock->Now()));
+  if (!expired.empty()) {
+    LogInfo("bus", absl::StrCat("removed ", expired.size(), " grant(s) never confirmed by the "
+                                "invokers' home CCFs"));
+  }
   ASSIGN_OR_RETURN(std::vector<RemoteGrant> existing, config_.grants->OfInvoker(api_invoker_id));
   std::vector<MethodDecision> out;
   for (const auto& [aef_id, api_id] : targets) {
@@ -99,8 +107,10 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
     if (d.method.empty()) {
       d.reason = "no security method in common with the AEF";
     } else {
+      // Provisional until the peer confirms it kept the decision (ConfirmGrants).
       RemoteGrant grant{peer.ccf_id.value(), api_invoker_id,   aef_id, d.api_id,
-                        d.method,           config_.clock->Now(), std::nullopt};
+                        d.method,           config_.clock->Now(),
+                        config_.clock->Now() + config_.grant_lease};
       // A PSK granted again (renegotiated at the home CCF): the AEF may hold the old AEFPSK, so
       // it is told to drop it and ask again.
       std::vector<OutboundNotice> notices;
@@ -320,6 +330,18 @@ absl::Status LocalCcfState::ApplyPeerNotice(const Peer& peer, const PeerNotice& 
   RETURN_IF_ERROR(config_.grants->Remove(covered, tombstone, out));
   if (!out.empty() && hooks_.enqueued) hooks_.enqueued();
   if (!covered.empty() && hooks_.forget_invoker) hooks_.forget_invoker(invoker);
+  return absl::OkStatus();
+}
+
+absl::Status LocalCcfState::ConfirmGrants(
+    const Peer& peer, const std::string& api_invoker_id,
+    const std::vector<std::pair<std::string, std::string>>& targets) {
+  ASSIGN_OR_RETURN(int confirmed,
+                   config_.grants->Confirm(peer.ccf_id.value(), api_invoker_id, targets));
+  if (confirmed == 0) {
+    LogInfo("bus", absl::StrCat(peer.ccf_id.value(), " confirmed grants of ", api_invoker_id,
+                                " that are no longer held (expired or already confirmed)"));
+  }
   return absl::OkStatus();
 }
 

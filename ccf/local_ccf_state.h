@@ -44,6 +44,9 @@ class LocalCcfState final : public LocalCcf {
     std::string invoker_root_ca_pem;
     std::vector<std::string> method_priority = {"PSK", "PKI", "OAUTH"};
     absl::Duration token_validity = absl::Hours(1);
+    // A grant to a peer's invoker stands this long unless the peer confirms it stored the
+    // security context (ConfirmGrants); unconfirmed, it is ignored and removed.
+    absl::Duration grant_lease = absl::Minutes(5);
   };
   explicit LocalCcfState(Config config) : config_(std::move(config)) {}
 
@@ -64,6 +67,9 @@ class LocalCcfState final : public LocalCcf {
                                               const std::string& client_assertion,
                                               const std::string& invoker_certificate_pem) override;
   absl::Status ApplyPeerNotice(const Peer& peer, const PeerNotice& notice) override;
+  absl::Status ConfirmGrants(
+      const Peer& peer, const std::string& api_invoker_id,
+      const std::vector<std::pair<std::string, std::string>>& targets) override;
   std::string JwksJson() override;
 
   // Where ApplyPeerNotice sends the AEFs' revoke-authorization notices (null: nowhere), what it

@@ -73,6 +73,42 @@ TEST(LocalCcfStateTest, SelectsMethodsForSharedAefsAndRemembersTheGrant) {
   EXPECT_TRUE(w.grants.OfInvoker("inv-b2")->empty());
 }
 
+// Issue 9, problem 6: a grant is made on a lease; unless the home CCF confirms it kept the
+// decision, it stops counting when the lease ends and is removed.
+TEST(LocalCcfStateTest, UnconfirmedGrantsVanishConfirmedOnesStay) {
+  CcfWorld w("LocalCcfStateLease");
+  LocalCcfState::Config config = w.LocalConfig("ccf-a");
+  config.grant_lease = absl::Seconds(60);
+  LocalCcfState state(std::move(config));
+  auto p = w.RegisterProvider();
+  auto api = CcfWorld::SampleApi("location-query", p.aef_id, {"OAUTH"});
+  api["shareableInfo"] = {{"isShareable", true}};
+  std::string api_id = w.Publish(p.apf_id, api)["apiId"];
+  Peer b{CcfId("ccf-b"), TrustDomain("b.example"), "x:1", {}, PeerRelation::kCapif6e, {}};
+  b.agreement.shared_apis = {"location-query"};
+  Peer c = b;
+  c.ccf_id = CcfId("ccf-c");
+  for (const char* invoker : {"inv-kept", "inv-failed"}) {
+    auto d = state.SelectSecurityMethods(b, invoker, {"OAUTH"}, {{p.aef_id, ""}});
+    ASSERT_TRUE(d.ok() && (*d)[0].method == "OAUTH");
+  }
+  auto leased = w.grants.OfInvoker("inv-kept");
+  ASSERT_EQ(leased->size(), 1u);
+  ASSERT_TRUE((*leased)[0].lease_until.has_value());
+  // Another peer cannot confirm B's grant; B can.
+  ASSERT_TRUE(state.ConfirmGrants(c, "inv-kept", {{p.aef_id, api_id}}).ok());
+  EXPECT_TRUE(w.grants.OfInvoker("inv-kept")->at(0).lease_until.has_value());
+  ASSERT_TRUE(state.ConfirmGrants(b, "inv-kept", {{p.aef_id, api_id}}).ok());
+  EXPECT_FALSE(w.grants.OfInvoker("inv-kept")->at(0).lease_until.has_value());
+  ASSERT_TRUE(state.ConfirmGrants(b, "inv-kept", {{p.aef_id, api_id}}).ok());  // idempotent
+  // The lease of the other one ends; the next grant request sweeps it away.
+  w.clock.Advance(absl::Seconds(61));
+  EXPECT_FALSE(w.grants.OfInvoker("inv-failed")->at(0).StandsAt(w.clock.Now()));
+  ASSERT_TRUE(state.SelectSecurityMethods(b, "inv-new", {"OAUTH"}, {{p.aef_id, ""}}).ok());
+  EXPECT_TRUE(w.grants.OfInvoker("inv-failed")->empty());
+  EXPECT_EQ(w.grants.OfInvoker("inv-kept")->size(), 1u);
+}
+
 TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {
   CcfWorld w("LocalCcfStateLookup");
   LocalCcfState state(w.LocalConfig("ccf-b"));

@@ -32,8 +32,8 @@ absl::StatusOr<int> NoticeDispatcher::RunOnce() {
       absl::Status done = outbox_->Delivered(n.notice_id);
       if (!done.ok()) return done;
       ++delivered;
-      LogInfo("notices", absl::StrCat(n.kind, " notice ", n.notice_id, " acknowledged by ",
-                                      n.destination, " after ", n.attempts + 1, " attempt(s)"));
+      LogInfo("notices", absl::StrCat(n.destination, " acknowledged ", n.kind, " notice ",
+                                      n.notice_id, " after ", n.attempts + 1, " attempt(s)"));
       continue;
     }
     failing.insert(n.destination);

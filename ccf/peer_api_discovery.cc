@@ -133,6 +133,11 @@ absl::Status PeerApiDiscovery::DeliverNotice(const OutboundNotice& notice) {
     if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");
     *req.mutable_header() = client->NewHeader();
     s = client->stub()->NotifyRevocation(&ctx, req, &ack);
+  } else if (notice.kind == kNoticeGrantConfirmation) {
+    fv1::SecurityMethodConfirmation req;
+    if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");
+    *req.mutable_header() = client->NewHeader();
+    s = client->stub()->ConfirmSecurityMethods(&ctx, req, &ack);
   } else {
     return absl::InvalidArgumentError(absl::StrCat("not a peer notice: ", notice.kind));
   }

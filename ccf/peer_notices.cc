@@ -47,6 +47,31 @@ std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
   return out;
 }
 
+std::vector<OutboundNotice> GrantConfirmationsFor(const std::string& api_invoker_id,
+                                                  const std::vector<SecurityEntry>& entries,
+                                                  absl::Time now) {
+  std::map<std::string, std::set<std::pair<std::string, std::string>>> targets_by_peer;
+  for (const SecurityEntry& e : entries) {
+    if (!e.is_remote()) continue;
+    for (const std::string& api : e.api_ids) targets_by_peer[e.remote_ccf_id].insert({e.aef_id, api});
+  }
+  std::vector<OutboundNotice> out;
+  for (const auto& [peer, targets] : targets_by_peer) {
+    OutboundNotice n{NewRequestId(), peer, kNoticeGrantConfirmation, "", now};
+    fv1::SecurityMethodConfirmation msg;
+    msg.set_api_invoker_id(api_invoker_id);
+    msg.set_notice_id(n.notice_id);
+    for (const auto& [aef, api] : targets) {
+      fv1::AefTarget* t = msg.add_targets();
+      t->set_aef_id(aef);
+      t->set_api_id(api);
+    }
+    n.payload = msg.SerializeAsString();
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
 OutboundNotice AefRevokeNotice(std::string notice_id, const std::string& aef_id,
                                const std::string& api_invoker_id,
                                const std::vector<std::string>& api_ids, absl::Time now) {

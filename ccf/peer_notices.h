@@ -21,6 +21,12 @@ std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
                                            bool offboarding, const std::string& cause,
                                            absl::Time now);
 
+// One kNoticeGrantConfirmation per peer CCF whose AEFs `entries` name: the peer made its grants
+// on a lease, and this tells it they were kept.
+std::vector<OutboundNotice> GrantConfirmationsFor(const std::string& api_invoker_id,
+                                                  const std::vector<SecurityEntry>& entries,
+                                                  absl::Time now);
+
 // A kNoticeAefRevoke notice: the TS 29.222 RevokeAuthorizationReq telling `aef_id` that
 // `api_invoker_id` may no longer use `api_ids` (at least one), cause UNEXPECTED_REASON.
 OutboundNotice AefRevokeNotice(std::string notice_id, const std::string& aef_id,

@@ -401,6 +401,10 @@ absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
     ctx.created = config_.clock->Now();
     std::vector<OutboundNotice> notices =
         old ? ReplacedKeyNotices(id, old->entries) : std::vector<OutboundNotice>{};
+    // Peers made their grants on a lease: they are confirmed once this context is stored.
+    for (OutboundNotice& n : GrantConfirmationsFor(id, ctx.entries, ctx.created)) {
+      notices.push_back(std::move(n));
+    }
     auto written = config_.contexts->Write(ctx, old ? old->version : 0, notices);
     if (absl::IsAborted(written.status())) continue;
     RETURN_IF_ERROR(written.status());
@@ -424,6 +428,7 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
     // An entry for the same AEF and APIs as one already there replaces it (e.g. a PSK
     // renegotiated on a new TLS session: the old AEFPSK dies).
     std::vector<SecurityEntry> replaced;
+    const std::vector<SecurityEntry> added_copy = added;
     for (SecurityEntry& e : added) {
       auto same = std::find_if(ctx->entries.begin(), ctx->entries.end(),
                                [&](const SecurityEntry& x) { return SameAuthorization(x, e); });
@@ -435,6 +440,9 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
       }
     }
     std::vector<OutboundNotice> notices = ReplacedKeyNotices(id, replaced);
+    for (OutboundNotice& n : GrantConfirmationsFor(id, added_copy, config_.clock->Now())) {
+      notices.push_back(std::move(n));
+    }
     auto written = config_.contexts->Write(*ctx, ctx->version, notices);
     if (absl::IsAborted(written.status())) continue;
     RETURN_IF_ERROR(written.status());

@@ -352,6 +352,14 @@ TEST_F(SecurityApiTest, UpdateRacingARevocationDoesNotBringItBack) {
   ASSERT_EQ((*ctx)->entries.size(), 1u) << "the revoked entry came back";
   EXPECT_EQ((*ctx)->entries[0].aef_id, "aef-r");
   EXPECT_EQ((*ctx)->entries[0].remote_ccf_id, "ccf-z");
+  // The peer's grant is confirmed through the outbox, written with the context.
+  auto pending = SqliteNoticeOutbox(w_.db).Pending();
+  ASSERT_TRUE(pending.ok());
+  int confirmations = 0;
+  for (const OutboundNotice& n : *pending) {
+    if (n.kind == kNoticeGrantConfirmation && n.destination == "ccf-z") ++confirmations;
+  }
+  EXPECT_EQ(confirmations, 1) << "one per successful write, none for the lost race";
 }
 
 TEST_F(SecurityApiTest, TokenErrorsAreAccessTokenErr) {

@@ -326,6 +326,51 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     return ApplyNotice(ctx, req->header(), fv1::OPERATION_NOTIFY_REVOCATION, n, resp);
   }
 
+  grpc::ServerUnaryReactor* ConfirmSecurityMethods(grpc::CallbackServerContext* ctx,
+                                                   const fv1::SecurityMethodConfirmation* req,
+                                                   fv1::NoticeAck* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    std::string caller = AuthenticatedIdentity(ctx);
+    auto peer = Authorize(caller, req->header(), fv1::OPERATION_REQUEST_SECURITY_METHOD,
+                          req->api_invoker_id());
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    bool ids_ok = IsValidIdSegment(req->api_invoker_id()) && IsValidIdSegment(req->notice_id()) &&
+                  req->targets_size() > 0 && req->targets_size() <= 100;
+    std::vector<std::pair<std::string, std::string>> targets;
+    for (const fv1::AefTarget& t : req->targets()) {
+      ids_ok = ids_ok && IsValidIdSegment(t.aef_id()) &&
+               (t.api_id().empty() || IsValidIdSegment(t.api_id()));
+      targets.emplace_back(t.aef_id(), t.api_id());
+    }
+    if (!ids_ok) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "api_invoker_id, notice_id and 1 to 100 targets are required; "
+                                   "every id must be 1-128 characters of [A-Za-z0-9._-]"));
+      return reactor;
+    }
+    absl::Status applied = local_ == nullptr
+                               ? absl::OkStatus()
+                               : local_->ConfirmGrants(**peer, req->api_invoker_id(), targets);
+    if (options_.audit != nullptr) {
+      options_.audit->Record({caller, "CONFIRM_SECURITY_METHODS", req->header().request_id(),
+                              req->api_invoker_id(), "", applied.ok(),
+                              applied.ok() ? "" : std::string(applied.message())});
+    }
+    if (!applied.ok()) {
+      LogError("bus", absl::StrCat("security method confirmation ", req->notice_id(), " from ",
+                                   caller, ": ", applied.ToString()));
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "temporarily unavailable"));
+      return reactor;
+    }
+    FillHeader(req->header(), resp->mutable_header());
+    resp->set_notice_id(req->notice_id());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
  private:
   absl::StatusOr<const Peer*> Authorize(const std::string& caller,
                                         const fv1::RequestHeader& header, fv1::Operation op,

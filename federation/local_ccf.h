@@ -104,6 +104,14 @@ class LocalCcf {
   // the notice may be acknowledged.
   virtual absl::Status ApplyPeerNotice(const Peer& peer, const PeerNotice& notice) = 0;
 
+  // Solutions #12/#20/#24, second half, receiving side: `peer` stored the security context of
+  // its invoker built from this CCF's decisions for `targets` (AEF id, API id or empty); the
+  // grants this CCF made for them are confirmed. Idempotent; OK means it may be acknowledged
+  // (also when no grant is left to confirm: it has expired, the next request makes a new one).
+  virtual absl::Status ConfirmGrants(
+      const Peer& peer, const std::string& api_invoker_id,
+      const std::vector<std::pair<std::string, std::string>>& targets) = 0;
+
   // RFC 7517 JWK Set (JSON) of this CCF's token-signing public keys.
   virtual std::string JwksJson() = 0;
 };

@@ -165,6 +165,15 @@ class TwoDomainsTest : public ::testing::Test {
     if (!db.ok()) return 1000;
     return SqliteRemoteGrants(*db).OfInvoker(invoker_id)->size();
   }
+  size_t ConfirmedGrantsAtA(const std::string& invoker_id) {
+    auto db = OpenCcfDatabase(a_->dir() + "/data");
+    if (!db.ok()) return 1000;
+    size_t n = 0;
+    for (const RemoteGrant& g : *SqliteRemoteGrants(*db).OfInvoker(invoker_id)) {
+      n += g.lease_until.has_value() ? 0 : 1;
+    }
+    return n;
+  }
   bool OffboardedAtA(const std::string& invoker_id) {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
     return db.ok() && *SqliteRemoteGrants(*db).IsOffboarded("ccf-b", invoker_id);
@@ -353,7 +362,8 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   b_->KillAndRestart();
   // A comes back on its data: B's next retry is acknowledged, A forgets the invoker.
   StartA();
-  ASSERT_TRUE(b_->process().WaitForStderr("acknowledged by ccf-a", absl::Seconds(20)).ok());
+  ASSERT_TRUE(
+      b_->process().WaitForStderr("ccf-a acknowledged offboarding", absl::Seconds(20)).ok());
   auto after = AefGet(id);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->status, 404) << after->body;
@@ -396,9 +406,13 @@ TEST_F(TwoDomainsTest, SecurityContextDeletedAtBIsRevokedAtA) {
   ASSERT_TRUE(apis.ok() && apis->size() == 1u);
   ASSERT_TRUE((*invoker)->RequestSecurityMethods(*apis, {"PSK"}).ok());
   std::string id = (*invoker)->api_invoker_id();
+  // A's grant was provisional until B stored the context and confirmed it (issue 9, problem 6).
+  ASSERT_TRUE(
+      b_->process().WaitForStderr("ccf-a acknowledged grant-confirmation", absl::Seconds(20)).ok());
+  EXPECT_EQ(ConfirmedGrantsAtA(id), 1u);
   ASSERT_EQ(AefGet(id)->status, 200);
   ASSERT_TRUE((*invoker)->DeleteSecurityContext().ok());
-  ASSERT_TRUE(b_->process().WaitForStderr("acknowledged by ccf-a", absl::Seconds(20)).ok());
+  ASSERT_TRUE(b_->process().WaitForStderr("ccf-a acknowledged revocation", absl::Seconds(20)).ok());
   EXPECT_EQ(AefGet(id)->status, 404);
   EXPECT_EQ(GrantsAtA(id), 0u);
   EXPECT_FALSE(OffboardedAtA(id));

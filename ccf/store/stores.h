@@ -37,6 +37,8 @@ struct OutboundNotice {
 inline constexpr char kNoticeOffboarding[] = "offboarding";
 // Payload: a serialized capif.federation.v1.RevocationNotice (header left empty).
 inline constexpr char kNoticeRevocation[] = "revocation";
+// Payload: a serialized capif.federation.v1.SecurityMethodConfirmation (header left empty).
+inline constexpr char kNoticeGrantConfirmation[] = "grant-confirmation";
 // Payload: the TS 29.222 RevokeAuthorizationReq (JSON) for the AEF's AEF Security API.
 inline constexpr char kNoticeAefRevoke[] = "aef-revoke";
 

@@ -38,6 +38,10 @@ class StubLocalCcf : public LocalCcf {
   absl::Status ApplyPeerNotice(const Peer&, const PeerNotice&) override {
     return absl::OkStatus();
   }
+  absl::Status ConfirmGrants(const Peer&, const std::string&,
+                             const std::vector<std::pair<std::string, std::string>>&) override {
+    return absl::OkStatus();
+  }
   std::string JwksJson() override { return R"({"keys":[]})"; }
 };
 
