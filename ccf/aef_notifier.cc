@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "ccf/core/aef_directory.h"
+#include "ccf/publish_service_api.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "sdk/invoker/capif_https_client.h"
@@ -11,34 +13,12 @@ namespace capif {
 
 using nlohmann::json;
 
-absl::StatusOr<std::string> AefNotifier::AefApiRoot(ResourceStore& resources,
-                                                    const std::string& aef_id) {
-  ASSIGN_OR_RETURN(std::vector<Resource> apis, resources.List(kResourceServiceApi, ""));
-  for (const Resource& r : apis) {
-    json api = json::parse(r.json, nullptr, false);
-    if (!api.is_object() || !api.contains("aefProfiles") || !api["aefProfiles"].is_array()) continue;
-    for (const json& p : api["aefProfiles"]) {
-      if (!p.is_object() || p.value("aefId", "") != aef_id) continue;
-      if (!p.contains("interfaceDescriptions") || !p["interfaceDescriptions"].is_array()) continue;
-      for (const json& i : p["interfaceDescriptions"]) {
-        if (!i.is_object() || !i.contains("port") || !i["port"].is_number_integer()) continue;
-        std::string host = i.value("fqdn", i.value("ipv4Addr", ""));
-        if (host.empty() && i.contains("ipv6Addr")) {
-          host = absl::StrCat("[", i.value("ipv6Addr", ""), "]");
-        }
-        if (host.empty()) continue;
-        return absl::StrCat("https://", host, ":", i["port"].get<int>());
-      }
-    }
-  }
-  return absl::NotFoundError(absl::StrCat("AEF ", aef_id, " registered no interface"));
-}
-
 absl::Status AefNotifier::Deliver(const OutboundNotice& notice) {
   if (notice.kind != kNoticeAefRevoke) {
     return absl::InvalidArgumentError(absl::StrCat("not an AEF notice: ", notice.kind));
   }
-  auto root = AefApiRoot(*resources_, notice.destination);
+  ASSIGN_OR_RETURN(std::vector<json> apis, PublishedApis(*resources_));
+  auto root = AefApiRoot(apis, notice.destination);
   if (absl::IsNotFound(root.status())) {
     LogWarning("notices", absl::StrCat("revoke-authorization for AEF ", notice.destination,
                                        " dropped: ", root.status().message()));

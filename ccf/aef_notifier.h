@@ -39,10 +39,6 @@ class AefNotifier {
 
   absl::Status Deliver(const OutboundNotice& notice);
 
-  // https://host:port of the AEF's first registered interface; NotFound when it has none.
-  static absl::StatusOr<std::string> AefApiRoot(ResourceStore& resources,
-                                                const std::string& aef_id);
-
  private:
   ResourceStore* const resources_;
   const Options options_;

@@ -11,6 +11,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "ccf/core/access_tokens.h"
+#include "ccf/core/aef_directory.h"
+#include "ccf/core/scope_authorization.h"
+#include "ccf/core/security_methods.h"
 #include "ccf/peer_notices.h"
 #include "ccf/publish_service_api.h"
 #include "ccf/security_api.h"
@@ -34,12 +37,10 @@ absl::StatusOr<bool> LocalCcfState::OwnsInvoker(const std::string& api_invoker_i
 
 absl::StatusOr<std::vector<std::string>> LocalCcfState::ShareableApis(
     const Peer& peer, const std::string& api_name) {
-  ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
+  ASSIGN_OR_RETURN(std::vector<json> apis, PublishedApis(*config_.resources));
   const std::vector<std::string>& allowed = peer.agreement.shared_apis;
   std::vector<std::string> out;
-  for (const Resource& r : apis) {
-    json api = json::parse(r.json, nullptr, false);
-    if (!api.is_object()) continue;
+  for (json& api : apis) {
     std::string name = api.value("apiName", "");
     if (!api_name.empty() && name != api_name) continue;
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) continue;
@@ -68,7 +69,7 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
   }
   ASSIGN_OR_RETURN(std::vector<std::string> shared, ShareableApis(peer, ""));
   std::vector<json> apis;
-  for (const std::string& s : shared) apis.push_back(json::parse(s));
+  for (const std::string& text : shared) apis.push_back(json::parse(text, nullptr, false));
   // Grants whose peer never confirmed them (its request failed or was killed half-way) go.
   ASSIGN_OR_RETURN(std::vector<RemoteGrant> expired,
                    config_.grants->RemoveUnconfirmed(config_.clock->Now()));
@@ -80,30 +81,15 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
   std::vector<MethodDecision> out;
   for (const auto& [aef_id, api_id] : targets) {
     MethodDecision d{aef_id, api_id, "", ""};
-    json profile;
-    for (const json& api : apis) {
-      if (!api_id.empty() && api.value("apiId", "") != api_id) continue;
-      for (const json& p : api["aefProfiles"]) {
-        if (p.value("aefId", "") == aef_id && profile.is_null()) {
-          profile = p;
-          if (d.api_id.empty()) d.api_id = api.value("apiId", "");
-        }
-      }
-    }
-    if (profile.is_null()) {
+    std::optional<AefMatch> match = FindAefProfile(apis, AefSelector::ById(aef_id), api_id);
+    if (!match) {
       d.reason = "the AEF does not expose an API shared with this CCF";
       out.push_back(std::move(d));
       continue;
     }
-    std::vector<std::string> offered = AefSecurityMethods(profile);
-    for (const std::string& m : config_.method_priority) {
-      bool both = std::find(offered.begin(), offered.end(), m) != offered.end() &&
-                  std::find(preferred.begin(), preferred.end(), m) != preferred.end();
-      if (both) {
-        d.method = m;
-        break;
-      }
-    }
+    if (d.api_id.empty()) d.api_id = match->api_ids[0];
+    d.method = SelectSecurityMethod(AefSecurityMethods(match->profile), preferred,
+                                    config_.method_priority);
     if (d.method.empty()) {
       d.reason = "no security method in common with the AEF";
     } else {
@@ -255,30 +241,23 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   // The scope: only AEFs and APIs granted to this invoker via this peer, with OAUTH.
   auto parsed = ParseCapifScope(scope);
   if (!parsed.ok()) return refuse("invalid_scope", std::string(parsed.status().message()));
-  std::vector<std::string> audience;
   ASSIGN_OR_RETURN(std::vector<RemoteGrant> grants, config_.grants->OfInvoker(source));
-  for (const auto& [aef_id, api_names] : *parsed) {
-    // The names of the APIs of this AEF granted to the invoker via this peer with OAUTH.
-    std::set<std::string> granted;
+  auto granted = AuthorizeScope(*parsed, [&](const std::string& aef_id) {
+    // The APIs of this AEF granted to the invoker via this peer with OAUTH.
+    std::vector<std::string> api_ids;
     for (const RemoteGrant& g : grants) {
-      if (g.aef_id != aef_id || g.home_ccf_id != peer.ccf_id.value() ||
-          g.selected_method != "OAUTH" || !g.StandsAt(now)) {
-        continue;
-      }
-      ASSIGN_OR_RETURN(std::optional<Resource> api,
-                       config_.resources->Get(kResourceServiceApi, g.api_id));
-      if (!api) continue;
-      json doc = json::parse(api->json, nullptr, false);
-      if (doc.is_object()) granted.insert(doc.value("apiName", ""));
-    }
-    if (granted.empty()) return refuse("invalid_scope", absl::StrCat("no OAUTH grant for AEF ", aef_id));
-    for (const std::string& name : api_names) {
-      if (granted.count(name) == 0) {
-        return refuse("invalid_scope", absl::StrCat("API ", name.substr(0, 64), " is not granted"));
+      if (g.aef_id == aef_id && g.home_ccf_id == peer.ccf_id.value() &&
+          g.selected_method == "OAUTH" && g.StandsAt(now)) {
+        api_ids.push_back(g.api_id);
       }
     }
-    audience.push_back(aef_id);
+    return PublishedApiNames(*config_.resources, api_ids);
+  });
+  if (absl::IsInvalidArgument(granted.status())) {
+    return refuse("invalid_scope", std::string(granted.status().message()));
   }
+  RETURN_IF_ERROR(granted.status());
+  std::vector<std::string> audience = *std::move(granted);
   ASSIGN_OR_RETURN(std::string token,
                    MintAccessToken(*config_.keyring, config_.ccf_id, source, scope, audience, now,
                                    config_.token_validity));

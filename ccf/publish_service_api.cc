@@ -135,19 +135,28 @@ absl::Status ValidateServiceApiDescription(const json& api) {
   return absl::OkStatus();
 }
 
-std::vector<std::string> AefSecurityMethods(const json& p) {
-  std::vector<std::string> out;
-  if (p.contains("securityMethods")) {
-    for (const json& m : p["securityMethods"]) out.push_back(m.get<std::string>());
-    return out;
-  }
-  std::set<std::string> seen;
-  for (const json& i : p.value("interfaceDescriptions", json::array())) {
-    for (const json& m : i.value("securityMethods", json::array())) {
-      if (seen.insert(m.get<std::string>()).second) out.push_back(m.get<std::string>());
-    }
+absl::StatusOr<std::vector<json>> PublishedApis(ResourceStore& resources) {
+  ASSIGN_OR_RETURN(std::vector<Resource> stored, resources.List(kResourceServiceApi, ""));
+  std::vector<json> out;
+  for (const Resource& r : stored) {
+    json api = json::parse(r.json, nullptr, false);
+    if (api.is_object()) out.push_back(std::move(api));
   }
   return out;
+}
+
+absl::StatusOr<std::set<std::string>> PublishedApiNames(ResourceStore& resources,
+                                                        const std::vector<std::string>& api_ids) {
+  std::set<std::string> names;
+  for (const std::string& id : api_ids) {
+    ASSIGN_OR_RETURN(std::optional<Resource> api, resources.Get(kResourceServiceApi, id));
+    if (!api) continue;
+    json doc = json::parse(api->json, nullptr, false);
+    if (doc.is_object() && doc.contains("apiName") && doc["apiName"].is_string()) {
+      names.insert(doc["apiName"].get<std::string>());
+    }
+  }
+  return names;
 }
 
 void PublishServiceApi::RegisterRoutes(NorthboundServer& server) {

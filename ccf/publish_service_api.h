@@ -18,6 +18,7 @@
 #ifndef CAPIF_CCF_PUBLISH_SERVICE_API_H_
 #define CAPIF_CCF_PUBLISH_SERVICE_API_H_
 
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -60,8 +61,12 @@ class PublishServiceApi {
 // Validates a ServiceAPIDescription body as described above. Shared with the federation flows.
 absl::Status ValidateServiceApiDescription(const nlohmann::json& api);
 
-// The security methods an AEF profile offers: its own list, else the union over its interfaces.
-std::vector<std::string> AefSecurityMethods(const nlohmann::json& aef_profile);
+// Every published ServiceAPIDescription (with its apiId), parsed; unreadable ones are skipped.
+absl::StatusOr<std::vector<nlohmann::json>> PublishedApis(ResourceStore& resources);
+
+// The apiName of each published API among `api_ids` (unknown ids are skipped).
+absl::StatusOr<std::set<std::string>> PublishedApiNames(ResourceStore& resources,
+                                                        const std::vector<std::string>& api_ids);
 
 }  // namespace capif
 

@@ -17,6 +17,9 @@
 #include "absl/strings/str_split.h"
 #include "ccf/certification.h"
 #include "ccf/core/access_tokens.h"
+#include "ccf/core/aef_directory.h"
+#include "ccf/core/scope_authorization.h"
+#include "ccf/core/security_methods.h"
 #include "ccf/invoker_management_api.h"
 #include "ccf/provider_management_api.h"
 #include "ccf/publish_service_api.h"
@@ -29,10 +32,6 @@ namespace {
 
 using nlohmann::json;
 
-
-bool Contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
 
 // Public view of a stored entry: without the private members.
 // application/x-www-form-urlencoded (strict: a parameter given twice is an error).
@@ -114,11 +113,6 @@ absl::StatusOr<InterfaceAddress> InterfaceOfJson(const json& i, const std::strin
   return a;
 }
 
-// An interface as published (InterfaceDescription) in the form entries name it by.
-InterfaceAddress PublishedInterface(const json& x) {
-  return InterfaceOfJson(x, "").value_or(InterfaceAddress{});
-}
-
 // How long the AEF may keep what it was given: until the first AEFPSK in it expires, 5 minutes
 // without one (PKI: the invoker's root CA). TS 29.222 carries no validity; standard HTTP caching
 // says it, "private" so only the AEF itself may store it.
@@ -195,7 +189,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     return InvalidParamError("securityInfo", "is required (a non-empty array)");
   }
   if (infos->size() > 100) return InvalidParamError("securityInfo", "at most 100 entries");
-  ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
+  ASSIGN_OR_RETURN(std::vector<json> apis, PublishedApis(*config_.resources));
   std::optional<CapifTlsKeyMaterial> tls;  // derived once, only if some entry selects PSK
   std::optional<std::vector<json>> shared_by_peers;  // fetched once, only if needed
   stored->clear();
@@ -232,70 +226,43 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
       return InvalidParamError(at + ".apiId", "must be a string");
     }
     std::string want_api = e.value("apiId", "");
-    // Find the published AEF profile this entry is about.
-    json profile, iface, api_ids = json::array();
-    for (const Resource& r : apis) {
-      if (!want_api.empty() && r.id != want_api) continue;
-      json api = json::parse(r.json);
-      for (const json& p : api["aefProfiles"]) {
-        bool match = false;
-        if (by_aef) {
-          match = p["aefId"] == e["aefId"];
-        } else {
-          for (const json& x : p.value("interfaceDescriptions", json::array())) {
-            if (PublishedInterface(x) == *asked_interface) {
-              match = true;
-              iface = x;
-            }
-          }
-        }
-        if (!match) continue;
-        if (profile.is_null()) profile = p;
-        if (p["aefId"] == profile["aefId"]) api_ids.push_back(r.id);
-      }
-    }
-    std::string remote_ccf, remote_api_name;
-    if (profile.is_null() && by_aef && config_.remote != nullptr) {
-      // Not ours: is it an AEF of an API a peer shares with us? (Peers are asked at most once
-      // per request, however many entries name remote AEFs.)
+    // The published AEF profile this entry is about: ours, else (by aefId) one of an API a peer
+    // shares with us (peers are asked at most once per request, however many entries need it).
+    AefSelector selector = by_aef ? AefSelector::ById(e["aefId"].get<std::string>())
+                                  : AefSelector::ByInterface(e["interfaceDetails"]);
+    std::optional<AefMatch> match = FindAefProfile(apis, selector, want_api);
+    bool remote = false;
+    if (!match && by_aef && config_.remote != nullptr) {
       if (!shared_by_peers) shared_by_peers = config_.remote->SharedApis("");
-      for (const json& api : *shared_by_peers) {
-        if (!want_api.empty() && api.value("apiId", "") != want_api) continue;
-        for (const json& p : api.value("aefProfiles", json::array())) {
-          if (p.value("aefId", "") == e["aefId"] && profile.is_null()) {
-            profile = p;
-            remote_ccf = api.value("ccfId", "");
-            api_ids = json::array({api.value("apiId", "")});
-            remote_api_name = api.value("apiName", "");
-          }
-        }
-      }
+      match = FindAefProfile(*shared_by_peers, selector, want_api);
+      remote = match.has_value() && !match->ccf_id.empty();
+      if (match && !remote) match.reset();  // a peer's description must say whose it is
     }
-    if (profile.is_null()) {
+    if (!match) {
       return RestError(404, absl::StrCat(at, ": no published service API has this AEF"),
                        "RESOURCE_NOT_FOUND",
                        {{by_aef ? at + ".aefId" : at + ".interfaceDetails", "unknown AEF"}});
     }
+    const json& profile = match->profile;
+    const json& iface = match->interface;
+    std::vector<std::string> api_ids = match->api_ids;
+    std::string remote_ccf = remote ? match->ccf_id : "";
+    std::string remote_api_name = remote ? match->api_name : "";
+    if (remote) api_ids.resize(1);  // the peer decides for one API (the first, unless named)
     std::string selected;
-    if (!remote_ccf.empty()) {
+    if (remote) {
       ASSIGN_OR_RETURN(MethodDecision d, config_.remote->RequestSecurityMethod(
                                              remote_ccf, req.caller->id(), preferred,
-                                             e["aefId"].get<std::string>(), want_api));
+                                             selector.aef_id, want_api));
       if (d.method.empty()) {
         return RestError(400, absl::StrCat(at, ": ", remote_ccf, " refused: ", d.reason.substr(0, 120)),
                          "INVALID_PARAMETER",
                          {{at + ".prefSecurityMethods", "no method agreed with the AEF's CCF"}});
       }
       selected = d.method;
-      if (!d.api_id.empty()) api_ids = json::array({d.api_id});
+      if (!d.api_id.empty()) api_ids = {d.api_id};
     } else {
-      std::vector<std::string> offered = AefSecurityMethods(profile);
-      for (const std::string& m : config_.method_priority) {
-        if (Contains(offered, m) && Contains(preferred, m)) {
-          selected = m;
-          break;
-        }
-      }
+      selected = SelectSecurityMethod(AefSecurityMethods(profile), preferred, config_.method_priority);
     }
     if (selected.empty()) {
       return RestError(400, absl::StrCat(at, ": no security method in common with the AEF (it "
@@ -308,7 +275,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     entry.interface_details = asked_interface;
     entry.pref_methods = preferred;
     entry.selected_method = selected;
-    entry.api_ids = api_ids.get<std::vector<std::string>>();
+    entry.api_ids = api_ids;
     if (e.contains("apiId")) {
       entry.api_id = want_api;
     } else if (entry.api_ids.size() == 1) {
@@ -752,24 +719,19 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
     if (config_.home_issued_token_peers.count(peer) > 0) {
       // #24, home-issued variant: this CCF issues; the peer selected OAUTH for each AEF and API
       // (its answer is in the entry), and gives its AEFs this CCF's keys.
-      std::vector<std::string> audience;
-      for (const auto& [aef_id, api_names] : *scope) {
-        std::set<std::string> granted;
+      auto audience = AuthorizeScope(*scope, [&](const std::string& aef_id) {
+        std::set<std::string> names;
         for (const SecurityEntry& e : entries) {
           if (e.aef_id == aef_id && e.remote_ccf_id == peer && e.selected_method == "OAUTH") {
-            granted.insert(e.remote_api_name);
+            names.insert(e.remote_api_name);
           }
         }
-        for (const std::string& name : api_names) {
-          if (granted.count(name) == 0) {
-            return fail(TokenError(400, "invalid_scope",
-                                   absl::StrCat("API ", name.substr(0, 64), " of AEF ", aef_id,
-                                                " is not authorized with OAUTH")));
-          }
-        }
-        audience.push_back(aef_id);
+        return absl::StatusOr<std::set<std::string>>(names);
+      });
+      if (!audience.ok()) {
+        return fail(TokenError(400, "invalid_scope", std::string(audience.status().message())));
       }
-      return IssueToken(client_id, form["scope"], audience);
+      return IssueToken(client_id, form["scope"], *audience);
     }
     if (form["client_assertion_type"] != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" ||
         form["client_assertion"].empty()) {
@@ -796,36 +758,20 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
     res.headers.emplace_back("Cache-Control", "no-store");
     return res;
   }
-  std::vector<std::string> audience;
-  for (const auto& [aef_id, api_names] : *scope) {
-    std::set<std::string> granted_api_ids;
+  auto audience = AuthorizeScope(*scope, [&](const std::string& aef_id) {
+    std::vector<std::string> api_ids;
     for (const SecurityEntry& e : entries) {
       if (e.aef_id == aef_id && e.selected_method == "OAUTH") {
-        granted_api_ids.insert(e.api_ids.begin(), e.api_ids.end());
+        api_ids.insert(api_ids.end(), e.api_ids.begin(), e.api_ids.end());
       }
     }
-    if (granted_api_ids.empty()) {
-      return fail(TokenError(400, "invalid_scope",
-                             absl::StrCat("no OAUTH security context for AEF ", aef_id)));
-    }
-    std::set<std::string> granted_names;
-    for (const std::string& api_id : granted_api_ids) {
-      ASSIGN_OR_RETURN(std::optional<Resource> api,
-                       config_.resources->Get(kResourceServiceApi, api_id));
-      if (!api) continue;
-      json doc = json::parse(api->json, nullptr, false);
-      if (doc.is_object()) granted_names.insert(doc.value("apiName", ""));
-    }
-    for (const std::string& name : api_names) {
-      if (granted_names.count(name) == 0) {
-        return fail(TokenError(400, "invalid_scope",
-                               absl::StrCat("API ", name.substr(0, 64), " of AEF ", aef_id,
-                                            " is not authorized")));
-      }
-    }
-    audience.push_back(aef_id);
+    return PublishedApiNames(*config_.resources, api_ids);
+  });
+  if (absl::IsInvalidArgument(audience.status())) {
+    return fail(TokenError(400, "invalid_scope", std::string(audience.status().message())));
   }
-  return IssueToken(client_id, form["scope"], audience);
+  RETURN_IF_ERROR(audience.status());
+  return IssueToken(client_id, form["scope"], *audience);
 }
 
 absl::StatusOr<RestResponse> SecurityApi::IssueToken(const std::string& client_id,
