@@ -7,7 +7,7 @@
 #include "ccf/publish_service_api.h"
 #include "common/log.h"
 #include "common/status_macros.h"
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 
 namespace capif {
 
@@ -25,14 +25,14 @@ absl::Status AefNotifier::Deliver(const OutboundNotice& notice) {
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(root.status());
-  CapifHttpsClient::Options o;
+  HttpsClient::Options o;
   o.ca_pem = options_.ca_pem;
   o.client_cert_pem = options_.client_cert_pem;
   o.client_key_pem = options_.client_key_pem;
   o.timeout = options_.timeout;
   o.expected_peer_uri =
       absl::StrCat("spiffe://", options_.trust_domain, "/aef/", notice.destination);
-  ASSIGN_OR_RETURN(auto client, CapifHttpsClient::Create(std::move(o)));
+  ASSIGN_OR_RETURN(auto client, HttpsClient::Create(std::move(o)));
   ASSIGN_OR_RETURN(HttpsResponse r,
                    client->Request("POST", absl::StrCat(*root, kRevokeAuthorizationPath),
                                    notice.payload, "application/json"));

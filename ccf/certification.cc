@@ -2,7 +2,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "ccf/rest_types.h"
+#include "net/rest_types.h"
 #include "common/secret_bytes.h"
 #include "common/status_macros.h"
 #include "common/x509_cert.h"

@@ -65,7 +65,7 @@ json FilterServiceApi(const json& api, const std::multimap<std::string, std::str
   return out;
 }
 
-void DiscoverServiceApi::RegisterRoutes(NorthboundServer& server) {
+void DiscoverServiceApi::RegisterRoutes(HttpsServer& server) {
   server.Route("GET", "/service-apis/v1/allServiceAPIs",
                [this](const RestRequest& r) { return Discover(r); });
 }

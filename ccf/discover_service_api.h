@@ -23,9 +23,9 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "ccf/northbound_server.h"
+#include "net/https_server.h"
 #include "ccf/peer_api_discovery.h"
-#include "ccf/rest_types.h"
+#include "net/rest_types.h"
 #include "ccf/store/stores.h"
 #include "common/certificate_authority.h"
 
@@ -42,7 +42,7 @@ struct DiscoverServiceConfig {
 class DiscoverServiceApi {
  public:
   explicit DiscoverServiceApi(DiscoverServiceConfig config) : config_(std::move(config)) {}
-  void RegisterRoutes(NorthboundServer& server);
+  void RegisterRoutes(HttpsServer& server);
   absl::StatusOr<RestResponse> Discover(const RestRequest& req);
 
  private:

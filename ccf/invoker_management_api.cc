@@ -121,7 +121,7 @@ absl::StatusOr<std::string> IssueEnrollmentToken(EnrollmentTokenStore& store,
   return token;
 }
 
-void InvokerManagementApi::RegisterRoutes(NorthboundServer& server) {
+void InvokerManagementApi::RegisterRoutes(HttpsServer& server) {
   const std::string base = std::string(kInvokerManagementRoot) + "/onboardedInvokers";
   server.Route("POST", base, [this](const RestRequest& r) { return Onboard(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Update(r); });

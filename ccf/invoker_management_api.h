@@ -23,8 +23,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "ccf/northbound_server.h"
-#include "ccf/rest_types.h"
+#include "net/https_server.h"
+#include "net/rest_types.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/stores.h"
 #include "common/certificate_authority.h"
@@ -54,7 +54,7 @@ class InvokerManagementApi {
  public:
   explicit InvokerManagementApi(InvokerManagementConfig config) : config_(std::move(config)) {}
 
-  void RegisterRoutes(NorthboundServer& server);
+  void RegisterRoutes(HttpsServer& server);
 
   absl::StatusOr<RestResponse> Onboard(const RestRequest& req);
   absl::StatusOr<RestResponse> Update(const RestRequest& req);

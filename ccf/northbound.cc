@@ -39,12 +39,12 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   RETURN_IF_ERROR(MigrateLegacyResources(n->db_, *n->kek_).status());
 
   size_t colon = nb.listen_address.rfind(':');
-  NorthboundServer::Options options;
+  HttpsServer::Options options;
   options.host = nb.listen_address.substr(0, colon);
   options.port = std::stoi(nb.listen_address.substr(colon + 1));
   options.max_body_bytes = nb.max_body_bytes;
   ASSIGN_OR_RETURN(n->server_,
-                   NorthboundServer::Create({nb.certificate_chain_pem, nb.private_key_pem,
+                   HttpsServer::Create({nb.certificate_chain_pem, nb.private_key_pem,
                                              config.bus_identity.own_trust_bundle},
                                             options));
   // With port 0 the API root (used in Location headers) depends on the bound port: bind first.

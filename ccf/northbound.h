@@ -27,7 +27,7 @@
 #include "ccf/local_ccf_state.h"
 #include "ccf/security_api.h"
 #include "ccf/token_keyring.h"
-#include "ccf/northbound_server.h"
+#include "net/https_server.h"
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/sqlite_stores.h"
@@ -84,7 +84,7 @@ class Northbound {
   std::unique_ptr<SqliteNoticeOutbox> outbox_;
   std::unique_ptr<AefNotifier> aef_notifier_;
   std::unique_ptr<NoticeDispatcher> dispatcher_;
-  std::unique_ptr<NorthboundServer> server_;
+  std::unique_ptr<HttpsServer> server_;
   std::string api_root_;
   std::atomic<const PeerBundles*> bundles_{nullptr};
 };

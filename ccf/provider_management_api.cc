@@ -130,7 +130,7 @@ absl::StatusOr<Resource> FindProviderFunction(ResourceStore& resources, absl::st
   return *f;
 }
 
-void ProviderManagementApi::RegisterRoutes(NorthboundServer& server) {
+void ProviderManagementApi::RegisterRoutes(HttpsServer& server) {
   const std::string base = std::string(kProviderManagementRoot) + "/registrations";
   server.Route("POST", base, [this](const RestRequest& r) { return Register(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Update(r); });

@@ -24,8 +24,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "ccf/northbound_server.h"
-#include "ccf/rest_types.h"
+#include "net/https_server.h"
+#include "net/rest_types.h"
 #include "ccf/store/stores.h"
 #include "common/certificate_authority.h"
 #include "common/clock.h"
@@ -47,7 +47,7 @@ class ProviderManagementApi {
  public:
   explicit ProviderManagementApi(ProviderManagementConfig config) : config_(std::move(config)) {}
 
-  void RegisterRoutes(NorthboundServer& server);
+  void RegisterRoutes(HttpsServer& server);
 
   absl::StatusOr<RestResponse> Register(const RestRequest& req);
   absl::StatusOr<RestResponse> Update(const RestRequest& req);

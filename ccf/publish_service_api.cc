@@ -159,7 +159,7 @@ absl::StatusOr<std::set<std::string>> PublishedApiNames(ResourceStore& resources
   return names;
 }
 
-void PublishServiceApi::RegisterRoutes(NorthboundServer& server) {
+void PublishServiceApi::RegisterRoutes(HttpsServer& server) {
   const std::string base = std::string(kPublishRoot) + "/([^/]+)/service-apis";
   server.Route("POST", base, [this](const RestRequest& r) { return Publish(r); });
   server.Route("GET", base, [this](const RestRequest& r) { return List(r); });

@@ -24,8 +24,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "ccf/northbound_server.h"
-#include "ccf/rest_types.h"
+#include "net/https_server.h"
+#include "net/rest_types.h"
 #include "ccf/store/stores.h"
 #include "common/certificate_authority.h"
 
@@ -43,7 +43,7 @@ class PublishServiceApi {
  public:
   explicit PublishServiceApi(PublishServiceConfig config) : config_(std::move(config)) {}
 
-  void RegisterRoutes(NorthboundServer& server);
+  void RegisterRoutes(HttpsServer& server);
 
   absl::StatusOr<RestResponse> Publish(const RestRequest& req);
   absl::StatusOr<RestResponse> List(const RestRequest& req);

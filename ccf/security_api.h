@@ -62,9 +62,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "ccf/northbound_server.h"
+#include "net/https_server.h"
 #include "ccf/peer_api_discovery.h"
-#include "ccf/rest_types.h"
+#include "net/rest_types.h"
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/stores.h"
@@ -111,7 +111,7 @@ class SecurityApi {
  public:
   explicit SecurityApi(SecurityApiConfig config) : config_(std::move(config)) {}
 
-  void RegisterRoutes(NorthboundServer& server);
+  void RegisterRoutes(HttpsServer& server);
 
   // Drops the cached security information of a peer's invoker (after its home CCF's notice).
   void ForgetRemoteInvoker(const std::string& api_invoker_id);

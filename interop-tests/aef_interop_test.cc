@@ -18,7 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "sdk/invoker/aef_client.h"
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 #include "sdk/invoker/invoker_client.h"
 #include "sdk/provider/provider_client.h"
 
@@ -227,10 +227,10 @@ TEST_F(AefInteropTest, OauthTokenIsCheckedAndRevocationReachesTheAef) {
   std::string id = o.invoker->api_invoker_id();
   auto token = o.invoker->RequestToken("3gpp#" + *aef_id_ + ":location-query");
   ASSERT_TRUE(token.ok()) << token.status();
-  CapifHttpsClient::Options opts;
+  HttpsClient::Options opts;
   opts.ca_pem = ccf_->ca_pem();
   opts.expected_peer_uri = "spiffe://operator-a.example/aef/" + *aef_id_;  // the AEF's identity
-  auto client = *CapifHttpsClient::Create(opts);
+  auto client = *HttpsClient::Create(opts);
   std::string url = absl::StrCat("https://127.0.0.1:", aef_port_, "/location-query/v1/position?ue=u2");
   auto call = [&](const std::string& bearer) {
     auto r = client->Request("GET", url, "", "", {"Authorization: Bearer " + bearer});
@@ -247,7 +247,7 @@ TEST_F(AefInteropTest, OauthTokenIsCheckedAndRevocationReachesTheAef) {
   EXPECT_EQ(call("not-a-jwt"), 401);
   // A server naming another identity is refused by the client.
   opts.expected_peer_uri = "spiffe://operator-a.example/aef/someone-else";
-  auto strict = *CapifHttpsClient::Create(opts);
+  auto strict = *HttpsClient::Create(opts);
   EXPECT_FALSE(strict->Request("GET", url, "", "", {"Authorization: Bearer " + token->token}).ok());
   // The invoker gives up its security context: the AEF is told and refuses the unexpired token.
   ASSERT_TRUE(o.invoker->DeleteSecurityContext().ok());
@@ -259,15 +259,15 @@ TEST_F(AefInteropTest, OauthTokenIsCheckedAndRevocationReachesTheAef) {
 TEST_F(AefInteropTest, AefSecurityApiIsForTheCcfOnly) {
   std::string url = absl::StrCat("https://127.0.0.1:", aef_port_, "/aef-security/v1/revoke-authorization");
   auto as = [&](const std::string& cert, const std::string& key) {
-    CapifHttpsClient::Options o;
+    HttpsClient::Options o;
     o.ca_pem = ccf_->ca_pem();
     o.client_cert_pem = *ReadFile(cert);
     o.client_key_pem = SecretBytes(*ReadFile(key));
     o.expected_peer_uri = "spiffe://operator-a.example/aef/" + *aef_id_;
-    return *CapifHttpsClient::Create(std::move(o));
+    return *HttpsClient::Create(std::move(o));
   };
   auto ccf = as(ccf_->dir() + "/pki/ccf/cert.pem", ccf_->dir() + "/pki/ccf/key.pem");
-  auto status = [&](CapifHttpsClient& c, const std::string& body) {
+  auto status = [&](HttpsClient& c, const std::string& body) {
     auto r = c.Request("POST", url, body, "application/json");
     return r.ok() ? static_cast<int>(r->status) : -1;
   };
@@ -280,10 +280,10 @@ TEST_F(AefInteropTest, AefSecurityApiIsForTheCcfOnly) {
   // The AEF's own certificate (not a CCF) and no certificate: 403.
   auto self = as(*dir_ + "/aef.pem", *dir_ + "/aef.key");
   EXPECT_EQ(status(*self, R"({"revokeInfo": {"apiInvokerId": "inv-x"}, "supportedFeatures": "0"})"), 403);
-  CapifHttpsClient::Options anon_opts;
+  HttpsClient::Options anon_opts;
   anon_opts.ca_pem = ccf_->ca_pem();
   anon_opts.expected_peer_uri = "spiffe://operator-a.example/aef/" + *aef_id_;
-  auto anon = *CapifHttpsClient::Create(anon_opts);
+  auto anon = *HttpsClient::Create(anon_opts);
   EXPECT_EQ(status(*anon, R"({"revokeInfo": {"apiInvokerId": "inv-x"}, "supportedFeatures": "0"})"), 403);
 }
 

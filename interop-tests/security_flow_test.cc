@@ -16,7 +16,7 @@
 #include "common/x509_cert.h"
 #include "interop-tests/ccfd_fixture.h"
 #include "interop-tests/schema_check.h"
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 #include "sdk/invoker/invoker_client.h"
 
 namespace capif {
@@ -48,15 +48,15 @@ class SecurityFlowTest : public ::testing::TestWithParam<int> {
   SecurityFlowTest()
       : ccf_(absl::StrCat("flow-", GetParam() == TLS1_2_VERSION ? "tls12" : "tls13")) {}
 
-  std::unique_ptr<CapifHttpsClient> As(const Party* p) {
-    CapifHttpsClient::Options o;
+  std::unique_ptr<HttpsClient> As(const Party* p) {
+    HttpsClient::Options o;
     o.ca_pem = ccf_.ca_pem();
     o.max_tls_version = GetParam();
     if (p != nullptr) {
       o.client_cert_pem = p->cert_pem;
       o.client_key_pem = *key_.PrivateKeyPem();
     }
-    return *CapifHttpsClient::Create(std::move(o));
+    return *HttpsClient::Create(std::move(o));
   }
 
   // Registers AMF, APF and three AEFs; returns them by role ("AEF" three times, in order).
@@ -181,7 +181,7 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
                        std::string((*invoker)->onboarding_secret().Reveal(InsecureSecretAccess())) +
                        "&scope=3gpp%23" + aef_oauth.id + "%3Aoauth-api";
     std::string url = ccf_.api_root() + "/capif-security/v1/securities/" + id + "/token";
-    auto as_invoker = CapifHttpsClient::Create(
+    auto as_invoker = HttpsClient::Create(
         {ccf_.ca_pem(), (*invoker)->certificate_pem(), *(*invoker)->key().PrivateKeyPem()});
     auto raw = (*as_invoker)->Request("POST", url, form, "application/x-www-form-urlencoded");
     ASSERT_TRUE(raw.ok());
@@ -200,7 +200,7 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
             absl::StatusCode::kInvalidArgument);
 
   // Another AEF, or the invoker itself, cannot read the security information.
-  auto invoker_reads = CapifHttpsClient::Create(
+  auto invoker_reads = HttpsClient::Create(
       {ccf_.ca_pem(), (*invoker)->certificate_pem(), *(*invoker)->key().PrivateKeyPem()});
   auto refused = (*invoker_reads)->Request("GET", trusted);
   ASSERT_TRUE(refused.ok());
@@ -222,7 +222,7 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
   // Offboarding removes everything derived from the invoker.
   CapifInvoker* inv = invoker->get();
   // The invoker's api_root changed with the restart (port 0): talk to the new one.
-  auto fresh = CapifHttpsClient::Create(
+  auto fresh = HttpsClient::Create(
       {ccf_.ca_pem(), inv->certificate_pem(), *inv->key().PrivateKeyPem()});
   auto off = (*fresh)->Request("DELETE", ccf_.api_root() + "/api-invoker-management/v1/onboardedInvokers/" + id);
   ASSERT_TRUE(off.ok());

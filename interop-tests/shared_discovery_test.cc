@@ -15,7 +15,7 @@
 #include "common/x509_cert.h"
 #include "absl/synchronization/mutex.h"
 #include "ccf/ccf_config.h"
-#include "ccf/northbound_server.h"
+#include "net/https_server.h"
 #include "federation/ownership_resolver.h"
 #include "federation/peer_client.h"
 #include "proto/interconnect.grpc.pb.h"
@@ -25,7 +25,7 @@
 #include "common/subprocess.h"
 #include "common/testing/test_paths.h"
 #include "interop-tests/ccfd_fixture.h"
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 #include "sdk/invoker/invoker_client.h"
 #include "sdk/provider/provider_client.h"
 
@@ -41,7 +41,7 @@ class FakeAefSecurityApi {
  public:
   FakeAefSecurityApi(const std::string& cert_pem, SecretBytes key_pem,
                      const std::string& ca_pem) {
-    auto server = NorthboundServer::Create({cert_pem, std::move(key_pem),
+    auto server = HttpsServer::Create({cert_pem, std::move(key_pem),
                                             *TrustBundle::FromPem(ca_pem)},
                                            {"127.0.0.1", 0});
     if (!server.ok()) std::abort();
@@ -65,7 +65,7 @@ class FakeAefSecurityApi {
   }
 
  private:
-  std::unique_ptr<NorthboundServer> server_;
+  std::unique_ptr<HttpsServer> server_;
   mutable absl::Mutex mu_;
   bool Enough() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_.size() >= wanted_; }
 
@@ -99,7 +99,7 @@ class TwoDomainsTest : public ::testing::Test {
     CcfdProcess& a = *a_;
 
     // A's provider publishes a shareable API and one that is not.
-    anon_ = *CapifHttpsClient::Create({a.ca_pem()});
+    anon_ = *HttpsClient::Create({a.ca_pem()});
     auto provider = RegisterApiProvider(a.api_root(), a.ca_pem(), a.EnrollmentToken("provider"), key_);
     ASSERT_TRUE(provider.ok()) << provider.status();
     provider_ = *provider;
@@ -143,7 +143,7 @@ class TwoDomainsTest : public ::testing::Test {
 
   // A's AEF asking A for an invoker's security information (standard GET trustedInvokers).
   absl::StatusOr<HttpsResponse> AefGet(const std::string& invoker_id) {
-    auto aef = *CapifHttpsClient::Create({a_->ca_pem(), provider_.aef_certificate_pem,
+    auto aef = *HttpsClient::Create({a_->ca_pem(), provider_.aef_certificate_pem,
                                           *key_.PrivateKeyPem()});
     return aef->Request("GET", a_->api_root() + "/capif-security/v1/trustedInvokers/" +
                                    invoker_id + "?authenticationInfo=true&authorizationInfo=true");
@@ -151,7 +151,7 @@ class TwoDomainsTest : public ::testing::Test {
 
   // RFC 7662 introspection of `token` by A's AEF at A: the "active" member.
   json Introspect(const std::string& token) {
-    auto aef = *CapifHttpsClient::Create({a_->ca_pem(), provider_.aef_certificate_pem,
+    auto aef = *HttpsClient::Create({a_->ca_pem(), provider_.aef_certificate_pem,
                                           *key_.PrivateKeyPem()});
     auto r = aef->Request("POST", a_->api_root() + "/capif-security/v1/introspect",
                           "token=" + token, "application/x-www-form-urlencoded");
@@ -185,7 +185,7 @@ class TwoDomainsTest : public ::testing::Test {
   std::unique_ptr<CcfdProcess> a_, b_;
   EvpKey key_ = *EvpKey::GenerateEcP256();
   RegisteredProvider provider_;
-  std::unique_ptr<CapifHttpsClient> anon_;
+  std::unique_ptr<HttpsClient> anon_;
   std::unique_ptr<FakeAefSecurityApi> aef_security_;
 };
 
@@ -244,7 +244,7 @@ TEST_F(TwoDomainsTest, InvokerOfBDiscoversWhatASharesAndUsesItsAef) {
                                         absl::Seconds(10)).ok());
   // A's AEF authenticates B's invoker: it asks A (standard GET trustedInvokers), A asks B over
   // CAPIF-6e, and the AEFPSK it gets equals the one the invoker derived itself (#13, #18).
-  auto aef = *CapifHttpsClient::Create({a.ca_pem(), provider_.aef_certificate_pem,
+  auto aef = *HttpsClient::Create({a.ca_pem(), provider_.aef_certificate_pem,
                                         *key.PrivateKeyPem()});
   std::string id = (*invoker)->api_invoker_id();
   auto info = aef->Request("GET", a.api_root() + "/capif-security/v1/trustedInvokers/" + id +
@@ -523,7 +523,7 @@ class HomeIssuedTokensTest : public TwoDomainsTest {
 };
 
 // The issuers A's AEFs accept, as A serves them.
-std::map<std::string, json> IssuersAt(CapifHttpsClient& client, const std::string& api_root) {
+std::map<std::string, json> IssuersAt(HttpsClient& client, const std::string& api_root) {
   auto r = client.Request("GET", api_root + "/.well-known/capif-token-issuers");
   std::map<std::string, json> out;
   EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());

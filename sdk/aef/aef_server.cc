@@ -22,7 +22,7 @@
 #include "common/status_macros.h"
 #include "common/strict_json.h"
 #include "common/x509_cert.h"
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 
 namespace capif {
 
@@ -146,13 +146,13 @@ absl::StatusOr<std::unique_ptr<AefServer>> AefServer::Create(AefOptions options,
   }
   ASSIGN_OR_RETURN(TrustBundle roots, TrustBundle::FromPem(options.ca_pem));
   std::unique_ptr<AefServer> s(new AefServer(std::move(options), clock));
-  NorthboundServer::Options o;
+  HttpsServer::Options o;
   o.host = s->options_.host;
   o.port = s->options_.port;
   AefServer* self = s.get();
   o.configure_tls = [self](SSL_CTX& ctx) { return ConfigureAefTls(ctx, self); };
   ASSIGN_OR_RETURN(s->server_,
-                   NorthboundServer::Create({s->options_.certificate_pem,
+                   HttpsServer::Create({s->options_.certificate_pem,
                                              s->options_.private_key_pem, std::move(roots)},
                                             o));
   s->server_->Route("POST", "/aef-security/v1/revoke-authorization",
@@ -180,12 +180,12 @@ void AefServer::Stop() {
 }
 
 absl::StatusOr<std::string> AefServer::CcfGet(const std::string& path, absl::Duration* max_age) {
-  CapifHttpsClient::Options o;
+  HttpsClient::Options o;
   o.ca_pem = options_.ca_pem;
   o.client_cert_pem = options_.certificate_pem;
   o.client_key_pem = options_.private_key_pem;
   o.timeout = absl::Seconds(5);
-  ASSIGN_OR_RETURN(auto client, CapifHttpsClient::Create(std::move(o)));
+  ASSIGN_OR_RETURN(auto client, HttpsClient::Create(std::move(o)));
   ASSIGN_OR_RETURN(HttpsResponse r, client->Request("GET", options_.ccf_api_root + path));
   if (r.status == 404) return absl::NotFoundError("the CCF has no security information for it");
   if (r.status != 200) {

@@ -41,8 +41,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "ccf/northbound_server.h"
-#include "ccf/rest_types.h"
+#include "net/https_server.h"
+#include "net/rest_types.h"
 #include "common/clock.h"
 #include "common/secret_bytes.h"
 
@@ -104,7 +104,7 @@ class AefServer {
 
   const AefOptions options_;
   const Clock& clock_;
-  std::unique_ptr<NorthboundServer> server_;
+  std::unique_ptr<HttpsServer> server_;
   absl::Mutex mu_;
   std::map<std::string, CachedInfo> info_ ABSL_GUARDED_BY(mu_);
   // invoker id -> when its authorization was revoked.

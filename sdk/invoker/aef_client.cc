@@ -159,12 +159,12 @@ absl::StatusOr<HttpsResponse> AefGetWithCertificate(const std::string& url,
                                                     const std::string& ca_pem,
                                                     const std::string& certificate_pem,
                                                     const SecretBytes& private_key_pem) {
-  CapifHttpsClient::Options o;
+  HttpsClient::Options o;
   o.ca_pem = ca_pem;
   o.client_cert_pem = certificate_pem;
   o.client_key_pem = private_key_pem;
   o.expected_peer_uri = aef_identity;
-  ASSIGN_OR_RETURN(auto client, CapifHttpsClient::Create(std::move(o)));
+  ASSIGN_OR_RETURN(auto client, HttpsClient::Create(std::move(o)));
   return client->Request("GET", url);
 }
 
@@ -172,10 +172,10 @@ absl::StatusOr<HttpsResponse> AefGetWithToken(const std::string& url,
                                               const std::string& aef_identity,
                                               const std::string& ca_pem,
                                               const std::string& access_token) {
-  CapifHttpsClient::Options o;
+  HttpsClient::Options o;
   o.ca_pem = ca_pem;
   o.expected_peer_uri = aef_identity;
-  ASSIGN_OR_RETURN(auto client, CapifHttpsClient::Create(std::move(o)));
+  ASSIGN_OR_RETURN(auto client, HttpsClient::Create(std::move(o)));
   return client->Request("GET", url, "", "", {"Authorization: Bearer " + access_token});
 }
 

@@ -7,7 +7,7 @@
 // TLS-PSK: identity = the invoker id, key = the AEFPSK (sdk/invoker derives it from its own
 // onboarding TLS session); TLS 1.3 external PSK with TLS_AES_128_GCM_SHA256 by default, TLS 1.2
 // PSK suites with max_tls_version = TLS1_2_VERSION. PKI and OAuth run over libcurl
-// (CapifHttpsClient) and identify the AEF by its SPIFFE id, since AEF certificates name no host.
+// (HttpsClient) and identify the AEF by its SPIFFE id, since AEF certificates name no host.
 // Errors: Unavailable when the connection or handshake fails (a wrong key fails the handshake),
 // DeadlineExceeded on timeout. HTTP errors are answers: see HttpsResponse::status.
 #ifndef CAPIF_SDK_INVOKER_AEF_CLIENT_H_
@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/secret_bytes.h"
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 
 namespace capif {
 

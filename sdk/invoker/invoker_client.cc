@@ -60,15 +60,15 @@ absl::Status StatusFromHttp(const HttpsResponse& r) {
   return absl::Status(CodeOf(r.status), detail);
 }
 
-absl::StatusOr<std::unique_ptr<CapifHttpsClient>> CapifInvoker::Client(bool with_certificate) const {
-  CapifHttpsClient::Options o;
+absl::StatusOr<std::unique_ptr<HttpsClient>> CapifInvoker::Client(bool with_certificate) const {
+  HttpsClient::Options o;
   o.ca_pem = ca_pem_;
   o.max_tls_version = max_tls_;
   if (with_certificate) {
     o.client_cert_pem = certificate_pem_;
     ASSIGN_OR_RETURN(o.client_key_pem, key_.PrivateKeyPem());
   }
-  return CapifHttpsClient::Create(std::move(o));
+  return HttpsClient::Create(std::move(o));
 }
 
 absl::StatusOr<std::unique_ptr<CapifInvoker>> CapifInvoker::Onboard(

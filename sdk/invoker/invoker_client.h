@@ -25,7 +25,7 @@
 #include "absl/status/statusor.h"
 #include "common/evp_key.h"
 #include "common/secret_bytes.h"
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 
 namespace capif {
 
@@ -89,7 +89,7 @@ class CapifInvoker {
   CapifInvoker(std::string api_root, std::string ca_pem, EvpKey key, int max_tls)
       : api_root_(std::move(api_root)), ca_pem_(std::move(ca_pem)), key_(std::move(key)),
         max_tls_(max_tls) {}
-  absl::StatusOr<std::unique_ptr<CapifHttpsClient>> Client(bool with_certificate) const;
+  absl::StatusOr<std::unique_ptr<HttpsClient>> Client(bool with_certificate) const;
 
   std::string api_root_, ca_pem_;
   EvpKey key_;

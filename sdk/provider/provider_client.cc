@@ -2,7 +2,7 @@
 
 #include "common/status_macros.h"
 #include "common/x509_cert.h"
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 #include "sdk/invoker/invoker_client.h"
 
 namespace capif {
@@ -18,7 +18,7 @@ absl::StatusOr<RegisteredProvider> RegisterApiProvider(const std::string& api_ro
   for (const char* role : {"AMF", "APF", "AEF"}) {
     body["apiProvFuncs"].push_back({{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", csr}}}});
   }
-  ASSIGN_OR_RETURN(auto client, CapifHttpsClient::Create({ca_pem}));
+  ASSIGN_OR_RETURN(auto client, HttpsClient::Create({ca_pem}));
   ASSIGN_OR_RETURN(HttpsResponse r,
                    client->Request("POST", api_root + "/api-provider-management/v1/registrations",
                                    body.dump(), "application/json"));
@@ -43,7 +43,7 @@ absl::StatusOr<json> PublishServiceApi(const std::string& api_root, const std::s
                                        const json& api) {
   ASSIGN_OR_RETURN(SecretBytes key_pem, key.PrivateKeyPem());
   ASSIGN_OR_RETURN(auto client,
-                   CapifHttpsClient::Create({ca_pem, provider.apf_certificate_pem, key_pem}));
+                   HttpsClient::Create({ca_pem, provider.apf_certificate_pem, key_pem}));
   ASSIGN_OR_RETURN(HttpsResponse r,
                    client->Request("POST",
                                    api_root + "/published-apis/v1/" + provider.apf_id +

@@ -166,7 +166,7 @@ void BM_AefPskRequest(benchmark::State& state) {
   std::string ca = *domains.Ca("a.example").certificate().ToPem();
   auto roots = *TrustBundle::FromPem(ca);
   auto ccf_cred = domains.Issue("a.example", "spiffe://a.example/ccf/ccf-a");
-  auto ccf = *NorthboundServer::Create({ccf_cred.chain_pem, ccf_cred.key_pem, roots}, {});
+  auto ccf = *HttpsServer::Create({ccf_cred.chain_pem, ccf_cred.key_pem, roots}, {});
   std::string psk(32, '\x5a');
   ccf->Route("GET", "/capif-security/v1/trustedInvokers/([^/]+)", [&](const RestRequest&) {
     return absl::StatusOr<RestResponse>(RestResponse::Json(

@@ -32,7 +32,7 @@
 #include "common/status_macros.h"
 #include "common/subprocess.h"
 #include "common/x509_cert.h"
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 #include "sdk/invoker/invoker_client.h"
 #include "sdk/provider/provider_client.h"
 
@@ -462,10 +462,10 @@ absl::Status Runner::Connect(InvokerRun& inv, AefRun& aef, const json& st, std::
   } else {
     RETURN_IF_ERROR(EnsureToken(inv, aef));
     CcfRun& c = Ccf(aef.spec.ccf);
-    CapifHttpsClient::Options o;
+    HttpsClient::Options o;
     o.ca_pem = c.ca_pem;
     o.expected_peer_uri = absl::StrCat("spiffe://", c.spec.trust_domain, "/aef/", aef.id);
-    ASSIGN_OR_RETURN(auto client, CapifHttpsClient::Create(std::move(o)));
+    ASSIGN_OR_RETURN(auto client, HttpsClient::Create(std::move(o)));
     Note(inv.spec.name, aef.spec.name, "GET /" + aef.spec.api + "/v1/position (Bearer)", "CAPIF-2e");
     ASSIGN_OR_RETURN(HttpsResponse r, client->Request(
         "GET", absl::StrCat("https://127.0.0.1:", aef.port, "/", aef.spec.api, "/v1/position?ue=ue-1"),

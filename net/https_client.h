@@ -1,18 +1,18 @@
-// CapifHttpsClient: the invoker's HTTPS client for CAPIF-1e (libcurl with OpenSSL, from Debian).
+// HttpsClient: the invoker's HTTPS client for CAPIF-1e (libcurl with OpenSSL, from Debian).
 //
 // Each request runs on a fresh TLS connection, verified against the CCF's domain CA only, and
 // presents the invoker's certificate when one is configured. With capture_tls_keys the response
 // also carries the connection's CAPIF-1e key material (common/aef_psk.h), read from the live
 // SSL* during the transfer: the invoker derives its AEFPSK from the same TLS session as the CCF.
 //
-//   ASSIGN_OR_RETURN(auto client, CapifHttpsClient::Create({ca_pem}));
+//   ASSIGN_OR_RETURN(auto client, HttpsClient::Create({ca_pem}));
 //   ASSIGN_OR_RETURN(HttpsResponse r, client->Request("PUT", url, body, "application/json"));
 //
 // Errors: Unavailable when the connection or handshake fails (message from libcurl),
 // DeadlineExceeded on timeout. HTTP error statuses are not errors: see HttpsResponse::status.
 // Thread-compatible (use one client per thread, or guard it).
-#ifndef CAPIF_SDK_INVOKER_CAPIF_HTTPS_CLIENT_H_
-#define CAPIF_SDK_INVOKER_CAPIF_HTTPS_CLIENT_H_
+#ifndef CAPIF_NET_HTTPS_CLIENT_H_
+#define CAPIF_NET_HTTPS_CLIENT_H_
 
 #include <map>
 #include <memory>
@@ -34,7 +34,7 @@ struct HttpsResponse {
   std::optional<CapifTlsKeyMaterial> tls;      // with capture_tls_keys
 };
 
-class CapifHttpsClient {
+class HttpsClient {
  public:
   struct Options {
     std::string ca_pem;               // roots that may sign the CCF's certificate
@@ -48,7 +48,7 @@ class CapifHttpsClient {
     std::string expected_peer_uri;
   };
 
-  static absl::StatusOr<std::unique_ptr<CapifHttpsClient>> Create(Options options);
+  static absl::StatusOr<std::unique_ptr<HttpsClient>> Create(Options options);
 
   absl::StatusOr<HttpsResponse> Request(const std::string& method, const std::string& url,
                                         const std::string& body = "",
@@ -57,10 +57,10 @@ class CapifHttpsClient {
                                         bool capture_tls_keys = false);
 
  private:
-  explicit CapifHttpsClient(Options options) : options_(std::move(options)) {}
+  explicit HttpsClient(Options options) : options_(std::move(options)) {}
   Options options_;
 };
 
 }  // namespace capif
 
-#endif  // CAPIF_SDK_INVOKER_CAPIF_HTTPS_CLIENT_H_
+#endif  // CAPIF_NET_HTTPS_CLIENT_H_

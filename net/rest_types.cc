@@ -1,4 +1,4 @@
-#include "ccf/rest_types.h"
+#include "net/rest_types.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"

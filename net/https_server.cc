@@ -1,4 +1,4 @@
-#include "ccf/northbound_server.h"
+#include "net/https_server.h"
 
 #include <httplib.h>
 #include <openssl/err.h>
@@ -72,9 +72,9 @@ bool ConfigureContext(SSL_CTX& ctx, const NorthboundTls& tls) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<NorthboundServer>> NorthboundServer::Create(
+absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
     const NorthboundTls& tls, Options options) {
-  std::unique_ptr<NorthboundServer> s(new NorthboundServer());
+  std::unique_ptr<HttpsServer> s(new HttpsServer());
   s->options_ = options;
   bool configured = false;
   s->server_ = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
@@ -115,9 +115,9 @@ absl::StatusOr<std::unique_ptr<NorthboundServer>> NorthboundServer::Create(
   return s;
 }
 
-NorthboundServer::~NorthboundServer() { Stop(); }
+HttpsServer::~HttpsServer() { Stop(); }
 
-void NorthboundServer::Dispatch(const RestHandler& handler, const void* req_ptr, void* res_ptr) {
+void HttpsServer::Dispatch(const RestHandler& handler, const void* req_ptr, void* res_ptr) {
   const auto& req = *static_cast<const httplib::Request*>(req_ptr);
   auto& res = *static_cast<httplib::Response*>(res_ptr);
   RestRequest r;
@@ -139,7 +139,7 @@ void NorthboundServer::Dispatch(const RestHandler& handler, const void* req_ptr,
   if (!out->content_type.empty()) res.set_content(out->body, out->content_type.c_str());
 }
 
-void NorthboundServer::Route(const std::string& method, const std::string& pattern,
+void HttpsServer::Route(const std::string& method, const std::string& pattern,
                              RestHandler handler) {
   auto h = [this, handler = std::move(handler)](const httplib::Request& req,
                                                 httplib::Response& res) {
@@ -158,7 +158,7 @@ void NorthboundServer::Route(const std::string& method, const std::string& patte
   }
 }
 
-absl::Status NorthboundServer::Bind() {
+absl::Status HttpsServer::Bind() {
   if (port_ > 0) return absl::OkStatus();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);
@@ -173,7 +173,7 @@ absl::Status NorthboundServer::Bind() {
   return absl::OkStatus();
 }
 
-absl::Status NorthboundServer::Start() {
+absl::Status HttpsServer::Start() {
   absl::Status bound = Bind();
   if (!bound.ok()) return bound;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -187,7 +187,7 @@ absl::Status NorthboundServer::Start() {
   return absl::OkStatus();
 }
 
-void NorthboundServer::Stop() {
+void HttpsServer::Stop() {
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }

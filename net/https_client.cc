@@ -1,4 +1,4 @@
-#include "sdk/invoker/capif_https_client.h"
+#include "net/https_client.h"
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -95,16 +95,16 @@ CURLcode InstallPeerUriCheck(CURL*, void* ssl_ctx, void* expected) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CapifHttpsClient>> CapifHttpsClient::Create(Options options) {
+absl::StatusOr<std::unique_ptr<HttpsClient>> HttpsClient::Create(Options options) {
   if (options.ca_pem.empty()) return absl::InvalidArgumentError("ca_pem is required");
   if (!options.client_cert_pem.empty() && options.client_key_pem.empty()) {
     return absl::InvalidArgumentError("client_key_pem is required with client_cert_pem");
   }
   std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  return std::unique_ptr<CapifHttpsClient>(new CapifHttpsClient(std::move(options)));
+  return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(options)));
 }
 
-absl::StatusOr<HttpsResponse> CapifHttpsClient::Request(const std::string& method,
+absl::StatusOr<HttpsResponse> HttpsClient::Request(const std::string& method,
                                                         const std::string& url,
                                                         const std::string& body,
                                                         const std::string& content_type,

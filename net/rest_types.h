@@ -8,8 +8,8 @@
 // RestError() pinned another one (e.g. 415); `cause` and `invalidParams` travel as payloads.
 // Internal errors are reported as 500 with a generic detail: their message is only logged.
 // Thread-safe (plain data and free functions).
-#ifndef CAPIF_CCF_REST_TYPES_H_
-#define CAPIF_CCF_REST_TYPES_H_
+#ifndef CAPIF_NET_REST_TYPES_H_
+#define CAPIF_NET_REST_TYPES_H_
 
 #include <openssl/ssl.h>
 
@@ -73,4 +73,4 @@ absl::StatusOr<nlohmann::json> ParseJsonBody(const RestRequest& req);
 
 }  // namespace capif
 
-#endif  // CAPIF_CCF_REST_TYPES_H_
+#endif  // CAPIF_NET_REST_TYPES_H_

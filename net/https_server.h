@@ -1,5 +1,6 @@
-// NorthboundServer: the CCF's TS 29.222 REST endpoint over HTTPS (cpp-httplib from Debian on
-// OpenSSL 3). cpp-httplib hands each handler the connection's SSL*, which the AEFPSK derivation
+// HttpsServer: a TS 29.222-style REST endpoint over HTTPS (cpp-httplib from Debian on OpenSSL 3),
+// used by the CCF's northbound and by AEFs (sdk/aef).
+// cpp-httplib hands each handler the connection's SSL*, which the AEFPSK derivation
 // needs (TS 33.122 A.1 binds the key to the CAPIF-1e TLS session).
 //
 // TLS: 1.2 and 1.3; TLS 1.2 session tickets off (so every session has an id for AEFPSK);
@@ -12,13 +13,13 @@
 // than Options::max_body_bytes: 413; a handler that throws: 500. Every one is a ProblemDetails
 // body with Content-Type application/problem+json. Internal errors are logged.
 //
-//   ASSIGN_OR_RETURN(auto server, NorthboundServer::Create(tls, {"127.0.0.1", 0}));
+//   ASSIGN_OR_RETURN(auto server, HttpsServer::Create(tls, {"127.0.0.1", 0}));
 //   server->Route("POST", "/api-invoker-management/v1/onboardedInvokers", handler);
 //   RETURN_IF_ERROR(server->Start());
 //
 // Route() before Start(); after Start() the server is thread-safe (a pool of worker threads).
-#ifndef CAPIF_CCF_NORTHBOUND_SERVER_H_
-#define CAPIF_CCF_NORTHBOUND_SERVER_H_
+#ifndef CAPIF_NET_HTTPS_SERVER_H_
+#define CAPIF_NET_HTTPS_SERVER_H_
 
 #include <functional>
 #include <memory>
@@ -26,7 +27,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "ccf/rest_types.h"
+#include "net/rest_types.h"
 #include "common/secret_bytes.h"
 #include "common/x509_cert.h"
 
@@ -46,7 +47,7 @@ struct NorthboundTls {
   TrustBundle client_roots;  // this CCF's own trust domain
 };
 
-class NorthboundServer {
+class HttpsServer {
  public:
   struct Options {
     std::string host = "127.0.0.1";
@@ -58,9 +59,9 @@ class NorthboundServer {
   };
 
   // InvalidArgument if the certificate or key cannot be loaded.
-  static absl::StatusOr<std::unique_ptr<NorthboundServer>> Create(const NorthboundTls& tls,
+  static absl::StatusOr<std::unique_ptr<HttpsServer>> Create(const NorthboundTls& tls,
                                                                    Options options);
-  ~NorthboundServer();
+  ~HttpsServer();
 
   // `pattern` is a regular expression over the path; captures become path_params.
   void Route(const std::string& method, const std::string& pattern, RestHandler handler);
@@ -75,7 +76,7 @@ class NorthboundServer {
   void Stop();
 
  private:
-  NorthboundServer() = default;
+  HttpsServer() = default;
   void Dispatch(const RestHandler& handler, const void* req, void* res);
 
   std::unique_ptr<httplib::SSLServer> server_;
@@ -86,4 +87,4 @@ class NorthboundServer {
 
 }  // namespace capif
 
-#endif  // CAPIF_CCF_NORTHBOUND_SERVER_H_
+#endif  // CAPIF_NET_HTTPS_SERVER_H_

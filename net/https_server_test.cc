@@ -1,4 +1,4 @@
-#include "ccf/northbound_server.h"
+#include "net/https_server.h"
 
 #include <httplib.h>
 
@@ -29,7 +29,7 @@ class NorthboundServerTest : public ::testing::Test {
   void SetUp() override {
     NorthboundTls tls{*server_cred_.cert.ToPem(), *server_cred_.key.PrivateKeyPem(),
                       *TrustBundle::FromPem(*ca_.certificate().ToPem())};
-    auto server = NorthboundServer::Create(tls, {"127.0.0.1", 0, 1024});
+    auto server = HttpsServer::Create(tls, {"127.0.0.1", 0, 1024});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     server_->Route("GET", "/whoami", [](const RestRequest& r) -> absl::StatusOr<RestResponse> {
@@ -66,7 +66,7 @@ class NorthboundServerTest : public ::testing::Test {
       *CertificateAuthority::CreateRoot(TrustDomain("x.example"), Clock::Real(), absl::Hours(2));
   Credential server_cred_ = Issue(ca_, "spiffe://a.example/ccf/ccf-a");
   Credential invoker_ = Issue(ca_, "spiffe://a.example/invoker/inv-1");
-  std::unique_ptr<NorthboundServer> server_;
+  std::unique_ptr<HttpsServer> server_;
 };
 
 TEST_F(NorthboundServerTest, CallerComesFromTheClientCertificate) {
@@ -134,7 +134,7 @@ TEST_F(NorthboundServerTest, ErrorsAreProblemDetails) {
 TEST_F(NorthboundServerTest, PortInUseIsUnavailable) {
   NorthboundTls tls{*server_cred_.cert.ToPem(), *server_cred_.key.PrivateKeyPem(),
                     *TrustBundle::FromPem(*ca_.certificate().ToPem())};
-  auto second = NorthboundServer::Create(tls, {"127.0.0.1", server_->port(), 1024});
+  auto second = HttpsServer::Create(tls, {"127.0.0.1", server_->port(), 1024});
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*second)->Start().code(), absl::StatusCode::kUnavailable);
 }
@@ -145,7 +145,7 @@ TEST(NorthboundServerCreateTest, MismatchedKeyIsRefused) {
   Credential c = Issue(ca, "spiffe://a.example/ccf/ccf-a");
   NorthboundTls tls{*c.cert.ToPem(), *EvpKey::GenerateEcP256()->PrivateKeyPem(),
                     *TrustBundle::FromPem(*ca.certificate().ToPem())};
-  EXPECT_EQ(NorthboundServer::Create(tls, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(HttpsServer::Create(tls, {}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
