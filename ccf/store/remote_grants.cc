@@ -69,6 +69,14 @@ absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::OfAef(const std::st
   return GrantsOf(rows);
 }
 
+absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::All() {
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                   db_->Query(absl::StrCat(kGrantColumns,
+                                           "ORDER BY api_invoker_id, aef_id, api_id, "
+                                           "home_ccf_id")));
+  return GrantsOf(rows);
+}
+
 absl::StatusOr<int> SqliteRemoteGrants::Confirm(
     const std::string& home_ccf_id, const std::string& api_invoker_id,
     const std::vector<std::pair<std::string, std::string>>& pairs) {

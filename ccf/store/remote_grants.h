@@ -58,6 +58,9 @@ class RemoteGrantRepository {
   virtual absl::StatusOr<std::vector<RemoteGrant>> OfInvoker(const std::string& api_invoker_id) = 0;
   // Grants naming `aef_id`, ordered by invoker.
   virtual absl::StatusOr<std::vector<RemoteGrant>> OfAef(const std::string& aef_id) = 0;
+  // Every grant (confirmed or on a lease), ordered by invoker, AEF and API. For operators
+  // (the admin API's DropGrants); the flows ask by invoker or AEF.
+  virtual absl::StatusOr<std::vector<RemoteGrant>> All() = 0;
   // The home CCF kept these grants of its invoker (AEF, API pairs; empty API: every API of that
   // AEF): their leases end. Returns how many grants it confirmed.
   virtual absl::StatusOr<int> Confirm(const std::string& home_ccf_id,
@@ -83,6 +86,7 @@ class SqliteRemoteGrants final : public RemoteGrantRepository {
                    const std::vector<OutboundNotice>& notices = {}) override;
   absl::StatusOr<std::vector<RemoteGrant>> OfInvoker(const std::string& api_invoker_id) override;
   absl::StatusOr<std::vector<RemoteGrant>> OfAef(const std::string& aef_id) override;
+  absl::StatusOr<std::vector<RemoteGrant>> All() override;
   absl::StatusOr<int> Confirm(
       const std::string& home_ccf_id, const std::string& api_invoker_id,
       const std::vector<std::pair<std::string, std::string>>& aef_api_pairs) override;

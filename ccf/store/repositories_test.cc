@@ -228,6 +228,32 @@ TEST_F(RepositoriesTest, GrantsByInvokerByAefLeasesAndTombstones) {
   EXPECT_TRUE(grants.Remove({}, OffboardedInvoker{"ccf-b", "inv-1", "n-1", 1, t0_}, {}).ok());
 }
 
+TEST_F(RepositoriesTest, AllGrantsAreListedInOrderAndCanBeRemovedTogether) {
+  SqliteRemoteGrants grants(db_);
+  EXPECT_TRUE(grants.All()->empty());
+  RemoteGrant g1{"ccf-c", "inv-3", "aef-1", "api-1", "PKI", t0_, t0_ + absl::Seconds(60)};
+  RemoteGrant g2{"ccf-b", "inv-1", "aef-2", "api-2", "OAUTH", t0_, std::nullopt};
+  RemoteGrant g3{"ccf-b", "inv-1", "aef-1", "api-1", "PSK", t0_, std::nullopt};
+  for (const RemoteGrant& g : {g1, g2, g3}) ASSERT_TRUE(grants.Put(g).ok());
+  auto all = grants.All();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].api_invoker_id, "inv-1");
+  EXPECT_EQ((*all)[0].aef_id, "aef-1");
+  EXPECT_EQ((*all)[1].aef_id, "aef-2");
+  EXPECT_EQ((*all)[2].api_invoker_id, "inv-3");
+  // Leases and confirmation come back as stored.
+  EXPECT_FALSE((*all)[0].lease_until.has_value());
+  ASSERT_TRUE((*all)[2].lease_until.has_value());
+  EXPECT_EQ(*(*all)[2].lease_until, t0_ + absl::Seconds(60));
+  // Removed without a tombstone or notice (what DropGrants does): nothing else changes.
+  SqliteNoticeOutbox outbox(db_);
+  ASSERT_TRUE(grants.Remove(*all, std::nullopt, {}).ok());
+  EXPECT_TRUE(grants.All()->empty());
+  EXPECT_FALSE(*grants.IsOffboarded("ccf-b", "inv-1"));
+  EXPECT_TRUE(outbox.Pending()->empty());
+}
+
 TEST_F(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopening) {
   {
     SqliteUsedAssertions used(db_);
