@@ -123,7 +123,7 @@ absl::Status TokenKeyring::Rotate() {
 absl::Status TokenKeyring::Load() {
   int64_t oldest = absl::ToUnixSeconds(clock_.Now() - retire_after_);
   ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT kid, sealed_key, created_at FROM signing_keys "
-                                         "ORDER BY created_at DESC, kid DESC"));
+                                         "ORDER BY created_at DESC, rowid DESC"));
   if (rows.empty()) return absl::InternalError("no token-signing key");
   auto jwks = std::make_shared<JwkSet>();
   std::shared_ptr<const JwsSigner> signer;
@@ -142,7 +142,7 @@ absl::Status TokenKeyring::Load() {
   // Only now that every kept key opened: with a wrong KEK nothing is deleted.
   RETURN_IF_ERROR(db_->Execute(
       "DELETE FROM signing_keys WHERE created_at < ? AND kid <> "
-      "(SELECT kid FROM signing_keys ORDER BY created_at DESC, kid DESC LIMIT 1)",
+      "(SELECT kid FROM signing_keys ORDER BY created_at DESC, rowid DESC LIMIT 1)",
       {oldest}));
   absl::MutexLock lock(&mu_);
   signer_ = std::move(signer);

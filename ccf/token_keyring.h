@@ -4,7 +4,8 @@
 //   ASSIGN_OR_RETURN(auto keyring, TokenKeyring::Open(db, kek, clock));
 //   keyring->signer()->Sign("at+jwt", claims);
 //
-// The newest key signs; every key in the database is published in the JWKS, so tokens signed
+// The newest key signs (the last one added when several were added in the same second: creation
+// times are in seconds); every key in the database is published in the JWKS, so tokens signed
 // before a rotation keep verifying until they expire. Open() creates the first key when there is
 // none. Rotate() adds a new key (kid "k-<unix seconds>-<random>") and makes it the signer; keys
 // older than `retire_after` (default: 7 days, far longer than any token lifetime) are removed

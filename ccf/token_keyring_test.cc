@@ -234,6 +234,26 @@ TEST_F(TokenKeyringTest, RetiredKeysLeaveTheJwks) {
   EXPECT_EQ((*keyring)->jwks()->Find(first), nullptr);
 }
 
+// The running ccfd rotates on the operator's command (admin API), possibly within the second it
+// created its first key: the key just added must sign, now and after a reopen.
+TEST_F(TokenKeyringTest, RotationWithinOneSecondSignsWithTheNewKey) {
+  auto db = Db();
+  auto keyring = TokenKeyring::Open(db, Kek(), clock_);
+  ASSERT_TRUE(keyring.ok()) << keyring.status();
+  std::vector<std::string> kids = {(*keyring)->signer()->kid()};
+  for (int i = 0; i < 8; ++i) {  // random kids: by kid order, some would not be the newest
+    ASSERT_TRUE((*keyring)->Rotate().ok());
+    std::string signer = (*keyring)->signer()->kid();
+    for (const std::string& earlier : kids) EXPECT_NE(signer, earlier) << "rotation " << i;
+    kids.push_back(signer);
+  }
+  EXPECT_EQ((*keyring)->jwks()->size(), kids.size());
+  keyring->reset();
+  auto reopened = TokenKeyring::Open(db, Kek(), clock_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->signer()->kid(), kids.back());
+}
+
 TEST_F(TokenKeyringTest, KekFileIsPrivate) {
   auto keyring = TokenKeyring::Open(Db(), Kek(), clock_);
   ASSERT_TRUE(keyring.ok()) << keyring.status();
