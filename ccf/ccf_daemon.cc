@@ -19,6 +19,7 @@
 #include "ccf/metrics.h"
 #include "federation/peer_client.h"
 #include "ccf/store/sqlite_stores.h"
+#include "ccf/daemon/admin_service.h"
 
 namespace capif {
 namespace {
@@ -107,6 +108,28 @@ int RunCcfd(int argc, char** argv) {
   if (!loaded.ok()) LogWarning("ccfd", absl::StrCat("stored peer bundles: ", loaded.ToString()));
   if (northbound) northbound->SetPeerBundles(&bundles);
 
+  // The admin API: the operators' tools change this CCF through it, never through its database.
+  // Ready before the first line is printed, so whoever waits for that line may use it.
+  std::unique_ptr<AdminServer> admin;
+  if (northbound) {
+    AdminServiceConfig admin_config;
+    admin_config.ccf_id = self.ccf_id.value();
+    admin_config.api_root = northbound->api_root();
+    admin_config.schema_version = northbound->database()->schema_version();
+    admin_config.enrollment_tokens = northbound->enrollment_tokens();
+    admin_config.keyring = northbound->keyring();
+    admin_config.outbox = northbound->outbox();
+    admin_config.grants = northbound->remote_grants();
+    Northbound* nb = northbound.get();
+    admin_config.forget_invoker = [nb](const std::string& id) { nb->ForgetRemoteInvoker(id); };
+    auto started = AdminServer::Start(config->data_dir, std::move(admin_config));
+    if (!started.ok()) {
+      std::cerr << "ccfd: admin socket: " << started.status().message() << "\n";
+      return 1;
+    }
+    admin = *std::move(started);
+  }
+
   std::shared_ptr<CcfMetrics> metrics;
   std::unique_ptr<prometheus::Exposer> metrics_exposer;
   if (!config->metrics_listen.empty()) {
@@ -165,6 +188,7 @@ int RunCcfd(int argc, char** argv) {
   sigwait(&stop_signals, &signo);
   LogInfo("ccfd", absl::StrCat("received ", signo == SIGTERM ? "SIGTERM" : "SIGINT",
                                ", shutting down"));
+  if (admin) admin->Shutdown();  // removes <data_dir>/admin.sock
   bundles.Stop();
   if (northbound) northbound->Stop();
   (*server)->Shutdown(kShutdownGrace);

@@ -6,7 +6,12 @@
 //
 // On start it prints one line to stdout, "ccfd <ccf-id> listening on <host>:<port>", once the
 // port is bound (useful with port 0). Exit codes: 0 clean stop or valid config; 2 bad arguments or
-// configuration (the message names the field); 1 other start-up failures (e.g. port in use).
+// configuration (the message names the field); 1 other start-up failures (e.g. port in use,
+// or another ccfd already serving the same data_dir).
+//
+// With a northbound, ccfd also serves its admin API (proto/admin.proto, ccf/daemon/admin_service.h)
+// on the unix socket <data_dir>/admin.sock (mode 0600), ready before the first line is printed,
+// and removes the socket file when it stops cleanly; capifctl uses it.
 #ifndef CAPIF_CCF_CCF_DAEMON_H_
 #define CAPIF_CCF_CCF_DAEMON_H_
 

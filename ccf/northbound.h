@@ -53,6 +53,15 @@ class Northbound {
   NoticeOutbox* outbox() { return outbox_.get(); }
   // The CCF database (for stores that live beside the northbound's, e.g. peer bundles).
   std::shared_ptr<SqliteDatabase> database() { return db_; }
+  // What the admin API (ccf/daemon/admin_service.h) acts on in the running CCF: enrollment
+  // tokens, the token-signing keys in use, and peers' invokers' grants.
+  EnrollmentTokenStore* enrollment_tokens() { return enrollment_tokens_.get(); }
+  TokenKeyring* keyring() { return keyring_.get(); }
+  RemoteGrantRepository* remote_grants() { return grants_.get(); }
+  // Drops the security information of a peer's invoker cached by the Security API.
+  void ForgetRemoteInvoker(const std::string& api_invoker_id) {
+    security_->ForgetRemoteInvoker(api_invoker_id);
+  }
   // Peers' refreshed trust bundles, used for what peers present (may be null). Set before the
   // bus serves; must outlive the Northbound.
   void SetPeerBundles(const PeerBundles* bundles) {
