@@ -138,8 +138,8 @@ TEST_F(OnboardingTest, RotatedTokenKeyIsPublishedBesideTheOldOne) {
   json keys = json::parse(after->body)["keys"];
   ASSERT_EQ(keys.size(), 2u);
   EXPECT_TRUE(keys[0]["kid"] == old_kid || keys[1]["kid"] == old_kid);
-  // ccfd and capifctl sealed their keys with the same <data_dir>/kek; nothing in the database
-  // files is a private key, and every file is the owner's only.
+  // ccfd sealed both keys with its <data_dir>/kek; nothing in the database files is a private
+  // key, and every file is the owner's only.
   std::string data = ccf_.dir() + "/data";
   for (const char* name : {"kek", "ccf.db", "ccf.db-wal", "ccf.db-shm"}) {
     struct stat st;

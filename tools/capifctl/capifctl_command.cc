@@ -11,11 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "ccf/ccf_config.h"
-#include "ccf/invoker_management_api.h"
+#include "ccf/daemon/admin_client.h"
 #include "ccf/store/sqlite_stores.h"
-#include "ccf/token_keyring.h"
 #include "common/clock.h"
-#include "common/key_encryption_key.h"
 #include "federation/peer_client.h"
 
 namespace capif {
@@ -27,7 +25,8 @@ constexpr char kUsage[] =
     "  capifctl enroll-invoker --config FILE [--ttl-seconds N]\n"
     "  capifctl enroll-provider --config FILE [--ttl-seconds N]\n"
     "  capifctl rotate-token-key --config FILE\n"
-    "  capifctl notices --config FILE [--json]\n";
+    "  capifctl notices --config FILE [--json]\n"
+    "  capifctl drop-grants --config FILE [--invoker ID]\n";
 
 struct PeerReport {
   std::string ccf_id;
@@ -213,12 +212,12 @@ int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   return 0;
 }
 
-// The CCF database of the configuration at `config_path`; null after printing why (exit code in
-// `*exit_code`: 2 for a bad configuration, 1 when the database cannot be opened).
-// `data_dir`, if given, receives the configuration's data directory.
-std::shared_ptr<SqliteDatabase> OpenDatabaseOf(const std::string& command,
-                                               const std::string& config_path, std::ostream& err,
-                                               int* exit_code, std::string* data_dir = nullptr) {
+// A client of the admin API of the ccfd that runs with the configuration at `config_path`;
+// null after printing why (exit code in `*exit_code`: 2 for a bad configuration, 1 when no ccfd
+// serves it). Never opens or creates the CCF's database or key-encryption key.
+std::unique_ptr<AdminClient> ConnectToCcfd(const std::string& command,
+                                           const std::string& config_path, std::ostream& err,
+                                           int* exit_code) {
   *exit_code = 2;
   auto config = LoadCcfConfig(config_path);
   if (!config.ok()) {
@@ -226,17 +225,16 @@ std::shared_ptr<SqliteDatabase> OpenDatabaseOf(const std::string& command,
     return nullptr;
   }
   if (!config->northbound) {
-    err << "capifctl " << command << ": the configuration has no northbound (no database)\n";
+    err << "capifctl " << command << ": the configuration has no northbound (no data_dir)\n";
     return nullptr;
   }
-  auto db = OpenCcfDatabase(config->data_dir);
-  if (!db.ok()) {
-    err << "capifctl " << command << ": " << db.status().message() << "\n";
+  auto client = AdminClient::Connect(config->data_dir);
+  if (!client.ok()) {
+    err << "capifctl " << command << ": " << client.status().message() << "\n";
     *exit_code = 1;
     return nullptr;
   }
-  if (data_dir != nullptr) *data_dir = config->data_dir;
-  return *db;
+  return *std::move(client);
 }
 
 int Enroll(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
@@ -262,17 +260,17 @@ int Enroll(const std::vector<std::string>& args, std::ostream& out, std::ostream
     return 2;
   }
   int code = 0;
-  std::shared_ptr<SqliteDatabase> db = OpenDatabaseOf(args[0], config_path, err, &code);
-  if (db == nullptr) return code;
-  SqliteEnrollmentTokenStore tokens(db);
-  auto token = IssueEnrollmentToken(tokens, purpose, Clock::Real().Now(),
-                                    absl::Seconds(ttl_seconds));
+  std::unique_ptr<AdminClient> admin = ConnectToCcfd(args[0], config_path, err, &code);
+  if (admin == nullptr) return code;
+  absl::Duration ttl = absl::Seconds(ttl_seconds);
+  auto token = purpose == EnrollmentPurpose::kInvoker ? admin->EnrollInvoker(ttl)
+                                                      : admin->EnrollProvider(ttl);
   if (!token.ok()) {
     err << "capifctl " << args[0] << ": " << token.status().message() << "\n";
     return 1;
   }
   // Only the token on stdout, so scripts can capture it.
-  out << *token << "\n";
+  out << token->token << "\n";
   return 0;
 }
 
@@ -282,23 +280,15 @@ int RotateTokenKey(const std::vector<std::string>& args, std::ostream& out, std:
     return 2;
   }
   int code = 0;
-  std::string data_dir;
-  std::shared_ptr<SqliteDatabase> db = OpenDatabaseOf(args[0], args[2], err, &code, &data_dir);
-  if (db == nullptr) return code;
-  // The new key is sealed with ccfd's key-encryption key (created here if ccfd never ran).
-  auto kek = KeyEncryptionKey::LoadOrCreate(data_dir);
-  if (!kek.ok()) {
-    err << "capifctl rotate-token-key: " << kek.status().message() << "\n";
-    return 1;
-  }
-  auto keyring = TokenKeyring::Open(db, *kek, Clock::Real());
-  absl::Status rotated = keyring.ok() ? (*keyring)->Rotate() : keyring.status();
+  std::unique_ptr<AdminClient> admin = ConnectToCcfd(args[0], args[2], err, &code);
+  if (admin == nullptr) return code;
+  auto rotated = admin->RotateTokenKey();
   if (!rotated.ok()) {
-    err << "capifctl rotate-token-key: " << rotated.message() << "\n";
+    err << "capifctl rotate-token-key: " << rotated.status().message() << "\n";
     return 1;
   }
-  out << "new signing key " << (*keyring)->signer()->kid() << " ("
-      << (*keyring)->jwks()->size() << " keys published); ccfd uses it after its next start\n";
+  out << "new signing key " << rotated->kid << " (" << rotated->published_keys
+      << " keys published); ccfd signs with it now\n";
   return 0;
 }
 
@@ -321,9 +311,9 @@ int Notices(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     return 2;
   }
   int code = 0;
-  std::shared_ptr<SqliteDatabase> db = OpenDatabaseOf(args[0], config_path, err, &code);
-  if (db == nullptr) return code;
-  auto pending = SqliteNoticeOutbox(db).Pending();
+  std::unique_ptr<AdminClient> admin = ConnectToCcfd(args[0], config_path, err, &code);
+  if (admin == nullptr) return code;
+  auto pending = admin->ListNotices();
   if (!pending.ok()) {
     err << "capifctl notices: " << pending.status().message() << "\n";
     return 1;
@@ -337,7 +327,9 @@ int Notices(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                       {"next_attempt", absl::FormatTime(n.next_attempt)},
                       {"last_error", n.last_error}});
     }
-    out << nlohmann::json{{"pending", list}}.dump(2) << "\n";
+    out << nlohmann::json{{"pending", list}}.dump(2, ' ', false,
+                                                 nlohmann::json::error_handler_t::replace)
+        << "\n";
     return 0;
   }
   out << pending->size() << " notice(s) waiting for acknowledgement\n";
@@ -346,6 +338,38 @@ int Notices(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         << n.attempts << ", next " << absl::FormatTime(n.next_attempt)
         << (n.last_error.empty() ? "" : "  last error: " + n.last_error) << "\n";
   }
+  return 0;
+}
+
+// Removes the running CCF's grants for peers' invokers (all, or one invoker's): a testing and
+// operations aid that makes the CCF behave as if restored from an older backup.
+int DropGrants(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::string config_path;
+  std::string invoker;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      config_path = args[++i];
+    } else if (args[i] == "--invoker" && i + 1 < args.size() && !args[i + 1].empty()) {
+      invoker = args[++i];
+    } else {
+      err << "capifctl drop-grants: unexpected argument '" << args[i] << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    err << "capifctl drop-grants: --config is required\n" << kUsage;
+    return 2;
+  }
+  int code = 0;
+  std::unique_ptr<AdminClient> admin = ConnectToCcfd(args[0], config_path, err, &code);
+  if (admin == nullptr) return code;
+  auto dropped = admin->DropGrants(invoker);
+  if (!dropped.ok()) {
+    err << "capifctl drop-grants: " << dropped.status().message() << "\n";
+    return 1;
+  }
+  out << *dropped << " grant(s) dropped"
+      << (invoker.empty() ? "" : absl::StrCat(" for invoker ", invoker)) << "\n";
   return 0;
 }
 
@@ -365,6 +389,7 @@ int RunCapifctl(const std::vector<std::string>& args, std::ostream& out, std::os
   if (args[0] == "enroll-provider") return Enroll(args, out, err, EnrollmentPurpose::kProvider);
   if (args[0] == "rotate-token-key") return RotateTokenKey(args, out, err);
   if (args[0] == "notices") return Notices(args, out, err);
+  if (args[0] == "drop-grants") return DropGrants(args, out, err);
   err << "capifctl: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }
