@@ -25,7 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/daemon/admin_client.h"
 #include "common/evp_key.h"
 #include "common/file_io.h"
 #include "common/ids.h"
@@ -617,11 +617,11 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
     ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["await_notices"]));
     absl::Duration limit = absl::Milliseconds(st.value("timeout_ms", 20000));
     r->what = absl::StrCat(c->spec.id, " has every notice acknowledged");
-    ASSIGN_OR_RETURN(auto db, OpenCcfDatabase(c->dir + "/data"));
-    SqliteNoticeOutbox outbox(db);
+    // Through the running ccfd's admin API, never its database.
+    ASSIGN_OR_RETURN(std::unique_ptr<AdminClient> admin, AdminClient::Connect(c->dir + "/data"));
     absl::Time deadline = absl::Now() + limit;
     for (;;) {
-      ASSIGN_OR_RETURN(std::vector<OutboundNotice> pending, outbox.Pending());
+      ASSIGN_OR_RETURN(std::vector<OutboundNotice> pending, admin->ListNotices());
       if (pending.empty()) return absl::OkStatus();
       if (absl::Now() > deadline) {
         r->detail = absl::StrCat(pending.size(), " pending, e.g. ", pending[0].kind, " to ",
@@ -634,10 +634,12 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
   if (st.contains("drop_grants")) {
     ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["drop_grants"]));
     r->what = c->spec.id + " loses its grants (restored from a backup)";
-    ASSIGN_OR_RETURN(auto db, OpenCcfDatabase(c->dir + "/data"));
-    ASSIGN_OR_RETURN(std::vector<SqlRow> grants, db->Query("SELECT COUNT(*) FROM remote_grants"));
-    RETURN_IF_ERROR(db->Execute("DELETE FROM remote_grants"));
-    r->detail = absl::StrCat(SqlInt(grants[0][0]), " dropped");
+    if (!c->process) return absl::FailedPreconditionError("not running (start it first)");
+    // The running ccfd drops them itself (admin API), as a restore would leave it: no grants,
+    // nothing cached of those invokers.
+    ASSIGN_OR_RETURN(std::unique_ptr<AdminClient> admin, AdminClient::Connect(c->dir + "/data"));
+    ASSIGN_OR_RETURN(int64_t dropped, admin->DropGrants());
+    r->detail = absl::StrCat(dropped, " dropped");
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError("no action");
