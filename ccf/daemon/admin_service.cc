@@ -130,14 +130,18 @@ class GrpcAdminServer final : public AdminServer {
   ~GrpcAdminServer() override { Shutdown(); }
 
   absl::Status Listen() {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(socket_.grpc_address(), grpc::InsecureServerCredentials());
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    if (server_ == nullptr) {
-      return absl::InternalError(absl::StrCat("cannot listen on the admin socket '",
-                                              socket_.path(), "'"));
+    {
+      absl::MutexLock lock(&mu_);
+      grpc::ServerBuilder builder;
+      builder.AddListeningPort(socket_.grpc_address(), grpc::InsecureServerCredentials());
+      builder.RegisterService(service_.get());
+      server_ = builder.BuildAndStart();
+      if (server_ == nullptr) {
+        return absl::InternalError(absl::StrCat("cannot listen on the admin socket '",
+                                                socket_.path(), "'"));
+      }
     }
+    // Until this chmod, only the 0700 data directory keeps others away from the socket.
     absl::Status restricted = socket_.RestrictToOwner();
     if (!restricted.ok()) {
       Shutdown();
