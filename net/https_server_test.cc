@@ -24,7 +24,7 @@ Credential Issue(const CertificateAuthority& ca, const std::string& uri) {
   return {std::move(cert), std::move(key)};
 }
 
-class NorthboundServerTest : public ::testing::Test {
+class HttpsServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     NorthboundTls tls{*server_cred_.cert.ToPem(), *server_cred_.key.PrivateKeyPem(),
@@ -69,7 +69,7 @@ class NorthboundServerTest : public ::testing::Test {
   std::unique_ptr<HttpsServer> server_;
 };
 
-TEST_F(NorthboundServerTest, CallerComesFromTheClientCertificate) {
+TEST_F(HttpsServerTest, CallerComesFromTheClientCertificate) {
   auto res = Client(&invoker_)->Get("/whoami");
   ASSERT_TRUE(res) << httplib::to_string(res.error());
   EXPECT_EQ(res->status, 200);
@@ -81,20 +81,20 @@ TEST_F(NorthboundServerTest, CallerComesFromTheClientCertificate) {
   EXPECT_EQ(json::parse(c->Get("/whoami")->body)["caller"], "spiffe://a.example/invoker/inv-1");
 }
 
-TEST_F(NorthboundServerTest, NoClientCertificateMeansNoCaller) {
+TEST_F(HttpsServerTest, NoClientCertificateMeansNoCaller) {
   auto res = Client(nullptr)->Get("/whoami");
   ASSERT_TRUE(res);
   EXPECT_EQ(json::parse(res->body)["caller"], "");
   EXPECT_EQ(json::parse(res->body)["tls"], true);
 }
 
-TEST_F(NorthboundServerTest, ForeignClientCertificateFailsTheHandshake) {
+TEST_F(HttpsServerTest, ForeignClientCertificateFailsTheHandshake) {
   Credential foreign = Issue(other_ca_, "spiffe://a.example/invoker/inv-1");
   auto res = Client(&foreign)->Get("/whoami");
   EXPECT_FALSE(res && res->status == 200);
 }
 
-TEST_F(NorthboundServerTest, ErrorsAreProblemDetails) {
+TEST_F(HttpsServerTest, ErrorsAreProblemDetails) {
   auto c = Client(&invoker_);
   auto not_found = c->Get("/nowhere");
   ASSERT_TRUE(not_found);
@@ -131,7 +131,7 @@ TEST_F(NorthboundServerTest, ErrorsAreProblemDetails) {
   EXPECT_EQ(json::parse(ok->body)["id"], "t1");
 }
 
-TEST_F(NorthboundServerTest, PortInUseIsUnavailable) {
+TEST_F(HttpsServerTest, PortInUseIsUnavailable) {
   NorthboundTls tls{*server_cred_.cert.ToPem(), *server_cred_.key.PrivateKeyPem(),
                     *TrustBundle::FromPem(*ca_.certificate().ToPem())};
   auto second = HttpsServer::Create(tls, {"127.0.0.1", server_->port(), 1024});
@@ -139,7 +139,7 @@ TEST_F(NorthboundServerTest, PortInUseIsUnavailable) {
   EXPECT_EQ((*second)->Start().code(), absl::StatusCode::kUnavailable);
 }
 
-TEST(NorthboundServerCreateTest, MismatchedKeyIsRefused) {
+TEST(HttpsServerCreateTest, MismatchedKeyIsRefused) {
   auto ca = *CertificateAuthority::CreateRoot(TrustDomain("a.example"), Clock::Real(),
                                               absl::Hours(1));
   Credential c = Issue(ca, "spiffe://a.example/ccf/ccf-a");
