@@ -14,7 +14,7 @@
 #include "common/jws.h"
 #include "common/x509_cert.h"
 #include "absl/synchronization/mutex.h"
-#include "ccf/ccf_config.h"
+#include "ccf/daemon/ccf_config.h"
 #include "net/https_server.h"
 #include "federation/ownership_resolver.h"
 #include "federation/peer_client.h"

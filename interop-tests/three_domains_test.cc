@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "ccf/ccf_config.h"
+#include "ccf/daemon/ccf_config.h"
 #include "common/certificate_authority.h"
 #include "common/file_io.h"
 #include "common/subprocess.h"

@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "ccf/token_keyring.h"
+#include "ccf/core/token_keyring.h"
 
 namespace capif {
 

@@ -8,7 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "ccf/daemon/admin_socket.h"
-#include "ccf/invoker_management_api.h"
+#include "ccf/api/invoker_management_api.h"
 #include "common/log.h"
 #include "federation/grpc_status.h"
 #include "proto/admin.grpc.pb.h"

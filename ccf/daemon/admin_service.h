@@ -36,7 +36,7 @@
 #include "absl/status/statusor.h"
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/stores.h"
-#include "ccf/token_keyring.h"
+#include "ccf/core/token_keyring.h"
 #include "common/clock.h"
 
 namespace capif {

@@ -9,13 +9,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ccf/discover_service_api.h"
-#include "ccf/invoker_management_api.h"
-#include "ccf/provider_management_api.h"
-#include "ccf/publish_service_api.h"
-#include "ccf/security_api.h"
-#include "ccf/token_keyring.h"
-#include "ccf/local_ccf_state.h"
+#include "ccf/api/discover_service_api.h"
+#include "ccf/api/invoker_management_api.h"
+#include "ccf/api/provider_management_api.h"
+#include "ccf/api/publish_service_api.h"
+#include "ccf/api/security_api.h"
+#include "ccf/core/token_keyring.h"
+#include "ccf/core/local_ccf_state.h"
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/sqlite_stores.h"

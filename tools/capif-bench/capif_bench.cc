@@ -16,7 +16,7 @@
 #include "federation/bus_server.h"
 #include "federation/peer_client.h"
 #include "federation/testing/test_domains.h"
-#include "ccf/local_ccf_state.h"
+#include "ccf/core/local_ccf_state.h"
 #include "sdk/aef/aef_server.h"
 #include "sdk/invoker/aef_client.h"
 

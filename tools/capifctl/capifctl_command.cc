@@ -10,7 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "ccf/ccf_config.h"
+#include "ccf/daemon/ccf_config.h"
 #include "ccf/daemon/admin_client.h"
 #include "ccf/store/sqlite_stores.h"
 #include "common/clock.h"

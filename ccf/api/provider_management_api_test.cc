@@ -1,0 +1,192 @@
+#include "ccf/api/provider_management_api.h"
+
+#include <gtest/gtest.h>
+
+#include "ccf/api/invoker_management_api.h"
+#include "ccf/store/sqlite_stores.h"
+#include "common/fake_clock.h"
+#include "common/file_io.h"
+#include "common/testing/test_paths.h"
+#include "common/x509_cert.h"
+
+namespace capif {
+namespace {
+
+using nlohmann::json;
+
+class ProviderManagementApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = *OpenCcfDatabase(
+        TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    resources_ = std::make_unique<SqliteResourceStore>(db_);
+    tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(db_);
+    api_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
+        resources_.get(), tokens_.get(), &ca_, &clock_, "https://ccf.example"});
+  }
+
+  std::string Token(EnrollmentPurpose p = EnrollmentPurpose::kProvider) {
+    return *IssueEnrollmentToken(*tokens_, p, clock_.Now(), absl::Hours(1));
+  }
+  json Func(const std::string& role) {
+    return {{"apiProvFuncRole", role}, {"regInfo", {{"apiProvPubKey", *CreateCsrPem(key_)}}}};
+  }
+  json Body(const std::string& reg_sec) {
+    return {{"regSec", reg_sec},
+            {"apiProvFuncs", {Func("AMF"), Func("APF"), Func("AEF")}},
+            {"apiProvDomInfo", "operator A"}};
+  }
+  RestRequest Request(const json& body, const std::string& caller = "",
+                      const std::string& path_id = "") {
+    RestRequest r;
+    r.body = body.dump();
+    r.headers.emplace("content-type", "application/json");
+    if (!caller.empty()) r.caller = *SpiffeId::Parse(caller);
+    if (!path_id.empty()) r.path_params = {path_id};
+    return r;
+  }
+  int Status(const absl::StatusOr<RestResponse>& r) {
+    return r.ok() ? r->status : ProblemFromStatus(r.status()).first;
+  }
+  json Register() {
+    auto res = api_->Register(Request(Body(Token())));
+    EXPECT_TRUE(res.ok()) << res.status();
+    return json::parse(res->body);
+  }
+  static std::string IdOfRole(const json& reg, const std::string& role) {
+    for (const json& f : reg["apiProvFuncs"]) {
+      if (f["apiProvFuncRole"] == role) return f["apiProvFuncId"];
+    }
+    return "";
+  }
+
+  FakeClock clock_{absl::Now()};
+  CertificateAuthority ca_ =
+      *CertificateAuthority::CreateRoot(TrustDomain("a.example"), clock_, absl::Hours(24 * 365));
+  EvpKey key_ = *EvpKey::GenerateEcP256();
+  std::shared_ptr<SqliteDatabase> db_;
+  std::unique_ptr<SqliteResourceStore> resources_;
+  std::unique_ptr<SqliteEnrollmentTokenStore> tokens_;
+  std::unique_ptr<ProviderManagementApi> api_;
+};
+
+TEST_F(ProviderManagementApiTest, RegistrationCertifiesEachFunctionWithItsRole) {
+  auto res = api_->Register(Request(Body(Token())));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->status, 201);
+  json reg = json::parse(res->body);
+  std::string dom = reg["apiProvDomId"];
+  EXPECT_EQ(res->headers[0].second,
+            "https://ccf.example/api-provider-management/v1/registrations/" + dom);
+  ASSERT_EQ(reg["apiProvFuncs"].size(), 3u);
+  for (const json& f : reg["apiProvFuncs"]) {
+    std::string role = f["apiProvFuncRole"];
+    std::string id = f["apiProvFuncId"];
+    auto cert = X509Cert::FromPem(f["regInfo"]["apiProvCert"].get<std::string>());
+    ASSERT_TRUE(cert.ok());
+    std::string lower = role == "AEF" ? "aef" : role == "APF" ? "apf" : "amf";
+    EXPECT_EQ(cert->UriSans()[0], "spiffe://a.example/" + lower + "/" + id);
+    EXPECT_TRUE(FindProviderFunction(*resources_, id, role).ok());
+    EXPECT_FALSE(FindProviderFunction(*resources_, id, role == "AEF" ? "APF" : "AEF").ok());
+  }
+}
+
+TEST_F(ProviderManagementApiTest, RefusalsChangeNothing) {
+  std::string token = Token();
+  json no_amf = Body(token);
+  no_amf["apiProvFuncs"] = {Func("AEF")};
+  json bad_role = Body(token);
+  bad_role["apiProvFuncs"][1]["apiProvFuncRole"] = "XYZ";
+  json no_key = Body(token);
+  no_key["apiProvFuncs"][0]["regInfo"].erase("apiProvPubKey");
+  json with_id = Body(token);
+  with_id["apiProvFuncs"][0]["apiProvFuncId"] = "amf-mine";
+  json no_sec = Body(token);
+  no_sec.erase("regSec");
+  json empty = Body(token);
+  empty["apiProvFuncs"] = json::array();
+  for (const json& b : {no_amf, bad_role, no_key, with_id, no_sec, empty}) {
+    EXPECT_EQ(Status(api_->Register(Request(b))), 400) << b.dump().substr(0, 80);
+  }
+  EXPECT_EQ(Status(api_->Register(Request(Body(Token(EnrollmentPurpose::kInvoker))))), 401);
+  EXPECT_EQ(Status(api_->Register(Request(Body("forged")))), 401);
+  EXPECT_TRUE(resources_->List(kResourceProviderDomain, "")->empty());
+  EXPECT_EQ(Status(api_->Register(Request(Body(token)))), 201);  // token not spent before
+  EXPECT_EQ(Status(api_->Register(Request(Body(token)))), 401);  // now it is
+}
+
+TEST_F(ProviderManagementApiTest, OnlyAnAmfOfTheDomainManagesIt) {
+  json a = Register();
+  json b = Register();
+  std::string dom_a = a["apiProvDomId"];
+  std::string amf_a = "spiffe://a.example/amf/" + IdOfRole(a, "AMF");
+  std::string amf_b = "spiffe://a.example/amf/" + IdOfRole(b, "AMF");
+  std::string aef_a = "spiffe://a.example/aef/" + IdOfRole(a, "AEF");
+
+  json update = a;
+  update["apiProvDomInfo"] = "renamed";
+  // Drop the APF, keep AMF and AEF, add a second AEF.
+  json funcs = json::array();
+  for (const json& f : a["apiProvFuncs"]) {
+    if (f["apiProvFuncRole"] != "APF") funcs.push_back(f);
+  }
+  funcs.push_back(Func("AEF"));
+  update["apiProvFuncs"] = funcs;
+
+  EXPECT_EQ(Status(api_->Update(Request(update, amf_b, dom_a))), 403);
+  EXPECT_EQ(Status(api_->Update(Request(update, aef_a, dom_a))), 403);
+  EXPECT_EQ(Status(api_->Update(Request(update, "", dom_a))), 401);
+  auto ok = api_->Update(Request(update, amf_a, dom_a));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  json u = json::parse(ok->body);
+  EXPECT_EQ(u["apiProvDomInfo"], "renamed");
+  EXPECT_EQ(u["apiProvFuncs"].size(), 3u);
+  EXPECT_EQ(resources_->List(kResourceProviderFunction, dom_a)->size(), 3u);
+  EXPECT_FALSE(FindProviderFunction(*resources_, IdOfRole(a, "APF"), "APF").ok());
+  // The kept AEF keeps its certificate (same key).
+  EXPECT_EQ(u["apiProvFuncs"][1]["regInfo"]["apiProvCert"], a["apiProvFuncs"][2]["regInfo"]["apiProvCert"]);
+
+  EXPECT_EQ(Status(api_->Deregister(Request(json::object(), amf_b, dom_a))), 403);
+  EXPECT_EQ(Status(api_->Deregister(Request(json::object(), amf_a, dom_a))), 204);
+  EXPECT_TRUE(resources_->List(kResourceProviderFunction, dom_a)->empty());
+  EXPECT_EQ(resources_->List(kResourceProviderFunction, "")->size(), 3u);  // domain B intact
+}
+
+TEST_F(ProviderManagementApiTest, SpentRegSecIsAnsweredButNeverStored) {
+  std::string token = Token();
+  auto res = api_->Register(Request(Body(token)));
+  ASSERT_TRUE(res.ok()) << res.status();
+  json reg = json::parse(res->body);
+  EXPECT_EQ(reg["regSec"], token);  // APIProviderEnrolmentDetails requires it
+  std::string dom = reg["apiProvDomId"];
+  auto stored_without = [&](const std::string& secret) {
+    auto domain = resources_->Get(kResourceProviderDomain, dom);
+    EXPECT_TRUE(domain.ok() && domain->has_value());
+    if (!domain.ok() || !domain->has_value()) return;
+    json doc = json::parse((*domain)->json);
+    EXPECT_FALSE(doc.contains("regSec")) << doc.dump();
+    EXPECT_EQ((*domain)->json.find(secret), std::string::npos);
+    for (const Resource& f : *resources_->List(kResourceProviderFunction, dom)) {
+      EXPECT_EQ(f.json.find(secret), std::string::npos) << f.id;
+    }
+    std::string dir = TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    for (const char* file : {"/ccf.db", "/ccf.db-wal"}) {
+      auto raw = ReadFile(dir + file, size_t{1} << 30);
+      ASSERT_TRUE(raw.ok()) << raw.status();
+      EXPECT_EQ(raw->find(secret), std::string::npos) << file;
+    }
+  };
+  stored_without(token);
+
+  json update = reg;
+  update["regSec"] = "a-regsec-sent-with-the-update";
+  auto updated = api_->Update(
+      Request(update, "spiffe://a.example/amf/" + IdOfRole(reg, "AMF"), dom));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(json::parse(updated->body)["regSec"], "a-regsec-sent-with-the-update");
+  stored_without(token);
+  stored_without("a-regsec-sent-with-the-update");
+}
+
+}  // namespace
+}  // namespace capif

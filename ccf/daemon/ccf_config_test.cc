@@ -1,0 +1,168 @@
+#include "ccf/daemon/ccf_config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "absl/strings/str_replace.h"
+#include "common/certificate_authority.h"
+#include "common/file_io.h"
+
+namespace capif {
+namespace {
+
+namespace fv1 = capif::federation::v1;
+
+// Writes <dir>/<name>/{cert.pem,key.pem,ca.pem} for `uri`, signed by the CA of `ca_domain`.
+void WriteCredential(const std::string& dir, const std::string& name,
+                     const CertificateAuthority& ca, const std::string& uri) {
+  EvpKey key = *EvpKey::GenerateEcP256();
+  LeafRequest req{*SpiffeId::Parse(uri), &key, {}, {"127.0.0.1"}, absl::Hours(24)};
+  X509Cert cert = *ca.IssueUncheckedForTesting(req, Clock::Real());
+  ASSERT_TRUE(MakeDirectories(dir + "/" + name).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/" + name + "/cert.pem", *cert.ToPem()).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/" + name + "/key.pem",
+                              key.PrivateKeyPem()->Reveal(InsecureSecretAccess()), 0600)
+                  .ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/" + name + "/ca.pem", *ca.certificate().ToPem()).ok());
+}
+
+constexpr char kValid[] = R"({
+  "ccf_id": "ccf-a",
+  "trust_domain": "a.example",
+  "bus": {
+    "listen": "127.0.0.1:0",
+    "certificate": "ccf-a/cert.pem",
+    "private_key": "ccf-a/key.pem",
+    "trust_bundle": "ccf-a/ca.pem",
+    "bundle_sequence": 7
+  },
+  "peers": [
+    {"ccf_id": "ccf-b", "trust_domain": "b.example", "endpoint": "127.0.0.1:7402",
+     "trust_bundle": "ccf-b/ca.pem", "relation": "CAPIF-6e",
+     "agreement": {"operations": ["NOTIFY_OFFBOARDING", "LOOKUP_SECURITY_INFO"],
+                   "shared_apis": ["location-api"]}},
+    {"ccf_id": "ccf-a2", "trust_domain": "a.example", "endpoint": "localhost:7403",
+     "trust_bundle": "ccf-a/ca.pem", "relation": "CAPIF-6"}
+  ]
+})";
+
+class CcfConfigTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(std::string(std::getenv("TEST_TMPDIR")) + "/cfg");
+    auto ca_a = *CertificateAuthority::CreateRoot(TrustDomain("a.example"), Clock::Real(),
+                                                  absl::Hours(48));
+    auto ca_b = *CertificateAuthority::CreateRoot(TrustDomain("b.example"), Clock::Real(),
+                                                  absl::Hours(48));
+    WriteCredential(*dir_, "ccf-a", ca_a, "spiffe://a.example/ccf/ccf-a");
+    WriteCredential(*dir_, "ccf-b", ca_b, "spiffe://b.example/ccf/ccf-b");
+  }
+
+  // The error for kValid with `from` replaced by `to`.
+  std::string ErrorWith(const std::string& from, const std::string& to) {
+    std::string text = absl::StrReplaceAll(kValid, {{from, to}});
+    EXPECT_NE(text, kValid) << "replacement did not apply: " << from;
+    auto config = ParseCcfConfig(text, *dir_);
+    EXPECT_FALSE(config.ok());
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(config.status().message());
+  }
+
+  static std::string* dir_;
+};
+
+std::string* CcfConfigTest::dir_ = nullptr;
+
+TEST_F(CcfConfigTest, LoadsValidConfiguration) {
+  ASSERT_TRUE(WriteFileAtomic(*dir_ + "/ccf-a.json", kValid).ok());
+  auto config = LoadCcfConfig(*dir_ + "/ccf-a.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->bus_identity.identity().ToString(), "spiffe://a.example/ccf/ccf-a");
+  EXPECT_EQ(config->bus_identity.bundle_sequence, 7u);
+  EXPECT_EQ(config->bus_identity.bundle_refresh_hint_seconds, 3600u);
+  EXPECT_EQ(config->listen_address, "127.0.0.1:0");
+  ASSERT_EQ(config->peers.size(), 2u);
+  const Peer& b = config->peers[0];
+  EXPECT_EQ(b.identity().ToString(), "spiffe://b.example/ccf/ccf-b");
+  EXPECT_EQ(b.relation, PeerRelation::kCapif6e);
+  EXPECT_TRUE(b.agreement.Allows(fv1::OPERATION_NOTIFY_OFFBOARDING));
+  EXPECT_FALSE(b.agreement.Allows(fv1::OPERATION_FORWARD_TOKEN_REQUEST));
+  EXPECT_EQ(b.agreement.shared_apis, std::vector<std::string>{"location-api"});
+  EXPECT_FALSE(b.agreement.home_issues_tokens);  // #24 method 3 unless agreed otherwise
+  EXPECT_EQ(config->notice_retry_initial, absl::Milliseconds(500));
+  EXPECT_EQ(config->notice_retry_max, absl::Seconds(30));
+  // No agreement: only the basics.
+  const Peer& a2 = config->peers[1];
+  EXPECT_EQ(a2.relation, PeerRelation::kCapif6);
+  EXPECT_TRUE(a2.agreement.Allows(fv1::OPERATION_HELLO));
+  EXPECT_FALSE(a2.agreement.Allows(fv1::OPERATION_NOTIFY_OFFBOARDING));
+  EXPECT_EQ(config->security.method_priority, (std::vector<std::string>{"PSK", "PKI", "OAUTH"}));
+  EXPECT_FALSE(config->northbound.has_value());
+}
+
+TEST_F(CcfConfigTest, ErrorsNameTheField) {
+  struct Case {
+    std::string from, to, field;
+  } cases[] = {
+      {R"("ccf_id": "ccf-a",)", "", "ccf_id: is required"},
+      {R"("ccf_id": "ccf-a")", R"("ccf_id": "ccf a")", "ccf_id: must be"},
+      {R"("trust_domain": "a.example",)", R"("trust_domain": "A.Example",)", "trust_domain"},
+      {R"("peers": [)", R"("peerz": 1, "peers": [)", "peerz: unknown field"},
+      {R"("listen": "127.0.0.1:0")", R"("listen": "127.0.0.1")", "bus.listen"},
+      {R"("listen": "127.0.0.1:0")", R"("listen": 80)", "bus.listen"},
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": -1)", "bus.bundle_sequence"},
+      {R"("certificate": "ccf-a/cert.pem")", R"("certificate": "ccf-b/cert.pem")",
+       "bus.certificate: must carry exactly one URI SAN, spiffe://a.example/ccf/ccf-a"},
+      {R"("private_key": "ccf-a/key.pem")", R"("private_key": "ccf-b/key.pem")",
+       "bus.private_key: does not match"},
+      {R"("private_key": "ccf-a/key.pem")", R"("private_key": "ccf-a/cert.pem")",
+       "bus.private_key"},
+      {R"("trust_bundle": "ccf-a/ca.pem",)", R"("trust_bundle": "ccf-a/cert.pem",)",
+       "bus.trust_bundle: trust bundle: certificate"},
+      {R"("trust_bundle": "ccf-b/ca.pem")", R"("trust_bundle": "missing.pem")",
+       "peers[0].trust_bundle: cannot open"},
+      {R"("relation": "CAPIF-6e")", R"("relation": "CAPIF6e")", "peers[0].relation"},
+      {R"("endpoint": "127.0.0.1:7402")", R"("endpoint": "127.0.0.1:99999")",
+       "peers[0].endpoint"},
+      {R"("LOOKUP_SECURITY_INFO")", R"("STEAL_KEYS")", "peers[0].agreement.operations[1]"},
+      {R"("shared_apis": ["location-api"])", R"("shared_apis": "location-api")",
+       "peers[0].agreement.shared_apis"},
+      {R"("shared_apis": ["location-api"])",
+       R"("shared_apis": ["location-api"], "cross_domain_tokens": "by-anyone")",
+       "peers[0].agreement.cross_domain_tokens: must be"},
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "notice_retry_initial_ms": 5)",
+       "bus.notice_retry_initial_ms: must be at least 10"},
+      {R"("bundle_sequence": 7)",
+       R"("bundle_sequence": 7, "notice_retry_initial_ms": 500, "notice_retry_max_ms": 100)",
+       "bus.notice_retry_max_ms: must be at least"},
+      {R"("ccf_id": "ccf-a2")", R"("ccf_id": "ccf-b")", "peers[1].ccf_id: 'ccf-b' is configured twice"},
+      {R"("ccf_id": "ccf-a2")", R"("ccf_id": "ccf-a")", "peers[1]: names this CCF itself"},
+      {R"("relation": "CAPIF-6"})", R"("relation": "CAPIF-6", "colour": "red"})",
+       "peers[1].colour: unknown field"},
+      {R"("peers": [)", R"("peers": [1,)", "peers[0]: must be an object"},
+      {"\n}", ",\n}", "not valid JSON"},
+      {R"("peers": [)", R"("security": {"method_priority": ["PSK", "PSK"]}, "peers": [)",
+       "security.method_priority"},
+      {R"("peers": [)", R"("security": {"token_validity_seconds": 5}, "peers": [)",
+       "security.token_validity_seconds"},
+      {R"("peers": [)", R"("security": {"tokens": 5}, "peers": [)", "security.tokens: unknown"},
+      {R"("peers": [)", R"("ca": {}, "peers": [)", "northbound: is required"},
+  };
+  for (const Case& c : cases) {
+    std::string error = ErrorWith(c.from, c.to);
+    EXPECT_NE(error.find(c.field), std::string::npos)
+        << "expected '" << c.field << "' in: " << error;
+  }
+}
+
+TEST_F(CcfConfigTest, LoadNamesTheFile) {
+  auto missing = LoadCcfConfig(*dir_ + "/nope.json");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(WriteFileAtomic(*dir_ + "/broken.json", "[]").ok());
+  auto broken = LoadCcfConfig(*dir_ + "/broken.json");
+  EXPECT_NE(broken.status().message().find("broken.json"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace capif

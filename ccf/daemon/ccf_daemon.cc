@@ -1,0 +1,199 @@
+#include "ccf/daemon/ccf_daemon.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "ccf/daemon/ccf_config.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "federation/bus_server.h"
+#include "federation/peer_directory.h"
+#include "ccf/daemon/northbound.h"
+#include "federation/peer_requests.h"
+#include "federation/audit_log.h"
+#include "federation/peer_bundles.h"
+#include "ccf/daemon/metrics.h"
+#include "federation/peer_client.h"
+#include "ccf/store/sqlite_stores.h"
+#include "ccf/daemon/admin_service.h"
+
+namespace capif {
+namespace {
+
+constexpr char kUsage[] = "usage: ccfd --config FILE [--check-config]\n";
+constexpr absl::Duration kShutdownGrace = absl::Seconds(5);
+
+}  // namespace
+
+int RunCcfd(int argc, char** argv) {
+  std::string config_path;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a == "--check-config") {
+      check_only = true;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "ccfd: unexpected argument '" << a << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << "ccfd: --config is required\n" << kUsage;
+    return 2;
+  }
+
+  // Block the stop signals before any thread exists, so every thread inherits the mask and the
+  // main thread alone receives them through sigwait().
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto config = LoadCcfConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "ccfd: " << config.status().message() << "\n";
+    return 2;
+  }
+  const BusIdentity& self = config->bus_identity;
+  if (check_only) {
+    std::cout << "ccfd: configuration of " << self.identity().ToString() << " is valid ("
+              << config->peers.size() << " peers)\n";
+    return 0;
+  }
+  auto directory = PeerDirectory::Create(config->peers);
+  if (!directory.ok()) {
+    std::cerr << "ccfd: " << directory.status().message() << "\n";
+    return 2;
+  }
+  // One persistent mutually authenticated channel per peer (connected on first use).
+  std::vector<std::unique_ptr<PeerClient>> peer_clients;
+  std::vector<std::pair<CcfId, PeerClient*>> peer_handles;
+  for (const Peer& p : config->peers) {
+    // A peer that comes back must be reachable again before the next notice retry is due.
+    peer_clients.push_back(PeerClient::Create(
+        self, p, Clock::Real(), std::min(absl::Seconds(10), config->notice_retry_max)));
+    peer_handles.emplace_back(p.ccf_id, peer_clients.back().get());
+  }
+  BusPeerRequests shared_apis(peer_handles);
+
+  std::unique_ptr<Northbound> northbound;
+  if (config->northbound) {
+    auto nb = Northbound::Start(*config, Clock::Real(), &shared_apis);
+    if (!nb.ok()) {
+      std::cerr << "ccfd: " << nb.status().message() << "\n";
+      return 1;
+    }
+    northbound = *std::move(nb);
+  }
+
+  // Peers' trust bundles, refreshed on their hints; the last good ones are kept in the database.
+  std::unique_ptr<SqlitePeerBundleStore> bundle_store;
+  if (northbound) bundle_store = std::make_unique<SqlitePeerBundleStore>(northbound->database());
+  std::vector<std::pair<Peer, PeerClient*>> bundle_peers;
+  for (size_t i = 0; i < config->peers.size(); ++i) {
+    bundle_peers.emplace_back(config->peers[i], peer_clients[i].get());
+  }
+  PeerBundles bundles(bundle_peers, bundle_store.get(), Clock::Real(), {});
+  absl::Status loaded = bundles.LoadStored();
+  if (!loaded.ok()) LogWarning("ccfd", absl::StrCat("stored peer bundles: ", loaded.ToString()));
+  if (northbound) northbound->SetPeerBundles(&bundles);
+
+  // The admin API: the operators' tools change this CCF through it, never through its database.
+  // Ready before the first line is printed, so whoever waits for that line may use it.
+  std::unique_ptr<AdminServer> admin;
+  if (northbound) {
+    AdminServiceConfig admin_config;
+    admin_config.ccf_id = self.ccf_id.value();
+    admin_config.api_root = northbound->api_root();
+    admin_config.schema_version = northbound->database()->schema_version();
+    admin_config.enrollment_tokens = northbound->enrollment_tokens();
+    admin_config.keyring = northbound->keyring();
+    admin_config.outbox = northbound->outbox();
+    admin_config.grants = northbound->remote_grants();
+    Northbound* nb = northbound.get();
+    admin_config.forget_invoker = [nb](const std::string& id) { nb->ForgetRemoteInvoker(id); };
+    auto started = AdminServer::Start(config->data_dir, std::move(admin_config));
+    if (!started.ok()) {
+      std::cerr << "ccfd: admin socket: " << started.status().message() << "\n";
+      return 1;
+    }
+    admin = *std::move(started);
+  }
+
+  std::shared_ptr<CcfMetrics> metrics;
+  std::unique_ptr<prometheus::Exposer> metrics_exposer;
+  if (!config->metrics_listen.empty()) {
+    std::vector<std::string> peer_ids;
+    for (const Peer& p : config->peers) peer_ids.push_back(p.ccf_id.value());
+    metrics = std::make_shared<CcfMetrics>(peer_ids, &bundles,
+                                           northbound ? northbound->outbox() : nullptr,
+                                           Clock::Real());
+    auto exposer = ServeMetrics(config->metrics_listen, metrics);
+    if (!exposer.ok()) {
+      std::cerr << "ccfd: " << exposer.status().message() << "\n";
+      return 1;
+    }
+    metrics_exposer = *std::move(exposer);
+  }
+
+  std::unique_ptr<AuditLog> audit;
+  if (config->audit_log.empty()) {
+    audit = AuditLog::Stderr(Clock::Real());
+  } else {
+    auto opened = AuditLog::OpenFile(config->audit_log, Clock::Real());
+    if (!opened.ok()) {
+      std::cerr << "ccfd: bus.audit_log: " << opened.status().message() << "\n";
+      return 1;
+    }
+    audit = *std::move(opened);
+  }
+  auto server = BusServer::Start(self, *directory, config->listen_address, Clock::Real(),
+                                 northbound ? northbound->local_state() : nullptr, audit.get());
+  if (!server.ok()) {
+    std::cerr << "ccfd: " << server.status().message() << "\n";
+    return 1;
+  }
+  std::string host = config->listen_address.substr(0, config->listen_address.rfind(':'));
+  std::string bound = absl::StrCat(host, ":", (*server)->port());
+  LogInfo("ccfd", absl::StrCat(self.identity().ToString(), " serving CAPIF-6/6e on ", bound,
+                               " with ", config->peers.size(), " configured peers"));
+  for (const Peer& p : config->peers) {
+    LogInfo("ccfd", absl::StrCat("peer ", p.identity().ToString(), " (", RelationName(p.relation),
+                                 ") at ", p.endpoint));
+  }
+  std::cout << "ccfd " << self.ccf_id.value() << " listening on " << bound << std::endl;
+  if (northbound) {
+    std::cout << "ccfd " << self.ccf_id.value() << " northbound on " << northbound->api_root()
+              << std::endl;
+  }
+  if (metrics_exposer) {
+    std::string metrics_host = config->metrics_listen.substr(0, config->metrics_listen.rfind(':'));
+    std::cout << "ccfd " << self.ccf_id.value() << " metrics on http://" << metrics_host << ":"
+              << metrics_exposer->GetListeningPorts().at(0) << "/metrics" << std::endl;
+  }
+
+  bundles.Start(absl::Seconds(1));
+
+  int signo = 0;
+  sigwait(&stop_signals, &signo);
+  LogInfo("ccfd", absl::StrCat("received ", signo == SIGTERM ? "SIGTERM" : "SIGINT",
+                               ", shutting down"));
+  if (admin) admin->Shutdown();  // removes <data_dir>/admin.sock
+  bundles.Stop();
+  if (northbound) northbound->Stop();
+  (*server)->Shutdown(kShutdownGrace);
+  LogInfo("ccfd", "stopped");
+  return 0;
+}
+
+}  // namespace capif

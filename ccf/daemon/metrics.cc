@@ -1,0 +1,85 @@
+#include "ccf/daemon/metrics.h"
+
+#include <exception>
+#include <map>
+#include <utility>
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace capif {
+
+namespace {
+
+prometheus::MetricFamily Gauges(const std::string& name, const std::string& help) {
+  return {name, help, prometheus::MetricType::Gauge, {}};
+}
+
+void Add(prometheus::MetricFamily& family, double value,
+         std::vector<std::pair<std::string, std::string>> labels = {}) {
+  prometheus::ClientMetric m;
+  for (auto& [k, v] : labels) m.label.push_back({k, v});
+  m.gauge.value = value;
+  family.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
+  std::vector<prometheus::MetricFamily> out;
+  absl::Time now = clock_.Now();
+  if (bundles_ != nullptr) {
+    auto sequence = Gauges("capif_peer_bundle_sequence", "Sequence of the peer's held trust bundle.");
+    auto age = Gauges("capif_peer_bundle_age_seconds", "Seconds since the held bundle was fetched.");
+    auto ok = Gauges("capif_peer_bundle_refresh_ok", "1 if the last bundle refresh succeeded.");
+    auto failures = Gauges("capif_peer_bundle_refresh_failures",
+                           "Consecutive failed refreshes of the peer's trust bundle.");
+    for (const std::string& id : peer_ids_) {
+      PeerBundleStatus s = bundles_->Status(id);
+      if (s.last_good) {
+        Add(sequence, static_cast<double>(s.last_good->sequence), {{"peer", id}});
+        Add(age, absl::ToDoubleSeconds(now - s.last_good->fetched_at), {{"peer", id}});
+      }
+      Add(ok, s.last_error.empty() && s.last_good ? 1 : 0, {{"peer", id}});
+      Add(failures, s.failures, {{"peer", id}});
+    }
+    for (auto* f : {&sequence, &age, &ok, &failures}) out.push_back(std::move(*f));
+  }
+  if (outbox_ != nullptr) {
+    auto pending = outbox_->Pending();
+    if (pending.ok()) {
+      auto count = Gauges("capif_outbox_pending",
+                          "Offboarding/revocation notices not acknowledged yet.");
+      auto oldest = Gauges("capif_outbox_oldest_pending_seconds",
+                           "Age of the oldest unacknowledged notice (0 when none).");
+      std::map<std::pair<std::string, std::string>, int> by;
+      double oldest_s = 0;
+      for (const OutboundNotice& n : *pending) {
+        ++by[{n.kind, n.destination}];
+        oldest_s = std::max(oldest_s, absl::ToDoubleSeconds(now - n.created));
+      }
+      for (const auto& [key, n] : by) {
+        Add(count, n, {{"kind", key.first}, {"destination", key.second}});
+      }
+      Add(oldest, oldest_s);
+      out.push_back(std::move(count));
+      out.push_back(std::move(oldest));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetrics(
+    const std::string& listen, const std::shared_ptr<CcfMetrics>& metrics) {
+  try {
+    auto exposer = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/1);
+    exposer->RegisterCollectable(metrics);
+    return exposer;
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("metrics.listen ", listen, ": ", e.what()));
+  }
+}
+
+}  // namespace capif

@@ -1,0 +1,157 @@
+#include "ccf/daemon/northbound.h"
+
+#include "absl/strings/str_cat.h"
+#include "ccf/notices/peer_notices.h"
+#include "ccf/store/legacy_resources.h"
+#include "common/key_encryption_key.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace capif {
+
+absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& config,
+                                                              const Clock& clock,
+                                                              PeerRequests* remote) {
+  if (!config.northbound || !config.ca) {
+    return absl::FailedPreconditionError("no northbound configured");
+  }
+  const NorthboundConfig& nb = *config.northbound;
+  std::unique_ptr<Northbound> n(new Northbound());
+  auto db = OpenCcfDatabase(config.data_dir);
+  if (!db.ok()) {
+    return absl::Status(db.status().code(), absl::StrCat("data_dir '", config.data_dir,
+                                                         "': ", db.status().message()));
+  }
+  n->db_ = *db;
+  auto kek = KeyEncryptionKey::LoadOrCreate(config.data_dir);
+  if (!kek.ok()) {
+    return absl::Status(kek.status().code(), absl::StrCat("data_dir '", config.data_dir,
+                                                          "': ", kek.status().message()));
+  }
+  n->kek_ = std::make_unique<const KeyEncryptionKey>(*std::move(kek));
+  n->ca_ = config.ca;
+  n->invokers_ = std::make_unique<SqliteInvokerStore>(n->db_);
+  n->enrollment_tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(n->db_);
+  n->resources_ = std::make_unique<SqliteResourceStore>(n->db_);
+  // Secrets at rest are sealed under the key-encryption key beside the database.
+  ASSIGN_OR_RETURN(n->contexts_, SqliteSecurityContexts::Create(n->db_, *n->kek_));
+  n->grants_ = std::make_unique<SqliteRemoteGrants>(n->db_);
+  n->used_assertions_ = std::make_unique<SqliteUsedAssertions>(n->db_);
+  RETURN_IF_ERROR(MigrateLegacyResources(n->db_, *n->kek_).status());
+
+  size_t colon = nb.listen_address.rfind(':');
+  HttpsServer::Options options;
+  options.host = nb.listen_address.substr(0, colon);
+  options.port = std::stoi(nb.listen_address.substr(colon + 1));
+  options.max_body_bytes = nb.max_body_bytes;
+  ASSIGN_OR_RETURN(n->server_,
+                   HttpsServer::Create({nb.certificate_chain_pem, nb.private_key_pem,
+                                             config.bus_identity.own_trust_bundle},
+                                            options));
+  // With port 0 the API root (used in Location headers) depends on the bound port: bind first.
+  RETURN_IF_ERROR(n->server_->Bind());
+  n->api_root_ = nb.api_root.empty() ? absl::StrCat("https://", options.host, ":", n->port())
+                                     : nb.api_root;
+  // Offboarding/revocation notices (solution #17): written with the change they announce,
+  // delivered by the dispatcher until acknowledged.
+  n->outbox_ = std::make_unique<SqliteNoticeOutbox>(n->db_);
+  std::string ca_pem = *n->ca_->certificate().ToPem();
+  n->aef_notifier_ = std::make_unique<AefNotifier>(
+      n->resources_.get(),
+      AefNotifier::Options{config.bus_identity.trust_domain.value(), ca_pem,
+                           nb.certificate_chain_pem, nb.private_key_pem});
+  Northbound* self = n.get();
+  n->dispatcher_ = std::make_unique<NoticeDispatcher>(
+      n->outbox_.get(), clock,
+      NoticeRetryPolicy{config.notice_retry_initial, config.notice_retry_max},
+      [self, remote](const OutboundNotice& notice) -> absl::Status {
+        if (notice.kind == kNoticeAefRevoke) return self->aef_notifier_->Deliver(notice);
+        if (remote == nullptr) return absl::UnavailableError("no peer CCFs configured");
+        ASSIGN_OR_RETURN(PeerNoticeDelivery delivery, PeerDeliveryOf(notice));
+        return remote->DeliverNotice(delivery);
+      });
+  auto wake = [self] { self->dispatcher_->Wake(); };
+  InvokerManagementConfig invoker_config{n->invokers_.get(), n->enrollment_tokens_.get(),
+                                         n->ca_.get(), &clock, n->api_root_,
+                                         config.security.certificate_validity};
+  invoker_config.contexts = n->contexts_.get();
+  invoker_config.notices_enqueued = wake;
+  n->invoker_management_ = std::make_unique<InvokerManagementApi>(std::move(invoker_config));
+  n->invoker_management_->RegisterRoutes(*n->server_);
+  n->provider_management_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
+      n->resources_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_,
+      config.security.certificate_validity});
+  n->provider_management_->RegisterRoutes(*n->server_);
+  n->publish_ = std::make_unique<PublishServiceApi>(
+      PublishServiceConfig{n->resources_.get(), n->ca_.get(), n->api_root_});
+  n->publish_->RegisterRoutes(*n->server_);
+  n->discover_ = std::make_unique<DiscoverServiceApi>(
+      DiscoverServiceConfig{n->resources_.get(), n->invokers_.get(), n->ca_.get(), remote});
+  n->discover_->RegisterRoutes(*n->server_);
+  ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, *n->kek_, clock));
+  SecurityApiConfig security{n->invokers_.get(),
+                             n->resources_.get(),
+                             n->contexts_.get(),
+                             n->grants_.get(),
+                             n->keyring_.get(),
+                             n->ca_.get(),
+                             &clock,
+                             config.bus_identity.ccf_id.value(),
+                             n->api_root_,
+                             config.security.method_priority,
+                             config.security.token_validity,
+                             config.security.aef_psk_validity,
+                             remote,
+                             wake};
+  // TR 33.700-22 #24, home-issued variant, per agreement: for such a peer, this CCF issues the
+  // tokens of its invokers for the peer's AEFs, and its own AEFs accept the peer's tokens, with
+  // the keys of the peer's current trust bundle.
+  std::vector<std::string> token_peers;
+  for (const Peer& p : config.peers) {
+    if (!p.agreement.home_issues_tokens) continue;
+    security.home_issued_token_peers.insert(p.ccf_id.value());
+    token_peers.push_back(p.ccf_id.value());
+  }
+  security.peer_token_issuers = [self, token_peers] {
+    std::vector<std::pair<std::string, std::string>> out;
+    const PeerBundles* bundles = self->bundles_.load();
+    if (bundles == nullptr) return out;
+    for (const std::string& id : token_peers) {
+      PeerBundleStatus s = bundles->Status(id);
+      if (s.last_good) out.emplace_back(id, s.last_good->jwks_json);
+    }
+    return out;
+  };
+  n->security_ = std::make_unique<SecurityApi>(std::move(security));
+  n->security_->RegisterRoutes(*n->server_);
+  LocalCcfState::Config local;
+  local.ccf_id = config.bus_identity.ccf_id.value();
+  local.invokers = n->invokers_.get();
+  local.resources = n->resources_.get();
+  local.contexts = n->contexts_.get();
+  local.grants = n->grants_.get();
+  local.used_assertions = n->used_assertions_.get();
+  local.keyring = n->keyring_.get();
+  local.clock = &clock;
+  local.invoker_root_ca_pem = *n->ca_->certificate().ToPem();
+  local.method_priority = config.security.method_priority;
+  local.token_validity = config.security.token_validity;
+  n->local_state_ = std::make_unique<LocalCcfState>(std::move(local));
+  n->local_state_->SetNoticeHooks(
+      {n->outbox_.get(), wake,
+       [self](const std::string& invoker) { self->security_->ForgetRemoteInvoker(invoker); }});
+  RETURN_IF_ERROR(n->server_->Start());
+  n->dispatcher_->Start(std::min(config.notice_retry_initial, absl::Seconds(1)));
+  LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",
+                               config.data_dir));
+  return n;
+}
+
+Northbound::~Northbound() { Stop(); }
+
+void Northbound::Stop() {
+  if (server_) server_->Stop();
+  if (dispatcher_) dispatcher_->Stop();  // what is not delivered stays in the outbox
+}
+
+}  // namespace capif

@@ -1,0 +1,103 @@
+// Northbound: the TS 29.222 APIs of this CCF, assembled from a CcfConfig: the CCF database and
+// the key-encryption key that seals its secrets (both in data_dir), the stores, the domain CA,
+// the HTTPS server and every API registered on it.
+//
+//   ASSIGN_OR_RETURN(auto nb, Northbound::Start(config));   // serving when this returns
+//   nb->api_root();   // "https://127.0.0.1:8441"
+//   nb->Stop();
+//
+// Errors from Start(): whatever opening the database, loading or creating <data_dir>/kek, or
+// binding the port reports (the message names the data directory or address). Thread-safe after
+// Start().
+#ifndef CAPIF_CCF_DAEMON_NORTHBOUND_H_
+#define CAPIF_CCF_DAEMON_NORTHBOUND_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ccf/notices/aef_notifier.h"
+#include "ccf/daemon/ccf_config.h"
+#include "ccf/notices/notice_dispatcher.h"
+#include "ccf/api/invoker_management_api.h"
+#include "ccf/api/provider_management_api.h"
+#include "ccf/api/publish_service_api.h"
+#include "ccf/api/discover_service_api.h"
+#include "ccf/core/local_ccf_state.h"
+#include "ccf/api/security_api.h"
+#include "ccf/core/token_keyring.h"
+#include "net/https_server.h"
+#include "ccf/store/remote_grants.h"
+#include "ccf/store/security_contexts.h"
+#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/used_assertions.h"
+#include "common/clock.h"
+#include "common/key_encryption_key.h"
+
+namespace capif {
+
+class Northbound {
+ public:
+  // `remote` (may be null) supplies the APIs peers share; it must outlive the Northbound.
+  static absl::StatusOr<std::unique_ptr<Northbound>> Start(const CcfConfig& config,
+                                                           const Clock& clock = Clock::Real(),
+                                                           PeerRequests* remote = nullptr);
+  ~Northbound();
+
+  const std::string& api_root() const { return api_root_; }
+  int port() const { return server_->port(); }
+  // This CCF's state as the bus shows it to peers.
+  LocalCcf* local_state() { return local_state_.get(); }
+  // Notices to peers and AEFs not acknowledged yet.
+  NoticeOutbox* outbox() { return outbox_.get(); }
+  // The CCF database (for stores that live beside the northbound's, e.g. peer bundles).
+  std::shared_ptr<SqliteDatabase> database() { return db_; }
+  // What the admin API (ccf/daemon/admin_service.h) acts on in the running CCF: enrollment
+  // tokens, the token-signing keys in use, and peers' invokers' grants.
+  EnrollmentTokenStore* enrollment_tokens() { return enrollment_tokens_.get(); }
+  TokenKeyring* keyring() { return keyring_.get(); }
+  RemoteGrantRepository* remote_grants() { return grants_.get(); }
+  // Drops the security information of a peer's invoker cached by the Security API.
+  void ForgetRemoteInvoker(const std::string& api_invoker_id) {
+    security_->ForgetRemoteInvoker(api_invoker_id);
+  }
+  // Peers' refreshed trust bundles, used for what peers present (may be null). Set before the
+  // bus serves; must outlive the Northbound.
+  void SetPeerBundles(const PeerBundles* bundles) {
+    local_state_->SetPeerBundles(bundles);
+    bundles_.store(bundles);
+  }
+  void Stop();
+
+ private:
+  Northbound() = default;
+
+  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<const CertificateAuthority> ca_;
+  std::unique_ptr<SqliteInvokerStore> invokers_;
+  std::unique_ptr<SqliteEnrollmentTokenStore> enrollment_tokens_;
+  std::unique_ptr<SqliteResourceStore> resources_;
+  std::unique_ptr<SqliteSecurityContexts> contexts_;
+  std::unique_ptr<SqliteRemoteGrants> grants_;
+  std::unique_ptr<SqliteUsedAssertions> used_assertions_;
+  std::unique_ptr<InvokerManagementApi> invoker_management_;
+  std::unique_ptr<ProviderManagementApi> provider_management_;
+  std::unique_ptr<PublishServiceApi> publish_;
+  std::unique_ptr<DiscoverServiceApi> discover_;
+  // Seals the secrets kept in the database (<data_dir>/kek).
+  std::unique_ptr<const KeyEncryptionKey> kek_;
+  std::unique_ptr<TokenKeyring> keyring_;
+  std::unique_ptr<SecurityApi> security_;
+  std::unique_ptr<LocalCcfState> local_state_;
+  std::unique_ptr<SqliteNoticeOutbox> outbox_;
+  std::unique_ptr<AefNotifier> aef_notifier_;
+  std::unique_ptr<NoticeDispatcher> dispatcher_;
+  std::unique_ptr<HttpsServer> server_;
+  std::string api_root_;
+  std::atomic<const PeerBundles*> bundles_{nullptr};
+};
+
+}  // namespace capif
+
+#endif  // CAPIF_CCF_DAEMON_NORTHBOUND_H_

@@ -1,0 +1,118 @@
+#include "ccf/notices/notice_dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <vector>
+
+#include "ccf/store/sqlite_stores.h"
+#include "common/fake_clock.h"
+#include "common/testing/test_paths.h"
+
+namespace capif {
+namespace {
+
+TEST(NoticeBackoffTest, DoublesUpToTheMaximum) {
+  NoticeRetryPolicy p{absl::Milliseconds(500), absl::Seconds(3)};
+  EXPECT_EQ(NoticeBackoff(p, 1), absl::Milliseconds(500));
+  EXPECT_EQ(NoticeBackoff(p, 2), absl::Seconds(1));
+  EXPECT_EQ(NoticeBackoff(p, 3), absl::Seconds(2));
+  EXPECT_EQ(NoticeBackoff(p, 4), absl::Seconds(3));
+  EXPECT_EQ(NoticeBackoff(p, 1000), absl::Seconds(3));
+}
+
+class NoticeDispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = OpenCcfDatabase(
+        TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    ASSERT_TRUE(db.ok()) << db.status();
+    outbox_ = std::make_unique<SqliteNoticeOutbox>(*db);
+  }
+  // Delivers to the destinations marked up; records every attempt.
+  absl::Status Deliver(const OutboundNotice& n) {
+    attempts_.push_back(n.notice_id);
+    if (up_[n.destination]) return absl::OkStatus();
+    return absl::UnavailableError("connection refused");
+  }
+  NoticeDispatcher Make() {
+    return NoticeDispatcher(outbox_.get(), clock_, {absl::Seconds(1), absl::Seconds(4)},
+                            [this](const OutboundNotice& n) { return Deliver(n); });
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<SqliteNoticeOutbox> outbox_;
+  std::map<std::string, bool> up_;
+  std::vector<std::string> attempts_;
+};
+
+TEST_F(NoticeDispatcherTest, RetriesWithBackoffUntilAcknowledged) {
+  ASSERT_TRUE(outbox_->Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, "x", clock_.Now()}}).ok());
+  NoticeDispatcher d = Make();
+  EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_.size(), 1u);
+  // Not due again before the backoff has passed.
+  clock_.Advance(absl::Milliseconds(999));
+  EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_.size(), 1u);
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_.size(), 2u);
+  // Second retry after 2 s, then the cap of 4 s.
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(*d.RunOnce(), 0);
+  clock_.Advance(absl::Seconds(4));
+  EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_.size(), 4u);
+  auto pending = outbox_->Pending();
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].attempts, 4);
+  EXPECT_EQ((*pending)[0].next_attempt, clock_.Now() + absl::Seconds(4));
+  EXPECT_EQ((*pending)[0].last_error, "connection refused");
+  // The peer comes back: delivered within one retry interval, then gone from the outbox.
+  up_["ccf-b"] = true;
+  clock_.Advance(absl::Seconds(4));
+  EXPECT_EQ(*d.RunOnce(), 1);
+  EXPECT_TRUE(outbox_->Pending()->empty());
+  EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_.size(), 5u);
+}
+
+TEST_F(NoticeDispatcherTest, OneDeadDestinationDoesNotHoldUpOthers) {
+  up_["ccf-c"] = true;
+  absl::Time t = clock_.Now();
+  ASSERT_TRUE(outbox_->Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, "x", t},
+                                {"n-2", "ccf-b", kNoticeOffboarding, "y", t},
+                                {"n-3", "ccf-c", kNoticeRevocation, "z", t}})
+                  .ok());
+  NoticeDispatcher d = Make();
+  EXPECT_EQ(*d.RunOnce(), 1);
+  // One attempt at the dead peer per pass; its second notice waits with it.
+  EXPECT_EQ(attempts_, (std::vector<std::string>{"n-1", "n-3"}));
+  auto pending = outbox_->Pending();
+  ASSERT_EQ(pending->size(), 2u);
+  for (const OutboundNotice& n : *pending) EXPECT_EQ(n.attempts, 1);
+}
+
+TEST_F(NoticeDispatcherTest, BackgroundThreadDeliversAfterWake) {
+  up_["ccf-b"] = true;
+  absl::Mutex mu;
+  int delivered = 0;
+  NoticeDispatcher d(outbox_.get(), clock_, {absl::Seconds(1), absl::Seconds(4)},
+                     [&](const OutboundNotice&) {
+                       absl::MutexLock lock(&mu);
+                       ++delivered;
+                       return absl::OkStatus();
+                     });
+  // A long poll: only Wake() can make the second pass happen in time.
+  d.Start(absl::Hours(1));
+  ASSERT_TRUE(outbox_->Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, "x", clock_.Now()}}).ok());
+  d.Wake();
+  absl::MutexLock lock(&mu);
+  EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                      +[](int* n) { return *n == 1; }, &delivered),
+                                  absl::Seconds(30)));
+}
+
+}  // namespace
+}  // namespace capif

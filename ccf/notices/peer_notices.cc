@@ -1,0 +1,114 @@
+#include "ccf/notices/peer_notices.h"
+
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+#include <nlohmann/json.hpp>
+
+#include "federation/peer_client.h"
+#include "proto/interconnect.pb.h"
+
+namespace capif {
+
+namespace fv1 = capif::federation::v1;
+
+std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
+                                           const std::vector<SecurityEntry>& entries,
+                                           bool offboarding, const std::string& cause,
+                                           absl::Time now) {
+  std::map<std::string, std::set<std::string>> aefs_by_peer;
+  for (const SecurityEntry& e : entries) {
+    if (e.is_remote()) aefs_by_peer[e.remote_ccf_id].insert(e.aef_id);
+  }
+  std::vector<OutboundNotice> out;
+  for (const auto& [peer, aefs] : aefs_by_peer) {
+    OutboundNotice n{NewRequestId(), peer, "", "", now};
+    if (offboarding) {
+      fv1::OffboardingNotice msg;
+      msg.set_api_invoker_id(api_invoker_id);
+      msg.set_notice_id(n.notice_id);
+      msg.set_occurred_at(absl::ToUnixSeconds(now));
+      n.kind = kNoticeOffboarding;
+      n.payload = msg.SerializeAsString();
+    } else {
+      fv1::RevocationNotice msg;
+      msg.set_api_invoker_id(api_invoker_id);
+      msg.set_notice_id(n.notice_id);
+      msg.set_occurred_at(absl::ToUnixSeconds(now));
+      for (const std::string& aef : aefs) msg.add_aef_ids(aef);
+      msg.set_cause(cause);
+      n.kind = kNoticeRevocation;
+      n.payload = msg.SerializeAsString();
+    }
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+std::vector<OutboundNotice> GrantConfirmationsFor(const std::string& api_invoker_id,
+                                                  const std::vector<SecurityEntry>& entries,
+                                                  absl::Time now) {
+  std::map<std::string, std::set<std::pair<std::string, std::string>>> targets_by_peer;
+  for (const SecurityEntry& e : entries) {
+    if (!e.is_remote()) continue;
+    for (const std::string& api : e.api_ids) targets_by_peer[e.remote_ccf_id].insert({e.aef_id, api});
+  }
+  std::vector<OutboundNotice> out;
+  for (const auto& [peer, targets] : targets_by_peer) {
+    OutboundNotice n{NewRequestId(), peer, kNoticeGrantConfirmation, "", now};
+    fv1::SecurityMethodConfirmation msg;
+    msg.set_api_invoker_id(api_invoker_id);
+    msg.set_notice_id(n.notice_id);
+    for (const auto& [aef, api] : targets) {
+      fv1::AefTarget* t = msg.add_targets();
+      t->set_aef_id(aef);
+      t->set_api_id(api);
+    }
+    n.payload = msg.SerializeAsString();
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+absl::StatusOr<PeerNoticeDelivery> PeerDeliveryOf(const OutboundNotice& notice) {
+  PeerNoticeDelivery d{PeerNoticeDelivery::Kind::kOffboarding, notice.destination,
+                       notice.notice_id, notice.payload};
+  if (notice.kind == kNoticeOffboarding) return d;
+  d.kind = PeerNoticeDelivery::Kind::kRevocation;
+  if (notice.kind == kNoticeRevocation) return d;
+  d.kind = PeerNoticeDelivery::Kind::kGrantConfirmation;
+  if (notice.kind == kNoticeGrantConfirmation) return d;
+  return absl::InvalidArgumentError(absl::StrCat("not a peer notice: ", notice.kind));
+}
+
+OutboundNotice AefRevokeNotice(std::string notice_id, const std::string& aef_id,
+                               const std::string& api_invoker_id,
+                               const std::vector<std::string>& api_ids, absl::Time now) {
+  nlohmann::json req = {{"revokeInfo",
+                         {{"apiInvokerId", api_invoker_id}, {"aefId", aef_id},
+                          {"apiIds", api_ids}, {"cause", "UNEXPECTED_REASON"}}},
+                        {"supportedFeatures", "0"}};
+  return {std::move(notice_id), aef_id, kNoticeAefRevoke, req.dump(), now};
+}
+
+std::vector<OutboundNotice> AefNoticesFor(const std::string& api_invoker_id,
+                                          const std::vector<SecurityEntry>& entries,
+                                          absl::Time now) {
+  std::map<std::string, std::set<std::string>> apis_by_aef;
+  for (const SecurityEntry& e : entries) {
+    if (e.is_remote() || e.aef_id.empty()) continue;
+    apis_by_aef[e.aef_id].insert(e.api_ids.begin(), e.api_ids.end());
+  }
+  std::vector<OutboundNotice> out;
+  for (const auto& [aef, apis] : apis_by_aef) {
+    if (apis.empty()) continue;  // apiIds needs at least one
+    out.push_back(AefRevokeNotice(NewRequestId(), aef, api_invoker_id,
+                                  std::vector<std::string>(apis.begin(), apis.end()), now));
+  }
+  return out;
+}
+
+}  // namespace capif

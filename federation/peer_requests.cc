@@ -1,0 +1,179 @@
+#include "federation/peer_requests.h"
+
+#include <grpcpp/client_context.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/strict_json.h"
+
+namespace capif {
+
+namespace fv1 = capif::federation::v1;
+
+std::vector<nlohmann::json> BusPeerRequests::SharedApis(const std::string& api_name) {
+  struct Call {
+    fv1::DiscoverShareableApisResponse response;
+    grpc::Status status;
+  };
+  // One blocking call per peer on its own thread, all bounded by the same gRPC deadline.
+  std::vector<Call> calls(peers_.size());
+  absl::Time deadline = absl::Now() + deadline_;
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    threads.emplace_back([&, i] {
+      PeerClient* client = peers_[i].second;
+      fv1::DiscoverShareableApisRequest request;
+      *request.mutable_header() = client->NewHeader();
+      request.set_api_name(api_name);
+      grpc::ClientContext ctx;
+      PreparePeerCall(&ctx, deadline);
+      calls[i].status = client->stub()->DiscoverShareableApis(&ctx, request, &calls[i].response);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::vector<nlohmann::json> out;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const Call& c = calls[i];
+    const std::string& peer = peers_[i].first.value();
+    if (!c.status.ok()) {
+      LogWarning("discover", absl::StrCat("peer ", peer, " shared nothing: ",
+                                          c.status.error_message().substr(0, 120)));
+      continue;
+    }
+    for (const std::string& text : c.response.service_api_description_json()) {
+      auto api = ParseStrictJson(text);
+      if (!api.ok() || !api->is_object() || api->value("ccfId", "") != peer) {
+        LogWarning("security", absl::StrCat("peer ", peer, " shared a malformed or mislabelled "
+                                            "service API; ignored"));
+        continue;
+      }
+      out.push_back(*std::move(api));
+    }
+  }
+  return out;
+}
+
+PeerClient* BusPeerRequests::ClientOf(const std::string& ccf_id) const {
+  for (const auto& [id, c] : peers_) {
+    if (id.value() == ccf_id) return c;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<RemoteSecurityInfo> BusPeerRequests::LookupSecurityInfo(
+    const std::string& ccf_id, const std::string& api_invoker_id, const std::string& aef_id,
+    const std::string& method) {
+  PeerClient* client = ClientOf(ccf_id);
+  if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+  fv1::SecurityInfoLookup req;
+  *req.mutable_header() = client->NewHeader();
+  req.set_api_invoker_id(api_invoker_id);
+  req.set_aef_id(aef_id);
+  req.set_method(SecurityMethodFromName(method));
+  fv1::SecurityInfo resp;
+  grpc::ClientContext ctx;
+  PreparePeerCall(&ctx, absl::Now() + deadline_);
+  grpc::Status s = client->stub()->LookupSecurityInfo(&ctx, req, &resp);
+  if (!s.ok()) return PeerCallError(ccf_id, s);
+  std::string answered(SecurityMethodName(resp.method()));
+  if (!method.empty() && answered != method) {
+    return absl::UnavailableError(absl::StrCat("peer ", ccf_id, " answered for another method"));
+  }
+  return RemoteSecurityInfo{answered, resp.aef_psk(), resp.aef_psk_expires_at(),
+                            resp.invoker_root_ca_pem(), resp.authorization_info()};
+}
+
+absl::StatusOr<ForwardedToken> BusPeerRequests::ForwardToken(
+    const std::string& ccf_id, const std::string& source, const std::string& scope,
+    const std::string& assertion, const std::string& certificate_pem) {
+  PeerClient* client = ClientOf(ccf_id);
+  if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+  fv1::ForwardedTokenRequest req;
+  *req.mutable_header() = client->NewHeader();
+  req.set_source_api_invoker_id(source);
+  req.set_scope(scope);
+  req.set_client_assertion(assertion);
+  req.set_client_assertion_type("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+  req.set_invoker_certificate_pem(certificate_pem);
+  fv1::ForwardedTokenResponse resp;
+  grpc::ClientContext ctx;
+  PreparePeerCall(&ctx, absl::Now() + deadline_);
+  grpc::Status s = client->stub()->ForwardTokenRequest(&ctx, req, &resp);
+  if (!s.ok()) return PeerCallError(ccf_id, s);
+  return ForwardedToken{resp.access_token(), resp.expires_in(), resp.scope(), resp.error(),
+                        resp.error_description()};
+}
+
+absl::StatusOr<std::string> BusPeerRequests::FindInvokerHome(const std::string& api_invoker_id) {
+  auto home = owners_.Resolve(ApiInvokerId(api_invoker_id));
+  if (!home.ok()) return home.status();
+  return home->value();
+}
+
+absl::Status BusPeerRequests::DeliverNotice(const PeerNoticeDelivery& notice) {
+  PeerClient* client = ClientOf(notice.destination);
+  if (client == nullptr) {
+    return absl::NotFoundError(absl::StrCat(notice.destination, " is not a peer (any more)"));
+  }
+  fv1::NoticeAck ack;
+  grpc::ClientContext ctx;
+  PreparePeerCall(&ctx, absl::Now() + deadline_);
+  grpc::Status s;
+  if (notice.kind == PeerNoticeDelivery::Kind::kOffboarding) {
+    fv1::OffboardingNotice req;
+    if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");
+    *req.mutable_header() = client->NewHeader();
+    s = client->stub()->NotifyOffboarding(&ctx, req, &ack);
+  } else if (notice.kind == PeerNoticeDelivery::Kind::kRevocation) {
+    fv1::RevocationNotice req;
+    if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");
+    *req.mutable_header() = client->NewHeader();
+    s = client->stub()->NotifyRevocation(&ctx, req, &ack);
+  } else {
+    fv1::SecurityMethodConfirmation req;
+    if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");
+    *req.mutable_header() = client->NewHeader();
+    s = client->stub()->ConfirmSecurityMethods(&ctx, req, &ack);
+  }
+  if (!s.ok()) return PeerCallError(notice.destination, s);
+  if (ack.notice_id() != notice.notice_id) {
+    return absl::UnavailableError(absl::StrCat("peer ", notice.destination,
+                                               " acknowledged another notice"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MethodDecision> BusPeerRequests::RequestSecurityMethod(
+    const std::string& ccf_id, const std::string& api_invoker_id,
+    const std::vector<std::string>& preferred, const std::string& aef_id,
+    const std::string& api_id) {
+  PeerClient* client = ClientOf(ccf_id);
+  if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+  fv1::SecurityMethodRequest req;
+  *req.mutable_header() = client->NewHeader();
+  req.set_api_invoker_id(api_invoker_id);
+  for (const std::string& m : preferred) {
+    req.add_preferred_methods(SecurityMethodFromName(m));
+  }
+  fv1::AefTarget* t = req.add_targets();
+  t->set_aef_id(aef_id);
+  t->set_api_id(api_id);
+  fv1::SecurityMethodResponse resp;
+  grpc::ClientContext ctx;
+  PreparePeerCall(&ctx, absl::Now() + deadline_);
+  grpc::Status s = client->stub()->RequestSecurityMethod(&ctx, req, &resp);
+  // Whatever the peer's reason, the invoker's request cannot proceed now: Unavailable.
+  if (!s.ok()) return absl::UnavailableError(PeerCallError(ccf_id, s).message());
+  if (resp.decisions_size() != 1 || resp.decisions(0).aef_id() != aef_id) {
+    return absl::UnavailableError(absl::StrCat("peer ", ccf_id, " answered for another AEF"));
+  }
+  const fv1::AefSecurityDecision& d = resp.decisions(0);
+  std::string method(SecurityMethodName(d.selected_method()));
+  return MethodDecision{aef_id, d.api_id(), method, d.reason()};
+}
+
+}  // namespace capif
