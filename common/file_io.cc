@@ -52,11 +52,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) 
   return out;
 }
 
-absl::Status WriteFileAtomic(const std::string& path, absl::string_view content, int mode) {
-  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return ErrnoStatus(errno, "cannot create", tmp);
-  ::fchmod(fd, static_cast<mode_t>(mode));  // the umask must not widen or narrow what we asked
+absl::Status WriteAllAndClose(int fd, absl::string_view content, const std::string& path) {
   size_t done = 0;
   while (done < content.size()) {
     ssize_t n = ::write(fd, content.data() + done, content.size() - done);
@@ -64,8 +60,7 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view content,
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
-      ::unlink(tmp.c_str());
-      return ErrnoStatus(err, "cannot write", tmp);
+      return ErrnoStatus(err, "cannot write", path);
     }
     done += static_cast<size_t>(n);
   }
@@ -73,9 +68,20 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view content,
   int sync_err = errno;
   int close_rc = ::close(fd);
   if (sync_rc != 0 || close_rc != 0) {
-    int err = sync_rc != 0 ? sync_err : errno;
+    return ErrnoStatus(sync_rc != 0 ? sync_err : errno, "cannot flush", path);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomic(const std::string& path, absl::string_view content, int mode) {
+  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return ErrnoStatus(errno, "cannot create", tmp);
+  ::fchmod(fd, static_cast<mode_t>(mode));  // the umask must not widen or narrow what we asked
+  absl::Status written = WriteAllAndClose(fd, content, tmp);
+  if (!written.ok()) {
     ::unlink(tmp.c_str());
-    return ErrnoStatus(err, "cannot flush", tmp);
+    return written;
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;

@@ -19,6 +19,10 @@ namespace capif {
 // read a huge file into memory.
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = 16 << 20);
 
+// Writes all of `content` to `fd`, fsyncs and closes it (always closed); `path` names the file
+// in errors.
+absl::Status WriteAllAndClose(int fd, absl::string_view content, const std::string& path);
+
 // `mode` is the permission of the new file, e.g. 0600 for private keys.
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view content, int mode = 0644);
 

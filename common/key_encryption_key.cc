@@ -19,7 +19,9 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_io.h"
 #include "common/openssl_error.h"
+#include "common/status_macros.h"
 
 namespace capif {
 namespace {
@@ -136,24 +138,7 @@ absl::StatusOr<SecretBytes> CreateKekFile(const std::string& data_dir, const std
     ::close(fd);
     return ErrnoStatus(err, "cannot set the mode of", tmp);
   }
-  absl::string_view bytes = key.Reveal(InsecureSecretAccess());
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return ErrnoStatus(err, "cannot write", tmp);
-    }
-    done += static_cast<size_t>(n);
-  }
-  int sync_rc = ::fsync(fd);
-  int sync_err = errno;
-  int close_rc = ::close(fd);
-  if (sync_rc != 0 || close_rc != 0) {
-    return ErrnoStatus(sync_rc != 0 ? sync_err : errno, "cannot flush", tmp);
-  }
+  RETURN_IF_ERROR(WriteAllAndClose(fd, key.Reveal(InsecureSecretAccess()), tmp));
   // link(2), unlike rename(2), never replaces an existing file: if another process published its
   // key in the meantime, both of us end up using that one.
   if (::link(tmp.c_str(), path.c_str()) != 0) {
