@@ -72,9 +72,11 @@ class LocalCcfState final : public LocalCcf {
       const std::vector<std::pair<std::string, std::string>>& targets) override;
   std::string JwksJson() override;
 
-  // Where ApplyPeerNotice sends the AEFs' revoke-authorization notices (null: nowhere), what it
-  // calls once they are enqueued (to wake the dispatcher), and what it calls to drop cached
-  // security information of an invoker (the Security API's cache). Set before serving.
+  // Whether the AEFs are told (revoke-authorization) when a peer's notice or a renegotiated PSK
+  // ends an invoker's authorization (`outbox` not null: the notices are written with the change,
+  // in the CCF database the outbox reads), what to call once they are (to wake the dispatcher),
+  // and what to call to drop cached security information of an invoker (the Security API's
+  // cache). Set before serving.
   struct NoticeHooks {
     NoticeOutbox* outbox = nullptr;
     std::function<void()> enqueued;
