@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <set>
+#include <type_traits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -123,6 +124,22 @@ RestResponse SecurityInfoResponse(const json& body, int64_t max_age_seconds) {
   r.headers.emplace_back("Cache-Control",
                          absl::StrCat("private, max-age=", std::max<int64_t>(0, max_age_seconds)));
   return r;
+}
+
+// An optional member of a JSON object, of type T (std::string or bool); a wrong type is a 400
+// naming `prefix` + `key`.
+template <typename T>
+absl::Status OptionalMember(const json& object, const char* key, const std::string& prefix,
+                            std::optional<T>* out) {
+  auto it = object.find(key);
+  if (it == object.end()) return absl::OkStatus();
+  bool right = std::is_same_v<T, bool> ? it->is_boolean() : it->is_string();
+  if (!right) {
+    return InvalidParamError(prefix + key,
+                             std::is_same_v<T, bool> ? "must be a boolean" : "must be a string");
+  }
+  *out = it->get<T>();
+  return absl::OkStatus();
 }
 
 // A change lost a race with another (compare-and-swap on the context's version): redone this
@@ -332,33 +349,15 @@ absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
   SecurityContext ctx;
   ctx.api_invoker_id = id;
   ctx.notification_destination = body["notificationDestination"].get<std::string>();
-  if (body.contains("supportedFeatures")) {
-    if (!body["supportedFeatures"].is_string()) {
-      return InvalidParamError("supportedFeatures", "must be a string");
-    }
-    ctx.supported_features = body["supportedFeatures"].get<std::string>();
-  }
-  if (body.contains("requestTestNotification")) {
-    if (!body["requestTestNotification"].is_boolean()) {
-      return InvalidParamError("requestTestNotification", "must be a boolean");
-    }
-    ctx.request_test_notification = body["requestTestNotification"].get<bool>();
-  }
+  RETURN_IF_ERROR(OptionalMember(body, "supportedFeatures", "", &ctx.supported_features));
+  RETURN_IF_ERROR(
+      OptionalMember(body, "requestTestNotification", "", &ctx.request_test_notification));
   if (body.contains("websockNotifConfig")) {
     const json& w = body["websockNotifConfig"];
     if (!w.is_object()) return InvalidParamError("websockNotifConfig", "must be an object");
-    if (w.contains("websocketUri")) {
-      if (!w["websocketUri"].is_string()) {
-        return InvalidParamError("websockNotifConfig.websocketUri", "must be a string");
-      }
-      ctx.websocket_uri = w["websocketUri"].get<std::string>();
-    }
-    if (w.contains("requestWebsocketUri")) {
-      if (!w["requestWebsocketUri"].is_boolean()) {
-        return InvalidParamError("websockNotifConfig.requestWebsocketUri", "must be a boolean");
-      }
-      ctx.request_websocket_uri = w["requestWebsocketUri"].get<bool>();
-    }
+    RETURN_IF_ERROR(OptionalMember(w, "websocketUri", "websockNotifConfig.", &ctx.websocket_uri));
+    RETURN_IF_ERROR(OptionalMember(w, "requestWebsocketUri", "websockNotifConfig.",
+                                   &ctx.request_websocket_uri));
   }
   // PUT replaces: read what is there, decide (peers included), write if still unchanged.
   for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
