@@ -101,8 +101,8 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
       // it is told to drop it and ask again.
       std::vector<OutboundNotice> notices;
       bool old_psk = std::any_of(existing.begin(), existing.end(), [&](const RemoteGrant& g) {
-        return g.home_ccf_id == grant.home_ccf_id && g.aef_id == aef_id &&
-               g.api_id == d.api_id && g.selected_method == "PSK";
+        return g.home_ccf_id == grant.home_ccf_id && g.aef_id == grant.aef_id &&
+               g.api_id == grant.api_id && g.selected_method == "PSK";
       });
       if (old_psk && hooks_.outbox != nullptr) {
         notices.push_back(AefRevokeNotice(NewRequestId(), aef_id, api_invoker_id, {d.api_id},
