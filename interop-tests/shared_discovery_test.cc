@@ -169,7 +169,9 @@ class TwoDomainsTest : public ::testing::Test {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
     if (!db.ok()) return 1000;
     size_t n = 0;
-    for (const RemoteGrant& g : *SqliteRemoteGrants(*db).OfInvoker(invoker_id)) {
+    auto grants = SqliteRemoteGrants(*db).OfInvoker(invoker_id);  // named: outlives the loop
+    if (!grants.ok()) return 1000;
+    for (const RemoteGrant& g : *grants) {
       n += g.lease_until.has_value() ? 0 : 1;
     }
     return n;

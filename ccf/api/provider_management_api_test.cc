@@ -166,7 +166,9 @@ TEST_F(ProviderManagementApiTest, SpentRegSecIsAnsweredButNeverStored) {
     json doc = json::parse((*domain)->json);
     EXPECT_FALSE(doc.contains("regSec")) << doc.dump();
     EXPECT_EQ((*domain)->json.find(secret), std::string::npos);
-    for (const Resource& f : *resources_->List(kResourceProviderFunction, dom)) {
+    auto functions = resources_->List(kResourceProviderFunction, dom);  // named: outlives the loop
+    EXPECT_TRUE(functions.ok());
+    for (const Resource& f : *functions) {
       EXPECT_EQ(f.json.find(secret), std::string::npos) << f.id;
     }
     std::string dir = TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
