@@ -393,8 +393,10 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
     RETURN_IF_ERROR(BuildEntries(req, body, &added));
     // An entry for the same AEF and APIs as one already there replaces it (e.g. a PSK
     // renegotiated on a new TLS session: the old AEFPSK dies).
+    // Peers made their grants for the added entries on a lease: confirmed with this write.
+    std::vector<OutboundNotice> confirmations =
+        GrantConfirmationsFor(id, added, config_.clock->Now());
     std::vector<SecurityEntry> replaced;
-    const std::vector<SecurityEntry> added_copy = added;
     for (SecurityEntry& e : added) {
       auto same = std::find_if(ctx->entries.begin(), ctx->entries.end(),
                                [&](const SecurityEntry& x) { return SameAuthorization(x, e); });
@@ -406,9 +408,7 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
       }
     }
     std::vector<OutboundNotice> notices = ReplacedKeyNotices(id, replaced);
-    for (OutboundNotice& n : GrantConfirmationsFor(id, added_copy, config_.clock->Now())) {
-      notices.push_back(std::move(n));
-    }
+    for (OutboundNotice& n : confirmations) notices.push_back(std::move(n));
     auto written = config_.contexts->Write(*ctx, ctx->version, notices);
     if (absl::IsAborted(written.status())) continue;
     RETURN_IF_ERROR(written.status());

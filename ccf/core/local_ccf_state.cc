@@ -104,7 +104,7 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
         return g.home_ccf_id == grant.home_ccf_id && g.aef_id == grant.aef_id &&
                g.api_id == grant.api_id && g.selected_method == "PSK";
       });
-      if (old_psk && hooks_.outbox != nullptr) {
+      if (old_psk && hooks_.tell_aefs) {
         notices.push_back(AefRevokeNotice(NewRequestId(), aef_id, api_invoker_id, {d.api_id},
                                           config_.clock->Now()));
       }
@@ -294,7 +294,7 @@ absl::Status LocalCcfState::ApplyPeerNotice(const Peer& peer, const PeerNotice& 
   // The AEFs' notices, the tombstone and the removal of the grants in one transaction; the peer
   // repeats the notice until we acknowledge it, and a repeat changes nothing.
   std::vector<OutboundNotice> out;
-  if (hooks_.outbox != nullptr) {
+  if (hooks_.tell_aefs) {
     for (const auto& [aef, apis] : apis_by_aef) {
       // Derived from the peer's notice id, so a repeated notice enqueues nothing new.
       out.push_back(AefRevokeNotice(absl::StrCat(notice.notice_id, "/", aef), aef, invoker, apis,

@@ -73,12 +73,12 @@ class LocalCcfState final : public LocalCcf {
   std::string JwksJson() override;
 
   // Whether the AEFs are told (revoke-authorization) when a peer's notice or a renegotiated PSK
-  // ends an invoker's authorization (`outbox` not null: the notices are written with the change,
-  // in the CCF database the outbox reads), what to call once they are (to wake the dispatcher),
-  // and what to call to drop cached security information of an invoker (the Security API's
-  // cache). Set before serving.
+  // ends an invoker's authorization (the notices are written with the change, into the outbox in
+  // the CCF database), what to call once they are (to wake the dispatcher), and what to call to
+  // drop cached security information of an invoker (the Security API's cache). Set before
+  // serving.
   struct NoticeHooks {
-    NoticeOutbox* outbox = nullptr;
+    bool tell_aefs = false;
     std::function<void()> enqueued;
     std::function<void(const std::string& api_invoker_id)> forget_invoker;
   };

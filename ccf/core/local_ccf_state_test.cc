@@ -151,7 +151,7 @@ TEST(LocalCcfStateTest, PeerNoticeForgetsOnlyThatPeersInvokerAndTellsTheAef) {
   SqliteNoticeOutbox outbox(w.db);
   int wakes = 0;
   std::vector<std::string> forgotten;
-  state.SetNoticeHooks({&outbox, [&] { ++wakes; },
+  state.SetNoticeHooks({/*tell_aefs=*/true, [&] { ++wakes; },
                         [&](const std::string& id) { forgotten.push_back(id); }});
   auto p = w.RegisterProvider();
   auto api = CcfWorld::SampleApi("location-query", p.aef_id);

@@ -138,7 +138,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   local.token_validity = config.security.token_validity;
   n->local_state_ = std::make_unique<LocalCcfState>(std::move(local));
   n->local_state_->SetNoticeHooks(
-      {n->outbox_.get(), wake,
+      {/*tell_aefs=*/true, wake,
        [self](const std::string& invoker) { self->security_->ForgetRemoteInvoker(invoker); }});
   RETURN_IF_ERROR(n->server_->Start());
   n->dispatcher_->Start(std::min(config.notice_retry_initial, absl::Seconds(1)));

@@ -11,10 +11,6 @@
 
 namespace capif {
 
-bool SecurityEntry::Authorizes(const std::string& api) const {
-  return std::find(api_ids.begin(), api_ids.end(), api) != api_ids.end();
-}
-
 namespace {
 
 SqlValue OptText(const std::optional<std::string>& v) {

@@ -71,7 +71,6 @@ struct SecurityEntry {
   absl::Time authorized_at = absl::InfinitePast();
 
   bool is_remote() const { return !remote_ccf_id.empty(); }
-  bool Authorizes(const std::string& api) const;
 };
 
 struct SecurityContext {
