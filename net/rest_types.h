@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -64,6 +65,25 @@ absl::Status RestError(int http_status, absl::string_view detail, absl::string_v
 
 // InvalidArgument (400) naming one parameter.
 absl::Status InvalidParamError(absl::string_view param, absl::string_view reason);
+
+// An optional member of a JSON object, of type T (std::string or bool), into *out (reset when
+// absent); a wrong type is a 400 naming `prefix` + `key`.
+template <typename T>
+absl::Status OptionalMember(const nlohmann::json& object, const char* key, const std::string& prefix,
+                            std::optional<T>* out) {
+  auto it = object.find(key);
+  if (it == object.end()) {
+    out->reset();
+    return absl::OkStatus();
+  }
+  bool right = std::is_same_v<T, bool> ? it->is_boolean() : it->is_string();
+  if (!right) {
+    return InvalidParamError(prefix + key,
+                             std::is_same_v<T, bool> ? "must be a boolean" : "must be a string");
+  }
+  *out = it->get<T>();
+  return absl::OkStatus();
+}
 
 // The ProblemDetails for an error status, and its HTTP status code.
 std::pair<int, nlohmann::json> ProblemFromStatus(const absl::Status& status);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "ccf/api/publish_service_api.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
@@ -83,14 +84,15 @@ absl::StatusOr<RestResponse> DiscoverServiceApi::Discover(const RestRequest& req
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> record,
                    config_.invokers->Get(ApiInvokerId(*invoker)));
   if (!record) return RestError(404, "the API invoker is not onboarded", "API_INVOKER_NOT_FOUND");
-  ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, ""));
+  std::optional<std::string> name = req.Query("api-name");
+  ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> apis,
+                   config_.service_apis->Named(name.value_or("")));
   json found = json::array();
-  for (const Resource& r : apis) {
-    json match = FilterServiceApi(json::parse(r.json), req.query);
+  for (const json& api : DescriptionsOf(apis)) {
+    json match = FilterServiceApi(api, req.query);
     if (!match.is_null()) found.push_back(std::move(match));
   }
   if (config_.remote != nullptr) {
-    std::optional<std::string> name = req.Query("api-name");
     for (const json& api : config_.remote->SharedApis(name.value_or(""))) {
       json match = FilterServiceApi(api, req.query);
       if (!match.is_null()) found.push_back(std::move(match));

@@ -26,13 +26,14 @@
 #include "net/https_server.h"
 #include "federation/peer_requests.h"
 #include "net/rest_types.h"
+#include "ccf/store/service_apis.h"
 #include "ccf/store/stores.h"
 #include "common/certificate_authority.h"
 
 namespace capif {
 
 struct DiscoverServiceConfig {
-  ResourceStore* resources;
+  ServiceApiRepository* service_apis;
   InvokerStore* invokers;
   const CertificateAuthority* ca;
   // Service APIs shared by peer CCFs (CAPIF interconnection); null: local APIs only.

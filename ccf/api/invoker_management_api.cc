@@ -23,15 +23,9 @@ using nlohmann::json;
 
 constexpr char kKeyParam[] = "onboardingInformation.apiInvokerPublicKey";
 
-// The validated, known members of an APIInvokerEnrolmentDetails request body.
-struct EnrolmentRequest {
-  std::string public_key_pem;
-  json stored;  // what the CCF keeps and returns (no onboardingSecret, no apiInvokerId)
-};
+}  // namespace
 
-absl::StatusOr<EnrolmentRequest> ValidateEnrolment(const json& body) {
-  EnrolmentRequest out;
-  out.stored = json::object();
+absl::Status ValidateEnrolment(const json& body, InvokerRecord* r) {
   auto info = body.find("onboardingInformation");
   if (info == body.end()) return InvalidParamError("onboardingInformation", "is required");
   if (!info->is_object()) return InvalidParamError("onboardingInformation", "must be an object");
@@ -43,8 +37,7 @@ absl::StatusOr<EnrolmentRequest> ValidateEnrolment(const json& body) {
     return InvalidParamError("onboardingInformation.apiInvokerPublicKey",
                              "must be a non-empty string");
   }
-  out.public_key_pem = key->get<std::string>();
-  out.stored["onboardingInformation"] = {{"apiInvokerPublicKey", out.public_key_pem}};
+  r->public_key_pem = key->get<std::string>();
 
   auto dest = body.find("notificationDestination");
   if (dest == body.end()) return InvalidParamError("notificationDestination", "is required");
@@ -52,35 +45,57 @@ absl::StatusOr<EnrolmentRequest> ValidateEnrolment(const json& body) {
                               absl::StartsWith(dest->get_ref<const std::string&>(), "http://"))) {
     return InvalidParamError("notificationDestination", "must be an http(s) URI");
   }
-  out.stored["notificationDestination"] = *dest;
+  r->notification_destination = dest->get<std::string>();
 
-  struct Optional {
-    const char* name;
-    json::value_t type;
-    const char* expected;
-  } optionals[] = {{"requestTestNotification", json::value_t::boolean, "a boolean"},
-                   {"websockNotifConfig", json::value_t::object, "an object"},
-                   {"apiList", json::value_t::object, "an object"},
-                   {"apiInvokerInformation", json::value_t::string, "a string"},
-                   {"supportedFeatures", json::value_t::string, "a string"}};
-  for (const Optional& o : optionals) {
-    auto it = body.find(o.name);
-    if (it == body.end()) continue;
-    if (it->type() != o.type) {
-      return InvalidParamError(o.name, absl::StrCat("must be ", o.expected));
-    }
-    out.stored[o.name] = *it;
+  RETURN_IF_ERROR(OptionalMember(body, "requestTestNotification", "", &r->request_test_notification));
+  RETURN_IF_ERROR(OptionalMember(body, "apiInvokerInformation", "", &r->api_invoker_information));
+  RETURN_IF_ERROR(OptionalMember(body, "supportedFeatures", "", &r->supported_features));
+  r->websocket_uri.reset();
+  r->request_websocket_uri.reset();
+  if (auto w = body.find("websockNotifConfig"); w != body.end()) {
+    if (!w->is_object()) return InvalidParamError("websockNotifConfig", "must be an object");
+    RETURN_IF_ERROR(OptionalMember(*w, "websocketUri", "websockNotifConfig.", &r->websocket_uri));
+    RETURN_IF_ERROR(OptionalMember(*w, "requestWebsocketUri", "websockNotifConfig.",
+                                   &r->request_websocket_uri));
   }
-  if (out.stored.contains("supportedFeatures")) {
-    const std::string& f = out.stored["supportedFeatures"].get_ref<const std::string&>();
-    for (char c : f) {
+  r->api_list.reset();
+  if (auto l = body.find("apiList"); l != body.end()) {
+    if (!l->is_object()) return InvalidParamError("apiList", "must be an object");
+    r->api_list = l->dump();
+  }
+  if (r->supported_features) {
+    for (char c : *r->supported_features) {
       if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
         return InvalidParamError("supportedFeatures", "must be a hexadecimal string");
       }
     }
   }
+  return absl::OkStatus();
+}
+
+json EnrolmentJson(const InvokerRecord& r) {
+  json out = {{"apiInvokerId", r.id.value()},
+              {"onboardingInformation",
+               {{"apiInvokerPublicKey", r.public_key_pem},
+                {"apiInvokerCertificate", r.certificate_pem}}},
+              {"notificationDestination", r.notification_destination}};
+  if (r.request_test_notification) out["requestTestNotification"] = *r.request_test_notification;
+  if (r.websocket_uri || r.request_websocket_uri) {
+    json w = json::object();
+    if (r.websocket_uri) w["websocketUri"] = *r.websocket_uri;
+    if (r.request_websocket_uri) w["requestWebsocketUri"] = *r.request_websocket_uri;
+    out["websockNotifConfig"] = std::move(w);
+  }
+  if (r.api_list) {
+    json list = json::parse(*r.api_list, nullptr, false);
+    if (list.is_object()) out["apiList"] = std::move(list);
+  }
+  if (r.api_invoker_information) out["apiInvokerInformation"] = *r.api_invoker_information;
+  if (r.supported_features) out["supportedFeatures"] = *r.supported_features;
   return out;
 }
+
+namespace {
 
 // The caller must be the invoker named in the path.
 absl::StatusOr<ApiInvokerId> RequireSelf(const RestRequest& req, const CertificateAuthority& ca) {
@@ -143,9 +158,10 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& re
   if (body.contains("apiInvokerId")) {
     return InvalidParamError("apiInvokerId", "is assigned by the CCF and must not be sent");
   }
-  ASSIGN_OR_RETURN(EnrolmentRequest enrolment, ValidateEnrolment(body));
+  InvokerRecord record;
+  RETURN_IF_ERROR(ValidateEnrolment(body, &record));
   // Checked before the token is spent; CertifyPublicKey checks it again when issuing.
-  auto key = PublicKeyFromCsrOrKeyPem(enrolment.public_key_pem);
+  auto key = PublicKeyFromCsrOrKeyPem(record.public_key_pem);
   if (!key.ok()) return InvalidParamError(kKeyParam, key.status().message());
   absl::Status token =
       config_.enrollment_tokens->Consume(EnrollmentTokenDigest(auth.substr(7)),
@@ -158,20 +174,18 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& re
   std::string id = NewResourceId("inv");
   ASSIGN_OR_RETURN(std::string cert_pem,
                    CertifyPublicKey(*config_.ca, SpiffeId::Kind::kInvoker, id,
-                                    enrolment.public_key_pem, kKeyParam, *config_.clock,
+                                    record.public_key_pem, kKeyParam, *config_.clock,
                                     config_.certificate_validity));
   SecretBytes secret(Base64UrlEncode(SecretBytes::Random(32).Reveal(InsecureSecretAccess())));
-  std::string salt(SecretBytes::Random(16).Reveal(InsecureSecretAccess()));
-
-  json stored = enrolment.stored;
-  stored["apiInvokerId"] = id;
-  stored["onboardingInformation"]["apiInvokerCertificate"] = cert_pem;
-  RETURN_IF_ERROR(config_.invokers->Insert(InvokerRecord{ApiInvokerId(id), stored.dump(), cert_pem,
-                                                         salt, OnboardingSecretDigest(salt, secret),
-                                                         config_.clock->Now()}));
+  record.id = ApiInvokerId(id);
+  record.certificate_pem = cert_pem;
+  record.secret_salt = std::string(SecretBytes::Random(16).Reveal(InsecureSecretAccess()));
+  record.secret_digest = OnboardingSecretDigest(record.secret_salt, secret);
+  record.created = config_.clock->Now();
+  RETURN_IF_ERROR(config_.invokers->Insert(record));
   LogInfo("invokers", absl::StrCat("onboarded invoker ", id));
 
-  json response = stored;
+  json response = EnrolmentJson(record);
   response["onboardingInformation"]["onboardingSecret"] =
       std::string(secret.Reveal(InsecureSecretAccess()));
   RestResponse out = RestResponse::Json(201, response);
@@ -187,23 +201,19 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Update(const RestRequest& req
       (!body["apiInvokerId"].is_string() || body["apiInvokerId"] != id.value())) {
     return InvalidParamError("apiInvokerId", "must equal the onboardingId of the resource");
   }
-  ASSIGN_OR_RETURN(EnrolmentRequest enrolment, ValidateEnrolment(body));
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> record, config_.invokers->Get(id));
   if (!record) return RestError(404, "no such onboarded invoker", "RESOURCE_NOT_FOUND");
-
-  json stored = enrolment.stored;
-  stored["apiInvokerId"] = id.value();
-  if (!CertifiesSameKey(record->certificate_pem, enrolment.public_key_pem)) {
+  std::string old_certificate = record->certificate_pem;
+  RETURN_IF_ERROR(ValidateEnrolment(body, &*record));
+  if (!CertifiesSameKey(old_certificate, record->public_key_pem)) {
     // A new key: certify it (the old certificate simply expires).
     ASSIGN_OR_RETURN(record->certificate_pem,
                      CertifyPublicKey(*config_.ca, SpiffeId::Kind::kInvoker, id.value(),
-                                      enrolment.public_key_pem, kKeyParam, *config_.clock,
+                                      record->public_key_pem, kKeyParam, *config_.clock,
                                       config_.certificate_validity));
   }
-  stored["onboardingInformation"]["apiInvokerCertificate"] = record->certificate_pem;
-  record->enrolment_json = stored.dump();
   RETURN_IF_ERROR(config_.invokers->Update(*record));
-  return RestResponse::Json(200, stored);
+  return RestResponse::Json(200, EnrolmentJson(*record));
 }
 
 absl::StatusOr<RestResponse> InvokerManagementApi::Offboard(const RestRequest& req) {

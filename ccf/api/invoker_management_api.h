@@ -22,6 +22,8 @@
 #include <functional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/status/statusor.h"
 #include "net/https_server.h"
 #include "net/rest_types.h"
@@ -63,6 +65,13 @@ class InvokerManagementApi {
  private:
   InvokerManagementConfig config_;
 };
+
+// The members of an APIInvokerEnrolmentDetails body, validated, into `r` (all but the id, the
+// certificate and the secret, which the CCF assigns); a bad member is a 400 naming it.
+absl::Status ValidateEnrolment(const nlohmann::json& body, InvokerRecord* r);
+// The APIInvokerEnrolmentDetails of an onboarded invoker (without onboardingSecret): the one
+// conversion from the record to TS 29.222 JSON.
+nlohmann::json EnrolmentJson(const InvokerRecord& r);
 
 // Digest of an enrollment token as stored (SHA-256).
 std::string EnrollmentTokenDigest(absl::string_view token);

@@ -114,9 +114,11 @@ TEST_F(InvokerManagementApiTest, OnboardingIssuesIdCertificateAndSecret) {
   // Stored: the record, with the secret only as a salted digest.
   auto record = *invokers_->Get(ApiInvokerId(id));
   ASSERT_TRUE(record.has_value());
-  EXPECT_EQ(record->enrolment_json.find(secret), std::string::npos);
   EXPECT_EQ(record->secret_digest, OnboardingSecretDigest(record->secret_salt, SecretBytes(secret)));
-  EXPECT_EQ(json::parse(record->enrolment_json)["apiInvokerInformation"], "demo app");
+  EXPECT_EQ(record->api_invoker_information, "demo app");
+  EXPECT_EQ(record->certificate_pem, body["onboardingInformation"]["apiInvokerCertificate"]);
+  EXPECT_EQ(EnrolmentJson(*record)["notificationDestination"], body["notificationDestination"]);
+  EXPECT_FALSE(EnrolmentJson(*record)["onboardingInformation"].contains("onboardingSecret"));
 }
 
 TEST_F(InvokerManagementApiTest, EnrollmentTokenIsRequiredAndSingleUse) {

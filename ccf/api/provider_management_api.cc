@@ -1,6 +1,6 @@
 #include "ccf/api/provider_management_api.h"
 
-#include <set>
+#include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -15,36 +15,19 @@ namespace {
 
 using nlohmann::json;
 
-struct FunctionRequest {
-  std::string id;  // empty for a new function
-  std::string role;
-  std::string public_key_pem;
-  json stored;
-};
-
-absl::StatusOr<SpiffeId::Kind> KindOfRole(const std::string& role) {
-  if (role == "AEF") return SpiffeId::Kind::kAef;
-  if (role == "APF") return SpiffeId::Kind::kApf;
-  if (role == "AMF") return SpiffeId::Kind::kAmf;
-  return absl::InvalidArgumentError("unknown role");
-}
-
-// Validates the members of an APIProviderEnrolmentDetails the CCF accepts from an AMF.
-absl::StatusOr<std::vector<FunctionRequest>> ValidateEnrolment(const json& body, json* stored) {
-  *stored = json::object();
+// Validates the members of an APIProviderEnrolmentDetails the CCF accepts from an AMF, into a
+// domain (without ids or certificates the CCF assigns; a function's id as sent, if any).
+absl::StatusOr<ProviderDomain> ValidateEnrolment(const json& body) {
+  ProviderDomain d;
   auto reg_sec = body.find("regSec");
   if (reg_sec == body.end()) return InvalidParamError("regSec", "is required");
   if (!reg_sec->is_string() || reg_sec->get_ref<const std::string&>().empty()) {
     return InvalidParamError("regSec", "must be a non-empty string");
   }
-  for (const char* name : {"apiProvDomInfo", "suppFeat"}) {
-    auto it = body.find(name);
-    if (it == body.end()) continue;
-    if (!it->is_string()) return InvalidParamError(name, "must be a string");
-    (*stored)[name] = *it;
-  }
-  if (stored->contains("suppFeat")) {
-    for (char c : (*stored)["suppFeat"].get<std::string>()) {
+  RETURN_IF_ERROR(OptionalMember(body, "apiProvDomInfo", "", &d.info));
+  RETURN_IF_ERROR(OptionalMember(body, "suppFeat", "", &d.supported_features));
+  if (d.supported_features) {
+    for (char c : *d.supported_features) {
       if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
         return InvalidParamError("suppFeat", "must be a hexadecimal string");
       }
@@ -56,20 +39,19 @@ absl::StatusOr<std::vector<FunctionRequest>> ValidateEnrolment(const json& body,
     return InvalidParamError("apiProvFuncs", "must be a non-empty array");
   }
   if (funcs->size() > 100) return InvalidParamError("apiProvFuncs", "at most 100 functions");
-  std::vector<FunctionRequest> out;
   bool has_amf = false;
   for (size_t i = 0; i < funcs->size(); ++i) {
     const json& f = (*funcs)[i];
     std::string at = absl::StrCat("apiProvFuncs[", i, "]");
     if (!f.is_object()) return InvalidParamError(at, "must be an object");
-    FunctionRequest fr;
-    fr.stored = json::object();
+    ProviderFunction fr;
     auto role = f.find("apiProvFuncRole");
-    if (role == f.end() || !role->is_string() || !KindOfRole(role->get<std::string>()).ok()) {
-      return InvalidParamError(at + ".apiProvFuncRole", "must be AEF, APF or AMF");
-    }
-    fr.role = role->get<std::string>();
-    has_amf = has_amf || fr.role == "AMF";
+    std::optional<ProviderRole> parsed_role =
+        role != f.end() && role->is_string() ? ProviderRoleOfName(role->get<std::string>())
+                                             : std::nullopt;
+    if (!parsed_role) return InvalidParamError(at + ".apiProvFuncRole", "must be AEF, APF or AMF");
+    fr.role = *parsed_role;
+    has_amf = has_amf || fr.role == ProviderRole::kAmf;
     auto reg = f.find("regInfo");
     if (reg == f.end() || !reg->is_object()) {
       return InvalidParamError(at + ".regInfo", "is required (an object)");
@@ -88,29 +70,42 @@ absl::StatusOr<std::vector<FunctionRequest>> ValidateEnrolment(const json& body,
       }
       fr.id = id->get<std::string>();
     }
-    auto info = f.find("apiProvFuncInfo");
-    if (info != f.end()) {
-      if (!info->is_string()) return InvalidParamError(at + ".apiProvFuncInfo", "must be a string");
-      fr.stored["apiProvFuncInfo"] = *info;
-    }
-    fr.stored["apiProvFuncRole"] = fr.role;
-    fr.stored["regInfo"] = {{"apiProvPubKey", fr.public_key_pem}};
-    out.push_back(std::move(fr));
+    RETURN_IF_ERROR(OptionalMember(f, "apiProvFuncInfo", at + ".", &fr.info));
+    d.functions.push_back(std::move(fr));
   }
   if (!has_amf) {
     return InvalidParamError("apiProvFuncs", "must include an AMF (it manages the registration)");
   }
-  return out;
+  return d;
 }
 
-// The APIProviderEnrolmentDetails answered: the stored registration, the functions, and the
-// regSec of this request. The schema requires regSec, but it is a spent one-time token: it is
-// echoed from the request and never stored.
-json ResponseOf(const json& stored, const json& body, const json& functions) {
-  json response = stored;
-  response["regSec"] = body["regSec"];
-  response["apiProvFuncs"] = functions;
-  return response;
+SpiffeId::Kind KindOfRole(ProviderRole role) {
+  switch (role) {
+    case ProviderRole::kAef:
+      return SpiffeId::Kind::kAef;
+    case ProviderRole::kApf:
+      return SpiffeId::Kind::kApf;
+    case ProviderRole::kAmf:
+      break;
+  }
+  return SpiffeId::Kind::kAmf;
+}
+
+// The APIProviderEnrolmentDetails answered for a domain. The schema requires regSec, but it is a
+// spent one-time token: it is echoed from the request it answers and never stored.
+json EnrolmentJson(const ProviderDomain& d, const json& reg_sec) {
+  json funcs = json::array();
+  for (const ProviderFunction& f : d.functions) {
+    json fj = {{"apiProvFuncId", f.id},
+               {"apiProvFuncRole", std::string(ProviderRoleName(f.role))},
+               {"regInfo", {{"apiProvPubKey", f.public_key_pem}, {"apiProvCert", f.certificate_pem}}}};
+    if (f.info) fj["apiProvFuncInfo"] = *f.info;
+    funcs.push_back(std::move(fj));
+  }
+  json out = {{"apiProvDomId", d.id}, {"regSec", reg_sec}, {"apiProvFuncs", std::move(funcs)}};
+  if (d.info) out["apiProvDomInfo"] = *d.info;
+  if (d.supported_features) out["suppFeat"] = *d.supported_features;
+  return out;
 }
 
 std::string RegistrationLocation(const std::string& api_root, const std::string& id) {
@@ -119,15 +114,12 @@ std::string RegistrationLocation(const std::string& api_root, const std::string&
 
 }  // namespace
 
-absl::StatusOr<Resource> FindProviderFunction(ResourceStore& resources, absl::string_view id,
-                                              absl::string_view role) {
-  ASSIGN_OR_RETURN(std::optional<Resource> f, resources.Get(kResourceProviderFunction, id));
+absl::StatusOr<ProviderFunction> FindProviderFunction(ProviderRegistry& registry,
+                                                      const std::string& id, ProviderRole role) {
+  ASSIGN_OR_RETURN(std::optional<ProviderFunction> f, registry.GetFunction(id));
   if (!f) return absl::NotFoundError("no such API provider function");
-  json doc = json::parse(f->json, nullptr, false);
-  if (!doc.is_object() || doc.value("apiProvFuncRole", "") != role) {
-    return absl::NotFoundError("no such API provider function with that role");
-  }
-  return *f;
+  if (f->role != role) return absl::NotFoundError("no such API provider function with that role");
+  return *std::move(f);
 }
 
 void ProviderManagementApi::RegisterRoutes(HttpsServer& server) {
@@ -145,10 +137,9 @@ absl::StatusOr<RestResponse> ProviderManagementApi::Register(const RestRequest& 
   if (body.contains("apiProvDomId")) {
     return InvalidParamError("apiProvDomId", "is assigned by the CCF and must not be sent");
   }
-  json stored;
-  ASSIGN_OR_RETURN(std::vector<FunctionRequest> funcs, ValidateEnrolment(body, &stored));
-  for (size_t i = 0; i < funcs.size(); ++i) {
-    if (!funcs[i].id.empty()) {
+  ASSIGN_OR_RETURN(ProviderDomain domain, ValidateEnrolment(body));
+  for (size_t i = 0; i < domain.functions.size(); ++i) {
+    if (!domain.functions[i].id.empty()) {
       return InvalidParamError(absl::StrCat("apiProvFuncs[", i, "].apiProvFuncId"),
                                "is assigned by the CCF and must not be sent");
     }
@@ -160,36 +151,27 @@ absl::StatusOr<RestResponse> ProviderManagementApi::Register(const RestRequest& 
     LogWarning("security", absl::StrCat("provider registration refused: ", token.message()));
     return RestError(401, "regSec is unknown, used or expired", "UNAUTHENTICATED");
   }
-  std::string dom_id = NewResourceId("dom");
-  std::vector<Resource> functions;
-  json out_funcs = json::array();
-  for (FunctionRequest& f : funcs) {
-    std::string lower = absl::AsciiStrToLower(f.role);
-    f.id = NewResourceId(lower);
-    ASSIGN_OR_RETURN(std::string cert,
-                     CertifyPublicKey(*config_.ca, *KindOfRole(f.role), f.id, f.public_key_pem,
+  domain.id = NewResourceId("dom");
+  for (ProviderFunction& f : domain.functions) {
+    f.id = NewResourceId(absl::AsciiStrToLower(ProviderRoleName(f.role)));
+    f.domain_id = domain.id;
+    ASSIGN_OR_RETURN(f.certificate_pem,
+                     CertifyPublicKey(*config_.ca, KindOfRole(f.role), f.id, f.public_key_pem,
                                       "regInfo.apiProvPubKey", *config_.clock,
                                       config_.certificate_validity));
-    f.stored["apiProvFuncId"] = f.id;
-    f.stored["regInfo"]["apiProvCert"] = cert;
-    functions.push_back({kResourceProviderFunction, f.id, dom_id, f.stored.dump()});
-    out_funcs.push_back(f.stored);
   }
-  stored["apiProvDomId"] = dom_id;
-  RETURN_IF_ERROR(config_.resources->Insert({kResourceProviderDomain, dom_id, "", stored.dump()}));
-  for (const Resource& f : functions) RETURN_IF_ERROR(config_.resources->Insert(f));
-  LogInfo("providers", absl::StrCat("registered API provider domain ", dom_id, " with ",
-                                    functions.size(), " functions"));
-  json response = ResponseOf(stored, body, out_funcs);
-  RestResponse res = RestResponse::Json(201, response);
-  res.headers.emplace_back("Location", RegistrationLocation(config_.api_root, dom_id));
+  RETURN_IF_ERROR(config_.providers->Insert(domain));
+  LogInfo("providers", absl::StrCat("registered API provider domain ", domain.id, " with ",
+                                    domain.functions.size(), " functions"));
+  RestResponse res = RestResponse::Json(201, EnrolmentJson(domain, body["regSec"]));
+  res.headers.emplace_back("Location", RegistrationLocation(config_.api_root, domain.id));
   return res;
 }
 
 namespace {
 
 // The caller must be a registered AMF of the domain in the path.
-absl::StatusOr<std::string> RequireAmfOf(const RestRequest& req, ResourceStore& resources,
+absl::StatusOr<std::string> RequireAmfOf(const RestRequest& req, ProviderRegistry& registry,
                                          const CertificateAuthority& ca) {
   if (req.path_params.empty()) return RestError(404, "no registration in the path");
   std::string dom_id = req.path_params[0];
@@ -198,9 +180,8 @@ absl::StatusOr<std::string> RequireAmfOf(const RestRequest& req, ResourceStore& 
       req.caller->trust_domain() != ca.trust_domain()) {
     return RestError(403, "only an AMF may manage a registration", "OPERATION_NOT_ALLOWED");
   }
-  auto amf = resources.Get(kResourceProviderFunction, req.caller->id());
-  if (!amf.ok()) return amf.status();
-  if (!*amf || (*amf)->owner != dom_id) {
+  ASSIGN_OR_RETURN(std::optional<ProviderFunction> amf, registry.GetFunction(req.caller->id()));
+  if (!amf || amf->role != ProviderRole::kAmf || amf->domain_id != dom_id) {
     LogWarning("security", absl::StrCat(req.caller->ToString(), " tried to manage registration ",
                                         absl::CEscape(dom_id.substr(0, 64))));
     return RestError(403, "the caller is not an AMF of this registration", "OPERATION_NOT_ALLOWED");
@@ -211,63 +192,50 @@ absl::StatusOr<std::string> RequireAmfOf(const RestRequest& req, ResourceStore& 
 }  // namespace
 
 absl::StatusOr<RestResponse> ProviderManagementApi::Update(const RestRequest& req) {
-  ASSIGN_OR_RETURN(std::string dom_id, RequireAmfOf(req, *config_.resources, *config_.ca));
+  ASSIGN_OR_RETURN(std::string dom_id, RequireAmfOf(req, *config_.providers, *config_.ca));
   ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
   if (body.contains("apiProvDomId") && body["apiProvDomId"] != dom_id) {
     return InvalidParamError("apiProvDomId", "must equal the registrationId of the resource");
   }
-  json stored;
-  ASSIGN_OR_RETURN(std::vector<FunctionRequest> funcs, ValidateEnrolment(body, &stored));
-  ASSIGN_OR_RETURN(std::vector<Resource> existing,
-                   config_.resources->List(kResourceProviderFunction, dom_id));
-  std::map<std::string, json> current;
-  for (const Resource& r : existing) current[r.id] = json::parse(r.json);
-  for (size_t i = 0; i < funcs.size(); ++i) {
-    if (!funcs[i].id.empty() &&
-        (current.count(funcs[i].id) == 0 ||
-         current[funcs[i].id]["apiProvFuncRole"] != funcs[i].role)) {
+  ASSIGN_OR_RETURN(ProviderDomain domain, ValidateEnrolment(body));
+  ASSIGN_OR_RETURN(std::optional<ProviderDomain> existing, config_.providers->Get(dom_id));
+  if (!existing) return RestError(404, "no such registration", "RESOURCE_NOT_FOUND");
+  std::map<std::string, const ProviderFunction*> current;
+  for (const ProviderFunction& f : existing->functions) current[f.id] = &f;
+  for (size_t i = 0; i < domain.functions.size(); ++i) {
+    const ProviderFunction& f = domain.functions[i];
+    if (!f.id.empty() && (current.count(f.id) == 0 || current[f.id]->role != f.role)) {
       return InvalidParamError(absl::StrCat("apiProvFuncs[", i, "].apiProvFuncId"),
                                "is not a function of this registration with that role");
     }
   }
-  // Everything is valid: certify new or re-keyed functions first, then write.
-  std::vector<Resource> inserts, updates;
-  std::set<std::string> kept;
-  json out_funcs = json::array();
-  for (FunctionRequest& f : funcs) {
+  // Everything is valid: certify new or re-keyed functions, then write the whole domain at once
+  // (functions not listed are deregistered with it).
+  domain.id = dom_id;
+  for (ProviderFunction& f : domain.functions) {
     bool is_new = f.id.empty();
-    if (is_new) f.id = NewResourceId(absl::AsciiStrToLower(f.role));
-    std::string cert = is_new ? "" : current[f.id]["regInfo"].value("apiProvCert", "");
-    if (is_new || !CertifiesSameKey(cert, f.public_key_pem)) {
-      ASSIGN_OR_RETURN(cert, CertifyPublicKey(*config_.ca, *KindOfRole(f.role), f.id,
-                                              f.public_key_pem, "regInfo.apiProvPubKey",
-                                              *config_.clock, config_.certificate_validity));
+    if (is_new) f.id = NewResourceId(absl::AsciiStrToLower(ProviderRoleName(f.role)));
+    f.domain_id = dom_id;
+    f.certificate_pem = is_new ? "" : current[f.id]->certificate_pem;
+    if (is_new || !CertifiesSameKey(f.certificate_pem, f.public_key_pem)) {
+      ASSIGN_OR_RETURN(f.certificate_pem,
+                       CertifyPublicKey(*config_.ca, KindOfRole(f.role), f.id, f.public_key_pem,
+                                        "regInfo.apiProvPubKey", *config_.clock,
+                                        config_.certificate_validity));
     }
-    f.stored["apiProvFuncId"] = f.id;
-    f.stored["regInfo"]["apiProvCert"] = cert;
-    (is_new ? inserts : updates).push_back({kResourceProviderFunction, f.id, dom_id, f.stored.dump()});
-    kept.insert(f.id);
-    out_funcs.push_back(f.stored);
   }
-  stored["apiProvDomId"] = dom_id;
-  RETURN_IF_ERROR(config_.resources->Update({kResourceProviderDomain, dom_id, "", stored.dump()}));
-  for (const Resource& r : updates) RETURN_IF_ERROR(config_.resources->Update(r));
-  for (const Resource& r : inserts) RETURN_IF_ERROR(config_.resources->Insert(r));
-  for (const auto& [id, doc] : current) {
-    if (kept.count(id) == 0) RETURN_IF_ERROR(config_.resources->Delete(kResourceProviderFunction, id));
-  }
-  return RestResponse::Json(200, ResponseOf(stored, body, out_funcs));
+  absl::Status s = config_.providers->Replace(domain);
+  if (absl::IsNotFound(s)) return RestError(404, "no such registration", "RESOURCE_NOT_FOUND");
+  RETURN_IF_ERROR(s);
+  return RestResponse::Json(200, EnrolmentJson(domain, body["regSec"]));
 }
 
 absl::StatusOr<RestResponse> ProviderManagementApi::Deregister(const RestRequest& req) {
-  ASSIGN_OR_RETURN(std::string dom_id, RequireAmfOf(req, *config_.resources, *config_.ca));
-  ASSIGN_OR_RETURN(std::vector<Resource> funcs,
-                   config_.resources->List(kResourceProviderFunction, dom_id));
-  // Service APIs are owned by their APF: Delete() of each function removes them.
-  for (const Resource& f : funcs) {
-    RETURN_IF_ERROR(config_.resources->Delete(kResourceProviderFunction, f.id));
-  }
-  RETURN_IF_ERROR(config_.resources->Delete(kResourceProviderDomain, dom_id));
+  ASSIGN_OR_RETURN(std::string dom_id, RequireAmfOf(req, *config_.providers, *config_.ca));
+  // The domain's functions and the service APIs its APFs published go with it, at once.
+  absl::Status s = config_.providers->Delete(dom_id);
+  if (absl::IsNotFound(s)) return RestError(404, "no such registration", "RESOURCE_NOT_FOUND");
+  RETURN_IF_ERROR(s);
   LogInfo("providers", absl::StrCat("deregistered API provider domain ", dom_id));
   return RestResponse::NoContent();
 }

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "net/https_server.h"
 #include "net/rest_types.h"
+#include "ccf/store/provider_registry.h"
 #include "ccf/store/stores.h"
 #include "common/certificate_authority.h"
 #include "common/clock.h"
@@ -35,7 +36,7 @@ namespace capif {
 inline constexpr char kProviderManagementRoot[] = "/api-provider-management/v1";
 
 struct ProviderManagementConfig {
-  ResourceStore* resources;
+  ProviderRegistry* providers;
   EnrollmentTokenStore* enrollment_tokens;
   const CertificateAuthority* ca;
   const Clock* clock;
@@ -57,9 +58,9 @@ class ProviderManagementApi {
   ProviderManagementConfig config_;
 };
 
-// The registered function with this id and role ("AEF", "APF", "AMF"), or NotFound.
-absl::StatusOr<Resource> FindProviderFunction(ResourceStore& resources, absl::string_view id,
-                                              absl::string_view role);
+// The registered function with this id and role, or NotFound.
+absl::StatusOr<ProviderFunction> FindProviderFunction(ProviderRegistry& registry,
+                                                      const std::string& id, ProviderRole role);
 
 }  // namespace capif
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "ccf/api/invoker_management_api.h"
+#include "ccf/store/provider_registry.h"
 #include "ccf/store/sqlite_stores.h"
 #include "common/fake_clock.h"
 #include "common/file_io.h"
@@ -19,10 +20,10 @@ class ProviderManagementApiTest : public ::testing::Test {
   void SetUp() override {
     db_ = *OpenCcfDatabase(
         TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    resources_ = std::make_unique<SqliteResourceStore>(db_);
+    providers_ = std::make_unique<SqliteProviderRegistry>(db_);
     tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(db_);
     api_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
-        resources_.get(), tokens_.get(), &ca_, &clock_, "https://ccf.example"});
+        providers_.get(), tokens_.get(), &ca_, &clock_, "https://ccf.example"});
   }
 
   std::string Token(EnrollmentPurpose p = EnrollmentPurpose::kProvider) {
@@ -65,7 +66,7 @@ class ProviderManagementApiTest : public ::testing::Test {
       *CertificateAuthority::CreateRoot(TrustDomain("a.example"), clock_, absl::Hours(24 * 365));
   EvpKey key_ = *EvpKey::GenerateEcP256();
   std::shared_ptr<SqliteDatabase> db_;
-  std::unique_ptr<SqliteResourceStore> resources_;
+  std::unique_ptr<SqliteProviderRegistry> providers_;
   std::unique_ptr<SqliteEnrollmentTokenStore> tokens_;
   std::unique_ptr<ProviderManagementApi> api_;
 };
@@ -86,8 +87,12 @@ TEST_F(ProviderManagementApiTest, RegistrationCertifiesEachFunctionWithItsRole) 
     ASSERT_TRUE(cert.ok());
     std::string lower = role == "AEF" ? "aef" : role == "APF" ? "apf" : "amf";
     EXPECT_EQ(cert->UriSans()[0], "spiffe://a.example/" + lower + "/" + id);
-    EXPECT_TRUE(FindProviderFunction(*resources_, id, role).ok());
-    EXPECT_FALSE(FindProviderFunction(*resources_, id, role == "AEF" ? "APF" : "AEF").ok());
+    ProviderRole r = *ProviderRoleOfName(role);
+    EXPECT_TRUE(FindProviderFunction(*providers_, id, r).ok());
+    EXPECT_FALSE(FindProviderFunction(*providers_, id,
+                                      r == ProviderRole::kAef ? ProviderRole::kApf
+                                                              : ProviderRole::kAef)
+                     .ok());
   }
 }
 
@@ -110,7 +115,7 @@ TEST_F(ProviderManagementApiTest, RefusalsChangeNothing) {
   }
   EXPECT_EQ(Status(api_->Register(Request(Body(Token(EnrollmentPurpose::kInvoker))))), 401);
   EXPECT_EQ(Status(api_->Register(Request(Body("forged")))), 401);
-  EXPECT_TRUE(resources_->List(kResourceProviderDomain, "")->empty());
+  EXPECT_TRUE(db_->Query("SELECT * FROM provider_domains")->empty());
   EXPECT_EQ(Status(api_->Register(Request(Body(token)))), 201);  // token not spent before
   EXPECT_EQ(Status(api_->Register(Request(Body(token)))), 401);  // now it is
 }
@@ -141,15 +146,20 @@ TEST_F(ProviderManagementApiTest, OnlyAnAmfOfTheDomainManagesIt) {
   json u = json::parse(ok->body);
   EXPECT_EQ(u["apiProvDomInfo"], "renamed");
   EXPECT_EQ(u["apiProvFuncs"].size(), 3u);
-  EXPECT_EQ(resources_->List(kResourceProviderFunction, dom_a)->size(), 3u);
-  EXPECT_FALSE(FindProviderFunction(*resources_, IdOfRole(a, "APF"), "APF").ok());
+  EXPECT_EQ((*providers_->Get(dom_a))->functions.size(), 3u);
+  EXPECT_FALSE(FindProviderFunction(*providers_, IdOfRole(a, "APF"), ProviderRole::kApf).ok());
+  EXPECT_TRUE(FindProviderFunction(*providers_, IdOfRole(a, "AEF"), ProviderRole::kAef).ok());
+  EXPECT_FALSE(FindProviderFunction(*providers_, IdOfRole(a, "AEF"), ProviderRole::kApf).ok());
   // The kept AEF keeps its certificate (same key).
   EXPECT_EQ(u["apiProvFuncs"][1]["regInfo"]["apiProvCert"], a["apiProvFuncs"][2]["regInfo"]["apiProvCert"]);
 
   EXPECT_EQ(Status(api_->Deregister(Request(json::object(), amf_b, dom_a))), 403);
   EXPECT_EQ(Status(api_->Deregister(Request(json::object(), amf_a, dom_a))), 204);
-  EXPECT_TRUE(resources_->List(kResourceProviderFunction, dom_a)->empty());
-  EXPECT_EQ(resources_->List(kResourceProviderFunction, "")->size(), 3u);  // domain B intact
+  EXPECT_FALSE(*providers_->Get(dom_a));
+  EXPECT_FALSE(*providers_->GetFunction(IdOfRole(a, "AMF")));
+  EXPECT_EQ(Status(api_->Deregister(Request(json::object(), amf_a, dom_a))), 403);  // AMF is gone
+  ASSERT_TRUE(*providers_->Get(b["apiProvDomId"]));  // domain B intact
+  EXPECT_EQ((*providers_->Get(b["apiProvDomId"]))->functions.size(), 3u);
 }
 
 TEST_F(ProviderManagementApiTest, SpentRegSecIsAnsweredButNeverStored) {
@@ -160,17 +170,8 @@ TEST_F(ProviderManagementApiTest, SpentRegSecIsAnsweredButNeverStored) {
   EXPECT_EQ(reg["regSec"], token);  // APIProviderEnrolmentDetails requires it
   std::string dom = reg["apiProvDomId"];
   auto stored_without = [&](const std::string& secret) {
-    auto domain = resources_->Get(kResourceProviderDomain, dom);
+    auto domain = providers_->Get(dom);
     EXPECT_TRUE(domain.ok() && domain->has_value());
-    if (!domain.ok() || !domain->has_value()) return;
-    json doc = json::parse((*domain)->json);
-    EXPECT_FALSE(doc.contains("regSec")) << doc.dump();
-    EXPECT_EQ((*domain)->json.find(secret), std::string::npos);
-    auto functions = resources_->List(kResourceProviderFunction, dom);  // named: outlives the loop
-    EXPECT_TRUE(functions.ok());
-    for (const Resource& f : *functions) {
-      EXPECT_EQ(f.json.find(secret), std::string::npos) << f.id;
-    }
     std::string dir = TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     for (const char* file : {"/ccf.db", "/ccf.db-wal"}) {
       auto raw = ReadFile(dir + file, size_t{1} << 30);

@@ -96,7 +96,7 @@ TEST_F(PublishDiscoverTest, PublishRefusesOtherApfsForeignAefsAndBadBodies) {
     EXPECT_EQ(status, 400) << c.param;
     EXPECT_EQ(problem["invalidParams"][0]["param"], c.param);
   }
-  EXPECT_TRUE(world_.resources.List(kResourceServiceApi, "")->empty());
+  EXPECT_TRUE(world_.service_apis.Named("")->empty());
 }
 
 TEST_F(PublishDiscoverTest, DiscoverFiltersAndChecksTheCaller) {

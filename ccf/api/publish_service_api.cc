@@ -135,26 +135,62 @@ absl::Status ValidateServiceApiDescription(const json& api) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<json>> PublishedApis(ResourceStore& resources) {
-  ASSIGN_OR_RETURN(std::vector<Resource> stored, resources.List(kResourceServiceApi, ""));
+absl::StatusOr<InterfaceAddress> InterfaceAddressOfJson(const json& i, const std::string& at) {
+  InterfaceAddress a;
+  for (auto [key, field] : {std::pair{"ipv4Addr", &a.ipv4_addr}, std::pair{"ipv6Addr", &a.ipv6_addr},
+                            std::pair{"fqdn", &a.fqdn}, std::pair{"apiPrefix", &a.api_prefix}}) {
+    auto it = i.find(key);
+    if (it == i.end()) continue;
+    if (!it->is_string()) return InvalidParamError(absl::StrCat(at, ".", key), "must be a string");
+    *field = it->get<std::string>();
+  }
+  auto port = i.find("port");
+  if (port != i.end()) {
+    if (!port->is_number_integer()) return InvalidParamError(at + ".port", "must be an integer");
+    a.port = port->get<int64_t>();
+  }
+  return a;
+}
+
+ServiceApiRecord ServiceApiRecordOf(const json& api, const std::string& apf_id) {
+  ServiceApiRecord r;
+  r.api_id = api.value("apiId", "");
+  r.apf_id = apf_id;
+  r.api_name = api.value("apiName", "");
+  if (auto share = api.find("shareableInfo"); share != api.end() && share->is_object()) {
+    r.shareable = share->value("isShareable", false);
+    for (const json& d : share->value("capifProvDoms", json::array())) {
+      if (d.is_string()) r.shareable_with.push_back(d.get<std::string>());
+    }
+  }
+  for (const json& p : api.value("aefProfiles", json::array())) {
+    if (!p.is_object()) continue;
+    ServiceApiAef aef{p.value("aefId", ""), {}};
+    for (const json& i : p.value("interfaceDescriptions", json::array())) {
+      absl::StatusOr<InterfaceAddress> a = InterfaceAddressOfJson(i, "");
+      if (a.ok()) aef.interfaces.push_back(*std::move(a));
+    }
+    r.aefs.push_back(std::move(aef));
+  }
+  r.description = api.dump();
+  return r;
+}
+
+std::vector<json> DescriptionsOf(const std::vector<ServiceApiRecord>& apis) {
   std::vector<json> out;
-  for (const Resource& r : stored) {
-    json api = json::parse(r.json, nullptr, false);
+  for (const ServiceApiRecord& r : apis) {
+    json api = json::parse(r.description, nullptr, false);
     if (api.is_object()) out.push_back(std::move(api));
   }
   return out;
 }
 
-absl::StatusOr<std::set<std::string>> PublishedApiNames(ResourceStore& resources,
+absl::StatusOr<std::set<std::string>> PublishedApiNames(ServiceApiRepository& apis,
                                                         const std::vector<std::string>& api_ids) {
   std::set<std::string> names;
   for (const std::string& id : api_ids) {
-    ASSIGN_OR_RETURN(std::optional<Resource> api, resources.Get(kResourceServiceApi, id));
-    if (!api) continue;
-    json doc = json::parse(api->json, nullptr, false);
-    if (doc.is_object() && doc.contains("apiName") && doc["apiName"].is_string()) {
-      names.insert(doc["apiName"].get<std::string>());
-    }
+    ASSIGN_OR_RETURN(std::optional<ServiceApiRecord> api, apis.Get(id));
+    if (api) names.insert(api->api_name);
   }
   return names;
 }
@@ -180,18 +216,19 @@ absl::StatusOr<std::string> PublishServiceApi::RequireApf(const RestRequest& req
                                         absl::CEscape(apf_id.substr(0, 64))));
     return RestError(403, "only the APF named in the path may use it", "OPERATION_NOT_ALLOWED");
   }
-  if (!FindProviderFunction(*config_.resources, apf_id, "APF").ok()) {
+  if (!FindProviderFunction(*config_.providers, apf_id, ProviderRole::kApf).ok()) {
     return RestError(403, "the APF is not registered", "OPERATION_NOT_ALLOWED");
   }
   return apf_id;
 }
 
 absl::Status PublishServiceApi::CheckAefsOfDomain(const json& api, const std::string& apf_id) {
-  ASSIGN_OR_RETURN(Resource apf, FindProviderFunction(*config_.resources, apf_id, "APF"));
+  ASSIGN_OR_RETURN(ProviderFunction apf,
+                   FindProviderFunction(*config_.providers, apf_id, ProviderRole::kApf));
   for (size_t i = 0; i < api["aefProfiles"].size(); ++i) {
     std::string aef_id = api["aefProfiles"][i]["aefId"];
-    auto aef = FindProviderFunction(*config_.resources, aef_id, "AEF");
-    if (!aef.ok() || aef->owner != apf.owner) {
+    auto aef = FindProviderFunction(*config_.providers, aef_id, ProviderRole::kAef);
+    if (!aef.ok() || aef->domain_id != apf.domain_id) {
       return RestError(403, absl::StrCat("aefProfiles[", i, "].aefId: not a registered AEF of "
                                          "this API provider domain"),
                        "OPERATION_NOT_ALLOWED",
@@ -201,6 +238,16 @@ absl::Status PublishServiceApi::CheckAefsOfDomain(const json& api, const std::st
   return absl::OkStatus();
 }
 
+namespace {
+
+// The registration changed between the check and the write (an AEF or the APF deregistered).
+absl::Status PublisherGone(const absl::Status& s) {
+  if (!absl::IsFailedPrecondition(s)) return s;
+  return RestError(403, s.message(), "OPERATION_NOT_ALLOWED");
+}
+
+}  // namespace
+
 absl::StatusOr<RestResponse> PublishServiceApi::Publish(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string apf_id, RequireApf(req));
   ASSIGN_OR_RETURN(json api, ParseJsonBody(req));
@@ -209,7 +256,7 @@ absl::StatusOr<RestResponse> PublishServiceApi::Publish(const RestRequest& req) 
   RETURN_IF_ERROR(CheckAefsOfDomain(api, apf_id));
   std::string id = NewResourceId("api");
   api["apiId"] = id;
-  RETURN_IF_ERROR(config_.resources->Insert({kResourceServiceApi, id, apf_id, api.dump()}));
+  RETURN_IF_ERROR(PublisherGone(config_.service_apis->Insert(ServiceApiRecordOf(api, apf_id))));
   LogInfo("publish", absl::StrCat(apf_id, " published ", id));
   RestResponse res = RestResponse::Json(201, api);
   res.headers.emplace_back("Location", absl::StrCat(config_.api_root, kPublishRoot, "/", apf_id,
@@ -219,18 +266,19 @@ absl::StatusOr<RestResponse> PublishServiceApi::Publish(const RestRequest& req) 
 
 absl::StatusOr<RestResponse> PublishServiceApi::List(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string apf_id, RequireApf(req));
-  ASSIGN_OR_RETURN(std::vector<Resource> apis, config_.resources->List(kResourceServiceApi, apf_id));
+  ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> apis, config_.service_apis->OfApf(apf_id));
   json out = json::array();
-  for (const Resource& r : apis) out.push_back(json::parse(r.json));
+  for (json& api : DescriptionsOf(apis)) out.push_back(std::move(api));
   return RestResponse::Json(200, out);
 }
 
 absl::StatusOr<RestResponse> PublishServiceApi::Get(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string apf_id, RequireApf(req));
-  ASSIGN_OR_RETURN(std::optional<Resource> r,
-                   config_.resources->Get(kResourceServiceApi, req.path_params[1]));
-  if (!r || r->owner != apf_id) return RestError(404, "no such service API", "RESOURCE_NOT_FOUND");
-  return RestResponse::Json(200, json::parse(r->json));
+  ASSIGN_OR_RETURN(std::optional<ServiceApiRecord> r, config_.service_apis->Get(req.path_params[1]));
+  if (!r || r->apf_id != apf_id) return RestError(404, "no such service API", "RESOURCE_NOT_FOUND");
+  std::vector<json> api = DescriptionsOf({*r});
+  if (api.empty()) return absl::InternalError("a stored service API does not parse");
+  return RestResponse::Json(200, api[0]);
 }
 
 absl::StatusOr<RestResponse> PublishServiceApi::Replace(const RestRequest& req) {
@@ -241,20 +289,21 @@ absl::StatusOr<RestResponse> PublishServiceApi::Replace(const RestRequest& req) 
     return InvalidParamError("apiId", "must equal the serviceApiId of the resource");
   }
   RETURN_IF_ERROR(ValidateServiceApiDescription(api));
-  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceServiceApi, id));
-  if (!r || r->owner != apf_id) return RestError(404, "no such service API", "RESOURCE_NOT_FOUND");
+  ASSIGN_OR_RETURN(std::optional<ServiceApiRecord> r, config_.service_apis->Get(id));
+  if (!r || r->apf_id != apf_id) return RestError(404, "no such service API", "RESOURCE_NOT_FOUND");
   RETURN_IF_ERROR(CheckAefsOfDomain(api, apf_id));
   api["apiId"] = id;
-  RETURN_IF_ERROR(config_.resources->Update({kResourceServiceApi, id, apf_id, api.dump()}));
+  absl::Status s = config_.service_apis->Replace(ServiceApiRecordOf(api, apf_id));
+  if (absl::IsNotFound(s)) return RestError(404, "no such service API", "RESOURCE_NOT_FOUND");
+  RETURN_IF_ERROR(PublisherGone(s));
   return RestResponse::Json(200, api);
 }
 
 absl::StatusOr<RestResponse> PublishServiceApi::Unpublish(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string apf_id, RequireApf(req));
-  const std::string& id = req.path_params[1];
-  ASSIGN_OR_RETURN(std::optional<Resource> r, config_.resources->Get(kResourceServiceApi, id));
-  if (!r || r->owner != apf_id) return RestError(404, "no such service API", "RESOURCE_NOT_FOUND");
-  RETURN_IF_ERROR(config_.resources->Delete(kResourceServiceApi, id));
+  absl::Status s = config_.service_apis->Delete(req.path_params[1], apf_id);
+  if (absl::IsNotFound(s)) return RestError(404, "no such service API", "RESOURCE_NOT_FOUND");
+  RETURN_IF_ERROR(s);
   return RestResponse::NoContent();
 }
 

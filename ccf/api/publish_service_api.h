@@ -26,7 +26,8 @@
 #include "absl/status/statusor.h"
 #include "net/https_server.h"
 #include "net/rest_types.h"
-#include "ccf/store/stores.h"
+#include "ccf/store/provider_registry.h"
+#include "ccf/store/service_apis.h"
 #include "common/certificate_authority.h"
 
 namespace capif {
@@ -34,7 +35,8 @@ namespace capif {
 inline constexpr char kPublishRoot[] = "/published-apis/v1";
 
 struct PublishServiceConfig {
-  ResourceStore* resources;
+  ProviderRegistry* providers;
+  ServiceApiRepository* service_apis;
   const CertificateAuthority* ca;
   std::string api_root;
 };
@@ -61,11 +63,20 @@ class PublishServiceApi {
 // Validates a ServiceAPIDescription body as described above. Shared with the federation flows.
 absl::Status ValidateServiceApiDescription(const nlohmann::json& api);
 
-// Every published ServiceAPIDescription (with its apiId), parsed; unreadable ones are skipped.
-absl::StatusOr<std::vector<nlohmann::json>> PublishedApis(ResourceStore& resources);
+// The members of an InterfaceDescription an AEF is found by; a member of the wrong type is a 400
+// naming `at` + the member.
+absl::StatusOr<InterfaceAddress> InterfaceAddressOfJson(const nlohmann::json& i,
+                                                        const std::string& at);
+
+// The record of a validated ServiceAPIDescription (with its apiId) that `apf_id` publishes: the
+// one conversion from the TS 29.222 document to what the CCF stores and queries.
+ServiceApiRecord ServiceApiRecordOf(const nlohmann::json& api, const std::string& apf_id);
+
+// The ServiceAPIDescriptions of `apis`, as published; unreadable ones are skipped.
+std::vector<nlohmann::json> DescriptionsOf(const std::vector<ServiceApiRecord>& apis);
 
 // The apiName of each published API among `api_ids` (unknown ids are skipped).
-absl::StatusOr<std::set<std::string>> PublishedApiNames(ResourceStore& resources,
+absl::StatusOr<std::set<std::string>> PublishedApiNames(ServiceApiRepository& apis,
                                                         const std::vector<std::string>& api_ids);
 
 }  // namespace capif

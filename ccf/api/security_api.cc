@@ -97,23 +97,6 @@ json ContextJson(const SecurityContext& c) {
   return out;
 }
 
-absl::StatusOr<InterfaceAddress> InterfaceOfJson(const json& i, const std::string& at) {
-  InterfaceAddress a;
-  for (auto [key, field] : {std::pair{"ipv4Addr", &a.ipv4_addr}, std::pair{"ipv6Addr", &a.ipv6_addr},
-                            std::pair{"fqdn", &a.fqdn}, std::pair{"apiPrefix", &a.api_prefix}}) {
-    auto it = i.find(key);
-    if (it == i.end()) continue;
-    if (!it->is_string()) return InvalidParamError(absl::StrCat(at, ".", key), "must be a string");
-    *field = it->get<std::string>();
-  }
-  auto port = i.find("port");
-  if (port != i.end()) {
-    if (!port->is_number_integer()) return InvalidParamError(at + ".port", "must be an integer");
-    a.port = port->get<int64_t>();
-  }
-  return a;
-}
-
 // How long the AEF may keep what it was given: until the first AEFPSK in it expires, 5 minutes
 // without one (PKI: the invoker's root CA). TS 29.222 carries no validity; standard HTTP caching
 // says it, "private" so only the AEF itself may store it.
@@ -124,22 +107,6 @@ RestResponse SecurityInfoResponse(const json& body, int64_t max_age_seconds) {
   r.headers.emplace_back("Cache-Control",
                          absl::StrCat("private, max-age=", std::max<int64_t>(0, max_age_seconds)));
   return r;
-}
-
-// An optional member of a JSON object, of type T (std::string or bool); a wrong type is a 400
-// naming `prefix` + `key`.
-template <typename T>
-absl::Status OptionalMember(const json& object, const char* key, const std::string& prefix,
-                            std::optional<T>* out) {
-  auto it = object.find(key);
-  if (it == object.end()) return absl::OkStatus();
-  bool right = std::is_same_v<T, bool> ? it->is_boolean() : it->is_string();
-  if (!right) {
-    return InvalidParamError(prefix + key,
-                             std::is_same_v<T, bool> ? "must be a boolean" : "must be a string");
-  }
-  *out = it->get<T>();
-  return absl::OkStatus();
 }
 
 // A change lost a race with another (compare-and-swap on the context's version): redone this
@@ -206,7 +173,6 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     return InvalidParamError("securityInfo", "is required (a non-empty array)");
   }
   if (infos->size() > 100) return InvalidParamError("securityInfo", "at most 100 entries");
-  ASSIGN_OR_RETURN(std::vector<json> apis, PublishedApis(*config_.resources));
   std::optional<CapifTlsKeyMaterial> tls;  // derived once, only if some entry selects PSK
   std::optional<std::vector<json>> shared_by_peers;  // fetched once, only if needed
   stored->clear();
@@ -237,7 +203,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     }
     std::optional<InterfaceAddress> asked_interface;
     if (by_interface) {
-      ASSIGN_OR_RETURN(asked_interface, InterfaceOfJson(e["interfaceDetails"], at + ".interfaceDetails"));
+      ASSIGN_OR_RETURN(asked_interface, InterfaceAddressOfJson(e["interfaceDetails"], at + ".interfaceDetails"));
     }
     if (e.contains("apiId") && !e["apiId"].is_string()) {
       return InvalidParamError(at + ".apiId", "must be a string");
@@ -247,7 +213,10 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     // shares with us (peers are asked at most once per request, however many entries need it).
     AefSelector selector = by_aef ? AefSelector::ById(e["aefId"].get<std::string>())
                                   : AefSelector::ByInterface(e["interfaceDetails"]);
-    std::optional<AefMatch> match = FindAefProfile(apis, selector, want_api);
+    ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> candidates,
+                     by_aef ? config_.service_apis->WithAef(selector.aef_id)
+                            : config_.service_apis->WithInterface(*asked_interface));
+    std::optional<AefMatch> match = FindAefProfile(DescriptionsOf(candidates), selector, want_api);
     bool remote = false;
     if (!match && by_aef && config_.remote != nullptr) {
       if (!shared_by_peers) shared_by_peers = config_.remote->SharedApis("");
@@ -453,7 +422,7 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
   }
   const std::string& aef_id = req.caller->id();
   // A certificate outlives a deregistration: the AEF must still be registered.
-  if (!FindProviderFunction(*config_.resources, aef_id, "AEF").ok()) {
+  if (!FindProviderFunction(*config_.providers, aef_id, ProviderRole::kAef).ok()) {
     LogWarning("security", absl::StrCat(req.caller->ToString(), " is not a registered AEF"));
     return RestError(403, "the AEF is not registered", "OPERATION_NOT_ALLOWED");
   }
@@ -607,7 +576,7 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
     return RestError(403, "only an AEF may revoke an invoker's authorization",
                      "OPERATION_NOT_ALLOWED");
   }
-  if (!FindProviderFunction(*config_.resources, req.caller->id(), "AEF").ok()) {
+  if (!FindProviderFunction(*config_.providers, req.caller->id(), ProviderRole::kAef).ok()) {
     return RestError(403, "the AEF is not registered", "OPERATION_NOT_ALLOWED");
   }
   ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
@@ -764,7 +733,7 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
         api_ids.insert(api_ids.end(), e.api_ids.begin(), e.api_ids.end());
       }
     }
-    return PublishedApiNames(*config_.resources, api_ids);
+    return PublishedApiNames(*config_.service_apis, api_ids);
   });
   if (absl::IsInvalidArgument(audience.status())) {
     return fail(TokenError(400, "invalid_scope", std::string(audience.status().message())));
@@ -796,7 +765,7 @@ absl::StatusOr<RestResponse> SecurityApi::Introspect(const RestRequest& req) {
   if (!req.caller) return RestError(401, "a client certificate of the AEF is required");
   if (req.caller->kind() != SpiffeId::Kind::kAef ||
       req.caller->trust_domain() != config_.ca->trust_domain() ||
-      !FindProviderFunction(*config_.resources, req.caller->id(), "AEF").ok()) {
+      !FindProviderFunction(*config_.providers, req.caller->id(), ProviderRole::kAef).ok()) {
     return RestError(403, "only a registered AEF of this CCF may introspect tokens",
                      "OPERATION_NOT_ALLOWED");
   }

@@ -65,7 +65,9 @@
 #include "net/https_server.h"
 #include "federation/peer_requests.h"
 #include "net/rest_types.h"
+#include "ccf/store/provider_registry.h"
 #include "ccf/store/remote_grants.h"
+#include "ccf/store/service_apis.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/stores.h"
 #include "ccf/core/token_keyring.h"
@@ -83,7 +85,8 @@ inline constexpr char kTokenIssuersPath[] = "/.well-known/capif-token-issuers";
 
 struct SecurityApiConfig {
   InvokerStore* invokers;
-  ResourceStore* resources;  // provider functions and service APIs
+  ProviderRegistry* providers;
+  ServiceApiRepository* service_apis;
   SecurityContextRepository* contexts;
   RemoteGrantRepository* grants;  // peers' invokers' grants for this CCF's AEFs
   TokenKeyring* keyring;

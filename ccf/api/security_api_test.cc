@@ -328,7 +328,7 @@ class RacingPeer : public PeerRequests {
 // redone on the revoked state instead of writing back what it read.
 TEST_F(SecurityApiTest, UpdateRacingARevocationDoesNotBringItBack) {
   RacingPeer peer;
-  SecurityApiConfig config{&w_.invokers, &w_.resources, w_.contexts.get(), &w_.grants,
+  SecurityApiConfig config{&w_.invokers, &w_.providers, &w_.service_apis, w_.contexts.get(), &w_.grants,
                            w_.keyring.get(), &w_.ca, &w_.clock, "ccf-a", "https://ccf.example"};
   config.remote = &peer;
   SecurityApi api(std::move(config));

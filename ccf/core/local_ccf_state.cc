@@ -37,22 +37,21 @@ absl::StatusOr<bool> LocalCcfState::OwnsInvoker(const std::string& api_invoker_i
 
 absl::StatusOr<std::vector<std::string>> LocalCcfState::ShareableApis(
     const Peer& peer, const std::string& api_name) {
-  ASSIGN_OR_RETURN(std::vector<json> apis, PublishedApis(*config_.resources));
+  ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> apis, config_.service_apis->Named(api_name));
   const std::vector<std::string>& allowed = peer.agreement.shared_apis;
-  std::vector<std::string> out;
-  for (json& api : apis) {
-    std::string name = api.value("apiName", "");
-    if (!api_name.empty() && name != api_name) continue;
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) continue;
-    json share = api.value("shareableInfo", json::object());
-    if (!share.value("isShareable", false)) continue;
-    if (share.contains("capifProvDoms")) {
-      bool listed = false;
-      for (const json& d : share["capifProvDoms"]) {
-        listed = listed || d == peer.ccf_id.value() || d == peer.trust_domain.value();
-      }
-      if (!listed) continue;
+  std::vector<ServiceApiRecord> shared;
+  for (ServiceApiRecord& api : apis) {
+    if (std::find(allowed.begin(), allowed.end(), api.api_name) == allowed.end()) continue;
+    if (!api.shareable) continue;
+    const std::vector<std::string>& doms = api.shareable_with;
+    if (!doms.empty() && std::find(doms.begin(), doms.end(), peer.ccf_id.value()) == doms.end() &&
+        std::find(doms.begin(), doms.end(), peer.trust_domain.value()) == doms.end()) {
+      continue;
     }
+    shared.push_back(std::move(api));
+  }
+  std::vector<std::string> out;
+  for (json& api : DescriptionsOf(shared)) {
     api["ccfId"] = config_.ccf_id;
     out.push_back(api.dump());
   }
@@ -251,7 +250,7 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
         api_ids.push_back(g.api_id);
       }
     }
-    return PublishedApiNames(*config_.resources, api_ids);
+    return PublishedApiNames(*config_.service_apis, api_ids);
   });
   if (absl::IsInvalidArgument(granted.status())) {
     return refuse("invalid_scope", std::string(granted.status().message()));

@@ -19,6 +19,7 @@
 
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
+#include "ccf/store/service_apis.h"
 #include "ccf/store/stores.h"
 #include "ccf/store/used_assertions.h"
 #include "ccf/core/token_keyring.h"
@@ -34,7 +35,7 @@ class LocalCcfState final : public LocalCcf {
   struct Config {
     std::string ccf_id;
     InvokerStore* invokers = nullptr;
-    ResourceStore* resources = nullptr;  // service APIs
+    ServiceApiRepository* service_apis = nullptr;
     SecurityContextRepository* contexts = nullptr;
     RemoteGrantRepository* grants = nullptr;
     UsedAssertionRepository* used_assertions = nullptr;

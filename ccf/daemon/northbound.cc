@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ccf/notices/peer_notices.h"
+#include "ccf/api/legacy_documents.h"
 #include "ccf/store/legacy_resources.h"
 #include "common/key_encryption_key.h"
 #include "common/log.h"
@@ -32,12 +33,15 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->ca_ = config.ca;
   n->invokers_ = std::make_unique<SqliteInvokerStore>(n->db_);
   n->enrollment_tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(n->db_);
-  n->resources_ = std::make_unique<SqliteResourceStore>(n->db_);
+  n->providers_ = std::make_unique<SqliteProviderRegistry>(n->db_);
+  n->service_apis_ = std::make_unique<SqliteServiceApis>(n->db_);
   // Secrets at rest are sealed under the key-encryption key beside the database.
   ASSIGN_OR_RETURN(n->contexts_, SqliteSecurityContexts::Create(n->db_, *n->kek_));
   n->grants_ = std::make_unique<SqliteRemoteGrants>(n->db_);
   n->used_assertions_ = std::make_unique<SqliteUsedAssertions>(n->db_);
   RETURN_IF_ERROR(MigrateLegacyResources(n->db_, *n->kek_).status());
+  RETURN_IF_ERROR(
+      ConvertLegacyDocuments(n->db_, *n->providers_, *n->service_apis_, *n->invokers_).status());
 
   size_t colon = nb.listen_address.rfind(':');
   HttpsServer::Options options;
@@ -57,7 +61,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->outbox_ = std::make_unique<SqliteNoticeOutbox>(n->db_);
   std::string ca_pem = *n->ca_->certificate().ToPem();
   n->aef_notifier_ = std::make_unique<AefNotifier>(
-      n->resources_.get(),
+      n->service_apis_.get(),
       AefNotifier::Options{config.bus_identity.trust_domain.value(), ca_pem,
                            nb.certificate_chain_pem, nb.private_key_pem});
   Northbound* self = n.get();
@@ -79,18 +83,20 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->invoker_management_ = std::make_unique<InvokerManagementApi>(std::move(invoker_config));
   n->invoker_management_->RegisterRoutes(*n->server_);
   n->provider_management_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
-      n->resources_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_,
+      n->providers_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_,
       config.security.certificate_validity});
   n->provider_management_->RegisterRoutes(*n->server_);
   n->publish_ = std::make_unique<PublishServiceApi>(
-      PublishServiceConfig{n->resources_.get(), n->ca_.get(), n->api_root_});
+      PublishServiceConfig{n->providers_.get(), n->service_apis_.get(), n->ca_.get(),
+                           n->api_root_});
   n->publish_->RegisterRoutes(*n->server_);
   n->discover_ = std::make_unique<DiscoverServiceApi>(
-      DiscoverServiceConfig{n->resources_.get(), n->invokers_.get(), n->ca_.get(), remote});
+      DiscoverServiceConfig{n->service_apis_.get(), n->invokers_.get(), n->ca_.get(), remote});
   n->discover_->RegisterRoutes(*n->server_);
   ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, *n->kek_, clock));
   SecurityApiConfig security{n->invokers_.get(),
-                             n->resources_.get(),
+                             n->providers_.get(),
+                             n->service_apis_.get(),
                              n->contexts_.get(),
                              n->grants_.get(),
                              n->keyring_.get(),
@@ -127,7 +133,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   LocalCcfState::Config local;
   local.ccf_id = config.bus_identity.ccf_id.value();
   local.invokers = n->invokers_.get();
-  local.resources = n->resources_.get();
+  local.service_apis = n->service_apis_.get();
   local.contexts = n->contexts_.get();
   local.grants = n->grants_.get();
   local.used_assertions = n->used_assertions_.get();

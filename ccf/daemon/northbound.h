@@ -28,7 +28,9 @@
 #include "ccf/api/security_api.h"
 #include "ccf/core/token_keyring.h"
 #include "net/https_server.h"
+#include "ccf/store/provider_registry.h"
 #include "ccf/store/remote_grants.h"
+#include "ccf/store/service_apis.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/sqlite_stores.h"
 #include "ccf/store/used_assertions.h"
@@ -77,7 +79,8 @@ class Northbound {
   std::shared_ptr<const CertificateAuthority> ca_;
   std::unique_ptr<SqliteInvokerStore> invokers_;
   std::unique_ptr<SqliteEnrollmentTokenStore> enrollment_tokens_;
-  std::unique_ptr<SqliteResourceStore> resources_;
+  std::unique_ptr<SqliteProviderRegistry> providers_;
+  std::unique_ptr<SqliteServiceApis> service_apis_;
   std::unique_ptr<SqliteSecurityContexts> contexts_;
   std::unique_ptr<SqliteRemoteGrants> grants_;
   std::unique_ptr<SqliteUsedAssertions> used_assertions_;

@@ -17,8 +17,8 @@ absl::Status AefNotifier::Deliver(const OutboundNotice& notice) {
   if (notice.kind != kNoticeAefRevoke) {
     return absl::InvalidArgumentError(absl::StrCat("not an AEF notice: ", notice.kind));
   }
-  ASSIGN_OR_RETURN(std::vector<json> apis, PublishedApis(*resources_));
-  auto root = AefApiRoot(apis, notice.destination);
+  ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> apis, service_apis_->WithAef(notice.destination));
+  auto root = AefApiRoot(DescriptionsOf(apis), notice.destination);
   if (absl::IsNotFound(root.status())) {
     LogWarning("notices", absl::StrCat("revoke-authorization for AEF ", notice.destination,
                                        " dropped: ", root.status().message()));

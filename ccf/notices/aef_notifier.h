@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "ccf/store/service_apis.h"
 #include "ccf/store/stores.h"
 #include "common/secret_bytes.h"
 
@@ -34,13 +35,13 @@ class AefNotifier {
     SecretBytes client_key_pem;
     absl::Duration timeout = absl::Seconds(5);
   };
-  AefNotifier(ResourceStore* resources, Options options)
-      : resources_(resources), options_(std::move(options)) {}
+  AefNotifier(ServiceApiRepository* service_apis, Options options)
+      : service_apis_(service_apis), options_(std::move(options)) {}
 
   absl::Status Deliver(const OutboundNotice& notice);
 
  private:
-  ResourceStore* const resources_;
+  ServiceApiRepository* const service_apis_;
   const Options options_;
 };
 

@@ -7,6 +7,8 @@
 
 #include "gtest/gtest.h"
 #include "ccf/store/legacy_resources.h"
+#include "ccf/store/provider_registry.h"
+#include "ccf/store/service_apis.h"
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/sqlite_stores.h"
@@ -177,7 +179,11 @@ TEST_F(RepositoriesTest, NoticesAreEnqueuedWithTheWriteOrNotAtAll) {
 
 TEST_F(RepositoriesTest, OffboardingAnInvokerTakesItsContextAndChecksItsVersion) {
   SqliteInvokerStore invokers(db_);
-  ASSERT_TRUE(invokers.Insert({ApiInvokerId("inv-1"), "{}", "pem", "s", "d", t0_}).ok());
+  InvokerRecord invoker;
+  invoker.id = ApiInvokerId("inv-1");
+  invoker.certificate_pem = "pem";
+  invoker.created = t0_;
+  ASSERT_TRUE(invokers.Insert(invoker).ok());
   ASSERT_TRUE(contexts_->Write(Context("inv-1", {Entry("aef-1", {"a"}, "PSK", t0_)}), 0, {}).ok());
   // The notices were computed from version 0 (no context): stale, refused.
   EXPECT_EQ(invokers.Delete(ApiInvokerId("inv-1"), {}, 0).code(), absl::StatusCode::kAborted);
@@ -273,26 +279,34 @@ TEST_F(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopen
   EXPECT_EQ(SqlInt((*rows)[0][0]), 1);  // j2 was swept
 }
 
+// A document as ccfd up to schema version 8 kept them.
+absl::Status InsertDocument(SqliteDatabase& db, const std::string& kind, const std::string& id,
+                            const std::string& owner, const std::string& json) {
+  return db.Execute("INSERT INTO resources(kind, id, owner, json) VALUES (?, ?, ?, ?)",
+                    {kind, id, owner, json});
+}
+
+size_t Documents(SqliteDatabase& db, const std::string& kind) {
+  return db.Query("SELECT id FROM resources WHERE kind = ?", {kind})->size();
+}
+
 TEST_F(RepositoriesTest, LegacyDocumentsAreConvertedAndSealed) {
-  SqliteResourceStore resources(db_);
   std::string ctx =
       R"({"notificationDestination":"https://n","_since":1700000000,"securityInfo":[)"
       R"({"aefId":"aef-1","prefSecurityMethods":["PSK"],"selSecurityMethod":"PSK",)"
       R"("authorizationInfo":"a,b","_aefPsk":"00112233","_aefPskExpires":1700003600},)"
       R"({"aefId":"aef-9","apiId":"z","prefSecurityMethods":["OAUTH"],"selSecurityMethod":"OAUTH",)"
       R"("authorizationInfo":"z","_aefCcfId":"ccf-a","_apiName":"loc"}]})";
-  ASSERT_TRUE(resources.Insert({"security-context", "inv-1", "inv-1", ctx}).ok());
-  ASSERT_TRUE(resources
-                  .Insert({"remote-grant", "inv-b@aef-1@a", "inv-b",
-                           R"({"homeCcfId":"ccf-b","apiInvokerId":"inv-b","aefId":"aef-1",)"
-                           R"("apiId":"a","selSecurityMethod":"OAUTH","grantedAt":1700000000})"})
+  ASSERT_TRUE(InsertDocument(*db_, "security-context", "inv-1", "inv-1", ctx).ok());
+  ASSERT_TRUE(InsertDocument(*db_, "remote-grant", "inv-b@aef-1@a", "inv-b",
+                             R"({"homeCcfId":"ccf-b","apiInvokerId":"inv-b","aefId":"aef-1",)"
+                             R"("apiId":"a","selSecurityMethod":"OAUTH","grantedAt":1700000000})")
                   .ok());
-  ASSERT_TRUE(resources
-                  .Insert({"offboarded-invoker", "ccf-b/inv-x", "",
-                           R"({"homeCcfId":"ccf-b","apiInvokerId":"inv-x","noticeId":"n",)"
-                           R"("occurredAt":1,"receivedAt":2})"})
+  ASSERT_TRUE(InsertDocument(*db_, "offboarded-invoker", "ccf-b/inv-x", "",
+                             R"({"homeCcfId":"ccf-b","apiInvokerId":"inv-x","noticeId":"n",)"
+                             R"("occurredAt":1,"receivedAt":2})")
                   .ok());
-  ASSERT_TRUE(resources.Insert({"service-api", "api-1", "apf", "{}"}).ok());
+  ASSERT_TRUE(InsertDocument(*db_, "service-api", "api-1", "apf", "{}").ok());
   auto n = MigrateLegacyResources(db_, kek_);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 3);
@@ -309,8 +323,179 @@ TEST_F(RepositoriesTest, LegacyDocumentsAreConvertedAndSealed) {
   ASSERT_EQ(grants.OfInvoker("inv-b")->size(), 1u);
   EXPECT_FALSE(grants.OfInvoker("inv-b")->at(0).lease_until.has_value());
   EXPECT_TRUE(*grants.IsOffboarded("ccf-b", "inv-x"));
-  EXPECT_TRUE(resources.List("security-context", "")->empty());
-  EXPECT_EQ(resources.List("service-api", "")->size(), 1u);
+  EXPECT_EQ(Documents(*db_, "security-context"), 0u);
+  EXPECT_EQ(Documents(*db_, "service-api"), 1u);  // not its kind
+}
+
+
+ProviderFunction Function(const std::string& id, const std::string& dom, ProviderRole role) {
+  return {id, dom, role, std::nullopt, "KEY-" + id, "CERT-" + id};
+}
+
+ProviderDomain Domain(const std::string& id, std::vector<ProviderFunction> functions) {
+  return {id, "operator " + id, std::nullopt, std::move(functions)};
+}
+
+ServiceApiRecord Api(const std::string& id, const std::string& apf, const std::string& name,
+                     std::vector<ServiceApiAef> aefs) {
+  ServiceApiRecord r;
+  r.api_id = id;
+  r.apf_id = apf;
+  r.api_name = name;
+  r.aefs = std::move(aefs);
+  r.description = R"({"apiId":")" + id + R"("})";
+  return r;
+}
+
+InterfaceAddress Address(const std::string& ipv4, int64_t port) {
+  return {ipv4, std::nullopt, std::nullopt, port, std::nullopt};
+}
+
+TEST_F(RepositoriesTest, ProviderDomainsChangeWithTheirFunctionsAtOnce) {
+  SqliteProviderRegistry registry(db_);
+  SqliteServiceApis apis(db_);
+  ASSERT_TRUE(registry
+                  .Insert(Domain("dom-1", {Function("amf-1", "dom-1", ProviderRole::kAmf),
+                                           Function("apf-1", "dom-1", ProviderRole::kApf),
+                                           Function("aef-1", "dom-1", ProviderRole::kAef)}))
+                  .ok());
+  EXPECT_EQ(registry.Insert(Domain("dom-1", {})).code(), absl::StatusCode::kAlreadyExists);
+  // A function id is unique across domains.
+  EXPECT_EQ(registry.Insert(Domain("dom-2", {Function("aef-1", "dom-2", ProviderRole::kAef)}))
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(registry.Get("dom-2")->has_value());  // nothing of the refused insert is left
+  auto d = registry.Get("dom-1");
+  ASSERT_TRUE(d.ok() && d->has_value()) << d.status();
+  EXPECT_EQ((*d)->info, "operator dom-1");
+  ASSERT_EQ((*d)->functions.size(), 3u);
+  EXPECT_EQ((*d)->functions[1].id, "apf-1");  // in registration order
+  EXPECT_EQ((*d)->functions[2].certificate_pem, "CERT-aef-1");
+  auto f = registry.GetFunction("aef-1");
+  ASSERT_TRUE(f.ok() && f->has_value());
+  EXPECT_EQ((*f)->role, ProviderRole::kAef);
+  EXPECT_EQ((*f)->domain_id, "dom-1");
+
+  ASSERT_TRUE(apis.Insert(Api("api-1", "apf-1", "loc", {{"aef-1", {}}})).ok());
+  // Replace without the APF: it is deregistered, and the API it published goes with it.
+  ProviderDomain without_apf = Domain("dom-1", {Function("amf-1", "dom-1", ProviderRole::kAmf),
+                                                Function("aef-1", "dom-1", ProviderRole::kAef),
+                                                Function("aef-2", "dom-1", ProviderRole::kAef)});
+  without_apf.functions[1].certificate_pem = "CERT-new";
+  ASSERT_TRUE(registry.Replace(without_apf).ok());
+  EXPECT_FALSE(registry.GetFunction("apf-1")->has_value());
+  EXPECT_FALSE(apis.Get("api-1")->has_value());
+  EXPECT_EQ((*registry.GetFunction("aef-1"))->certificate_pem, "CERT-new");
+  EXPECT_EQ((*registry.Get("dom-1"))->functions.size(), 3u);
+  // A function keeps its role; another domain's function cannot be taken over.
+  ProviderDomain role_change = without_apf;
+  role_change.functions[1].role = ProviderRole::kApf;
+  EXPECT_FALSE(registry.Replace(role_change).ok());
+  ASSERT_TRUE(registry.Insert(Domain("dom-2", {Function("amf-2", "dom-2", ProviderRole::kAmf)}))
+                  .ok());
+  ProviderDomain takeover = Domain("dom-2", {Function("aef-1", "dom-2", ProviderRole::kAef)});
+  EXPECT_EQ(registry.Replace(takeover).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*registry.GetFunction("amf-2"))->domain_id, "dom-2");  // refused: unchanged
+  EXPECT_EQ(registry.Replace(Domain("dom-9", {})).code(), absl::StatusCode::kNotFound);
+
+  ASSERT_TRUE(registry.Delete("dom-1").ok());
+  EXPECT_FALSE(registry.Get("dom-1")->has_value());
+  EXPECT_FALSE(registry.GetFunction("aef-2")->has_value());
+  EXPECT_EQ(registry.Delete("dom-1").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(registry.Get("dom-2")->has_value());
+}
+
+TEST_F(RepositoriesTest, ServiceApisAreFoundByApfNameAefAndInterface) {
+  SqliteProviderRegistry registry(db_);
+  SqliteServiceApis apis(db_);
+  ASSERT_TRUE(registry
+                  .Insert(Domain("dom-1", {Function("apf-1", "dom-1", ProviderRole::kApf),
+                                           Function("aef-1", "dom-1", ProviderRole::kAef),
+                                           Function("aef-2", "dom-1", ProviderRole::kAef)}))
+                  .ok());
+  ASSERT_TRUE(registry.Insert(Domain("dom-2", {Function("apf-2", "dom-2", ProviderRole::kApf),
+                                               Function("aef-9", "dom-2", ProviderRole::kAef)}))
+                  .ok());
+  ServiceApiRecord loc = Api("api-1", "apf-1", "loc",
+                             {{"aef-1", {Address("10.0.0.1", 8443)}}, {"aef-2", {}}});
+  loc.shareable = true;
+  loc.shareable_with = {"ccf-b", "b.example"};
+  ASSERT_TRUE(apis.Insert(loc).ok());
+  ASSERT_TRUE(apis.Insert(Api("api-2", "apf-1", "qos", {{"aef-2", {Address("10.0.0.2", 1)}}})).ok());
+  ASSERT_TRUE(apis.Insert(Api("api-3", "apf-2", "loc", {{"aef-9", {}}})).ok());
+  EXPECT_EQ(apis.Insert(loc).code(), absl::StatusCode::kAlreadyExists);
+  // Only a registered APF publishes, and only AEFs of its own domain.
+  EXPECT_EQ(apis.Insert(Api("api-4", "apf-x", "x", {{"aef-1", {}}})).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(apis.Insert(Api("api-4", "apf-1", "x", {{"aef-9", {}}})).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(apis.Insert(Api("api-4", "aef-1", "x", {{"aef-1", {}}})).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  auto got = apis.Get("api-1");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  EXPECT_TRUE((*got)->shareable);
+  EXPECT_EQ((*got)->shareable_with, (std::vector<std::string>{"ccf-b", "b.example"}));
+  ASSERT_EQ((*got)->aefs.size(), 2u);
+  EXPECT_EQ((*got)->aefs[0].interfaces, (std::vector<InterfaceAddress>{Address("10.0.0.1", 8443)}));
+  EXPECT_TRUE((*got)->aefs[1].interfaces.empty());
+  EXPECT_EQ((*got)->description, R"({"apiId":"api-1"})");
+
+  auto ids = [](const absl::StatusOr<std::vector<ServiceApiRecord>>& r) {
+    std::vector<std::string> out;
+    if (r.ok()) {
+      for (const ServiceApiRecord& a : *r) out.push_back(a.api_id);
+    }
+    return out;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(ids(apis.OfApf("apf-1")), (Ids{"api-1", "api-2"}));
+  EXPECT_EQ(ids(apis.Named("loc")), (Ids{"api-1", "api-3"}));
+  EXPECT_EQ(ids(apis.Named("")), (Ids{"api-1", "api-2", "api-3"}));
+  EXPECT_EQ(ids(apis.WithAef("aef-2")), (Ids{"api-1", "api-2"}));
+  EXPECT_EQ(ids(apis.WithAef("aef-7")), Ids{});
+  EXPECT_EQ(ids(apis.WithInterface(Address("10.0.0.1", 8443))), Ids{"api-1"});
+  // Every member counts: another port, or an apiPrefix more, is another interface.
+  EXPECT_EQ(ids(apis.WithInterface(Address("10.0.0.1", 8444))), Ids{});
+  InterfaceAddress prefixed = Address("10.0.0.1", 8443);
+  prefixed.api_prefix = "/v1";
+  EXPECT_EQ(ids(apis.WithInterface(prefixed)), Ids{});
+
+  // Replace: only by its APF; the indexes follow.
+  ServiceApiRecord moved = Api("api-2", "apf-1", "qos", {{"aef-1", {}}});
+  EXPECT_EQ(apis.Replace(Api("api-2", "apf-2", "qos", {{"aef-9", {}}})).code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(apis.Replace(moved).ok());
+  EXPECT_EQ(ids(apis.WithAef("aef-2")), Ids{"api-1"});
+  EXPECT_EQ(ids(apis.WithInterface(Address("10.0.0.2", 1))), Ids{});
+  EXPECT_EQ(ids(apis.WithAef("aef-1")), (Ids{"api-1", "api-2"}));
+  EXPECT_EQ(apis.Delete("api-2", "apf-2").code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(apis.Delete("api-2", "apf-1").ok());
+  EXPECT_EQ(ids(apis.WithAef("aef-1")), Ids{"api-1"});
+  EXPECT_EQ(SqlInt((*db_->Query("SELECT COUNT(*) FROM service_api_aefs WHERE api_id = 'api-2'"))[0][0]), 0);
+}
+
+TEST_F(RepositoriesTest, PublishingRacingADeregistrationLeavesNoOrphan) {
+  SqliteProviderRegistry registry(db_);
+  SqliteServiceApis apis(db_);
+  for (int round = 0; round < 20; ++round) {
+    std::string dom = "dom-" + std::to_string(round), apf = "apf-" + std::to_string(round),
+                aef = "aef-" + std::to_string(round);
+    ASSERT_TRUE(registry
+                    .Insert(Domain(dom, {Function(apf, dom, ProviderRole::kApf),
+                                         Function(aef, dom, ProviderRole::kAef)}))
+                    .ok());
+    std::thread publisher([&] {
+      for (int i = 0; i < 5; ++i) {
+        (void)apis.Insert(Api(apf + "-api-" + std::to_string(i), apf, "x", {{aef, {}}}));
+      }
+    });
+    std::thread deregistration([&] { EXPECT_TRUE(registry.Delete(dom).ok()); });
+    publisher.join();
+    deregistration.join();
+    // Whatever the interleaving: the domain is gone, and so is every API of its APF.
+    EXPECT_TRUE(apis.OfApf(apf)->empty()) << round;
+  }
 }
 
 }  // namespace

@@ -13,28 +13,6 @@ namespace capif {
 
 namespace {
 
-SqlValue OptText(const std::optional<std::string>& v) {
-  return v ? SqlValue(*v) : SqlValue(SqlNull{});
-}
-SqlValue OptInt(const std::optional<int64_t>& v) {
-  return v ? SqlValue(*v) : SqlValue(SqlNull{});
-}
-SqlValue OptBool(const std::optional<bool>& v) {
-  return v ? SqlValue(int64_t{*v ? 1 : 0}) : SqlValue(SqlNull{});
-}
-std::optional<std::string> TextOrNull(const SqlValue& v) {
-  if (std::holds_alternative<SqlNull>(v)) return std::nullopt;
-  return SqlText(v);
-}
-std::optional<int64_t> IntOrNull(const SqlValue& v) {
-  if (std::holds_alternative<SqlNull>(v)) return std::nullopt;
-  return SqlInt(v);
-}
-std::optional<bool> BoolOrNull(const SqlValue& v) {
-  if (std::holds_alternative<SqlNull>(v)) return std::nullopt;
-  return SqlInt(v) != 0;
-}
-
 // Where a sealed AEFPSK belongs: it opens only in the entry it was sealed for.
 std::string PskAad(const std::string& invoker, const SecurityEntry& e) {
   return absl::StrCat("aefpsk/", invoker, "/", e.aef_id, "/", ToUnixMicrosOrZero(e.authorized_at));

@@ -38,20 +38,6 @@
 
 namespace capif {
 
-// The members of a TS 29.222 InterfaceDescription an entry can be asked by.
-struct InterfaceAddress {
-  std::optional<std::string> ipv4_addr;
-  std::optional<std::string> ipv6_addr;
-  std::optional<std::string> fqdn;
-  std::optional<int64_t> port;
-  std::optional<std::string> api_prefix;
-
-  bool operator==(const InterfaceAddress& o) const {
-    return ipv4_addr == o.ipv4_addr && ipv6_addr == o.ipv6_addr && fqdn == o.fqdn &&
-           port == o.port && api_prefix == o.api_prefix;
-  }
-};
-
 struct SecurityEntry {
   std::string aef_id;
   // How the invoker named the AEF: by interface (else by aefId).

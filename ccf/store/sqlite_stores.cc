@@ -111,6 +111,58 @@ const std::vector<std::string>& CcfSchema() {
       // 8: token-signing private keys sealed with the key-encryption key (aad
       // "signing_keys/<kid>"); private_key_pem stays empty (TokenKeyring seals old rows).
       "ALTER TABLE signing_keys ADD COLUMN sealed_key BLOB;",
+      // 9: typed API provider domains, their functions and published service APIs (indexed by
+      // APF, name, AEF and AEF interface), and typed enrolment details of invokers, instead of
+      // JSON documents. Old documents are converted at open (ccf/api/legacy_documents.h).
+      "CREATE TABLE provider_domains ("
+      "  dom_id TEXT PRIMARY KEY,"
+      "  info TEXT,"
+      "  supported_features TEXT);"
+      "CREATE TABLE provider_functions ("
+      "  func_id TEXT PRIMARY KEY,"
+      "  dom_id TEXT NOT NULL,"
+      "  position INTEGER NOT NULL,"
+      "  role TEXT NOT NULL,"
+      "  info TEXT,"
+      "  public_key_pem TEXT NOT NULL,"
+      "  certificate_pem TEXT NOT NULL);"
+      "CREATE INDEX provider_functions_by_domain ON provider_functions(dom_id, position);"
+      "CREATE TABLE service_apis ("
+      "  api_id TEXT PRIMARY KEY,"
+      "  apf_id TEXT NOT NULL,"
+      "  api_name TEXT NOT NULL,"
+      "  shareable INTEGER NOT NULL,"
+      "  description TEXT NOT NULL);"
+      "CREATE INDEX service_apis_by_apf ON service_apis(apf_id);"
+      "CREATE INDEX service_apis_by_name ON service_apis(api_name);"
+      "CREATE TABLE service_api_shares ("
+      "  api_id TEXT NOT NULL,"
+      "  ordinal INTEGER NOT NULL,"
+      "  prov_dom TEXT NOT NULL,"
+      "  PRIMARY KEY (api_id, ordinal));"
+      "CREATE TABLE service_api_aefs ("
+      "  api_id TEXT NOT NULL,"
+      "  position INTEGER NOT NULL,"
+      "  aef_id TEXT NOT NULL,"
+      "  PRIMARY KEY (api_id, position));"
+      "CREATE INDEX service_api_aefs_by_aef ON service_api_aefs(aef_id);"
+      "CREATE TABLE service_api_interfaces ("
+      "  api_id TEXT NOT NULL,"
+      "  position INTEGER NOT NULL,"
+      "  ordinal INTEGER NOT NULL,"
+      "  aef_id TEXT NOT NULL,"
+      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, if_api_prefix TEXT,"
+      "  address_key TEXT NOT NULL,"
+      "  PRIMARY KEY (api_id, position, ordinal));"
+      "CREATE INDEX service_api_interfaces_by_address ON service_api_interfaces(address_key);"
+      "ALTER TABLE invokers ADD COLUMN public_key_pem TEXT;"
+      "ALTER TABLE invokers ADD COLUMN notification_destination TEXT;"
+      "ALTER TABLE invokers ADD COLUMN request_test_notification INTEGER;"
+      "ALTER TABLE invokers ADD COLUMN websocket_uri TEXT;"
+      "ALTER TABLE invokers ADD COLUMN request_websocket_uri INTEGER;"
+      "ALTER TABLE invokers ADD COLUMN api_invoker_information TEXT;"
+      "ALTER TABLE invokers ADD COLUMN supported_features TEXT;"
+      "ALTER TABLE invokers ADD COLUMN api_list TEXT;",
   };
   return *kSchema;
 }
@@ -123,21 +175,48 @@ absl::StatusOr<std::shared_ptr<SqliteDatabase>> OpenCcfDatabase(const std::strin
   return std::shared_ptr<SqliteDatabase>(*std::move(db));
 }
 
+namespace {
+
+std::vector<SqlValue> InvokerColumnsOf(const InvokerRecord& r) {
+  return {r.public_key_pem,
+          r.certificate_pem,
+          r.notification_destination,
+          OptBool(r.request_test_notification),
+          OptText(r.websocket_uri),
+          OptBool(r.request_websocket_uri),
+          OptText(r.api_invoker_information),
+          OptText(r.supported_features),
+          OptText(r.api_list),
+          SqlBlob{r.secret_salt},
+          SqlBlob{r.secret_digest}};
+}
+
+}  // namespace
+
 absl::Status SqliteInvokerStore::Insert(const InvokerRecord& r) {
+  std::vector<SqlValue> values = InvokerColumnsOf(r);
+  values.push_back(absl::ToUnixSeconds(r.created));
+  values.push_back(r.id.value());
   return db_->Execute(
-      "INSERT INTO invokers(api_invoker_id, enrolment_json, certificate_pem, secret_salt, "
-      "secret_digest, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-      {r.id.value(), r.enrolment_json, r.certificate_pem, SqlBlob{r.secret_salt},
-       SqlBlob{r.secret_digest}, absl::ToUnixSeconds(r.created)});
+      "INSERT INTO invokers(public_key_pem, certificate_pem, notification_destination, "
+      "request_test_notification, websocket_uri, request_websocket_uri, "
+      "api_invoker_information, supported_features, api_list, secret_salt, secret_digest, "
+      "created_at, api_invoker_id, enrolment_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "?, '')",
+      values);
 }
 
 absl::Status SqliteInvokerStore::Update(const InvokerRecord& r) {
   return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    std::vector<SqlValue> values = InvokerColumnsOf(r);
+    values.push_back(r.id.value());
     absl::Status s = tx.Execute(
-        "UPDATE invokers SET enrolment_json = ?, certificate_pem = ?, secret_salt = ?, "
-        "secret_digest = ? WHERE api_invoker_id = ?",
-        {r.enrolment_json, r.certificate_pem, SqlBlob{r.secret_salt}, SqlBlob{r.secret_digest},
-         r.id.value()});
+        "UPDATE invokers SET public_key_pem = ?, certificate_pem = ?, "
+        "notification_destination = ?, request_test_notification = ?, websocket_uri = ?, "
+        "request_websocket_uri = ?, api_invoker_information = ?, supported_features = ?, "
+        "api_list = ?, secret_salt = ?, secret_digest = ?, enrolment_json = '' "
+        "WHERE api_invoker_id = ?",
+        values);
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
     return absl::OkStatus();
@@ -146,15 +225,49 @@ absl::Status SqliteInvokerStore::Update(const InvokerRecord& r) {
 
 absl::StatusOr<std::optional<InvokerRecord>> SqliteInvokerStore::Get(const ApiInvokerId& id) {
   auto rows = db_->Query(
-      "SELECT enrolment_json, certificate_pem, secret_salt, secret_digest, created_at "
-      "FROM invokers WHERE api_invoker_id = ?",
+      "SELECT public_key_pem, certificate_pem, notification_destination, "
+      "request_test_notification, websocket_uri, request_websocket_uri, "
+      "api_invoker_information, supported_features, api_list, secret_salt, secret_digest, "
+      "created_at FROM invokers WHERE api_invoker_id = ?",
       {id.value()});
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::optional<InvokerRecord>();
   const SqlRow& row = (*rows)[0];
-  return std::optional<InvokerRecord>(InvokerRecord{id, SqlText(row[0]), SqlText(row[1]),
-                                                    SqlBytes(row[2]), SqlBytes(row[3]),
-                                                    absl::FromUnixSeconds(SqlInt(row[4]))});
+  InvokerRecord r;
+  r.id = id;
+  r.public_key_pem = SqlText(row[0]);
+  r.certificate_pem = SqlText(row[1]);
+  r.notification_destination = SqlText(row[2]);
+  r.request_test_notification = BoolOrNull(row[3]);
+  r.websocket_uri = TextOrNull(row[4]);
+  r.request_websocket_uri = BoolOrNull(row[5]);
+  r.api_invoker_information = TextOrNull(row[6]);
+  r.supported_features = TextOrNull(row[7]);
+  r.api_list = TextOrNull(row[8]);
+  r.secret_salt = SqlBytes(row[9]);
+  r.secret_digest = SqlBytes(row[10]);
+  r.created = absl::FromUnixSeconds(SqlInt(row[11]));
+  return std::optional<InvokerRecord>(std::move(r));
+}
+
+SqlValue OptText(const std::optional<std::string>& v) {
+  return v ? SqlValue(*v) : SqlValue(SqlNull{});
+}
+SqlValue OptInt(const std::optional<int64_t>& v) { return v ? SqlValue(*v) : SqlValue(SqlNull{}); }
+SqlValue OptBool(const std::optional<bool>& v) {
+  return v ? SqlValue(int64_t{*v ? 1 : 0}) : SqlValue(SqlNull{});
+}
+std::optional<std::string> TextOrNull(const SqlValue& v) {
+  if (std::holds_alternative<SqlNull>(v)) return std::nullopt;
+  return SqlText(v);
+}
+std::optional<int64_t> IntOrNull(const SqlValue& v) {
+  if (std::holds_alternative<SqlNull>(v)) return std::nullopt;
+  return SqlInt(v);
+}
+std::optional<bool> BoolOrNull(const SqlValue& v) {
+  if (std::holds_alternative<SqlNull>(v)) return std::nullopt;
+  return SqlInt(v) != 0;
 }
 
 int64_t ToUnixMicrosOrZero(absl::Time t) {
@@ -199,64 +312,8 @@ absl::Status SqliteInvokerStore::Delete(const ApiInvokerId& id,
     absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?", {id.value()});
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
-    // Everything derived from the invoker (security contexts and their keys) goes with it.
-    s = tx.Execute("DELETE FROM resources WHERE owner = ?", {id.value()});
-    if (!s.ok()) return s;
+    // Everything derived from the invoker (its security context and keys) goes with it.
     s = DeleteSecurityContextIn(tx, id.value());
-    if (!s.ok()) return s;
-    return EnqueueNoticesIn(tx, notices);
-  });
-}
-
-absl::Status SqliteResourceStore::Insert(const Resource& r) {
-  return db_->Execute("INSERT INTO resources(kind, id, owner, json) VALUES (?, ?, ?, ?)",
-                      {r.kind, r.id, r.owner, r.json});
-}
-
-absl::Status SqliteResourceStore::Update(const Resource& r) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
-    absl::Status s = tx.Execute("UPDATE resources SET json = ? WHERE kind = ? AND id = ?",
-                                {r.json, r.kind, r.id});
-    if (!s.ok()) return s;
-    if (tx.changes() == 0) return absl::NotFoundError(absl::StrCat("no such ", r.kind));
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<std::optional<Resource>> SqliteResourceStore::Get(absl::string_view kind,
-                                                                 absl::string_view id) {
-  auto rows = db_->Query("SELECT owner, json FROM resources WHERE kind = ? AND id = ?",
-                         {std::string(kind), std::string(id)});
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<Resource>();
-  return std::optional<Resource>(Resource{std::string(kind), std::string(id),
-                                          SqlText((*rows)[0][0]), SqlText((*rows)[0][1])});
-}
-
-absl::StatusOr<std::vector<Resource>> SqliteResourceStore::List(absl::string_view kind,
-                                                                absl::string_view owner) {
-  auto rows = owner.empty()
-                  ? db_->Query("SELECT id, owner, json FROM resources WHERE kind = ? ORDER BY id",
-                               {std::string(kind)})
-                  : db_->Query("SELECT id, owner, json FROM resources WHERE kind = ? AND owner = ? "
-                               "ORDER BY id",
-                               {std::string(kind), std::string(owner)});
-  if (!rows.ok()) return rows.status();
-  std::vector<Resource> out;
-  for (const SqlRow& row : *rows) {
-    out.push_back({std::string(kind), SqlText(row[0]), SqlText(row[1]), SqlText(row[2])});
-  }
-  return out;
-}
-
-absl::Status SqliteResourceStore::Delete(absl::string_view kind, absl::string_view id,
-                                         const std::vector<OutboundNotice>& notices) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
-    absl::Status s = tx.Execute("DELETE FROM resources WHERE kind = ? AND id = ?",
-                                {std::string(kind), std::string(id)});
-    if (!s.ok()) return s;
-    if (tx.changes() == 0) return absl::NotFoundError(absl::StrCat("no such ", kind));
-    s = tx.Execute("DELETE FROM resources WHERE owner = ?", {std::string(id)});
     if (!s.ok()) return s;
     return EnqueueNoticesIn(tx, notices);
   });

@@ -32,6 +32,14 @@ absl::Status DeleteSecurityContextIn(SqliteDatabase::Tx& tx, const std::string& 
 int64_t ToUnixMicrosOrZero(absl::Time t);
 absl::Time FromUnixMicrosOrPast(int64_t us);
 
+// Optional columns: NULL stands for an absent member.
+SqlValue OptText(const std::optional<std::string>& v);
+SqlValue OptInt(const std::optional<int64_t>& v);
+SqlValue OptBool(const std::optional<bool>& v);
+std::optional<std::string> TextOrNull(const SqlValue& v);
+std::optional<int64_t> IntOrNull(const SqlValue& v);
+std::optional<bool> BoolOrNull(const SqlValue& v);
+
 // Creates `data_dir` (0700) if needed and opens <data_dir>/ccf.db with the current schema.
 absl::StatusOr<std::shared_ptr<SqliteDatabase>> OpenCcfDatabase(const std::string& data_dir);
 
@@ -55,23 +63,6 @@ class SqliteEnrollmentTokenStore final : public EnrollmentTokenStore {
                    absl::Time expires) override;
   absl::Status Consume(const std::string& token_digest, EnrollmentPurpose purpose,
                        absl::Time now) override;
-
- private:
-  std::shared_ptr<SqliteDatabase> db_;
-};
-
-class SqliteResourceStore final : public ResourceStore {
- public:
-  explicit SqliteResourceStore(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
-  absl::Status Insert(const Resource& r) override;
-  absl::Status Update(const Resource& r) override;
-  absl::StatusOr<std::optional<Resource>> Get(absl::string_view kind,
-                                              absl::string_view id) override;
-  absl::StatusOr<std::vector<Resource>> List(absl::string_view kind,
-                                             absl::string_view owner) override;
-  using ResourceStore::Delete;
-  absl::Status Delete(absl::string_view kind, absl::string_view id,
-                      const std::vector<OutboundNotice>& notices) override;
 
  private:
   std::shared_ptr<SqliteDatabase> db_;

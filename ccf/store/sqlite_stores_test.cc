@@ -18,19 +18,43 @@ class SqliteStoresTest : public ::testing::Test {
   std::shared_ptr<SqliteDatabase> db_;
 };
 
+InvokerRecord Invoker(const std::string& id) {
+  InvokerRecord r;
+  r.id = ApiInvokerId(id);
+  r.public_key_pem = "KEY";
+  r.certificate_pem = "CERT";
+  r.notification_destination = "https://inv.example/n";
+  r.secret_salt = std::string("salt\0x", 6);
+  r.secret_digest = "digest";
+  r.created = absl::FromUnixSeconds(1700000000);
+  return r;
+}
+
 TEST_F(SqliteStoresTest, InvokerLifecycle) {
   SqliteInvokerStore store(db_);
-  InvokerRecord r{ApiInvokerId("inv-1"), R"({"a":1})", "CERT", std::string("salt\0x", 6), "digest",
-                  absl::FromUnixSeconds(1700000000)};
+  InvokerRecord r = Invoker("inv-1");
+  r.request_test_notification = false;
+  r.websocket_uri = "wss://inv.example/w";
   ASSERT_TRUE(store.Insert(r).ok());
   EXPECT_EQ(store.Insert(r).code(), absl::StatusCode::kAlreadyExists);
   auto got = store.Get(ApiInvokerId("inv-1"));
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->secret_salt, std::string("salt\0x", 6));
   EXPECT_EQ((*got)->created, absl::FromUnixSeconds(1700000000));
-  r.enrolment_json = R"({"a":2})";
+  EXPECT_EQ((*got)->public_key_pem, "KEY");
+  EXPECT_EQ((*got)->notification_destination, "https://inv.example/n");
+  EXPECT_EQ((*got)->request_test_notification, false);  // present and false, not absent
+  EXPECT_EQ((*got)->websocket_uri, "wss://inv.example/w");
+  EXPECT_FALSE((*got)->request_websocket_uri.has_value());
+  EXPECT_FALSE((*got)->supported_features.has_value());
+  r.supported_features = "0f";
+  r.websocket_uri.reset();
+  r.api_list = R"({"serviceAPIDescriptions":[]})";
   ASSERT_TRUE(store.Update(r).ok());
-  EXPECT_EQ((*store.Get(ApiInvokerId("inv-1")))->enrolment_json, R"({"a":2})");
+  got = store.Get(ApiInvokerId("inv-1"));
+  EXPECT_EQ((*got)->supported_features, "0f");
+  EXPECT_FALSE((*got)->websocket_uri.has_value());
+  EXPECT_EQ((*got)->api_list, R"({"serviceAPIDescriptions":[]})");
   ASSERT_TRUE(store.Delete(ApiInvokerId("inv-1"), {}, 0).ok());
   EXPECT_FALSE(store.Get(ApiInvokerId("inv-1"))->has_value());
   EXPECT_EQ(store.Delete(ApiInvokerId("inv-1"), {}, 0).code(), absl::StatusCode::kNotFound);
@@ -62,30 +86,10 @@ TEST_F(SqliteStoresTest, EnrollmentTokenIsGoodOnlyForItsPurpose) {
   EXPECT_TRUE(tokens.Consume("t3", EnrollmentPurpose::kProvider, now).ok());
 }
 
-TEST_F(SqliteStoresTest, ResourcesAndOwnership) {
-  SqliteResourceStore resources(db_);
-  SqliteInvokerStore invokers(db_);
-  ASSERT_TRUE(resources.Insert({kResourceProviderDomain, "dom-1", "", "{}"}).ok());
-  ASSERT_TRUE(resources.Insert({kResourceProviderFunction, "AEF-1", "dom-1", R"({"r":1})"}).ok());
-  ASSERT_TRUE(resources.Insert({kResourceProviderFunction, "APF-1", "dom-1", "{}"}).ok());
-  EXPECT_EQ(resources.Insert({kResourceProviderFunction, "APF-1", "dom-1", "{}"}).code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(resources.List(kResourceProviderFunction, "dom-1")->size(), 2u);
-  EXPECT_EQ(resources.List(kResourceProviderFunction, "")->size(), 2u);
-  ASSERT_TRUE(resources.Update({kResourceProviderFunction, "AEF-1", "", R"({"r":2})"}).ok());
-  EXPECT_EQ((*resources.Get(kResourceProviderFunction, "AEF-1"))->json, R"({"r":2})");
-  EXPECT_EQ((*resources.Get(kResourceProviderFunction, "AEF-1"))->owner, "dom-1");
-  EXPECT_EQ(resources.Update({kResourceServiceApi, "nope", "", "{}"}).code(),
-            absl::StatusCode::kNotFound);
-  // Deleting the domain deletes its functions.
-  ASSERT_TRUE(resources.Delete(kResourceProviderDomain, "dom-1").ok());
-  EXPECT_TRUE(resources.List(kResourceProviderFunction, "")->empty());
-}
-
 TEST_F(SqliteStoresTest, DataSurvivesReopening) {
   {
     SqliteInvokerStore store(db_);
-    ASSERT_TRUE(store.Insert({ApiInvokerId("inv-9"), "{}", "C", "s", "d", absl::Now()}).ok());
+    ASSERT_TRUE(store.Insert(Invoker("inv-9")).ok());
   }
   db_.reset();
   auto db = OpenCcfDatabase(TestTmpDir("DataSurvivesReopening"));
@@ -122,16 +126,13 @@ TEST_F(SqliteStoresTest, OutboxKeepsNoticesUntilDelivered) {
 
 TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
   SqliteInvokerStore invokers(db_);
-  SqliteResourceStore resources(db_);
   SqliteNoticeOutbox outbox(db_);
   absl::Time t0 = absl::FromUnixSeconds(1700000000);
   OutboundNotice n{"n-1", "ccf-b", kNoticeOffboarding, "x", t0};
   // Nothing to delete: nothing enqueued.
   EXPECT_EQ(invokers.Delete(ApiInvokerId("inv-1"), {n}, 0).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(resources.Delete(kResourceServiceApi, "api-1", {n}).code(),
-            absl::StatusCode::kNotFound);
   EXPECT_TRUE(outbox.Pending()->empty());
-  ASSERT_TRUE(invokers.Insert({ApiInvokerId("inv-1"), "{}", "C", "s", "d", t0}).ok());
+  ASSERT_TRUE(invokers.Insert(Invoker("inv-1")).ok());
   ASSERT_TRUE(invokers.Delete(ApiInvokerId("inv-1"), {n}, 0).ok());
   EXPECT_FALSE(invokers.Get(ApiInvokerId("inv-1"))->has_value());
   ASSERT_EQ(outbox.Pending()->size(), 1u);

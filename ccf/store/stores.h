@@ -8,6 +8,7 @@
 #ifndef CAPIF_CCF_STORES_H_
 #define CAPIF_CCF_STORES_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,11 +58,34 @@ class NoticeOutbox {
   virtual absl::StatusOr<std::vector<OutboundNotice>> Pending() = 0;
 };
 
+// The members of a TS 29.222 InterfaceDescription an entry can be asked by.
+struct InterfaceAddress {
+  std::optional<std::string> ipv4_addr;
+  std::optional<std::string> ipv6_addr;
+  std::optional<std::string> fqdn;
+  std::optional<int64_t> port;
+  std::optional<std::string> api_prefix;
+
+  bool operator==(const InterfaceAddress& o) const {
+    return ipv4_addr == o.ipv4_addr && ipv6_addr == o.ipv6_addr && fqdn == o.fqdn &&
+           port == o.port && api_prefix == o.api_prefix;
+  }
+};
+
+// An onboarded invoker: its TS 29.222 APIInvokerEnrolmentDetails as last accepted (without the
+// onboardingSecret, of which only a digest is kept).
 struct InvokerRecord {
   ApiInvokerId id;
-  // The APIInvokerEnrolmentDetails as last returned to the invoker, without onboardingSecret.
-  std::string enrolment_json;
-  std::string certificate_pem;
+  std::string public_key_pem;   // onboardingInformation.apiInvokerPublicKey as sent
+  std::string certificate_pem;  // onboardingInformation.apiInvokerCertificate as issued
+  std::string notification_destination;
+  std::optional<bool> request_test_notification;
+  std::optional<std::string> websocket_uri;  // websockNotifConfig
+  std::optional<bool> request_websocket_uri;
+  std::optional<std::string> api_invoker_information;
+  std::optional<std::string> supported_features;
+  // The APIList the invoker sent, as sent: returned to it, never read by the CCF.
+  std::optional<std::string> api_list;
   std::string secret_salt;    // 16 random bytes
   std::string secret_digest;  // HMAC-SHA-256(salt, onboardingSecret)
   absl::Time created;
@@ -94,42 +118,6 @@ class EnrollmentTokenStore {
   // Unauthenticated otherwise (expired tokens are removed too).
   virtual absl::Status Consume(const std::string& token_digest, EnrollmentPurpose purpose,
                                absl::Time now) = 0;
-};
-
-// TS 29.222 resources kept as their JSON representation: provider registrations and functions,
-// published service APIs. `owner` is the id the resource belongs to (the provider domain of a
-// function, the APF of a service API). Security contexts and peers' grants are typed records
-// (security_contexts.h, remote_grants.h).
-struct Resource {
-  std::string kind;  // one of the kResource* names
-  std::string id;
-  std::string owner;
-  std::string json;
-};
-
-inline constexpr char kResourceProviderDomain[] = "provider-domain";
-inline constexpr char kResourceProviderFunction[] = "provider-function";
-inline constexpr char kResourceServiceApi[] = "service-api";
-
-class ResourceStore {
- public:
-  virtual ~ResourceStore() = default;
-  // AlreadyExists if (kind, id) exists.
-  virtual absl::Status Insert(const Resource& r) = 0;
-  // NotFound if absent. The owner does not change.
-  virtual absl::Status Update(const Resource& r) = 0;
-  virtual absl::StatusOr<std::optional<Resource>> Get(absl::string_view kind,
-                                                      absl::string_view id) = 0;
-  // All of `kind`, or only those of `owner` when it is not empty; ordered by id.
-  virtual absl::StatusOr<std::vector<Resource>> List(absl::string_view kind,
-                                                     absl::string_view owner = "") = 0;
-  // NotFound if absent. Also deletes the resources it owns (e.g. a domain's functions), and
-  // enqueues `notices` in the outbox in the same transaction (nothing when NotFound).
-  virtual absl::Status Delete(absl::string_view kind, absl::string_view id,
-                              const std::vector<OutboundNotice>& notices) = 0;
-  absl::Status Delete(absl::string_view kind, absl::string_view id) {
-    return Delete(kind, id, {});
-  }
 };
 
 }  // namespace capif

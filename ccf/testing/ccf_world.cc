@@ -31,7 +31,7 @@ LocalCcfState::Config CcfWorld::LocalConfig(const std::string& ccf_id) {
   LocalCcfState::Config c;
   c.ccf_id = ccf_id;
   c.invokers = &invokers;
-  c.resources = &resources;
+  c.service_apis = &service_apis;
   c.contexts = contexts.get();
   c.grants = &grants;
   c.used_assertions = &used_assertions;
@@ -49,19 +49,20 @@ CcfWorld::CcfWorld(const std::string& name)
       db(OrDie(OpenCcfDatabase(TestTmpDir(name)), "database")),
       invokers(db),
       tokens(db),
-      resources(db),
+      providers(db),
+      service_apis(db),
       kek(OrDie(KeyEncryptionKey::LoadOrCreate(TestTmpDir(name)), "kek")),
       contexts(OrDie(SqliteSecurityContexts::Create(db, kek), "contexts")),
       grants(db),
       used_assertions(db),
       invoker_api(InvokerConfig(*this)),
-      provider_api({&resources, &tokens, &ca, &clock, "https://ccf.example"}),
-      publish_api({&resources, &ca, "https://ccf.example"}),
-      discover_api({&resources, &invokers, &ca}),
+      provider_api({&providers, &tokens, &ca, &clock, "https://ccf.example"}),
+      publish_api({&providers, &service_apis, &ca, "https://ccf.example"}),
+      discover_api({&service_apis, &invokers, &ca}),
       key(OrDie(EvpKey::GenerateEcP256(), "key")),
       keyring(OrDie(TokenKeyring::Open(db, kek, clock), "keyring")) {
   security_api = std::make_unique<SecurityApi>(
-      SecurityApiConfig{&invokers, &resources, contexts.get(), &grants, keyring.get(), &ca, &clock,
+      SecurityApiConfig{&invokers, &providers, &service_apis, contexts.get(), &grants, keyring.get(), &ca, &clock,
                         "ccf-a", "https://ccf.example"});
 }
 

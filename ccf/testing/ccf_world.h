@@ -16,7 +16,9 @@
 #include "ccf/api/security_api.h"
 #include "ccf/core/token_keyring.h"
 #include "ccf/core/local_ccf_state.h"
+#include "ccf/store/provider_registry.h"
 #include "ccf/store/remote_grants.h"
+#include "ccf/store/service_apis.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/sqlite_stores.h"
 #include "ccf/store/used_assertions.h"
@@ -66,7 +68,8 @@ class CcfWorld {
   std::shared_ptr<SqliteDatabase> db;
   SqliteInvokerStore invokers;
   SqliteEnrollmentTokenStore tokens;
-  SqliteResourceStore resources;
+  SqliteProviderRegistry providers;
+  SqliteServiceApis service_apis;
   KeyEncryptionKey kek;  // <TEST_TMPDIR>/<name>/kek, as ccfd keeps it
   std::unique_ptr<SqliteSecurityContexts> contexts;
   SqliteRemoteGrants grants;

@@ -1,0 +1,202 @@
+#include "ccf/store/service_apis.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "ccf/store/sqlite_stores.h"
+#include "common/status_macros.h"
+
+namespace capif {
+namespace {
+
+// One text that is equal for two interfaces exactly when every member is (absent included).
+std::string AddressKey(const InterfaceAddress& a) {
+  auto part = [](const std::optional<std::string>& v) {
+    return v ? absl::StrCat(v->size(), ":", *v) : std::string("-");
+  };
+  return absl::StrCat(part(a.ipv4_addr), "|", part(a.ipv6_addr), "|", part(a.fqdn), "|",
+                      a.port ? absl::StrCat(*a.port) : "-", "|", part(a.api_prefix));
+}
+
+absl::Status DeleteApiIn(SqliteDatabase::Tx& tx, const std::string& api_id) {
+  for (const char* table :
+       {"service_api_interfaces", "service_api_aefs", "service_api_shares", "service_apis"}) {
+    RETURN_IF_ERROR(
+        tx.Execute(absl::StrCat("DELETE FROM ", table, " WHERE api_id = ?"), {api_id}));
+  }
+  return absl::OkStatus();
+}
+
+// FailedPrecondition unless `apf_id` is a registered APF and every AEF of `api` is an AEF of the
+// same API provider domain.
+absl::Status CheckPublisherIn(SqliteDatabase::Tx& tx, const ServiceApiRecord& api) {
+  auto function = [&](const std::string& id) {
+    return tx.Query("SELECT dom_id, role FROM provider_functions WHERE func_id = ?", {id});
+  };
+  ASSIGN_OR_RETURN(std::vector<SqlRow> apf, function(api.apf_id));
+  if (apf.empty() || SqlText(apf[0][1]) != "APF") {
+    return absl::FailedPreconditionError("the APF is not registered");
+  }
+  const std::string domain = SqlText(apf[0][0]);
+  for (const ServiceApiAef& aef : api.aefs) {
+    ASSIGN_OR_RETURN(std::vector<SqlRow> row, function(aef.aef_id));
+    if (row.empty() || SqlText(row[0][1]) != "AEF" || SqlText(row[0][0]) != domain) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(aef.aef_id, " is not a registered AEF of the APF's domain"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InsertApiIn(SqliteDatabase::Tx& tx, const ServiceApiRecord& api) {
+  RETURN_IF_ERROR(tx.Execute(
+      "INSERT INTO service_apis(api_id, apf_id, api_name, shareable, description) "
+      "VALUES (?, ?, ?, ?, ?)",
+      {api.api_id, api.apf_id, api.api_name, int64_t{api.shareable ? 1 : 0}, api.description}));
+  for (size_t i = 0; i < api.shareable_with.size(); ++i) {
+    RETURN_IF_ERROR(tx.Execute(
+        "INSERT INTO service_api_shares(api_id, ordinal, prov_dom) VALUES (?, ?, ?)",
+        {api.api_id, static_cast<int64_t>(i), api.shareable_with[i]}));
+  }
+  for (size_t p = 0; p < api.aefs.size(); ++p) {
+    const ServiceApiAef& aef = api.aefs[p];
+    RETURN_IF_ERROR(tx.Execute(
+        "INSERT INTO service_api_aefs(api_id, position, aef_id) VALUES (?, ?, ?)",
+        {api.api_id, static_cast<int64_t>(p), aef.aef_id}));
+    for (size_t k = 0; k < aef.interfaces.size(); ++k) {
+      const InterfaceAddress& a = aef.interfaces[k];
+      RETURN_IF_ERROR(tx.Execute(
+          "INSERT INTO service_api_interfaces(api_id, position, ordinal, aef_id, if_ipv4, "
+          "if_ipv6, if_fqdn, if_port, if_api_prefix, address_key) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          {api.api_id, static_cast<int64_t>(p), static_cast<int64_t>(k), aef.aef_id,
+           OptText(a.ipv4_addr), OptText(a.ipv6_addr), OptText(a.fqdn), OptInt(a.port),
+           OptText(a.api_prefix), AddressKey(a)}));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status DeleteServiceApisOfApfIn(SqliteDatabase::Tx& tx, const std::string& apf_id) {
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                   tx.Query("SELECT api_id FROM service_apis WHERE apf_id = ?", {apf_id}));
+  for (const SqlRow& row : rows) RETURN_IF_ERROR(DeleteApiIn(tx, SqlText(row[0])));
+  return absl::OkStatus();
+}
+
+absl::Status SqliteServiceApis::Write(const ServiceApiRecord& api, bool replace) {
+  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<SqlRow> existing,
+                     tx.Query("SELECT apf_id FROM service_apis WHERE api_id = ?", {api.api_id}));
+    if (replace && (existing.empty() || SqlText(existing[0][0]) != api.apf_id)) {
+      return absl::NotFoundError("no such service API of this APF");
+    }
+    if (!replace && !existing.empty()) return absl::AlreadyExistsError("the apiId exists");
+    RETURN_IF_ERROR(CheckPublisherIn(tx, api));
+    if (replace) RETURN_IF_ERROR(DeleteApiIn(tx, api.api_id));
+    return InsertApiIn(tx, api);
+  });
+}
+
+absl::Status SqliteServiceApis::Insert(const ServiceApiRecord& api) { return Write(api, false); }
+absl::Status SqliteServiceApis::Replace(const ServiceApiRecord& api) { return Write(api, true); }
+
+absl::Status SqliteServiceApis::Delete(const std::string& api_id, const std::string& apf_id) {
+  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<SqlRow> existing,
+                     tx.Query("SELECT 1 FROM service_apis WHERE api_id = ? AND apf_id = ?",
+                              {api_id, apf_id}));
+    if (existing.empty()) return absl::NotFoundError("no such service API of this APF");
+    return DeleteApiIn(tx, api_id);
+  });
+}
+
+absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::Where(
+    const std::string& where, const std::vector<SqlValue>& args) {
+  std::vector<ServiceApiRecord> out;
+  absl::Status s = db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    out.clear();
+    const std::string selected = absl::StrCat("(SELECT api_id FROM service_apis a ", where, ")");
+    ASSIGN_OR_RETURN(
+        std::vector<SqlRow> apis,
+        tx.Query(absl::StrCat("SELECT api_id, apf_id, api_name, shareable, description FROM "
+                              "service_apis a ", where, " ORDER BY api_id"),
+                 args));
+    std::map<std::string, size_t> index;
+    for (const SqlRow& row : apis) {
+      ServiceApiRecord r;
+      r.api_id = SqlText(row[0]);
+      r.apf_id = SqlText(row[1]);
+      r.api_name = SqlText(row[2]);
+      r.shareable = SqlInt(row[3]) != 0;
+      r.description = SqlText(row[4]);
+      index[r.api_id] = out.size();
+      out.push_back(std::move(r));
+    }
+    if (out.empty()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(std::vector<SqlRow> shares,
+                     tx.Query(absl::StrCat("SELECT api_id, prov_dom FROM service_api_shares "
+                                           "WHERE api_id IN ", selected, " ORDER BY api_id, ordinal"),
+                              args));
+    for (const SqlRow& row : shares) {
+      out[index[SqlText(row[0])]].shareable_with.push_back(SqlText(row[1]));
+    }
+    ASSIGN_OR_RETURN(std::vector<SqlRow> aefs,
+                     tx.Query(absl::StrCat("SELECT api_id, aef_id FROM service_api_aefs WHERE "
+                                           "api_id IN ", selected, " ORDER BY api_id, position"),
+                              args));
+    for (const SqlRow& row : aefs) {
+      out[index[SqlText(row[0])]].aefs.push_back({SqlText(row[1]), {}});
+    }
+    ASSIGN_OR_RETURN(
+        std::vector<SqlRow> ifs,
+        tx.Query(absl::StrCat("SELECT api_id, position, if_ipv4, if_ipv6, if_fqdn, if_port, "
+                              "if_api_prefix FROM service_api_interfaces WHERE api_id IN ",
+                              selected, " ORDER BY api_id, position, ordinal"),
+                 args));
+    for (const SqlRow& row : ifs) {
+      ServiceApiRecord& r = out[index[SqlText(row[0])]];
+      size_t position = static_cast<size_t>(SqlInt(row[1]));
+      if (position >= r.aefs.size()) return absl::InternalError("an interface of no AEF profile");
+      r.aefs[position].interfaces.push_back({TextOrNull(row[2]), TextOrNull(row[3]),
+                                             TextOrNull(row[4]), IntOrNull(row[5]),
+                                             TextOrNull(row[6])});
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<ServiceApiRecord>> SqliteServiceApis::Get(const std::string& api_id) {
+  ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> found, Where("WHERE a.api_id = ?", {api_id}));
+  if (found.empty()) return std::optional<ServiceApiRecord>();
+  return std::optional<ServiceApiRecord>(std::move(found[0]));
+}
+
+absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::OfApf(const std::string& apf_id) {
+  return Where("WHERE a.apf_id = ?", {apf_id});
+}
+
+absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::Named(
+    const std::string& api_name) {
+  if (api_name.empty()) return Where("", {});
+  return Where("WHERE a.api_name = ?", {api_name});
+}
+
+absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::WithAef(
+    const std::string& aef_id) {
+  return Where("WHERE a.api_id IN (SELECT api_id FROM service_api_aefs WHERE aef_id = ?)",
+               {aef_id});
+}
+
+absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::WithInterface(
+    const InterfaceAddress& address) {
+  return Where(
+      "WHERE a.api_id IN (SELECT api_id FROM service_api_interfaces WHERE address_key = ?)",
+      {AddressKey(address)});
+}
+
+}  // namespace capif
