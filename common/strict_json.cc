@@ -47,4 +47,11 @@ absl::StatusOr<nlohmann::json> ParseStrictJson(absl::string_view text, int max_d
   return result;
 }
 
+std::optional<std::string> StringMember(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return std::nullopt;
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
 }  // namespace capif

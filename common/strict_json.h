@@ -7,6 +7,9 @@
 #ifndef CAPIF_COMMON_STRICT_JSON_H_
 #define CAPIF_COMMON_STRICT_JSON_H_
 
+#include <optional>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
@@ -15,6 +18,10 @@
 namespace capif {
 
 absl::StatusOr<nlohmann::json> ParseStrictJson(absl::string_view text, int max_depth = 32);
+
+// The member `key` of `object` if it is a string, else nullopt (absent, another type, or
+// `object` not an object). For reading documents this program wrote itself.
+std::optional<std::string> StringMember(const nlohmann::json& object, const char* key);
 
 }  // namespace capif
 

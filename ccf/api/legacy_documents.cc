@@ -6,18 +6,13 @@
 #include "ccf/api/invoker_management_api.h"
 #include "ccf/api/publish_service_api.h"
 #include "common/log.h"
+#include "common/strict_json.h"
 #include "common/status_macros.h"
 
 namespace capif {
 namespace {
 
 using nlohmann::json;
-
-std::optional<std::string> OptString(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
 
 absl::Status RemoveDocuments(SqliteDatabase& db, const std::string& kind,
                              const std::vector<std::string>& ids) {
@@ -45,7 +40,7 @@ absl::StatusOr<int> ConvertProviders(SqliteDatabase& db, ProviderRegistry& provi
       Kept("API provider domain", id, "unreadable");
       continue;
     }
-    ProviderDomain d{id, OptString(doc, "apiProvDomInfo"), OptString(doc, "suppFeat"), {}};
+    ProviderDomain d{id, StringMember(doc, "apiProvDomInfo"), StringMember(doc, "suppFeat"), {}};
     ASSIGN_OR_RETURN(std::vector<SqlRow> funcs,
                      db.Query("SELECT id, json FROM resources WHERE kind = 'provider-function' "
                               "AND owner = ? ORDER BY id",
@@ -61,7 +56,7 @@ absl::StatusOr<int> ConvertProviders(SqliteDatabase& db, ProviderRegistry& provi
         break;
       }
       const json& reg = fd["regInfo"];
-      d.functions.push_back({SqlText(f[0]), id, *role, OptString(fd, "apiProvFuncInfo"),
+      d.functions.push_back({SqlText(f[0]), id, *role, StringMember(fd, "apiProvFuncInfo"),
                              reg.value("apiProvPubKey", ""), reg.value("apiProvCert", "")});
       function_ids.push_back(SqlText(f[0]));
     }

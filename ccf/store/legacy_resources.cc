@@ -8,18 +8,13 @@
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
 #include "common/log.h"
+#include "common/strict_json.h"
 #include "common/status_macros.h"
 
 namespace capif {
 namespace {
 
 using nlohmann::json;
-
-std::optional<std::string> OptString(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
 
 std::optional<SecurityContext> ContextOf(const std::string& invoker, const json& doc) {
   if (!doc.is_object() || !doc.contains("securityInfo") || !doc["securityInfo"].is_array()) {
@@ -28,13 +23,13 @@ std::optional<SecurityContext> ContextOf(const std::string& invoker, const json&
   SecurityContext c;
   c.api_invoker_id = invoker;
   c.notification_destination = doc.value("notificationDestination", "");
-  c.supported_features = OptString(doc, "supportedFeatures");
+  c.supported_features = StringMember(doc, "supportedFeatures");
   if (doc.contains("requestTestNotification") && doc["requestTestNotification"].is_boolean()) {
     c.request_test_notification = doc["requestTestNotification"].get<bool>();
   }
   if (doc.contains("websockNotifConfig") && doc["websockNotifConfig"].is_object()) {
     const json& w = doc["websockNotifConfig"];
-    c.websocket_uri = OptString(w, "websocketUri");
+    c.websocket_uri = StringMember(w, "websocketUri");
     if (w.contains("requestWebsocketUri") && w["requestWebsocketUri"].is_boolean()) {
       c.request_websocket_uri = w["requestWebsocketUri"].get<bool>();
     }
@@ -47,12 +42,12 @@ std::optional<SecurityContext> ContextOf(const std::string& invoker, const json&
     s.aef_id = e.value("aefId", "");
     if (e.contains("interfaceDetails") && e["interfaceDetails"].is_object()) {
       const json& i = e["interfaceDetails"];
-      InterfaceAddress a{OptString(i, "ipv4Addr"), OptString(i, "ipv6Addr"), OptString(i, "fqdn"),
-                         std::nullopt, OptString(i, "apiPrefix")};
+      InterfaceAddress a{StringMember(i, "ipv4Addr"), StringMember(i, "ipv6Addr"), StringMember(i, "fqdn"),
+                         std::nullopt, StringMember(i, "apiPrefix")};
       if (i.contains("port") && i["port"].is_number_integer()) a.port = i["port"].get<int64_t>();
       s.interface_details = a;
     }
-    s.api_id = OptString(e, "apiId");
+    s.api_id = StringMember(e, "apiId");
     for (const json& m : e.value("prefSecurityMethods", json::array())) {
       if (m.is_string()) s.pref_methods.push_back(m.get<std::string>());
     }
