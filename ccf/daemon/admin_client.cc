@@ -119,6 +119,8 @@ absl::StatusOr<std::vector<OutboundNotice>> AdminClient::ListNotices() {
     notice.attempts = n.attempts();
     notice.next_attempt = absl::FromUnixMillis(n.next_attempt_unix_ms());
     notice.last_error = n.last_error();
+    notice.api_invoker_id = n.api_invoker_id();
+    if (n.dead_since_unix_ms() != 0) notice.dead_since = absl::FromUnixMillis(n.dead_since_unix_ms());
     out.push_back(std::move(notice));
   }
   return out;

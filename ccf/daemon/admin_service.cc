@@ -64,6 +64,8 @@ class AdminService final : public v1::Admin::Service {
       out->set_next_attempt_unix_ms(absl::ToUnixMillis(n.next_attempt));
       out->set_last_error(n.last_error);
       out->set_created_unix_ms(absl::ToUnixMillis(n.created));
+      out->set_api_invoker_id(n.api_invoker_id);
+      if (n.dead()) out->set_dead_since_unix_ms(absl::ToUnixMillis(n.dead_since));
     }
     return grpc::Status::OK;
   }

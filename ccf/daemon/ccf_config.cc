@@ -335,7 +335,7 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
                                    {"listen", "certificate", "private_key", "trust_bundle",
                                     "bundle_sequence", "bundle_refresh_hint_seconds",
                                     "audit_log", "notice_retry_initial_ms",
-                                    "notice_retry_max_ms"}));
+                                    "notice_retry_max_ms", "notice_dead_letter_after_s"}));
   ASSIGN_OR_RETURN(config.listen_address, StringField(*bus, "bus", "listen"));
   if (!IsHostPort(config.listen_address)) return FieldError("bus.listen", "must be host:port");
   ASSIGN_OR_RETURN(std::string cert_path, StringField(*bus, "bus", "certificate"));
@@ -364,6 +364,11 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
   }
   config.notice_retry_initial = absl::Milliseconds(retry_initial);
   config.notice_retry_max = absl::Milliseconds(retry_max);
+  ASSIGN_OR_RETURN(uint64_t dead_letter,
+                   UintField(*bus, "bus", "notice_dead_letter_after_s", 7 * 24 * 3600,
+                             365 * 24 * 3600));
+  if (dead_letter < 60) return FieldError("bus.notice_dead_letter_after_s", "must be at least 60");
+  config.notice_dead_letter_after = absl::Seconds(dead_letter);
 
   ASSIGN_OR_RETURN(const json* peers, Member(root, "", "peers", false));
   if (peers != nullptr) {

@@ -52,6 +52,9 @@ struct CcfConfig {
   // this, doubling up to notice_retry_max between attempts.
   absl::Duration notice_retry_initial = absl::Milliseconds(500);
   absl::Duration notice_retry_max = absl::Seconds(30);
+  // A notice not acknowledged after this long is given up (a dead letter: kept, shown by
+  // `capifctl notices` and the metrics, never tried again).
+  absl::Duration notice_dead_letter_after = absl::Hours(24 * 7);
   std::optional<NorthboundConfig> northbound;
   // host:port of the Prometheus metrics endpoint (plain HTTP, ccf/metrics.h); "" = none.
   std::string metrics_listen;

@@ -92,6 +92,7 @@ TEST_F(CcfConfigTest, LoadsValidConfiguration) {
   EXPECT_FALSE(b.agreement.home_issues_tokens);  // #24 method 3 unless agreed otherwise
   EXPECT_EQ(config->notice_retry_initial, absl::Milliseconds(500));
   EXPECT_EQ(config->notice_retry_max, absl::Seconds(30));
+  EXPECT_EQ(config->notice_dead_letter_after, absl::Hours(24 * 7));
   // No agreement: only the basics.
   const Peer& a2 = config->peers[1];
   EXPECT_EQ(a2.relation, PeerRelation::kCapif6);
@@ -136,6 +137,8 @@ TEST_F(CcfConfigTest, ErrorsNameTheField) {
       {R"("bundle_sequence": 7)",
        R"("bundle_sequence": 7, "notice_retry_initial_ms": 500, "notice_retry_max_ms": 100)",
        "bus.notice_retry_max_ms: must be at least"},
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "notice_dead_letter_after_s": 5)",
+       "bus.notice_dead_letter_after_s: must be at least 60"},
       {R"("ccf_id": "ccf-a2")", R"("ccf_id": "ccf-b")", "peers[1].ccf_id: 'ccf-b' is configured twice"},
       {R"("ccf_id": "ccf-a2")", R"("ccf_id": "ccf-a")", "peers[1]: names this CCF itself"},
       {R"("relation": "CAPIF-6"})", R"("relation": "CAPIF-6", "colour": "red"})",

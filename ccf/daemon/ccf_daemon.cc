@@ -137,7 +137,8 @@ int RunCcfd(int argc, char** argv) {
     for (const Peer& p : config->peers) peer_ids.push_back(p.ccf_id.value());
     metrics = std::make_shared<CcfMetrics>(peer_ids, &bundles,
                                            northbound ? northbound->outbox() : nullptr,
-                                           Clock::Real());
+                                           Clock::Real(),
+                                           northbound ? northbound->dispatcher() : nullptr);
     auto exposer = ServeMetrics(config->metrics_listen, metrics);
     if (!exposer.ok()) {
       std::cerr << "ccfd: " << exposer.status().message() << "\n";

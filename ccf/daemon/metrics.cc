@@ -54,19 +54,37 @@ std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
                           "Offboarding/revocation notices not acknowledged yet.");
       auto oldest = Gauges("capif_outbox_oldest_pending_seconds",
                            "Age of the oldest unacknowledged notice (0 when none).");
-      std::map<std::pair<std::string, std::string>, int> by;
+      auto dead = Gauges("capif_outbox_dead_letters",
+                         "Notices given up after the dead-letter age (kept for the operator).");
+      std::map<std::pair<std::string, std::string>, int> by, dead_by;
       double oldest_s = 0;
       for (const OutboundNotice& n : *pending) {
+        if (n.dead()) {
+          ++dead_by[{n.kind, n.destination}];
+          continue;
+        }
         ++by[{n.kind, n.destination}];
         oldest_s = std::max(oldest_s, absl::ToDoubleSeconds(now - n.created));
       }
       for (const auto& [key, n] : by) {
         Add(count, n, {{"kind", key.first}, {"destination", key.second}});
       }
+      for (const auto& [key, n] : dead_by) {
+        Add(dead, n, {{"kind", key.first}, {"destination", key.second}});
+      }
       Add(oldest, oldest_s);
       out.push_back(std::move(count));
       out.push_back(std::move(oldest));
+      out.push_back(std::move(dead));
     }
+  }
+  if (dispatcher_ != nullptr) {
+    auto failures = Gauges("capif_outbox_destination_failures",
+                           "Consecutive failed delivery attempts of a destination failing now.");
+    for (const auto& [destination, n] : dispatcher_->FailingDestinations()) {
+      Add(failures, n, {{"destination", destination}});
+    }
+    out.push_back(std::move(failures));
   }
   return out;
 }

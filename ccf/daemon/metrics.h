@@ -5,8 +5,10 @@
 //   capif_peer_bundle_age_seconds{peer}          time since the held bundle was fetched
 //   capif_peer_bundle_refresh_ok{peer}           1 if the last refresh succeeded, else 0
 //   capif_peer_bundle_refresh_failures{peer}     consecutive failed refreshes
-//   capif_outbox_pending{kind,destination}       notices not acknowledged yet
+//   capif_outbox_pending{kind,destination}       notices not acknowledged yet (dead letters not)
 //   capif_outbox_oldest_pending_seconds          age of the oldest one (0 when empty)
+//   capif_outbox_dead_letters{kind,destination}  notices given up (kept for the operator)
+//   capif_outbox_destination_failures{destination}  consecutive failed attempts of a failing one
 //
 // Served by prometheus-cpp's pull exposer (Debian's prometheus-cpp) at http://<listen>/metrics
 // when the configuration has "metrics": {"listen": "host:port"}. Plain HTTP: bind it to a
@@ -23,6 +25,7 @@
 #include <prometheus/metric_family.h>
 
 #include "absl/status/statusor.h"
+#include "ccf/notices/notice_dispatcher.h"
 #include "ccf/store/stores.h"
 #include "common/clock.h"
 #include "federation/peer_bundles.h"
@@ -33,8 +36,12 @@ class CcfMetrics final : public prometheus::Collectable {
  public:
   // Each source may be null (not reported); all must outlive this object.
   CcfMetrics(std::vector<std::string> peer_ids, const PeerBundles* bundles, NoticeOutbox* outbox,
-             const Clock& clock)
-      : peer_ids_(std::move(peer_ids)), bundles_(bundles), outbox_(outbox), clock_(clock) {}
+             const Clock& clock, const NoticeDispatcher* dispatcher = nullptr)
+      : peer_ids_(std::move(peer_ids)),
+        bundles_(bundles),
+        outbox_(outbox),
+        clock_(clock),
+        dispatcher_(dispatcher) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -43,6 +50,7 @@ class CcfMetrics final : public prometheus::Collectable {
   const PeerBundles* const bundles_;
   NoticeOutbox* const outbox_;
   const Clock& clock_;
+  const NoticeDispatcher* const dispatcher_;
 };
 
 // Serves `metrics` at http://<listen>/metrics; the bound port is in GetListeningPorts().

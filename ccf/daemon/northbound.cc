@@ -67,7 +67,8 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   Northbound* self = n.get();
   n->dispatcher_ = std::make_unique<NoticeDispatcher>(
       n->outbox_.get(), clock,
-      NoticeRetryPolicy{config.notice_retry_initial, config.notice_retry_max},
+      NoticeRetryPolicy{config.notice_retry_initial, config.notice_retry_max,
+                        config.notice_dead_letter_after},
       [self, remote](const OutboundNotice& notice) -> absl::Status {
         if (notice.kind == kNoticeAefRevoke) return self->aef_notifier_->Deliver(notice);
         if (remote == nullptr) return absl::UnavailableError("no peer CCFs configured");

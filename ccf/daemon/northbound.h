@@ -53,6 +53,7 @@ class Northbound {
   LocalCcf* local_state() { return local_state_.get(); }
   // Notices to peers and AEFs not acknowledged yet.
   NoticeOutbox* outbox() { return outbox_.get(); }
+  const NoticeDispatcher* dispatcher() const { return dispatcher_.get(); }
   // The CCF database (for stores that live beside the northbound's, e.g. peer bundles).
   std::shared_ptr<SqliteDatabase> database() { return db_; }
   // What the admin API (ccf/daemon/admin_service.h) acts on in the running CCF: enrollment

@@ -1,5 +1,6 @@
 #include "ccf/notices/notice_dispatcher.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -10,6 +11,7 @@ namespace capif {
 
 namespace {
 constexpr int kBatch = 100;
+constexpr int kBatchesPerPass = 10;
 }  // namespace
 
 absl::Duration NoticeBackoff(const NoticeRetryPolicy& policy, int failed_attempts) {
@@ -18,34 +20,86 @@ absl::Duration NoticeBackoff(const NoticeRetryPolicy& policy, int failed_attempt
   return std::min(d, policy.max);
 }
 
+void NoticeDispatcher::DeadLetters(absl::Time now) {
+  auto dead = outbox_->DeadLetter(now - policy_.dead_letter_after, now);
+  if (!dead.ok()) {
+    LogError("notices", absl::StrCat("outbox: ", dead.status().ToString()));
+    return;
+  }
+  std::map<std::string, int> by_destination;
+  for (const OutboundNotice& n : *dead) ++by_destination[n.destination];
+  for (const auto& [destination, count] : by_destination) {
+    LogError("notices", absl::StrCat(count, " notice(s) to ", destination, " given up after ",
+                                     absl::FormatDuration(policy_.dead_letter_after),
+                                     " without acknowledgement (dead letters, listed by capifctl "
+                                     "notices)"));
+  }
+}
+
+void NoticeDispatcher::Failed(const OutboundNotice& n, const absl::Status& s, absl::Time now,
+                              absl::Status* kept) {
+  Destination& d = destinations_[n.destination];
+  // After a restart the notice's own count carries the backoff on.
+  d.failures = std::max(d.failures + 1, n.attempts + 1);
+  absl::Duration wait = NoticeBackoff(policy_, d.failures);
+  *kept = outbox_->Failed(n.notice_id, now + wait, std::string(s.message()));
+  if (kept->ok()) *kept = outbox_->Postpone(n.destination, now + wait);
+  if (d.last_error.empty()) {
+    LogWarning("notices", absl::StrCat("notices to ", n.destination, " are failing (", n.kind,
+                                       " notice ", n.notice_id, ": ",
+                                       s.message().substr(0, 200), "); retrying with backoff up "
+                                       "to ", absl::FormatDuration(policy_.max)));
+  }
+  d.last_error = std::string(s.message().substr(0, 200));
+}
+
 absl::StatusOr<int> NoticeDispatcher::RunOnce() {
   absl::MutexLock run(&run_mu_);
-  auto due = outbox_->Due(clock_.Now(), kBatch);
-  if (!due.ok()) return due.status();
+  const absl::Time now = clock_.Now();
+  DeadLetters(now);
   int delivered = 0;
   std::set<std::string> failing;  // destinations that failed during this pass
-  for (const OutboundNotice& n : *due) {
-    absl::Status s = failing.count(n.destination)
-                         ? absl::UnavailableError("an earlier notice to it failed in this pass")
-                         : deliver_(n);
-    if (s.ok()) {
-      absl::Status done = outbox_->Delivered(n.notice_id);
-      if (!done.ok()) return done;
+  absl::Status kept;
+  // A full batch is read again: what it held is delivered or postponed by now, so the next one
+  // holds other notices (those behind a dead destination's are served in the same pass).
+  for (int batch = 0; batch < kBatchesPerPass && kept.ok(); ++batch) {
+    auto due = outbox_->Due(now, kBatch);
+    if (!due.ok()) return due.status();
+    for (const OutboundNotice& n : *due) {
+      if (failing.count(n.destination)) continue;  // postponed with the one that failed
+      absl::Status s = deliver_(n);
+      if (!s.ok()) {
+        failing.insert(n.destination);
+        Failed(n, s, now, &kept);
+        if (!kept.ok()) break;
+        continue;
+      }
+      kept = outbox_->Delivered(n.notice_id);
+      if (!kept.ok()) break;
       ++delivered;
+      auto was = destinations_.find(n.destination);
+      if (was != destinations_.end()) {
+        LogInfo("notices", absl::StrCat(n.destination, " is reachable again after ",
+                                        was->second.failures, " failed attempt(s)"));
+        destinations_.erase(was);
+      }
       LogInfo("notices", absl::StrCat(n.destination, " acknowledged ", n.kind, " notice ",
                                       n.notice_id, " after ", n.attempts + 1, " attempt(s)"));
-      continue;
     }
-    failing.insert(n.destination);
-    absl::Duration wait = NoticeBackoff(policy_, n.attempts + 1);
-    absl::Status kept = outbox_->Failed(n.notice_id, clock_.Now() + wait, std::string(s.message()));
-    if (!kept.ok()) return kept;
-    LogWarning("notices", absl::StrCat(n.kind, " notice ", n.notice_id, " to ", n.destination,
-                                       " not delivered (attempt ", n.attempts + 1, "): ",
-                                       s.message().substr(0, 200), "; next try in ",
-                                       absl::FormatDuration(wait)));
+    if (due->size() < static_cast<size_t>(kBatch)) break;
   }
+  {
+    absl::MutexLock lock(&failing_mu_);
+    failing_.clear();
+    for (const auto& [destination, d] : destinations_) failing_[destination] = d.failures;
+  }
+  if (!kept.ok()) return kept;
   return delivered;
+}
+
+std::map<std::string, int> NoticeDispatcher::FailingDestinations() const {
+  absl::MutexLock lock(&failing_mu_);
+  return failing_;
 }
 
 void NoticeDispatcher::Start(absl::Duration poll) {

@@ -6,17 +6,24 @@
 //   d.Start(absl::Milliseconds(250));   // background passes; Wake() after an Enqueue
 //
 // A pass hands every due notice to the deliverer. OK = acknowledged: removed. An error: the
-// notice is kept, and tried again after a backoff that doubles from `initial` (first retry) up to
-// `max`, so a destination that comes back is served again within `max`. When one notice to a
-// destination fails, the others due for it in the same pass wait with it (one dead peer costs
-// one timeout per pass, not one per notice). Notices survive restarts: they live in the
-// database, and a pass also picks up those another process (capifctl) wrote.
+// notice is kept, and its destination is retried after a backoff that doubles from `initial`
+// (first retry) up to `max` with each consecutive failure, so a destination that comes back is
+// served again within `max`. Backoff is per destination: when one notice to it fails, every
+// other notice to it waits until the same time (one dead peer or AEF costs one attempt per
+// backoff, however many notices it has, and nothing else is rewritten). Logging is per
+// destination and per change of state: one warning when it starts failing, one line when it is
+// reachable again, one error when notices to it become dead letters: notices older than
+// `dead_letter_after` are given up, kept (capifctl notices shows them) but never tried again.
+// Notices survive restarts: they live in the database, and a pass also picks up those another
+// process (capifctl) wrote.
 //
 // Thread-safe. RunOnce() is for tests (with an injected clock) and for the background thread.
 #ifndef CAPIF_CCF_NOTICES_NOTICE_DISPATCHER_H_
 #define CAPIF_CCF_NOTICES_NOTICE_DISPATCHER_H_
 
 #include <functional>
+#include <map>
+#include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -31,6 +38,7 @@ namespace capif {
 struct NoticeRetryPolicy {
   absl::Duration initial = absl::Milliseconds(500);
   absl::Duration max = absl::Seconds(30);
+  absl::Duration dead_letter_after = absl::Hours(24 * 7);
 };
 
 // The delay before the attempt that follows `failed_attempts` failures (>= 1).
@@ -54,6 +62,9 @@ class NoticeDispatcher {
   // Waits for the pass in progress. Undelivered notices stay in the outbox.
   void Stop();
 
+  // The destinations failing now, and their consecutive failed attempts (for metrics).
+  std::map<std::string, int> FailingDestinations() const;
+
  private:
   void Loop(absl::Duration poll);
   bool Woken() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; }
@@ -62,7 +73,18 @@ class NoticeDispatcher {
   const Clock& clock_;
   const NoticeRetryPolicy policy_;
   const Deliverer deliver_;
+  struct Destination {
+    int failures = 0;  // consecutive
+    std::string last_error;
+  };
+  void DeadLetters(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
+  void Failed(const OutboundNotice& n, const absl::Status& s, absl::Time now,
+              absl::Status* kept) ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
+
   absl::Mutex run_mu_;  // one pass at a time
+  std::map<std::string, Destination> destinations_ ABSL_GUARDED_BY(run_mu_);
+  mutable absl::Mutex failing_mu_;
+  std::map<std::string, int> failing_ ABSL_GUARDED_BY(failing_mu_);  // a copy for readers
   mutable absl::Mutex mu_;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

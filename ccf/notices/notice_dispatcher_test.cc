@@ -87,11 +87,79 @@ TEST_F(NoticeDispatcherTest, OneDeadDestinationDoesNotHoldUpOthers) {
                   .ok());
   NoticeDispatcher d = Make();
   EXPECT_EQ(*d.RunOnce(), 1);
-  // One attempt at the dead peer per pass; its second notice waits with it.
+  // One attempt at the dead peer per pass; its second notice waits with it, untried.
   EXPECT_EQ(attempts_, (std::vector<std::string>{"n-1", "n-3"}));
   auto pending = outbox_->Pending();
   ASSERT_EQ(pending->size(), 2u);
-  for (const OutboundNotice& n : *pending) EXPECT_EQ(n.attempts, 1);
+  EXPECT_EQ((*pending)[0].attempts, 1);
+  EXPECT_EQ((*pending)[1].attempts, 0);
+  EXPECT_EQ((*pending)[0].next_attempt, (*pending)[1].next_attempt);
+  EXPECT_EQ(d.FailingDestinations(), (std::map<std::string, int>{{"ccf-b", 1}}));
+}
+
+// Issue 10, problem 9: a thousand notices to an AEF that is gone cost one attempt per backoff,
+// not a thousand per pass; an idle pass touches nothing.
+TEST_F(NoticeDispatcherTest, ManyNoticesToADeadDestinationCostOneAttemptPerBackoff) {
+  std::vector<OutboundNotice> notices;
+  for (int i = 0; i < 1000; ++i) {
+    notices.push_back({"n-" + std::to_string(i), "aef-gone", kNoticeAefRevoke, "{}", clock_.Now()});
+  }
+  notices.push_back({"c-1", "ccf-c", kNoticeRevocation, "z", clock_.Now()});
+  up_["ccf-c"] = true;
+  ASSERT_TRUE(outbox_->Enqueue(notices).ok());
+  NoticeDispatcher d = Make();
+  EXPECT_EQ(*d.RunOnce(), 1);
+  EXPECT_EQ(attempts_, (std::vector<std::string>{"n-0", "c-1"}));  // another destination served
+  EXPECT_TRUE(outbox_->Due(clock_.Now(), 100)->empty());
+  for (int pass = 0; pass < 10; ++pass) EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_.size(), 2u);
+  // Each backoff: one attempt; the backoff grows per destination, not per notice.
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_.size(), 3u);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_.size(), 3u);  // second failure: 2 s
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_.size(), 4u);
+  EXPECT_EQ(d.FailingDestinations(), (std::map<std::string, int>{{"aef-gone", 3}}));
+  // It comes back: everything due is delivered, and it is no longer failing.
+  up_["aef-gone"] = true;
+  clock_.Advance(absl::Seconds(4));
+  while (*d.RunOnce() > 0) {
+  }
+  EXPECT_TRUE(outbox_->Pending()->empty());
+  EXPECT_TRUE(d.FailingDestinations().empty());
+}
+
+TEST_F(NoticeDispatcherTest, NoticesNeverAcknowledgedBecomeDeadLetters) {
+  ASSERT_TRUE(outbox_->Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, "x", clock_.Now(), 0, {}, "",
+                                 "inv-1"}})
+                  .ok());
+  NoticeDispatcher d(outbox_.get(), clock_,
+                     {absl::Seconds(1), absl::Seconds(4), /*dead_letter_after=*/absl::Minutes(10)},
+                     [this](const OutboundNotice& n) { return Deliver(n); });
+  EXPECT_EQ(*d.RunOnce(), 0);
+  clock_.Advance(absl::Minutes(10) + absl::Seconds(1));
+  // Enqueued later: still live.
+  ASSERT_TRUE(outbox_->Enqueue({{"n-2", "ccf-b", kNoticeOffboarding, "y", clock_.Now()}}).ok());
+  attempts_.clear();
+  EXPECT_EQ(*d.RunOnce(), 0);
+  EXPECT_EQ(attempts_, std::vector<std::string>{"n-2"});  // n-1 is not tried any more
+  auto pending = outbox_->Pending();
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_TRUE((*pending)[0].dead());
+  EXPECT_EQ((*pending)[0].dead_since, clock_.Now());
+  EXPECT_EQ((*pending)[0].api_invoker_id, "inv-1");
+  EXPECT_FALSE((*pending)[1].dead());
+  // Dead letters stay dead, however long it runs; the peer coming back does not revive them.
+  up_["ccf-b"] = true;
+  clock_.Advance(absl::Hours(1));
+  attempts_.clear();
+  EXPECT_EQ(*d.RunOnce(), 0);  // n-2 is dead by now too
+  EXPECT_TRUE(attempts_.empty());
+  EXPECT_EQ(outbox_->Pending()->size(), 2u);
 }
 
 TEST_F(NoticeDispatcherTest, BackgroundThreadDeliversAfterWake) {

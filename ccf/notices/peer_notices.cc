@@ -26,6 +26,7 @@ std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
   std::vector<OutboundNotice> out;
   for (const auto& [peer, aefs] : aefs_by_peer) {
     OutboundNotice n{NewRequestId(), peer, "", "", now};
+    n.api_invoker_id = api_invoker_id;
     if (offboarding) {
       fv1::OffboardingNotice msg;
       msg.set_api_invoker_id(api_invoker_id);
@@ -59,6 +60,7 @@ std::vector<OutboundNotice> GrantConfirmationsFor(const std::string& api_invoker
   std::vector<OutboundNotice> out;
   for (const auto& [peer, targets] : targets_by_peer) {
     OutboundNotice n{NewRequestId(), peer, kNoticeGrantConfirmation, "", now};
+    n.api_invoker_id = api_invoker_id;
     fv1::SecurityMethodConfirmation msg;
     msg.set_api_invoker_id(api_invoker_id);
     msg.set_notice_id(n.notice_id);
@@ -91,7 +93,9 @@ OutboundNotice AefRevokeNotice(std::string notice_id, const std::string& aef_id,
                          {{"apiInvokerId", api_invoker_id}, {"aefId", aef_id},
                           {"apiIds", api_ids}, {"cause", "UNEXPECTED_REASON"}}},
                         {"supportedFeatures", "0"}};
-  return {std::move(notice_id), aef_id, kNoticeAefRevoke, req.dump(), now};
+  OutboundNotice n{std::move(notice_id), aef_id, kNoticeAefRevoke, req.dump(), now};
+  n.api_invoker_id = api_invoker_id;
+  return n;
 }
 
 std::vector<OutboundNotice> AefNoticesFor(const std::string& api_invoker_id,

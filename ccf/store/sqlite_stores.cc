@@ -1,5 +1,7 @@
 #include "ccf/store/sqlite_stores.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/file_io.h"
 
@@ -163,6 +165,12 @@ const std::vector<std::string>& CcfSchema() {
       "ALTER TABLE invokers ADD COLUMN api_invoker_information TEXT;"
       "ALTER TABLE invokers ADD COLUMN supported_features TEXT;"
       "ALTER TABLE invokers ADD COLUMN api_list TEXT;",
+      // 10: the invoker each notice is about, and dead letters (given up after an age).
+      "ALTER TABLE outbox ADD COLUMN api_invoker_id TEXT NOT NULL DEFAULT '';"
+      "ALTER TABLE outbox ADD COLUMN dead_at_ms INTEGER NOT NULL DEFAULT 0;"
+      "DROP INDEX outbox_by_due;"
+      "CREATE INDEX outbox_by_due ON outbox(dead_at_ms, next_attempt_ms);"
+      "CREATE INDEX outbox_by_destination ON outbox(destination, dead_at_ms);",
   };
   return *kSchema;
 }
@@ -291,9 +299,9 @@ absl::Status EnqueueNoticesIn(SqliteDatabase::Tx& tx, const std::vector<Outbound
   for (const OutboundNotice& n : notices) {
     absl::Status s = tx.Execute(
         "INSERT OR IGNORE INTO outbox(notice_id, destination, kind, payload, created_at, "
-        "next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        "next_attempt_ms, api_invoker_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
         {n.notice_id, n.destination, n.kind, SqlBlob{n.payload}, absl::ToUnixSeconds(n.created),
-         absl::ToUnixMillis(n.created)});
+         absl::ToUnixMillis(n.created), n.api_invoker_id});
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
@@ -327,7 +335,7 @@ namespace {
 
 constexpr char kOutboxColumns[] =
     "SELECT notice_id, destination, kind, payload, created_at, attempts, next_attempt_ms, "
-    "last_error FROM outbox ";
+    "last_error, api_invoker_id, dead_at_ms FROM outbox ";
 
 std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
   std::vector<OutboundNotice> out;
@@ -341,6 +349,8 @@ std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
     n.attempts = static_cast<int>(SqlInt(row[5]));
     n.next_attempt = absl::FromUnixMillis(SqlInt(row[6]));
     n.last_error = SqlText(row[7]);
+    n.api_invoker_id = SqlText(row[8]);
+    if (SqlInt(row[9]) != 0) n.dead_since = absl::FromUnixMillis(SqlInt(row[9]));
     out.push_back(std::move(n));
   }
   return out;
@@ -350,8 +360,8 @@ std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
 
 absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::Due(absl::Time now, int limit) {
   auto rows = db_->Query(absl::StrCat(kOutboxColumns,
-                                      "WHERE next_attempt_ms <= ? ORDER BY next_attempt_ms, "
-                                      "created_at LIMIT ?"),
+                                      "WHERE dead_at_ms = 0 AND next_attempt_ms <= ? "
+                                      "ORDER BY next_attempt_ms, created_at LIMIT ?"),
                          {absl::ToUnixMillis(now), int64_t{limit}});
   if (!rows.ok()) return rows.status();
   return NoticesOf(*rows);
@@ -423,6 +433,33 @@ absl::Status SqlitePeerBundleStore::Save(const std::string& ccf_id, const PeerBu
       "INSERT INTO peer_bundles(ccf_id, status_json) VALUES (?, ?) "
       "ON CONFLICT(ccf_id) DO UPDATE SET status_json = excluded.status_json",
       {ccf_id, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+}
+
+absl::Status SqliteNoticeOutbox::Postpone(const std::string& destination,
+                                          absl::Time next_attempt) {
+  return db_->Execute(
+      "UPDATE outbox SET next_attempt_ms = ? WHERE destination = ? AND dead_at_ms = 0 AND "
+      "next_attempt_ms < ?",
+      {absl::ToUnixMillis(next_attempt), destination, absl::ToUnixMillis(next_attempt)});
+}
+
+absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::DeadLetter(
+    absl::Time created_before, absl::Time now) {
+  std::vector<OutboundNotice> out;
+  absl::Status s = db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    auto rows = tx.Query(absl::StrCat(kOutboxColumns,
+                                      "WHERE dead_at_ms = 0 AND created_at < ? "
+                                      "ORDER BY created_at, notice_id"),
+                         {absl::ToUnixSeconds(created_before)});
+    if (!rows.ok()) return rows.status();
+    out = NoticesOf(*rows);
+    for (OutboundNotice& n : out) n.dead_since = now;
+    return tx.Execute("UPDATE outbox SET dead_at_ms = ? WHERE dead_at_ms = 0 AND created_at < ?",
+                      {std::max<int64_t>(1, absl::ToUnixMillis(now)),
+                       absl::ToUnixSeconds(created_before)});
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::Pending() {

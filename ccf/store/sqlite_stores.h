@@ -76,6 +76,9 @@ class SqliteNoticeOutbox final : public NoticeOutbox {
   absl::Status Delivered(const std::string& notice_id) override;
   absl::Status Failed(const std::string& notice_id, absl::Time next_attempt,
                       const std::string& error) override;
+  absl::Status Postpone(const std::string& destination, absl::Time next_attempt) override;
+  absl::StatusOr<std::vector<OutboundNotice>> DeadLetter(absl::Time created_before,
+                                                         absl::Time now) override;
   absl::StatusOr<std::vector<OutboundNotice>> Pending() override;
 
  private:

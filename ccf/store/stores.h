@@ -32,6 +32,13 @@ struct OutboundNotice {
   int attempts = 0;
   absl::Time next_attempt;
   std::string last_error;
+  // The invoker the notice is about (for operators: `capifctl notices`).
+  std::string api_invoker_id;
+  // When it was given up (dead letter: older than the dispatcher's dead_letter_after without an
+  // acknowledgement); InfinitePast while it is still being delivered. Kept until removed by hand.
+  absl::Time dead_since = absl::InfinitePast();
+
+  bool dead() const { return dead_since != absl::InfinitePast(); }
 };
 
 // Payload: a serialized capif.federation.v1.OffboardingNotice (header left empty).
@@ -47,14 +54,21 @@ class NoticeOutbox {
  public:
   virtual ~NoticeOutbox() = default;
   virtual absl::Status Enqueue(const std::vector<OutboundNotice>& notices) = 0;
-  // Notices whose next attempt is due at `now`, oldest first, at most `limit`.
+  // Live notices whose next attempt is due at `now`, oldest first, at most `limit`.
   virtual absl::StatusOr<std::vector<OutboundNotice>> Due(absl::Time now, int limit) = 0;
   // Acknowledged: removed. OK if already gone.
   virtual absl::Status Delivered(const std::string& notice_id) = 0;
   // One more failed attempt; the next one at `next_attempt`.
   virtual absl::Status Failed(const std::string& notice_id, absl::Time next_attempt,
                               const std::string& error) = 0;
-  // Everything not yet acknowledged, oldest first.
+  // Every live notice to `destination` due before `next_attempt` waits until then (the
+  // destination is failing: one attempt per backoff for all of them, not one per notice).
+  virtual absl::Status Postpone(const std::string& destination, absl::Time next_attempt) = 0;
+  // Live notices created before `created_before` become dead letters (dead_since = `now`): no
+  // more attempts. Returns them.
+  virtual absl::StatusOr<std::vector<OutboundNotice>> DeadLetter(absl::Time created_before,
+                                                                 absl::Time now) = 0;
+  // Everything not acknowledged, dead letters included, oldest first.
   virtual absl::StatusOr<std::vector<OutboundNotice>> Pending() = 0;
 };
 

@@ -325,7 +325,10 @@ int Notices(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                       {"destination", n.destination}, {"attempts", n.attempts},
                       {"created", absl::FormatTime(n.created)},
                       {"next_attempt", absl::FormatTime(n.next_attempt)},
-                      {"last_error", n.last_error}});
+                      {"last_error", n.last_error},
+                      {"api_invoker_id", n.api_invoker_id},
+                      {"dead_letter", n.dead()}});
+      if (n.dead()) list.back()["dead_since"] = absl::FormatTime(n.dead_since);
     }
     out << nlohmann::json{{"pending", list}}.dump(2, ' ', false,
                                                  nlohmann::json::error_handler_t::replace)
@@ -334,8 +337,11 @@ int Notices(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   }
   out << pending->size() << " notice(s) waiting for acknowledgement\n";
   for (const OutboundNotice& n : *pending) {
-    out << "  " << n.notice_id << "  " << n.kind << " -> " << n.destination << "  attempts "
-        << n.attempts << ", next " << absl::FormatTime(n.next_attempt)
+    out << "  " << n.notice_id << "  " << n.kind << " -> " << n.destination
+        << (n.api_invoker_id.empty() ? "" : "  about " + n.api_invoker_id) << "  attempts "
+        << n.attempts
+        << (n.dead() ? ", given up " + absl::FormatTime(n.dead_since)
+                     : ", next " + absl::FormatTime(n.next_attempt))
         << (n.last_error.empty() ? "" : "  last error: " + n.last_error) << "\n";
   }
   return 0;
