@@ -13,7 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "federation/bus_server.h"
+#include "common/fake_clock.h"
 #include "federation/peer_client.h"
+#include "federation/shared_api_cache.h"
 #include "federation/testing/stub_local_ccf.h"
 #include "federation/testing/test_domains.h"
 
@@ -312,6 +314,45 @@ TEST_F(BusTest, PlaintextIsRefused) {
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
   grpc::Status s = stub->Hello(&ctx, req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+// Issue 10, problems 6 and 7: shared APIs come from a per-peer cache, served stale while the
+// peer is down; a peer never reached is reported unreachable instead of silently sharing nothing.
+TEST_F(BusTest, SharedApiCacheServesStaleWhileThePeerIsDown) {
+  auto client = ClientAs(b_);
+  FakeClock clock(absl::Now());
+  SharedApiCache cache({{CcfId("ccf-a"), client.get()}}, clock,
+                       {absl::Seconds(5), absl::Seconds(30), absl::Seconds(5)});
+  SharedApiSnapshot first = cache.Get("");
+  ASSERT_EQ(first.apis.size(), 1u);
+  EXPECT_EQ(first.apis[0]["ccfId"], "ccf-a");
+  EXPECT_TRUE(first.stale.empty());
+  EXPECT_TRUE(first.unreachable.empty());
+  EXPECT_TRUE(cache.Get("other").apis.empty());  // filtered here, from the same answer
+  local_.last_peer.clear();
+  EXPECT_EQ(cache.Get("location-query").apis.size(), 1u);
+  EXPECT_EQ(local_.last_peer, "");  // fresh: the peer was not asked again
+
+  server_->Shutdown(absl::Seconds(1));
+  clock.Advance(absl::Seconds(31));
+  SharedApiSnapshot stale = cache.Get("");
+  ASSERT_EQ(stale.apis.size(), 1u);  // answered at once from the last answer
+  EXPECT_EQ(stale.stale, std::vector<std::string>{"ccf-a"});
+  EXPECT_TRUE(stale.unreachable.empty());
+}
+
+TEST_F(BusTest, SharedApiCacheNamesAPeerItNeverReached) {
+  server_->Shutdown(absl::Seconds(1));
+  auto client = ClientAs(b_);
+  FakeClock clock(absl::Now());
+  SharedApiCache cache({{CcfId("ccf-a"), client.get()}}, clock,
+                       {absl::Seconds(2), absl::Seconds(30), absl::Seconds(5)});
+  SharedApiSnapshot s = cache.Get("");
+  EXPECT_TRUE(s.apis.empty());
+  EXPECT_EQ(s.unreachable, std::vector<std::string>{"ccf-a"});
+  // Within retry_after it is not asked again (the answer is known to be "down").
+  SharedApiSnapshot again = cache.Get("");
+  EXPECT_EQ(again.unreachable, std::vector<std::string>{"ccf-a"});
 }
 
 TEST_F(BusTest, ShutdownIsIdempotentAndStopsServing) {

@@ -2,8 +2,6 @@
 
 #include <grpcpp/client_context.h>
 
-#include <thread>
-
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -14,47 +12,8 @@ namespace capif {
 
 namespace fv1 = capif::federation::v1;
 
-std::vector<nlohmann::json> BusPeerRequests::SharedApis(const std::string& api_name) {
-  struct Call {
-    fv1::DiscoverShareableApisResponse response;
-    grpc::Status status;
-  };
-  // One blocking call per peer on its own thread, all bounded by the same gRPC deadline.
-  std::vector<Call> calls(peers_.size());
-  absl::Time deadline = absl::Now() + deadline_;
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < peers_.size(); ++i) {
-    threads.emplace_back([&, i] {
-      PeerClient* client = peers_[i].second;
-      fv1::DiscoverShareableApisRequest request;
-      *request.mutable_header() = client->NewHeader();
-      request.set_api_name(api_name);
-      grpc::ClientContext ctx;
-      PreparePeerCall(&ctx, deadline);
-      calls[i].status = client->stub()->DiscoverShareableApis(&ctx, request, &calls[i].response);
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  std::vector<nlohmann::json> out;
-  for (size_t i = 0; i < calls.size(); ++i) {
-    const Call& c = calls[i];
-    const std::string& peer = peers_[i].first.value();
-    if (!c.status.ok()) {
-      LogWarning("discover", absl::StrCat("peer ", peer, " shared nothing: ",
-                                          c.status.error_message().substr(0, 120)));
-      continue;
-    }
-    for (const std::string& text : c.response.service_api_description_json()) {
-      auto api = ParseStrictJson(text);
-      if (!api.ok() || !api->is_object() || api->value("ccfId", "") != peer) {
-        LogWarning("security", absl::StrCat("peer ", peer, " shared a malformed or mislabelled "
-                                            "service API; ignored"));
-        continue;
-      }
-      out.push_back(*std::move(api));
-    }
-  }
-  return out;
+SharedApiSnapshot BusPeerRequests::SharedApis(const std::string& api_name) {
+  return shared_apis_.Get(api_name);
 }
 
 PeerClient* BusPeerRequests::ClientOf(const std::string& ccf_id) const {

@@ -4,9 +4,10 @@
 // the ownership fan-out (#14) and the delivery of notices (#17, grant confirmations).
 // BusPeerRequests implements it over the bus's peer clients.
 //
-// Shared-API discovery asks all peers in parallel with one deadline; a peer that fails or is slow
-// is skipped (logged), never failing the invoker's discovery. Every description returned carries
-// the ccfId of the CCF that shares it. Thread-safe.
+// Shared APIs come from a per-peer cache refreshed in the background (shared_api_cache.h): a peer
+// that is down is answered for from its last answer, and named as unreachable when there is
+// none, so callers can tell "not shared" from "could not ask". Every description returned
+// carries the ccfId of the CCF that shares it. Thread-safe.
 #ifndef CAPIF_FEDERATION_PEER_REQUESTS_H_
 #define CAPIF_FEDERATION_PEER_REQUESTS_H_
 
@@ -22,6 +23,7 @@
 #include "federation/local_ccf.h"
 #include "federation/ownership_resolver.h"
 #include "federation/peer_client.h"
+#include "federation/shared_api_cache.h"
 
 namespace capif {
 
@@ -39,7 +41,7 @@ class PeerRequests {
  public:
   virtual ~PeerRequests() = default;
   // ServiceAPIDescriptions shared by peers; `api_name` narrows the query when not empty.
-  virtual std::vector<nlohmann::json> SharedApis(const std::string& api_name) = 0;
+  virtual SharedApiSnapshot SharedApis(const std::string& api_name) = 0;
 
   // Solutions #12, #20, #24, requesting side: asks the CCF `ccf_id` to select the security
   // method of its AEF for this CCF's invoker. Unavailable when the peer cannot be reached;
@@ -80,9 +82,10 @@ class BusPeerRequests final : public PeerRequests {
   BusPeerRequests(std::vector<std::pair<CcfId, PeerClient*>> peers,
                    absl::Duration deadline = absl::Seconds(2))
       : peers_(std::move(peers)), deadline_(deadline),
-        owners_(peers_, Clock::Real(), OwnershipResolver::Options{deadline}) {}
+        owners_(peers_, Clock::Real(), OwnershipResolver::Options{deadline}),
+        shared_apis_(peers_, Clock::Real(), SharedApiCache::Options{deadline}) {}
 
-  std::vector<nlohmann::json> SharedApis(const std::string& api_name) override;
+  SharedApiSnapshot SharedApis(const std::string& api_name) override;
   absl::StatusOr<MethodDecision> RequestSecurityMethod(const std::string& ccf_id,
                                                        const std::string& api_invoker_id,
                                                        const std::vector<std::string>& preferred,
@@ -106,6 +109,7 @@ class BusPeerRequests final : public PeerRequests {
   const std::vector<std::pair<CcfId, PeerClient*>> peers_;
   const absl::Duration deadline_;
   OwnershipResolver owners_;
+  SharedApiCache shared_apis_;
 };
 
 }  // namespace capif

@@ -60,6 +60,8 @@ int HttpFor(absl::StatusCode code) {
       return 501;
     case absl::StatusCode::kUnavailable:
       return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
     default:
       return 500;
   }
@@ -78,6 +80,7 @@ const char* TitleFor(int http) {
     case 415: return "Unsupported Media Type";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     default: return "Internal Server Error";
   }
 }
@@ -145,6 +148,18 @@ std::pair<int, nlohmann::json> ProblemFromStatus(const absl::Status& status) {
     problem["invalidParams"] = nlohmann::json::parse(std::string(*ip), nullptr, false);
   }
   return {http, problem};
+}
+
+bool IsPeerOutage(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
+}
+
+RestResponse RetryLaterResponse(const absl::Status& status, int retry_after_seconds) {
+  auto [http, problem] = ProblemFromStatus(status);
+  RestResponse r = RestResponse::Json(http, problem);
+  r.content_type = "application/problem+json";
+  r.headers.emplace_back("Retry-After", absl::StrCat(retry_after_seconds));
+  return r;
 }
 
 absl::StatusOr<nlohmann::json> ParseJsonBody(const RestRequest& req) {

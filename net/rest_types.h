@@ -88,6 +88,12 @@ absl::Status OptionalMember(const nlohmann::json& object, const char* key, const
 // The ProblemDetails for an error status, and its HTTP status code.
 std::pair<int, nlohmann::json> ProblemFromStatus(const absl::Status& status);
 
+// A peer CCF could not be asked (Unavailable: 503) or did not answer in time
+// (DeadlineExceeded: 504): the request may succeed later, it is not a "not found".
+bool IsPeerOutage(const absl::Status& status);
+// The ProblemDetails answer for `status`, with "Retry-After: <seconds>".
+RestResponse RetryLaterResponse(const absl::Status& status, int retry_after_seconds);
+
 // Body must be JSON (415 otherwise) and a JSON object without duplicate members (400).
 absl::StatusOr<nlohmann::json> ParseJsonBody(const RestRequest& req);
 

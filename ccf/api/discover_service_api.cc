@@ -93,7 +93,10 @@ absl::StatusOr<RestResponse> DiscoverServiceApi::Discover(const RestRequest& req
     if (!match.is_null()) found.push_back(std::move(match));
   }
   if (config_.remote != nullptr) {
-    for (const json& api : config_.remote->SharedApis(name.value_or(""))) {
+    // From the peers' last answers (shared_api_cache.h): a peer that is down is answered for
+    // from its cache; one never reached is left out (its outage is logged there).
+    SharedApiSnapshot shared = config_.remote->SharedApis(name.value_or(""));
+    for (const json& api : shared.apis) {
       json match = FilterServiceApi(api, req.query);
       if (!match.is_null()) found.push_back(std::move(match));
     }

@@ -109,6 +109,9 @@ RestResponse SecurityInfoResponse(const json& body, int64_t max_age_seconds) {
   return r;
 }
 
+// When a peer CCF could not answer: how long the caller should wait before retrying.
+constexpr int kPeerRetryAfterSeconds = 5;
+
 // A change lost a race with another (compare-and-swap on the context's version): redone this
 // many times before the caller is told 409.
 constexpr int kWriteAttempts = 3;
@@ -174,7 +177,7 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
   }
   if (infos->size() > 100) return InvalidParamError("securityInfo", "at most 100 entries");
   std::optional<CapifTlsKeyMaterial> tls;  // derived once, only if some entry selects PSK
-  std::optional<std::vector<json>> shared_by_peers;  // fetched once, only if needed
+  std::optional<SharedApiSnapshot> shared_by_peers;  // fetched once, only if needed
   stored->clear();
   for (size_t i = 0; i < infos->size(); ++i) {
     const json& e = (*infos)[i];
@@ -220,9 +223,16 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     bool remote = false;
     if (!match && by_aef && config_.remote != nullptr) {
       if (!shared_by_peers) shared_by_peers = config_.remote->SharedApis("");
-      match = FindAefProfile(*shared_by_peers, selector, want_api);
+      match = FindAefProfile(shared_by_peers->apis, selector, want_api);
       remote = match.has_value() && !match->ccf_id.empty();
       if (match && !remote) match.reset();  // a peer's description must say whose it is
+      if (!match && !shared_by_peers->unreachable.empty()) {
+        // Not "not found": a peer that may publish it could not be asked.
+        return absl::UnavailableError(absl::StrCat(
+            at, ": the AEF is not published here, and peer CCF(s) ",
+            absl::StrJoin(shared_by_peers->unreachable, ", "),
+            " could not be asked for the APIs they share; retry later"));
+      }
     }
     if (!match) {
       return RestError(404, absl::StrCat(at, ": no published service API has this AEF"),
@@ -331,7 +341,9 @@ absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
   // PUT replaces: read what is there, decide (peers included), write if still unchanged.
   for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
     ASSIGN_OR_RETURN(std::optional<SecurityContext> old, config_.contexts->Get(id));
-    RETURN_IF_ERROR(BuildEntries(req, body, &ctx.entries));
+    absl::Status built = BuildEntries(req, body, &ctx.entries);
+    if (IsPeerOutage(built)) return RetryLaterResponse(built, kPeerRetryAfterSeconds);
+    RETURN_IF_ERROR(built);
     // Tokens issued before this context (an earlier one, since replaced) never count for it.
     ctx.created = config_.clock->Now();
     std::vector<OutboundNotice> notices =
@@ -359,7 +371,9 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
     ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id));
     if (!ctx) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
     std::vector<SecurityEntry> added;
-    RETURN_IF_ERROR(BuildEntries(req, body, &added));
+    absl::Status built = BuildEntries(req, body, &added);
+    if (IsPeerOutage(built)) return RetryLaterResponse(built, kPeerRetryAfterSeconds);
+    RETURN_IF_ERROR(built);
     // An entry for the same AEF and APIs as one already there replaces it (e.g. a PSK
     // renegotiated on a new TLS session: the old AEFPSK dies).
     // Peers made their grants for the added entries on a lease: confirmed with this write.
@@ -468,7 +482,7 @@ void SecurityApi::ForgetRemoteInvoker(const std::string& api_invoker_id) {
   }
 }
 
-std::optional<RemoteSecurityInfo> SecurityApi::RemoteInfo(const std::string& cache_key,
+absl::StatusOr<RemoteSecurityInfo> SecurityApi::RemoteInfo(const std::string& cache_key,
                                                           const std::string& home,
                                                           const std::string& invoker_id,
                                                           const std::string& aef_id,
@@ -484,7 +498,7 @@ std::optional<RemoteSecurityInfo> SecurityApi::RemoteInfo(const std::string& cac
   if (!fetched.ok()) {
     LogWarning("security", absl::StrCat("security information of ", invoker_id, " from ", home,
                                         " refused: ", fetched.status().message()));
-    return std::nullopt;
+    return fetched.status();
   }
   absl::Time until = fetched->method == "PSK"
                          ? absl::FromUnixSeconds(fetched->aef_psk_expires_at)
@@ -524,6 +538,7 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
   absl::Time now = config_.clock->Now();
   int64_t now_s = absl::ToUnixSeconds(now);
   std::optional<int64_t> psk_left;
+  absl::Status outage;  // a peer that could not answer (kept if nothing else answers)
   auto limit = [&](const RemoteSecurityInfo& info) {
     if (info.method != "PSK") return;
     int64_t left = info.aef_psk_expires_at - now_s;
@@ -533,13 +548,15 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
     if (g.aef_id != aef_id || !g.StandsAt(now)) continue;
     granted = true;
     // Keyed by the grant and when it was made: a newer grant never sees an older grant's keys.
-    std::optional<RemoteSecurityInfo> info = RemoteInfo(
+    absl::StatusOr<RemoteSecurityInfo> info = RemoteInfo(
         absl::StrCat(invoker_id, "@", aef_id, "@", g.api_id, "@", g.home_ccf_id, "#",
                      absl::ToUnixMicros(g.granted_at)),
         g.home_ccf_id, invoker_id, aef_id, g.selected_method);
-    if (info) {
+    if (info.ok()) {
       entries.push_back(RemoteEntry(aef_id, g.api_id, *info, want_authn, want_authz));
       limit(*info);
+    } else if (IsPeerOutage(info.status())) {
+      outage = info.status();
     }
   }
   if (!granted) {
@@ -548,16 +565,23 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
     // home answers only if the invoker's context names this AEF as ours.
     auto home = config_.remote->FindInvokerHome(invoker_id);
     if (home.ok()) {
-      std::optional<RemoteSecurityInfo> info = RemoteInfo(
+      absl::StatusOr<RemoteSecurityInfo> info = RemoteInfo(
           absl::StrCat(invoker_id, "@", aef_id, "@owner:", *home), *home, invoker_id, aef_id, "");
-      if (info) {
+      if (info.ok()) {
         entries.push_back(RemoteEntry(aef_id, "", *info, want_authn, want_authz));
         limit(*info);
+      } else if (IsPeerOutage(info.status())) {
+        outage = info.status();
       }
     } else {
+      if (IsPeerOutage(home.status())) outage = home.status();
       LogInfo("security", absl::StrCat("home CCF of ", invoker_id.substr(0, 64),
                                        " not found: ", home.status().message()));
     }
+  }
+  if (entries.empty() && !outage.ok()) {
+    // Not "no security context": the CCF that would know could not be asked.
+    return RetryLaterResponse(outage, kPeerRetryAfterSeconds);
   }
   if (entries.empty()) {
     return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");

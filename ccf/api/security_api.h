@@ -143,7 +143,7 @@ class SecurityApi {
                                           const std::vector<std::string>& audience);
   // A peer's security information for its invoker, from the cache or the peer (nullopt when the
   // peer refuses or cannot be reached; logged).
-  std::optional<RemoteSecurityInfo> RemoteInfo(const std::string& cache_key,
+  absl::StatusOr<RemoteSecurityInfo> RemoteInfo(const std::string& cache_key,
                                                const std::string& home,
                                                const std::string& invoker_id,
                                                const std::string& aef_id,

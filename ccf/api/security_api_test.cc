@@ -295,9 +295,11 @@ TEST_F(SecurityApiTest, AefRevokesOneApiOfAnEntryCoveringSeveral) {
 class RacingPeer : public PeerRequests {
  public:
   std::function<void()> during;
-  std::vector<json> SharedApis(const std::string&) override {
-    return {{{"apiName", "remote-api"}, {"apiId", "api-r"}, {"ccfId", "ccf-z"},
-             {"aefProfiles", {{{"aefId", "aef-r"}, {"securityMethods", {"OAUTH"}}}}}}};
+  SharedApiSnapshot SharedApis(const std::string&) override {
+    SharedApiSnapshot s;
+    s.apis = {{{"apiName", "remote-api"}, {"apiId", "api-r"}, {"ccfId", "ccf-z"},
+               {"aefProfiles", {{{"aefId", "aef-r"}, {"securityMethods", {"OAUTH"}}}}}}};
+    return s;
   }
   absl::StatusOr<MethodDecision> RequestSecurityMethod(const std::string&, const std::string&,
                                                        const std::vector<std::string>&,
@@ -360,6 +362,50 @@ TEST_F(SecurityApiTest, UpdateRacingARevocationDoesNotBringItBack) {
     if (n.kind == kNoticeGrantConfirmation && n.destination == "ccf-z") ++confirmations;
   }
   EXPECT_EQ(confirmations, 1) << "one per successful write, none for the lost race";
+}
+
+// Peers that are down: nothing shared is known, no peer answers for its invokers.
+class DownPeers : public RacingPeer {
+ public:
+  SharedApiSnapshot SharedApis(const std::string&) override {
+    SharedApiSnapshot s;
+    s.unreachable = {"ccf-z"};
+    return s;
+  }
+  absl::StatusOr<std::string> FindInvokerHome(const std::string&) override {
+    return absl::UnavailableError("peer ccf-z: connection refused");
+  }
+};
+
+// Issue 10, problem 7: a peer outage is not "not found": 503 with Retry-After.
+TEST_F(SecurityApiTest, APeerOutageIsServiceUnavailableNotNotFound) {
+  DownPeers peer;
+  SecurityApiConfig config{&w_.invokers, &w_.providers, &w_.service_apis, w_.contexts.get(),
+                           &w_.grants, w_.keyring.get(), &w_.ca, &w_.clock, "ccf-a",
+                           "https://ccf.example"};
+  config.remote = &peer;
+  SecurityApi api(std::move(config));
+  auto put = api.Create(InvokerReq(
+      inv_.id, inv_.id,
+      {{"notificationDestination", "https://inv.example/n"},
+       {"securityInfo", {{{"aefId", "aef-r"}, {"prefSecurityMethods", {"OAUTH"}}}}}}));
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->status, 503) << put->body;
+  EXPECT_EQ(put->content_type, "application/problem+json");
+  ASSERT_EQ(put->headers.size(), 1u);
+  EXPECT_EQ(put->headers[0].first, "Retry-After");
+  EXPECT_NE(put->body.find("ccf-z"), std::string::npos) << put->body;
+  EXPECT_FALSE(w_.contexts->Get(inv_.id)->has_value());  // nothing written
+  // Our own AEFs are still found while the peer is down.
+  EXPECT_EQ(CcfWorld::HttpStatus(
+                api.Create(InvokerReq(inv_.id, inv_.id, ServiceSecurity({"PKI"}, p_.aef_id)))),
+            201);
+  // An AEF asking for a peer's invoker whose home cannot be found: 503, not 404.
+  RestRequest get = w_.As("aef", p_.aef_id);
+  get.path_params = {"inv-of-ccf-z"};
+  auto res = api.GetForAef(get);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->status, 503) << res->body;
 }
 
 TEST_F(SecurityApiTest, TokenErrorsAreAccessTokenErr) {
