@@ -1,15 +1,57 @@
 #include "net/https_server.h"
 
-#include <httplib.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <regex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "common/evp_key.h"
 #include "common/log.h"
+#include "net/utf8.h"
 
 namespace capif {
 namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+constexpr char kLog[] = "https";
+
+// TLS 1.2: ECDHE key exchange with an AEAD only (TS 33.210 / TS 33.310 profiles); TLS 1.3 suites
+// are all AEAD.
+constexpr char kTls12Ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr char kTls13Suites[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
 // Per-connection cache of the caller's identity ("" = no usable identity), so the client
 // certificate is parsed once per connection, not once per request.
@@ -39,17 +81,12 @@ std::optional<SpiffeId> CallerOf(const SSL* ssl) {
   return *SpiffeId::Parse(*cached);
 }
 
-void WriteProblem(const absl::Status& status, httplib::Response& res) {
-  auto [http, problem] = ProblemFromStatus(status);
-  if (http >= 500) LogError("northbound", absl::StrCat("request failed: ", status.ToString()));
-  res.status = http;
-  res.set_content(problem.dump(), "application/problem+json");
-}
-
 bool ConfigureContext(SSL_CTX& ctx, const NorthboundTls& tls) {
   SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(&ctx, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION |
                                 SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_set_cipher_list(&ctx, kTls12Ciphers) != 1) return false;
+  if (SSL_CTX_set_ciphersuites(&ctx, kTls13Suites) != 1) return false;
   static const unsigned char kSessionContext[] = "capif-fed-northbound";
   SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof(kSessionContext) - 1);
 
@@ -70,126 +107,695 @@ bool ConfigureContext(SSL_CTX& ctx, const NorthboundTls& tls) {
   return true;
 }
 
+// A parse error of the HTTP message (answered 400 and the like), not a transport error.
+bool IsHttpError(const error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::end_of_stream).category();
+}
+
+std::chrono::milliseconds Ms(absl::Duration d) {
+  return std::chrono::milliseconds(absl::ToInt64Milliseconds(d));
+}
+
+// What goes back to the client; built on a worker or the I/O thread, written by the I/O thread.
+struct Reply {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool close = false;  // end the connection after this answer (its request was not read whole)
+};
+
+Reply ProblemReply(const absl::Status& status, bool close = false, bool log = true) {
+  std::pair<int, nlohmann::json> problem = ProblemFromStatus(status);
+  if (problem.first >= 500 && log) {
+    LogError(kLog, absl::StrCat("request failed: ", status.ToString()));
+  }
+  Reply r;
+  r.status = problem.first;
+  r.content_type = "application/problem+json";
+  // Details may quote hostile input: never let dump() throw on it.
+  r.body = problem.second.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.close = close;
+  return r;
+}
+
+Reply RefusedReply(int http, absl::string_view detail) {
+  return ProblemReply(RestError(http, detail), /*close=*/true, /*log=*/false);
+}
+
+// Percent-decoding of a path ('+' kept) or of a query / form component ('+' is a space).
+// nullopt for a malformed escape.
+std::optional<std::string> PercentDecode(absl::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size() || !absl::ascii_isxdigit(in[i + 1]) ||
+          !absl::ascii_isxdigit(in[i + 2])) {
+        return std::nullopt;
+      }
+      auto hex = [](char h) { return absl::ascii_isdigit(h) ? h - '0' : absl::ascii_tolower(h) - 'a' + 10; };
+      out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// application/x-www-form-urlencoded or a query string: every name and value, decoded, must be
+// UTF-8. InvalidArgument (400) otherwise.
+absl::Status ParseForm(absl::string_view text, absl::string_view what,
+                       std::multimap<std::string, std::string>* out) {
+  for (absl::string_view pair : absl::StrSplit(text, '&', absl::SkipEmpty())) {
+    size_t eq = pair.find('=');
+    auto name = PercentDecode(pair.substr(0, eq), true);
+    auto value = PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true);
+    if (!name || !value) {
+      return RestError(400, absl::StrCat("malformed percent-encoding in the ", what),
+                       "INVALID_MSG_FORMAT");
+    }
+    if (!IsValidUtf8(*name) || !IsValidUtf8(*value)) {
+      return RestError(400, absl::StrCat("the ", what, " is not valid UTF-8"),
+                       "INVALID_MSG_FORMAT");
+    }
+    if (out != nullptr) out->emplace(*std::move(name), *std::move(value));
+  }
+  return absl::OkStatus();
+}
+
+std::string MediaType(absl::string_view content_type) {
+  std::string media = absl::AsciiStrToLower(content_type.substr(0, content_type.find(';')));
+  absl::StripAsciiWhitespace(&media);
+  return media;
+}
+
+// A fixed number of threads running queued jobs; at most threads + max_queued jobs are accepted
+// at a time (running or waiting). Thread-safe.
+class WorkerPool {
+ public:
+  WorkerPool(int threads, size_t max_queued)
+      : capacity_(static_cast<size_t>(threads) + max_queued) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~WorkerPool() { Shutdown(); }
+
+  // False when the pool is full or shutting down: the job was not taken.
+  bool TrySubmit(std::function<void()> job) {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || queue_.size() + running_ >= capacity_) return false;
+    queue_.push_back(std::move(job));
+    return true;
+  }
+
+  // Waits for running jobs; queued ones are dropped. Idempotent.
+  void Shutdown() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    std::deque<std::function<void()>> dropped;
+    absl::MutexLock lock(&mu_);
+    dropped.swap(queue_);
+  }
+
+ private:
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
+
+  void Run() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &WorkerPool::HasWork));
+        if (stopping_) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+        ++running_;
+      }
+      job();  // jobs catch their own exceptions
+      absl::MutexLock lock(&mu_);
+      --running_;
+    }
+  }
+
+  const size_t capacity_;
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  size_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+struct Counters {
+  std::atomic<uint64_t> open_connections{0};
+  std::atomic<uint64_t> accepted_connections{0};
+  std::atomic<uint64_t> refused_connections{0};
+  std::atomic<uint64_t> overloaded_requests{0};
+  std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> idle_closes{0};
+  std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> handler_exceptions{0};
+};
+
+void Bump(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+struct RouteEntry {
+  std::string method;
+  std::regex pattern;
+  RestHandler handler;
+};
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(
-    const NorthboundTls& tls, Options options) {
-  std::unique_ptr<HttpsServer> s(new HttpsServer());
-  s->options_ = options;
-  bool configured = false;
-  s->server_ = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-    configured = ConfigureContext(ctx, tls) &&
-                 (!options.configure_tls || options.configure_tls(ctx));
-    return configured;
-  });
-  if (!configured || !s->server_->is_valid()) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(
-        "northbound TLS: the certificate chain or private key cannot be used");
+class HttpsServer::Impl {
+ public:
+  explicit Impl(Options options) : options_(std::move(options)), ssl_(asio::ssl::context::tls_server) {}
+  ~Impl() {
+    Stop();
+    // asio's context destructor deletes SSL_CTX app data as if asio had set it; configure_tls
+    // hooks (sdk/aef) keep their own pointer there.
+    SSL_CTX_set_app_data(ssl_.native_handle(), nullptr);
   }
-  s->server_->set_payload_max_length(options.max_body_bytes);
-  // cpp-httplib's default also sets SO_REUSEPORT, which would let a second CCF share the port.
-  s->server_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  s->server_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;  // a handler already wrote a body
-    int http = res.status;
-    WriteProblem(RestError(http, http == 404 ? absl::StrCat("no resource at ", req.path)
-                           : http == 413 ? "the request body is too large"
-                                         : "request refused"),
-                 res);
-  });
-  s->server_->set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
+
+  absl::Status Init(const NorthboundTls& tls) {
+    SSL_CTX& ctx = *ssl_.native_handle();
+    bool configured =
+        ConfigureContext(ctx, tls) && (!options_.configure_tls || options_.configure_tls(ctx));
+    ERR_clear_error();
+    if (!configured) {
+      return absl::InvalidArgumentError(
+          "northbound TLS: the certificate chain or private key cannot be used");
+    }
+    if (options_.io_threads < 1 || options_.worker_threads < 1 || options_.max_connections < 1 ||
+        options_.max_header_bytes < 256 || options_.max_header_count < 1) {
+      return absl::InvalidArgumentError(
+          "HttpsServer: io_threads, worker_threads, max_connections and max_header_count must "
+          "be at least 1, max_header_bytes at least 256");
+    }
+    ioc_.emplace(options_.io_threads);
+    return absl::OkStatus();
+  }
+
+  void Route(const std::string& method, const std::string& pattern, RestHandler handler) {
+    routes_.push_back({method, std::regex(pattern), std::move(handler)});
+  }
+
+  absl::Status Bind() {
+    if (port_ > 0) return absl::OkStatus();
+    if (!ioc_) return absl::FailedPreconditionError("the server was stopped");
+    auto unavailable = [this](const std::string& why) {
+      return absl::UnavailableError(absl::StrCat("northbound: cannot listen on ", options_.host,
+                                                 ":", options_.port, ": ", why));
+    };
+    error_code ec;
+    tcp::resolver resolver(*ioc_);
+    auto endpoints = resolver.resolve(options_.host, std::to_string(options_.port),
+                                      tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec || endpoints.empty()) return unavailable(ec ? ec.message() : "no address");
+    tcp::endpoint endpoint = endpoints.begin()->endpoint();
+    acceptor_.emplace(asio::make_strand(*ioc_));
+    acceptor_->open(endpoint.protocol(), ec);
+    // SO_REUSEADDR only (no SO_REUSEPORT: a second CCF must not share the port).
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(endpoint, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      acceptor_.reset();
+      return unavailable(ec.message());
+    }
+    port_ = acceptor_->local_endpoint().port();
+    backoff_.emplace(acceptor_->get_executor());
+    return absl::OkStatus();
+  }
+
+  absl::Status Start() {
+    if (!threads_.empty()) return absl::OkStatus();
+    if (stopped_) return absl::FailedPreconditionError("the server was stopped");
+    if (absl::Status bound = Bind(); !bound.ok()) return bound;
+    pool_ = std::make_unique<WorkerPool>(options_.worker_threads, options_.max_queued_requests);
+    asio::post(acceptor_->get_executor(), [this] { Accept(); });
+    for (int i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { RunLoop(); });
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    if (stopped_.exchange(true)) return;
+    if (ioc_) ioc_->stop();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    if (pool_) pool_->Shutdown();
+    // Destroying the loop destroys every pending operation, and with them the connections.
+    backoff_.reset();
+    acceptor_.reset();
+    ioc_.reset();
+  }
+
+  int port() const { return port_; }
+
+  HttpsServer::Stats stats() const {
+    auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+    HttpsServer::Stats s;
+    s.open_connections = get(counters_.open_connections);
+    s.accepted_connections = get(counters_.accepted_connections);
+    s.refused_connections = get(counters_.refused_connections);
+    s.overloaded_requests = get(counters_.overloaded_requests);
+    s.timeouts = get(counters_.timeouts);
+    s.idle_closes = get(counters_.idle_closes);
+    s.accept_errors = get(counters_.accept_errors);
+    s.handler_exceptions = get(counters_.handler_exceptions);
+    return s;
+  }
+
+  const Options& options() const { return options_; }
+  asio::ssl::context& ssl() { return ssl_; }
+  Counters& counters() { return counters_; }
+  WorkerPool& pool() { return *pool_; }
+
+  // The route for a request, with its captures; nullptr if none.
+  const RouteEntry* Match(const std::string& method, const std::string& path,
+                          std::vector<std::string>* params) const {
+    for (const RouteEntry& r : routes_) {
+      if (r.method != method) continue;
+      std::smatch m;
+      if (!std::regex_match(path, m, r.pattern)) continue;
+      for (size_t i = 1; i < m.size(); ++i) params->push_back(m[i]);
+      return &r;
+    }
+    return nullptr;
+  }
+
+  // Runs on a worker: the handler's answer, or a ProblemDetails; never throws.
+  Reply RunHandler(const RestHandler& handler, const RestRequest& request) {
+    std::string what;
+    try {
+      absl::StatusOr<RestResponse> out = handler(request);
+      if (!out.ok()) return ProblemReply(out.status());
+      Reply reply;
+      reply.status = out->status;
+      reply.headers = std::move(out->headers);
+      reply.content_type = std::move(out->content_type);
+      if (!reply.content_type.empty()) reply.body = std::move(out->body);
+      return reply;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    Bump(counters_.handler_exceptions);
+    return ProblemReply(absl::InternalError(absl::StrCat("handler threw: ", what)));
+  }
+
+ private:
+  void RunLoop() {
+    for (;;) {
+      try {
+        ioc_->run();
+        return;
+      } catch (const std::exception& e) {
+        LogError(kLog, absl::StrCat("I/O loop: ", e.what()));
+      } catch (...) {
+        LogError(kLog, "I/O loop: unknown exception");
+      }
+    }
+  }
+
+  void Accept();
+  void OnAccept(const error_code& ec, tcp::socket socket);
+
+  Options options_;
+  Counters counters_;
+  asio::ssl::context ssl_;  // outlives every connection (declared before the loop)
+  std::vector<RouteEntry> routes_;
+  std::optional<asio::io_context> ioc_;
+  std::optional<tcp::acceptor> acceptor_;
+  std::optional<asio::steady_timer> backoff_;
+  bool accept_failing_ = false;  // on the acceptor's strand
+  std::unique_ptr<WorkerPool> pool_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopped_{false};
+  int port_ = 0;
+};
+
+namespace {
+
+// One client connection. Every method runs on the connection's strand, except that a handler's
+// Reply is posted back to it from a worker. One request at a time: while a handler runs, nothing
+// is read, so the handler may use the SSL* without racing the I/O thread.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(HttpsServer::Impl* server, tcp::socket socket)
+      : server_(server),
+        options_(server->options()),
+        stream_(std::move(socket), server->ssl()),
+        buffer_(options_.max_header_bytes + 64 * 1024) {}
+  ~Connection() { server_->counters().open_connections.fetch_sub(1, std::memory_order_relaxed); }
+
+  void Start() {
+    error_code ec;
+    tcp_layer().socket().set_option(tcp::no_delay(true), ec);
+    tcp_layer().expires_after(Ms(options_.handshake_timeout));
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = shared_from_this()](const error_code& e) {
+                              if (e) return self->Fail(e);
+                              self->ReadHeader();
+                            });
+  }
+
+ private:
+  beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
+
+  // A transport error or deadline: the connection ends without an answer.
+  void Fail(const error_code& ec) {
+    if (ec == beast::error::timeout) Bump(server_->counters().timeouts);
+    Close();
+  }
+
+  void Close() {
+    error_code ignored;
+    tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_layer().close();
+  }
+
+  // Keep-alive: wait up to idle_timeout for the first byte of the next request.
+  void WaitForNextRequest() {
+    if (buffer_.size() > 0) return ReadHeader();
+    tcp_layer().expires_after(Ms(options_.idle_timeout));
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](const error_code& e, size_t n) {
+                              if (e == beast::error::timeout) {
+                                Bump(self->server_->counters().idle_closes);
+                                return self->Close();
+                              }
+                              if (e) return self->Close();
+                              self->buffer_.commit(n);
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(options_.max_header_bytes);
+    parser_->body_limit(options_.max_body_bytes);
+    // One deadline for the whole header, however slowly it trickles in.
+    tcp_layer().expires_after(Ms(options_.header_timeout));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](const error_code& e, size_t) {
+                              self->OnHeader(e);
+                            });
+  }
+
+  void OnHeader(const error_code& ec) {
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      return Respond(RefusedReply(431, "the request header is too large"));
+    }
+    if (ec == http::error::body_limit) {
+      return Respond(RefusedReply(413, "the request body is too large"));
+    }
+    if (ec && (ec == http::error::end_of_stream ||
+               !IsHttpError(ec))) {
+      return Fail(ec);  // deadline, closed, reset or a TLS error: nobody to answer
+    }
+    if (ec) return Respond(RefusedReply(400, "malformed HTTP request"));
+
+    const auto& req = parser_->get();
+    size_t fields = 0;
+    for (auto it = req.begin(); it != req.end(); ++it) ++fields;
+    if (fields > options_.max_header_count) {
+      return Respond(RefusedReply(431, "too many header fields"));
+    }
+    if (req.target().size() > options_.max_target_bytes) {
+      return Respond(RefusedReply(414, "the request target is too long"));
+    }
+    for (auto it = req.find(http::field::content_encoding);
+         it != req.end() && it->name() == http::field::content_encoding; ++it) {
+      for (absl::string_view coding : absl::StrSplit(
+               absl::string_view(it->value().data(), it->value().size()), ',')) {
+        coding = absl::StripAsciiWhitespace(coding);
+        if (!coding.empty() && !absl::EqualsIgnoreCase(coding, "identity")) {
+          return Respond(RefusedReply(415, "Content-Encoding is not supported: send identity"));
         }
-        WriteProblem(absl::InternalError(absl::StrCat("handler threw: ", what)), res);
+      }
+    }
+    if (req.count(http::field::transfer_encoding) > 0) {
+      std::string te(req[http::field::transfer_encoding]);
+      absl::StripAsciiWhitespace(&te);
+      if (!absl::EqualsIgnoreCase(te, "chunked") || req.count(http::field::transfer_encoding) > 1) {
+        return Respond(RefusedReply(501, "only the chunked transfer coding is supported"));
+      }
+    }
+    if (!parser_->is_done() &&
+        absl::EqualsIgnoreCase(std::string(req[http::field::expect]), "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                      req.version());
+      tcp_layer().expires_after(Ms(options_.write_timeout));
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](const error_code& e, size_t) {
+                          if (e) return self->Fail(e);
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return Dispatch();
+    tcp_layer().expires_after(Ms(options_.body_timeout));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](const error_code& e, size_t) {
+                       if (e == http::error::body_limit) {
+                         return self->Respond(RefusedReply(413, "the request body is too large"));
+                       }
+                       if (e && (e == http::error::end_of_stream ||
+                                 e == http::error::partial_message ||
+                                 !IsHttpError(e))) {
+                         return self->Fail(e);
+                       }
+                       if (e) return self->Respond(RefusedReply(400, "malformed HTTP request"));
+                       self->Dispatch();
+                     });
+  }
+
+  // The request is read whole: check it, find its route, hand it to a worker.
+  void Dispatch() {
+    tcp_layer().expires_never();  // the handler's time is not the client's
+    keep_alive_ = parser_->get().keep_alive();
+    try {
+      RestRequest r;
+      const RouteEntry* route = nullptr;
+      absl::Status checked = Prepare(r, route);
+      if (!checked.ok()) return Respond(ProblemReply(checked));
+      if (route == nullptr) {
+        return Respond(ProblemReply(RestError(404, absl::StrCat("no resource at ", r.path))));
+      }
+      std::shared_ptr<Connection> self = shared_from_this();
+      const RestHandler* handler = &route->handler;
+      bool taken = server_->pool().TrySubmit([self, handler, request = std::move(r)] {
+        Reply reply;
+        try {
+          reply = self->server_->RunHandler(*handler, request);
+        } catch (...) {
+          reply = ProblemReply(absl::InternalError("building the answer failed"));
+        }
+        asio::post(self->stream_.get_executor(),
+                   [self, reply = std::move(reply)]() mutable { self->Respond(std::move(reply)); });
       });
-  return s;
+      if (!taken) {
+        Bump(server_->counters().overloaded_requests);
+        Reply busy = ProblemReply(RestError(503, "the server is busy; retry later"),
+                                  /*close=*/false, /*log=*/false);
+        int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(options_.overload_retry_after));
+        busy.headers.emplace_back("Retry-After", absl::StrCat(seconds));
+        Respond(std::move(busy));
+      }
+    } catch (const std::exception& e) {
+      Bump(server_->counters().handler_exceptions);
+      Respond(ProblemReply(absl::InternalError(absl::StrCat("dispatch: ", e.what())), true));
+    }
+  }
+
+  // The RestRequest for the parsed message, and its route (nullptr: none). 400 for input that
+  // is not well-formed: bad percent-encoding, invalid UTF-8 in the path, query, header values or
+  // a JSON or form body.
+  absl::Status Prepare(RestRequest& r, const RouteEntry*& route) {
+    auto& req = parser_->get();
+    r.method = std::string(req.method_string());
+    absl::string_view target(req.target().data(), req.target().size());
+    size_t q = target.find('?');
+    auto path = PercentDecode(target.substr(0, q), false);
+    if (!path || path->empty() || (*path)[0] != '/') {
+      return RestError(400, "malformed request target", "INVALID_MSG_FORMAT");
+    }
+    if (!IsValidUtf8(*path)) {
+      return RestError(400, "the request path is not valid UTF-8", "INVALID_MSG_FORMAT");
+    }
+    r.path = *std::move(path);
+    if (q != absl::string_view::npos) {
+      absl::Status query = ParseForm(target.substr(q + 1), "query", &r.query);
+      if (!query.ok()) return query;
+    }
+    for (const auto& f : req) {
+      std::string value(f.value());
+      if (!IsValidUtf8(value)) {
+        return RestError(400, "a header value is not valid UTF-8", "INVALID_MSG_FORMAT");
+      }
+      r.headers.emplace(absl::AsciiStrToLower(std::string(f.name_string())), std::move(value));
+    }
+    r.body = std::move(req.body());
+    std::string media = MediaType(r.Header("content-type"));
+    if ((media == "application/json" || absl::EndsWith(media, "+json")) && !IsValidUtf8(r.body)) {
+      return RestError(400, "the JSON body is not valid UTF-8", "INVALID_MSG_FORMAT");
+    }
+    if (media == "application/x-www-form-urlencoded") {
+      absl::Status form = ParseForm(r.body, "form body", nullptr);
+      if (!form.ok()) return form;
+    }
+    r.ssl = stream_.native_handle();
+    r.caller = CallerOf(r.ssl);
+    try {
+      route = server_->Match(r.method, r.path, &r.path_params);
+    } catch (const std::regex_error&) {
+      return RestError(400, "the request path cannot be matched", "INVALID_MSG_FORMAT");
+    }
+    return absl::OkStatus();
+  }
+
+  void Respond(Reply reply) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    res->version(version == 10 ? 10 : 11);
+    int status = reply.status >= 200 && reply.status <= 599 ? reply.status : 500;
+    res->result(static_cast<unsigned>(status));
+    for (const auto& h : reply.headers) {
+      // A handler's header must not split the response.
+      if (h.first.find_first_of("\r\n:") != std::string::npos ||
+          h.second.find_first_of("\r\n") != std::string::npos || h.first.empty()) {
+        continue;
+      }
+      res->set(h.first, h.second);
+    }
+    bool bodiless = status == 204 || status == 304;
+    if (!bodiless && !reply.content_type.empty()) {
+      res->set(http::field::content_type, reply.content_type);
+      res->body() = std::move(reply.body);
+    }
+    bool keep = !reply.close && keep_alive_ && parser_ && parser_->is_done();
+    res->keep_alive(keep);
+    res->prepare_payload();
+    keep_alive_ = false;
+    tcp_layer().expires_after(Ms(options_.write_timeout));
+    http::async_write(stream_, *res, [self = shared_from_this(), res, keep](const error_code& e,
+                                                                            size_t) {
+      if (e) return self->Fail(e);
+      if (keep) return self->WaitForNextRequest();
+      self->Linger();
+    });
+  }
+
+  // After the last answer: send FIN, then read and drop what the client still sends (a body we
+  // refused) for a short, bounded time, so that closing does not reset the connection before
+  // the client has read the answer.
+  void Linger() {
+    error_code ignored;
+    tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    tcp_layer().expires_after(std::chrono::seconds(1));
+    Drain();
+  }
+
+  void Drain() {
+    tcp_layer().async_read_some(asio::buffer(drain_),
+                                [self = shared_from_this()](const error_code& e, size_t n) {
+                                  self->drained_ += n;
+                                  if (e || self->drained_ > (1 << 20)) return self->Close();
+                                  self->Drain();
+                                });
+  }
+
+  HttpsServer::Impl* server_;
+  const HttpsServer::Options& options_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool keep_alive_ = false;
+  std::array<char, 4096> drain_;
+  size_t drained_ = 0;
+};
+
+}  // namespace
+
+void HttpsServer::Impl::Accept() {
+  acceptor_->async_accept(asio::make_strand(*ioc_), [this](const error_code& ec,
+                                                           tcp::socket socket) {
+    OnAccept(ec, std::move(socket));
+  });
+}
+
+void HttpsServer::Impl::OnAccept(const error_code& ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // EMFILE, ENFILE, ENOBUFS...: pause, then accept again (never give up).
+    Bump(counters_.accept_errors);
+    if (!accept_failing_) {
+      LogError(kLog, absl::StrCat("accept failed, retrying every ",
+                                  absl::FormatDuration(options_.accept_backoff), ": ",
+                                  ec.message()));
+      accept_failing_ = true;
+    }
+    backoff_->expires_after(Ms(options_.accept_backoff));
+    backoff_->async_wait([this](const error_code& e) {
+      if (!e) Accept();
+    });
+    return;
+  }
+  if (accept_failing_) {
+    LogInfo(kLog, "accepting connections again");
+    accept_failing_ = false;
+  }
+  if (counters_.open_connections.load(std::memory_order_relaxed) >= options_.max_connections) {
+    Bump(counters_.refused_connections);
+    error_code ignored;
+    socket.close(ignored);
+  } else {
+    counters_.open_connections.fetch_add(1, std::memory_order_relaxed);
+    Bump(counters_.accepted_connections);
+    std::make_shared<Connection>(this, std::move(socket))->Start();
+  }
+  Accept();
+}
+
+HttpsServer::HttpsServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(const NorthboundTls& tls,
+                                                                 Options options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  absl::Status init = impl->Init(tls);
+  if (!init.ok()) return init;
+  return std::unique_ptr<HttpsServer>(new HttpsServer(std::move(impl)));
 }
 
 HttpsServer::~HttpsServer() { Stop(); }
 
-void HttpsServer::Dispatch(const RestHandler& handler, const void* req_ptr, void* res_ptr) {
-  const auto& req = *static_cast<const httplib::Request*>(req_ptr);
-  auto& res = *static_cast<httplib::Response*>(res_ptr);
-  RestRequest r;
-  r.method = req.method;
-  r.path = req.path;
-  for (size_t i = 1; i < req.matches.size(); ++i) r.path_params.push_back(req.matches[i]);
-  for (const auto& [k, v] : req.params) r.query.emplace(k, v);
-  for (const auto& [k, v] : req.headers) r.headers.emplace(absl::AsciiStrToLower(k), v);
-  r.body = req.body;
-  r.ssl = req.ssl;
-  r.caller = CallerOf(req.ssl);
-  absl::StatusOr<RestResponse> out = handler(r);
-  if (!out.ok()) {
-    WriteProblem(out.status(), res);
-    return;
-  }
-  res.status = out->status;
-  for (const auto& [k, v] : out->headers) res.set_header(k, v);
-  if (!out->content_type.empty()) res.set_content(out->body, out->content_type.c_str());
-}
-
 void HttpsServer::Route(const std::string& method, const std::string& pattern,
-                             RestHandler handler) {
-  auto h = [this, handler = std::move(handler)](const httplib::Request& req,
-                                                httplib::Response& res) {
-    Dispatch(handler, &req, &res);
-  };
-  if (method == "GET") {
-    server_->Get(pattern, h);
-  } else if (method == "POST") {
-    server_->Post(pattern, h);
-  } else if (method == "PUT") {
-    server_->Put(pattern, h);
-  } else if (method == "DELETE") {
-    server_->Delete(pattern, h);
-  } else if (method == "PATCH") {
-    server_->Patch(pattern, h);
-  }
+                        RestHandler handler) {
+  impl_->Route(method, pattern, std::move(handler));
 }
 
-absl::Status HttpsServer::Bind() {
-  if (port_ > 0) return absl::OkStatus();
-  if (options_.port == 0) {
-    port_ = server_->bind_to_any_port(options_.host);
-  } else {
-    port_ = server_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
-  }
-  if (port_ <= 0) {
-    port_ = 0;
-    return absl::UnavailableError(
-        absl::StrCat("northbound: cannot listen on ", options_.host, ":", options_.port));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status HttpsServer::Start() {
-  absl::Status bound = Bind();
-  if (!bound.ok()) return bound;
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // cpp-httplib 0.11's stop() does nothing until the listening thread has marked the server
-  // running; a Stop() right after Start() would then leave that thread in accept() forever.
-  // So Start() returns only once the server runs (a start-up handshake, bounded).
-  for (int i = 0; i < 10000 && !server_->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (!server_->is_running()) return absl::InternalError("northbound: the server did not start");
-  return absl::OkStatus();
-}
+absl::Status HttpsServer::Bind() { return impl_->Bind(); }
+absl::Status HttpsServer::Start() { return impl_->Start(); }
+int HttpsServer::port() const { return impl_->port(); }
+HttpsServer::Stats HttpsServer::stats() const { return impl_->stats(); }
 
 void HttpsServer::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (impl_) impl_->Stop();
 }
 
 }  // namespace capif

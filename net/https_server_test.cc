@@ -1,11 +1,28 @@
 #include "net/https_server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "common/certificate_authority.h"
 #include "common/clock.h"
+#include "common/strict_json.h"
 
 namespace capif {
 namespace {
@@ -24,14 +41,154 @@ Credential Issue(const CertificateAuthority& ca, const std::string& uri) {
   return {std::move(cert), std::move(key)};
 }
 
+// A test client on a plain socket: TCP, optionally TLS, raw bytes in and out, so that a test can
+// misbehave as an attacker would. Every read waits at most 5 s (SO_RCVTIMEO): nothing blocks
+// forever.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    SetTimeout(absl::Seconds(5));
+  }
+  ~RawClient() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+    if (fd_ >= 0) close(fd_);
+  }
+  bool connected() const { return connected_; }
+
+  // TLS without verifying the server; `tls12_ciphers` non-empty: TLS 1.2 only, those suites.
+  bool Handshake(const std::string& tls12_ciphers = "") {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    if (!tls12_ciphers.empty()) {
+      SSL_CTX_set_max_proto_version(ctx_, TLS1_2_VERSION);
+      if (SSL_CTX_set_cipher_list(ctx_, tls12_ciphers.c_str()) != 1) return false;
+    }
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    bool ok = SSL_connect(ssl_) == 1;
+    ERR_clear_error();
+    return ok;
+  }
+
+  bool Send(absl::string_view bytes) {
+    if (ssl_ == nullptr) {
+      return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+    }
+    bool ok = SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+              static_cast<int>(bytes.size());
+    ERR_clear_error();
+    return ok;
+  }
+
+  // One response, head and Content-Length body; "" if the connection ended first.
+  std::string ReadResponse() {
+    std::string in = std::move(pending_);
+    pending_.clear();
+    size_t head_end;
+    while ((head_end = in.find("\r\n\r\n")) == std::string::npos) {
+      if (!ReadSome(in)) return "";
+    }
+    size_t length = 0;
+    for (absl::string_view line : absl::StrSplit(in.substr(0, head_end), "\r\n")) {
+      if (absl::StartsWithIgnoreCase(line, "content-length:")) {
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(15)), &length);
+      }
+    }
+    size_t total = head_end + 4 + length;
+    while (in.size() < total) {
+      if (!ReadSome(in)) return "";
+    }
+    pending_ = in.substr(total);
+    return in.substr(0, total);
+  }
+
+  // True if the server ends the connection within `within`; false if it is still open then.
+  bool ClosedWithin(absl::Duration within) {
+    absl::Time end = absl::Now() + within;
+    for (;;) {
+      absl::Duration left = end - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      SetTimeout(left);
+      std::string ignored;
+      errno = 0;
+      if (ReadSome(ignored)) continue;
+      bool timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+      SetTimeout(absl::Seconds(5));
+      if (!timed_out) return true;
+    }
+  }
+
+ private:
+  void SetTimeout(absl::Duration d) {
+    timeval tv = absl::ToTimeval(std::max(d, absl::Milliseconds(1)));
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+
+  bool ReadSome(std::string& out) {
+    char buf[4096];
+    int n = ssl_ != nullptr ? SSL_read(ssl_, buf, sizeof(buf))
+                            : static_cast<int>(recv(fd_, buf, sizeof(buf), 0));
+    int saved = errno;
+    ERR_clear_error();
+    errno = saved;
+    if (n <= 0) return false;
+    out.append(buf, n);
+    return true;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  std::string pending_;
+};
+
+// The server counts an event just after the client sees its effect (a closed socket): wait for
+// the counter, at most 5 s.
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 5000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return done();
+}
+
+int StatusOf(const std::string& response) {
+  int status = 0;
+  if (response.size() < 12 || !absl::SimpleAtoi(response.substr(9, 3), &status)) return 0;
+  return status;
+}
+
+std::string BodyOf(const std::string& response) {
+  size_t at = response.find("\r\n\r\n");
+  return at == std::string::npos ? "" : response.substr(at + 4);
+}
+
 class HttpsServerTest : public ::testing::Test {
  protected:
+  virtual HttpsServer::Options ServerOptions() { return {"127.0.0.1", 0, 1024}; }
+
+  NorthboundTls Tls() {
+    return {*server_cred_.cert.ToPem(), *server_cred_.key.PrivateKeyPem(),
+            *TrustBundle::FromPem(*ca_.certificate().ToPem())};
+  }
+
   void SetUp() override {
-    NorthboundTls tls{*server_cred_.cert.ToPem(), *server_cred_.key.PrivateKeyPem(),
-                      *TrustBundle::FromPem(*ca_.certificate().ToPem())};
-    auto server = HttpsServer::Create(tls, {"127.0.0.1", 0, 1024});
+    signal(SIGPIPE, SIG_IGN);  // a test writing to a connection the server cut must not die
+    auto server = HttpsServer::Create(Tls(), ServerOptions());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
+    server_->Route("POST", "/echo", [](const RestRequest& r) -> absl::StatusOr<RestResponse> {
+      // An error quoting the (possibly invalid UTF-8) input, as a careless handler would.
+      return InvalidParamError("body", r.body);
+    });
     server_->Route("GET", "/whoami", [](const RestRequest& r) -> absl::StatusOr<RestResponse> {
       return RestResponse::Json(200, {{"caller", r.caller ? r.caller->ToString() : ""},
                                       {"tls", r.ssl != nullptr}});
@@ -146,6 +303,248 @@ TEST(HttpsServerCreateTest, MismatchedKeyIsRefused) {
   NorthboundTls tls{*c.cert.ToPem(), *EvpKey::GenerateEcP256()->PrivateKeyPem(),
                     *TrustBundle::FromPem(*ca.certificate().ToPem())};
   EXPECT_EQ(HttpsServer::Create(tls, {}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+
+// --- Hostile input: nothing aborts the process, malformed input is 400 (issue 10, 1 and 2). ---
+
+TEST_F(HttpsServerTest, InvalidUtf8PathIsBadRequestAndTheServerLives) {
+  for (const char* target : {"/%ff", "/%C0%AF", "/caf%e9", "/%zz"}) {
+    RawClient c(server_->port());
+    ASSERT_TRUE(c.Handshake());
+    ASSERT_TRUE(c.Send(absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: x\r\n\r\n")));
+    std::string res = c.ReadResponse();
+    EXPECT_EQ(StatusOf(res), 400) << target;
+    EXPECT_TRUE(absl::StrContains(res, "application/problem+json")) << res;
+    json problem = json::parse(BodyOf(res), nullptr, false);
+    EXPECT_EQ(problem["status"], 400) << BodyOf(res);
+  }
+  // A valid UTF-8 path that names nothing is 404, its path quoted in the detail.
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.Handshake());
+  ASSERT_TRUE(c.Send("GET /caf%C3%A9 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string res = c.ReadResponse();
+  EXPECT_EQ(StatusOf(res), 404);
+  EXPECT_EQ(json::parse(BodyOf(res))["detail"], "no resource at /caf\xc3\xa9");
+  auto ok = Client(&invoker_)->Get("/whoami");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST_F(HttpsServerTest, InvalidUtf8BodyIsBadRequest) {
+  auto c = Client(&invoker_);
+  auto json_body = c->Post("/things/t1", "{\"name\":\"\xff\"}", "application/json");
+  ASSERT_TRUE(json_body);
+  EXPECT_EQ(json_body->status, 400);
+  EXPECT_EQ(json::parse(json_body->body)["cause"], "INVALID_MSG_FORMAT");
+  // A handler whose error quotes the bad bytes still answers valid JSON, 400.
+  auto echoed = c->Post("/echo", "\xff\xfe", "text/plain");
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->status, 400);
+  EXPECT_FALSE(json::parse(echoed->body, nullptr, false).is_discarded());
+  // Form fields are checked after percent-decoding.
+  auto form = c->Post("/echo", "token=%ff", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 400);
+  // The strict parser itself says InvalidArgument (400), not an internal error.
+  EXPECT_EQ(ParseStrictJson("{\"a\":\"\xff\"}").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->Get("/whoami")->status, 200);
+}
+
+// --- Limits (issue 10, 3 and 4), with deadlines short enough for a test. ---
+
+class HttpsServerLimitsTest : public HttpsServerTest {
+ protected:
+  HttpsServer::Options ServerOptions() override {
+    HttpsServer::Options o;
+    o.max_body_bytes = 1024;
+    o.handshake_timeout = absl::Milliseconds(500);
+    o.header_timeout = absl::Milliseconds(500);
+    o.body_timeout = absl::Milliseconds(500);
+    o.idle_timeout = absl::Milliseconds(300);
+    o.max_header_bytes = 4096;
+    o.max_header_count = 20;
+    o.max_target_bytes = 1024;
+    return o;
+  }
+
+  int Request(const std::string& raw) {
+    RawClient c(server_->port());
+    if (!c.Handshake() || !c.Send(raw)) return 0;
+    return StatusOf(c.ReadResponse());
+  }
+};
+
+TEST_F(HttpsServerLimitsTest, SlowlorisIsCutAtTheHeaderDeadline) {
+  std::vector<std::unique_ptr<RawClient>> slow;
+  for (int i = 0; i < 8; ++i) {
+    slow.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_TRUE(slow.back()->Handshake());
+  }
+  const std::string header = "GET /whoami HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(200, 'a');
+  std::vector<bool> closed(slow.size(), false);
+  size_t open = slow.size();
+  // One byte per connection per round; each round waits (on the sockets) about 80 ms. A
+  // per-byte deadline would never fire; the 500 ms whole-header deadline must.
+  for (size_t round = 0; round < 60 && open > 0; ++round) {
+    for (size_t i = 0; i < slow.size(); ++i) {
+      if (closed[i]) continue;
+      slow[i]->Send(header.substr(round, 1));
+      if (slow[i]->ClosedWithin(absl::Milliseconds(10))) {
+        closed[i] = true;
+        --open;
+      }
+    }
+    if (round == 1) {
+      auto res = Client(&invoker_)->Get("/whoami");  // served while they trickle
+      ASSERT_TRUE(res);
+      EXPECT_EQ(res->status, 200);
+    }
+  }
+  EXPECT_EQ(open, 0u) << "slow headers were not cut at the deadline";
+  EXPECT_TRUE(Eventually([&] { return server_->stats().timeouts >= 8; }));
+}
+
+TEST_F(HttpsServerLimitsTest, IdleTcpConnectionsDoNotStopService) {
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 16; ++i) {
+    idle.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  auto res = Client(&invoker_)->Get("/whoami");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  for (auto& c : idle) EXPECT_TRUE(c->ClosedWithin(absl::Seconds(5)));  // handshake deadline
+  EXPECT_TRUE(Eventually([&] { return server_->stats().timeouts >= 16; }));
+}
+
+TEST_F(HttpsServerLimitsTest, IdleKeepAliveIsClosed) {
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.Handshake());
+  for (int i = 0; i < 20; ++i) {  // keep-alive has no small request cap
+    ASSERT_TRUE(c.Send("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_EQ(StatusOf(c.ReadResponse()), 200) << "request " << i;
+  }
+  EXPECT_TRUE(c.ClosedWithin(absl::Seconds(5)));
+  EXPECT_TRUE(Eventually([&] { return server_->stats().idle_closes >= 1; }));
+}
+
+TEST_F(HttpsServerLimitsTest, ChunkedBodyCountsDecodedBytes) {
+  std::string head =
+      "POST /things/t1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(Request(head + "6\r\n{\"name\r\n6\r\n\":\"n\"}\r\n0\r\n\r\n"), 201);
+  std::string chunk = "200\r\n" + std::string(512, ' ') + "\r\n";
+  EXPECT_EQ(Request(head + chunk + chunk + chunk + "2\r\n{}\r\n0\r\n\r\n"), 413);
+  EXPECT_EQ(Request("POST /things/t1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"), 413);
+}
+
+TEST_F(HttpsServerLimitsTest, ContentEncodingIsRefused) {
+  EXPECT_EQ(Request("POST /things/t1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\nabcd"),
+            415);
+  EXPECT_EQ(Request("POST /things/t1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+            501);
+}
+
+TEST_F(HttpsServerLimitsTest, OversizedHeadersAreRefused) {
+  std::string many = "GET /whoami HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 30; ++i) absl::StrAppend(&many, "X-H", i, ": v\r\n");
+  EXPECT_EQ(Request(many + "\r\n"), 431);
+  EXPECT_EQ(Request("GET /whoami HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(5000, 'b') +
+                    "\r\n\r\n"),
+            431);
+  EXPECT_EQ(Request("GET /" + std::string(2000, 'p') + " HTTP/1.1\r\nHost: x\r\n\r\n"), 414);
+  EXPECT_EQ(Request("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+}
+
+TEST_F(HttpsServerLimitsTest, OnlyAeadSuitesOverTls12) {
+  EXPECT_FALSE(RawClient(server_->port()).Handshake("ECDHE-ECDSA-AES128-SHA:AES128-SHA"));
+  EXPECT_FALSE(RawClient(server_->port()).Handshake("ECDHE-ECDSA-AES128-SHA256"));
+  EXPECT_TRUE(RawClient(server_->port()).Handshake("ECDHE-ECDSA-AES128-GCM-SHA256"));
+  EXPECT_TRUE(RawClient(server_->port()).Handshake("ECDHE-ECDSA-CHACHA20-POLY1305"));
+  EXPECT_TRUE(RawClient(server_->port()).Handshake());  // TLS 1.3
+}
+
+// --- Overload and connection limits (503, refusals). ---
+
+class HttpsServerOverloadTest : public HttpsServerTest {
+ protected:
+  HttpsServer::Options ServerOptions() override {
+    HttpsServer::Options o;
+    o.worker_threads = 1;
+    o.max_queued_requests = 0;
+    o.max_connections = 3;
+    return o;
+  }
+  void SetUp() override {
+    HttpsServerTest::SetUp();
+    if (HasFatalFailure()) return;
+    // A second server (same options) with a handler that holds the only worker.
+    auto server = HttpsServer::Create(Tls(), ServerOptions());
+    ASSERT_TRUE(server.ok());
+    blocking_ = *std::move(server);
+    blocking_->Route("GET", "/block", [this](const RestRequest&) -> absl::StatusOr<RestResponse> {
+      entered_.Notify();
+      release_.WaitForNotificationWithTimeout(absl::Seconds(20));
+      return RestResponse::Json(200, {{"released", true}});
+    });
+    blocking_->Route("GET", "/whoami", [](const RestRequest&) -> absl::StatusOr<RestResponse> {
+      return RestResponse::Json(200, json::object());
+    });
+    ASSERT_TRUE(blocking_->Start().ok());
+  }
+  void TearDown() override {
+    if (!release_.HasBeenNotified()) release_.Notify();
+    if (blocked_.joinable()) blocked_.join();
+  }
+
+  absl::Notification entered_, release_;
+  std::unique_ptr<HttpsServer> blocking_;
+  std::thread blocked_;
+};
+
+TEST_F(HttpsServerOverloadTest, FullPoolAnswers503WithRetryAfter) {
+  int blocked_status = 0;
+  blocked_ = std::thread([&] {
+    RawClient c(blocking_->port());
+    if (c.Handshake() && c.Send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n")) {
+      blocked_status = StatusOf(c.ReadResponse());
+    }
+  });
+  ASSERT_TRUE(entered_.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  RawClient c(blocking_->port());
+  ASSERT_TRUE(c.Handshake());
+  ASSERT_TRUE(c.Send("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string busy = c.ReadResponse();
+  EXPECT_EQ(StatusOf(busy), 503);
+  EXPECT_TRUE(absl::StrContains(busy, "Retry-After: 1\r\n")) << busy;
+  EXPECT_EQ(json::parse(BodyOf(busy))["status"], 503);
+  EXPECT_EQ(blocking_->stats().overloaded_requests, 1u);
+  release_.Notify();
+  blocked_.join();
+  EXPECT_EQ(blocked_status, 200);
+  // The same connection is still usable once the pool has room.
+  ASSERT_TRUE(c.Send("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(StatusOf(c.ReadResponse()), 200);
+}
+
+TEST_F(HttpsServerOverloadTest, ConnectionsBeyondTheLimitAreRefused) {
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_TRUE(held.back()->Handshake());
+  }
+  RawClient extra(server_->port());
+  EXPECT_FALSE(extra.Handshake());
+  EXPECT_GE(server_->stats().refused_connections, 1u);
+  EXPECT_EQ(server_->stats().open_connections, 3u);
+  for (auto& c : held) {
+    ASSERT_TRUE(c->Send("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_EQ(StatusOf(c->ReadResponse()), 200);
+  }
 }
 
 }  // namespace

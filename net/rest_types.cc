@@ -18,7 +18,9 @@ absl::StatusCode CodeFor(int http) {
   switch (http) {
     case 400:
     case 411:
+    case 414:
     case 415:
+    case 431:
       return absl::StatusCode::kInvalidArgument;
     case 401:
       return absl::StatusCode::kUnauthenticated;
@@ -76,8 +78,11 @@ const char* TitleFor(int http) {
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 411: return "Length Required";
+    case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
@@ -101,7 +106,8 @@ std::optional<std::string> RestRequest::Query(const std::string& name) const {
 RestResponse RestResponse::Json(int status, const nlohmann::json& body) {
   RestResponse r;
   r.status = status;
-  r.body = body.dump();
+  // A value copied from hostile input may be invalid UTF-8: replace it rather than throw.
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 
@@ -122,7 +128,8 @@ absl::Status RestError(int http_status, absl::string_view detail, absl::string_v
     for (const InvalidParam& p : invalid_params) {
       params.push_back({{"param", p.param}, {"reason", p.reason}});
     }
-    s.SetPayload(kInvalidParamsPayload, absl::Cord(params.dump()));
+    s.SetPayload(kInvalidParamsPayload,
+                 absl::Cord(params.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   }
   return s;
 }

@@ -50,6 +50,7 @@ struct RestResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
 
+  // Invalid UTF-8 in a string of `body` is replaced (U+FFFD), never thrown.
   static RestResponse Json(int status, const nlohmann::json& body);
   static RestResponse NoContent();
 };
