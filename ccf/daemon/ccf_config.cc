@@ -253,7 +253,10 @@ absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfC
   }
   if (!nb->is_object()) return FieldError("northbound", "must be an object");
   RETURN_IF_ERROR(CheckKnownFields(
-      *nb, "northbound", {"listen", "certificate", "private_key", "max_body_bytes", "api_root"}));
+      *nb, "northbound",
+      {"listen", "certificate", "private_key", "max_body_bytes", "api_root", "max_connections",
+       "handshake_timeout_ms", "header_timeout_ms", "body_timeout_ms", "idle_timeout_ms",
+       "max_header_bytes", "max_header_count", "worker_threads", "max_queued_requests"}));
   NorthboundConfig n;
   ASSIGN_OR_RETURN(n.listen_address, StringField(*nb, "northbound", "listen"));
   if (!IsHostPort(n.listen_address)) return FieldError("northbound.listen", "must be host:port");
@@ -273,6 +276,32 @@ absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfC
                                                 16 << 20));
   if (max_body < 1024) return FieldError("northbound.max_body_bytes", "must be at least 1024");
   n.max_body_bytes = max_body;
+  auto ranged = [&](const char* name, uint64_t default_value, uint64_t min,
+                    uint64_t max) -> absl::StatusOr<uint64_t> {
+    absl::StatusOr<uint64_t> v = UintField(*nb, "northbound", name, default_value, max);
+    if (v.ok() && *v < min) {
+      return FieldError(absl::StrCat("northbound.", name), absl::StrCat("must be at least ", min));
+    }
+    return v;
+  };
+  ASSIGN_OR_RETURN(uint64_t max_connections, ranged("max_connections", 1024, 1, 1000000));
+  n.max_connections = max_connections;
+  ASSIGN_OR_RETURN(uint64_t handshake_ms, ranged("handshake_timeout_ms", 10000, 100, 600000));
+  n.handshake_timeout = absl::Milliseconds(handshake_ms);
+  ASSIGN_OR_RETURN(uint64_t header_ms, ranged("header_timeout_ms", 10000, 100, 600000));
+  n.header_timeout = absl::Milliseconds(header_ms);
+  ASSIGN_OR_RETURN(uint64_t body_ms, ranged("body_timeout_ms", 30000, 100, 600000));
+  n.body_timeout = absl::Milliseconds(body_ms);
+  ASSIGN_OR_RETURN(uint64_t idle_ms, ranged("idle_timeout_ms", 60000, 100, 3600000));
+  n.idle_timeout = absl::Milliseconds(idle_ms);
+  ASSIGN_OR_RETURN(uint64_t header_bytes, ranged("max_header_bytes", 16384, 1024, 1 << 20));
+  n.max_header_bytes = static_cast<uint32_t>(header_bytes);
+  ASSIGN_OR_RETURN(uint64_t header_count, ranged("max_header_count", 64, 8, 1000));
+  n.max_header_count = header_count;
+  ASSIGN_OR_RETURN(uint64_t workers, ranged("worker_threads", 8, 1, 256));
+  n.worker_threads = static_cast<int>(workers);
+  ASSIGN_OR_RETURN(uint64_t queued, ranged("max_queued_requests", 64, 0, 100000));
+  n.max_queued_requests = queued;
   ASSIGN_OR_RETURN(n.api_root, StringField(*nb, "northbound", "api_root", false));
   if (!n.api_root.empty() && n.api_root.rfind("https://", 0) != 0) {
     return FieldError("northbound.api_root", "must start with https://");

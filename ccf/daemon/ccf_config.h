@@ -31,6 +31,16 @@ struct NorthboundConfig {
   SecretBytes private_key_pem;
   size_t max_body_bytes = 64 * 1024;
   std::string api_root;  // e.g. "https://ccf-a.example:8441"; "" = https://<bound address>
+  // Limits of the HTTPS server (net/https_server.h, docs/configuration.md).
+  size_t max_connections = 1024;
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  absl::Duration header_timeout = absl::Seconds(10);
+  absl::Duration body_timeout = absl::Seconds(30);
+  absl::Duration idle_timeout = absl::Seconds(60);
+  uint32_t max_header_bytes = 16 * 1024;
+  size_t max_header_count = 64;
+  int worker_threads = 8;
+  size_t max_queued_requests = 64;
 };
 
 // Security policy of the northbound (the "security" section; every member optional).
