@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
+
 #include <cerrno>
 #include <thread>
 
@@ -458,6 +461,35 @@ TEST_F(HttpsServerLimitsTest, OversizedHeadersAreRefused) {
             431);
   EXPECT_EQ(Request("GET /" + std::string(2000, 'p') + " HTTP/1.1\r\nHost: x\r\n\r\n"), 414);
   EXPECT_EQ(Request("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+}
+
+TEST_F(HttpsServerLimitsTest, AcceptResumesAfterFileDescriptorExhaustion) {
+  // Leave this process no free descriptor, so that the server's accept fails with EMFILE while
+  // a client waits in the listen queue; once descriptors are free again it must be served.
+  int highest = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) highest = std::max(highest, atoi(e->d_name));
+    closedir(d);
+  }
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest + 16);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> filler;
+  for (int fd; (fd = dup(0)) >= 0;) filler.push_back(fd);
+  ASSERT_FALSE(filler.empty());
+  close(filler.back());  // one for the client's socket
+  filler.pop_back();
+  auto client = std::make_unique<RawClient>(server_->port());
+  bool failed = Eventually([&] { return server_->stats().accept_errors >= 1; });
+  for (int fd : filler) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(client->connected());
+  EXPECT_TRUE(failed) << "accept did not run out of descriptors";
+  ASSERT_TRUE(client->Handshake());
+  ASSERT_TRUE(client->Send("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(StatusOf(client->ReadResponse()), 200);
 }
 
 TEST_F(HttpsServerLimitsTest, OnlyAeadSuitesOverTls12) {
