@@ -149,6 +149,10 @@ absl::StatusOr<std::unique_ptr<AefServer>> AefServer::Create(AefOptions options,
   HttpsServer::Options o;
   o.host = s->options_.host;
   o.port = s->options_.port;
+  // The TLS-PSK callbacks still fetch unknown identities from the CCF during the handshake,
+  // which runs on an I/O thread: as many I/O threads as the old server had workers, so one
+  // slow fetch does not stall every connection, until that fetch leaves the handshake.
+  o.io_threads = 8;
   AefServer* self = s.get();
   o.configure_tls = [self](SSL_CTX& ctx) { return ConfigureAefTls(ctx, self); };
   ASSIGN_OR_RETURN(s->server_,
