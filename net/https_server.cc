@@ -195,9 +195,13 @@ std::string MediaType(absl::string_view content_type) {
 }
 
 // A fixed number of threads running queued jobs; at most threads + max_queued jobs are accepted
-// at a time (running or waiting). Thread-safe.
+// at a time (running or waiting). A job returns what to do once its slot is free again (e.g.
+// send the answer), so a client that has its answer never finds the slot still taken.
+// Thread-safe.
 class WorkerPool {
  public:
+  using Job = std::function<std::function<void()>()>;
+
   WorkerPool(int threads, size_t max_queued)
       : capacity_(static_cast<size_t>(threads) + max_queued) {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
@@ -205,7 +209,7 @@ class WorkerPool {
   ~WorkerPool() { Shutdown(); }
 
   // False when the pool is full or shutting down: the job was not taken.
-  bool TrySubmit(std::function<void()> job) {
+  bool TrySubmit(Job job) {
     absl::MutexLock lock(&mu_);
     if (stopping_ || queue_.size() + running_ >= capacity_) return false;
     queue_.push_back(std::move(job));
@@ -221,7 +225,7 @@ class WorkerPool {
     for (std::thread& t : threads_) {
       if (t.joinable()) t.join();
     }
-    std::deque<std::function<void()>> dropped;
+    std::deque<Job> dropped;
     absl::MutexLock lock(&mu_);
     dropped.swap(queue_);
   }
@@ -231,7 +235,7 @@ class WorkerPool {
 
   void Run() {
     for (;;) {
-      std::function<void()> job;
+      Job job;
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(this, &WorkerPool::HasWork));
@@ -240,15 +244,18 @@ class WorkerPool {
         queue_.pop_front();
         ++running_;
       }
-      job();  // jobs catch their own exceptions
-      absl::MutexLock lock(&mu_);
-      --running_;
+      std::function<void()> then = job();  // jobs catch their own exceptions
+      {
+        absl::MutexLock lock(&mu_);
+        --running_;
+      }
+      if (then) then();
     }
   }
 
   const size_t capacity_;
   absl::Mutex mu_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   size_t running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
@@ -606,8 +613,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
         } catch (...) {
           reply = ProblemReply(absl::InternalError("building the answer failed"));
         }
-        asio::post(self->stream_.get_executor(),
-                   [self, reply = std::move(reply)]() mutable { self->Respond(std::move(reply)); });
+        return std::function<void()>([self, reply = std::move(reply)]() mutable {
+          asio::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
+            self->Respond(std::move(reply));
+          });
+        });
       });
       if (!taken) {
         Bump(server_->counters().overloaded_requests);

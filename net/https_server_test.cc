@@ -101,7 +101,7 @@ class RawClient {
     size_t length = 0;
     for (absl::string_view line : absl::StrSplit(in.substr(0, head_end), "\r\n")) {
       if (absl::StartsWithIgnoreCase(line, "content-length:")) {
-        absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(15)), &length);
+        if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(15)), &length)) length = 0;
       }
     }
     size_t total = head_end + 4 + length;
