@@ -272,10 +272,7 @@ absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfC
   if (!cert_key.ok() || !cert_key->PublicKeyEquals(*key)) {
     return FieldError("northbound.private_key", "does not match northbound.certificate");
   }
-  ASSIGN_OR_RETURN(uint64_t max_body, UintField(*nb, "northbound", "max_body_bytes", 64 * 1024,
-                                                16 << 20));
-  if (max_body < 1024) return FieldError("northbound.max_body_bytes", "must be at least 1024");
-  n.max_body_bytes = max_body;
+  HttpsServer::Options& server = n.server;
   auto ranged = [&](const char* name, uint64_t default_value, uint64_t min,
                     uint64_t max) -> absl::StatusOr<uint64_t> {
     absl::StatusOr<uint64_t> v = UintField(*nb, "northbound", name, default_value, max);
@@ -284,24 +281,35 @@ absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfC
     }
     return v;
   };
-  ASSIGN_OR_RETURN(uint64_t max_connections, ranged("max_connections", 1024, 1, 1000000));
-  n.max_connections = max_connections;
-  ASSIGN_OR_RETURN(uint64_t handshake_ms, ranged("handshake_timeout_ms", 10000, 100, 600000));
-  n.handshake_timeout = absl::Milliseconds(handshake_ms);
-  ASSIGN_OR_RETURN(uint64_t header_ms, ranged("header_timeout_ms", 10000, 100, 600000));
-  n.header_timeout = absl::Milliseconds(header_ms);
-  ASSIGN_OR_RETURN(uint64_t body_ms, ranged("body_timeout_ms", 30000, 100, 600000));
-  n.body_timeout = absl::Milliseconds(body_ms);
-  ASSIGN_OR_RETURN(uint64_t idle_ms, ranged("idle_timeout_ms", 60000, 100, 3600000));
-  n.idle_timeout = absl::Milliseconds(idle_ms);
-  ASSIGN_OR_RETURN(uint64_t header_bytes, ranged("max_header_bytes", 16384, 1024, 1 << 20));
-  n.max_header_bytes = static_cast<uint32_t>(header_bytes);
-  ASSIGN_OR_RETURN(uint64_t header_count, ranged("max_header_count", 64, 8, 1000));
-  n.max_header_count = header_count;
-  ASSIGN_OR_RETURN(uint64_t workers, ranged("worker_threads", 8, 1, 256));
-  n.worker_threads = static_cast<int>(workers);
-  ASSIGN_OR_RETURN(uint64_t queued, ranged("max_queued_requests", 64, 0, 100000));
-  n.max_queued_requests = queued;
+  // Milliseconds in the file, the server's default when absent.
+  auto millis = [&](const char* name, absl::Duration* field, uint64_t min,
+                    uint64_t max) -> absl::Status {
+    ASSIGN_OR_RETURN(uint64_t ms,
+                     ranged(name, static_cast<uint64_t>(absl::ToInt64Milliseconds(*field)), min, max));
+    *field = absl::Milliseconds(ms);
+    return absl::OkStatus();
+  };
+  ASSIGN_OR_RETURN(uint64_t max_body, ranged("max_body_bytes", server.max_body_bytes, 1024, 16 << 20));
+  server.max_body_bytes = max_body;
+  ASSIGN_OR_RETURN(uint64_t max_connections,
+                   ranged("max_connections", server.max_connections, 1, 1000000));
+  server.max_connections = max_connections;
+  RETURN_IF_ERROR(millis("handshake_timeout_ms", &server.handshake_timeout, 100, 600000));
+  RETURN_IF_ERROR(millis("header_timeout_ms", &server.header_timeout, 100, 600000));
+  RETURN_IF_ERROR(millis("body_timeout_ms", &server.body_timeout, 100, 600000));
+  RETURN_IF_ERROR(millis("idle_timeout_ms", &server.idle_timeout, 100, 3600000));
+  ASSIGN_OR_RETURN(uint64_t header_bytes,
+                   ranged("max_header_bytes", server.max_header_bytes, 1024, 1 << 20));
+  server.max_header_bytes = static_cast<uint32_t>(header_bytes);
+  ASSIGN_OR_RETURN(uint64_t header_count,
+                   ranged("max_header_count", server.max_header_count, 8, 1000));
+  server.max_header_count = header_count;
+  ASSIGN_OR_RETURN(uint64_t workers,
+                   ranged("worker_threads", static_cast<uint64_t>(server.worker_threads), 1, 256));
+  server.worker_threads = static_cast<int>(workers);
+  ASSIGN_OR_RETURN(uint64_t queued,
+                   ranged("max_queued_requests", server.max_queued_requests, 0, 100000));
+  server.max_queued_requests = queued;
   ASSIGN_OR_RETURN(n.api_root, StringField(*nb, "northbound", "api_root", false));
   if (!n.api_root.empty() && n.api_root.rfind("https://", 0) != 0) {
     return FieldError("northbound.api_root", "must start with https://");

@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/certificate_authority.h"
+#include "net/https_server.h"
 #include "federation/peer.h"
 
 namespace capif {
@@ -29,18 +30,10 @@ struct NorthboundConfig {
   std::string listen_address;         // host:port; port 0 picks a free port
   std::string certificate_chain_pem;  // leaf first; may be the bus certificate
   SecretBytes private_key_pem;
-  size_t max_body_bytes = 64 * 1024;
   std::string api_root;  // e.g. "https://ccf-a.example:8441"; "" = https://<bound address>
-  // Limits of the HTTPS server (net/https_server.h, docs/configuration.md).
-  size_t max_connections = 1024;
-  absl::Duration handshake_timeout = absl::Seconds(10);
-  absl::Duration header_timeout = absl::Seconds(10);
-  absl::Duration body_timeout = absl::Seconds(30);
-  absl::Duration idle_timeout = absl::Seconds(60);
-  uint32_t max_header_bytes = 16 * 1024;
-  size_t max_header_count = 64;
-  int worker_threads = 8;
-  size_t max_queued_requests = 64;
+  // Limits of the HTTPS server (net/https_server.h, docs/configuration.md), its defaults unless
+  // configured; host and port come from listen_address.
+  HttpsServer::Options server;
 };
 
 // Security policy of the northbound (the "security" section; every member optional).

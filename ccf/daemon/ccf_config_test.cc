@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/certificate_authority.h"
 #include "common/file_io.h"
@@ -56,6 +59,11 @@ class CcfConfigTest : public ::testing::Test {
     auto ca_b = *CertificateAuthority::CreateRoot(TrustDomain("b.example"), Clock::Real(),
                                                   absl::Hours(48));
     WriteCredential(*dir_, "ccf-a", ca_a, "spiffe://a.example/ccf/ccf-a");
+    ASSERT_TRUE(MakeDirectories(*dir_ + "/a-ca").ok());
+    ASSERT_TRUE(WriteFileAtomic(*dir_ + "/a-ca/ca.pem", *ca_a.certificate().ToPem()).ok());
+    ASSERT_TRUE(WriteFileAtomic(*dir_ + "/a-ca/ca.key",
+                                ca_a.key().PrivateKeyPem()->Reveal(InsecureSecretAccess()), 0600)
+                    .ok());
     WriteCredential(*dir_, "ccf-b", ca_b, "spiffe://b.example/ccf/ccf-b");
   }
 
@@ -73,6 +81,58 @@ class CcfConfigTest : public ::testing::Test {
 };
 
 std::string* CcfConfigTest::dir_ = nullptr;
+
+// kValid with a northbound whose section ends with `limits` (JSON members, may be empty).
+std::string WithNorthbound(const std::string& limits) {
+  return absl::StrReplaceAll(
+      kValid, {{R"("peers": [)",
+                absl::StrCat(R"("northbound": {"listen": "127.0.0.1:0", "certificate": )",
+                             R"("ccf-a/cert.pem", "private_key": "ccf-a/key.pem")", limits,
+                             R"(}, "ca": {"certificate": "a-ca/ca.pem", "private_key": )",
+                             R"("a-ca/ca.key"}, "data_dir": "data", "peers": [)")}});
+}
+
+TEST_F(CcfConfigTest, NorthboundLimitsDefaultToTheServersAndCanBeSet) {
+  auto defaults = ParseCcfConfig(WithNorthbound(""), *dir_);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  ASSERT_TRUE(defaults->northbound.has_value());
+  const HttpsServer::Options server_defaults;
+  const HttpsServer::Options& d = defaults->northbound->server;
+  EXPECT_EQ(d.max_connections, server_defaults.max_connections);
+  EXPECT_EQ(d.header_timeout, server_defaults.header_timeout);
+  EXPECT_EQ(d.idle_timeout, server_defaults.idle_timeout);
+  EXPECT_EQ(d.max_body_bytes, server_defaults.max_body_bytes);
+  EXPECT_EQ(d.worker_threads, server_defaults.worker_threads);
+
+  auto set = ParseCcfConfig(
+      WithNorthbound(R"(, "max_connections": 10, "handshake_timeout_ms": 200,
+                     "header_timeout_ms": 300, "body_timeout_ms": 400, "idle_timeout_ms": 500,
+                     "max_header_bytes": 2048, "max_header_count": 9, "worker_threads": 2,
+                     "max_queued_requests": 0, "max_body_bytes": 4096)"),
+      *dir_);
+  ASSERT_TRUE(set.ok()) << set.status();
+  const HttpsServer::Options& o = set->northbound->server;
+  EXPECT_EQ(o.max_connections, 10u);
+  EXPECT_EQ(o.handshake_timeout, absl::Milliseconds(200));
+  EXPECT_EQ(o.header_timeout, absl::Milliseconds(300));
+  EXPECT_EQ(o.body_timeout, absl::Milliseconds(400));
+  EXPECT_EQ(o.idle_timeout, absl::Milliseconds(500));
+  EXPECT_EQ(o.max_header_bytes, 2048u);
+  EXPECT_EQ(o.max_header_count, 9u);
+  EXPECT_EQ(o.worker_threads, 2);
+  EXPECT_EQ(o.max_queued_requests, 0u);
+  EXPECT_EQ(o.max_body_bytes, 4096u);
+
+  for (const auto& [limit, error] : std::vector<std::pair<std::string, std::string>>{
+           {R"(, "header_timeout_ms": 5)", "northbound.header_timeout_ms: must be at least 100"},
+           {R"(, "worker_threads": 0)", "northbound.worker_threads: must be at least 1"},
+           {R"(, "max_body_bytes": 10)", "northbound.max_body_bytes: must be at least 1024"},
+           {R"(, "max_connections": -1)", "northbound.max_connections"}}) {
+    auto bad = ParseCcfConfig(WithNorthbound(limit), *dir_);
+    ASSERT_FALSE(bad.ok()) << limit;
+    EXPECT_NE(bad.status().message().find(error), std::string::npos) << bad.status();
+  }
+}
 
 TEST_F(CcfConfigTest, LoadsValidConfiguration) {
   ASSERT_TRUE(WriteFileAtomic(*dir_ + "/ccf-a.json", kValid).ok());

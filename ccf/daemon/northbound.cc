@@ -44,19 +44,9 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
       ConvertLegacyDocuments(n->db_, *n->providers_, *n->service_apis_, *n->invokers_).status());
 
   size_t colon = nb.listen_address.rfind(':');
-  HttpsServer::Options options;
+  HttpsServer::Options options = nb.server;
   options.host = nb.listen_address.substr(0, colon);
   options.port = std::stoi(nb.listen_address.substr(colon + 1));
-  options.max_body_bytes = nb.max_body_bytes;
-  options.max_connections = nb.max_connections;
-  options.handshake_timeout = nb.handshake_timeout;
-  options.header_timeout = nb.header_timeout;
-  options.body_timeout = nb.body_timeout;
-  options.idle_timeout = nb.idle_timeout;
-  options.max_header_bytes = nb.max_header_bytes;
-  options.max_header_count = nb.max_header_count;
-  options.worker_threads = nb.worker_threads;
-  options.max_queued_requests = nb.max_queued_requests;
   ASSIGN_OR_RETURN(n->server_,
                    HttpsServer::Create({nb.certificate_chain_pem, nb.private_key_pem,
                                              config.bus_identity.own_trust_bundle},
