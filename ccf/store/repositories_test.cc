@@ -132,7 +132,9 @@ TEST_F(RepositoriesTest, TwoWritersRacingOnOneVersionExactlyOneWins) {
     auto writer = [&](const std::string& aef) {
       auto r = contexts_->Write(Context("inv-1", {Entry(aef, {"a"}, "PSK", t0_)}), version, {});
       (r.ok() ? won : lost)++;
-      if (!r.ok()) EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+      if (!r.ok()) {
+        EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+      }
     };
     std::thread a(writer, "aef-a"), b(writer, "aef-b");
     a.join();

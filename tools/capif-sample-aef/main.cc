@@ -1,7 +1,7 @@
 // capif-sample-aef: a toy location API protected by sdk/aef (TLS-PSK, TLS-PKI or OAuth, as the
 // CCF selected for each invoker), for demos and interop tests.
 //
-//   capif-sample-aef --ccf https://127.0.0.1:8441 --ca ca.pem --cert aef.pem --key aef.key \
+//   capif-sample-aef --ccf https://127.0.0.1:8441 --ca ca.pem --cert aef.pem --key aef.key
 //       --aef-id aef-… [--listen 127.0.0.1:0] [--api-name location-query]
 //
 // Serves GET /<api-name>/v1/position?ue=<id> -> {"ue", "position": {"lat", "lon"}, "servedTo",
