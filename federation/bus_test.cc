@@ -2,6 +2,7 @@
 // TLS on 127.0.0.1, port 0.
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "federation/bus_credentials.h"
 #include "federation/bus_server.h"
 #include "common/fake_clock.h"
 #include "federation/peer_client.h"
@@ -353,6 +355,41 @@ TEST_F(BusTest, SharedApiCacheNamesAPeerItNeverReached) {
   // Within retry_after it is not asked again (the answer is known to be "down").
   SharedApiSnapshot again = cache.Get("");
   EXPECT_EQ(again.unreachable, std::vector<std::string>{"ccf-a"});
+}
+
+// Issue 10, problem 2 (bus): a request whose string fields are not UTF-8, sent as raw bytes (a
+// hostile peer does not use our stubs).
+TEST_F(BusTest, InvalidUtf8InARequestIsInvalidArgument) {
+  auto channel = grpc::CreateChannel(
+      endpoint_, MakeBusChannelCredentials(b_, domains_.PeerFor("a.example", "ccf-a", endpoint_),
+                                           Clock::Real()));
+  grpc::GenericStub stub(channel);
+  fv1::DiscoverShareableApisRequest req;
+  req.mutable_header()->set_origin_ccf_id("ccf-b");
+  req.mutable_header()->set_request_id("r-1");
+  req.set_api_name("abc");
+  std::string wire = req.SerializeAsString();
+  size_t at = wire.find("abc");
+  ASSERT_NE(at, std::string::npos);
+  wire[at] = '\xff';  // the api_name is no longer UTF-8
+  grpc::Slice slice(wire);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareUnaryCall(&ctx, "/capif.federation.v1.Interconnect/DiscoverShareableApis",
+                                    request, &cq);
+  call->StartCall();
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_NE(status.error_message().find("api_name"), std::string::npos) << status.error_message();
+  // The bus still serves.
+  EXPECT_TRUE(ClientAs(b_)->Hello(kTimeout).ok());
 }
 
 TEST_F(BusTest, ShutdownIsIdempotentAndStopsServing) {

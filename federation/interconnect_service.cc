@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "federation/grpc_status.h"
 
 namespace capif {
@@ -13,6 +14,38 @@ namespace capif {
 namespace fv1 = capif::federation::v1;
 
 namespace {
+
+// The first text field of `m` (recursively) that is not UTF-8, as "field.subfield", or "".
+// Request text fields are `bytes` on the wire (proto/interconnect.proto), so that such a
+// request parses and is refused here with its field named.
+std::string NonUtf8Field(const google::protobuf::Message& m) {
+  const google::protobuf::Reflection* r = m.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    using FD = google::protobuf::FieldDescriptor;
+    if (f->cpp_type() == FD::CPPTYPE_STRING) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(m, f); ++i) {
+          if (!IsValidUtf8(r->GetRepeatedString(m, f, i))) return f->name();
+        }
+      } else if (!IsValidUtf8(r->GetString(m, f))) {
+        return f->name();
+      }
+    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(m, f); ++i) {
+          std::string inner = NonUtf8Field(r->GetRepeatedMessage(m, f, i));
+          if (!inner.empty()) return absl::StrCat(f->name(), ".", inner);
+        }
+      } else {
+        std::string inner = NonUtf8Field(r->GetMessage(m, f));
+        if (!inner.empty()) return absl::StrCat(f->name(), ".", inner);
+      }
+    }
+  }
+  return "";
+}
 
 constexpr fv1::Operation kImplemented[] = {
     fv1::OPERATION_HELLO, fv1::OPERATION_GET_TRUST_BUNDLE, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
@@ -57,7 +90,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                   fv1::HelloResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     std::string caller = AuthenticatedIdentity(ctx);
-    auto peer = Authorize(caller, req->header(), fv1::OPERATION_HELLO);
+    auto peer = Authorize(*req, caller, req->header(), fv1::OPERATION_HELLO);
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
       return reactor;
@@ -79,7 +112,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                            const fv1::GetTrustBundleRequest* req,
                                            fv1::TrustBundle* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    auto peer = Authorize(AuthenticatedIdentity(ctx), req->header(),
+    auto peer = Authorize(*req, AuthenticatedIdentity(ctx), req->header(),
                           fv1::OPERATION_GET_TRUST_BUNDLE);
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
@@ -99,7 +132,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                                   const fv1::DiscoverShareableApisRequest* req,
                                                   fv1::DiscoverShareableApisResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    auto peer = Authorize(AuthenticatedIdentity(ctx), req->header(),
+    auto peer = Authorize(*req, AuthenticatedIdentity(ctx), req->header(),
                           fv1::OPERATION_DISCOVER_SHAREABLE_APIS);
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
@@ -126,7 +159,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                                   const fv1::SecurityMethodRequest* req,
                                                   fv1::SecurityMethodResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    auto peer = Authorize(AuthenticatedIdentity(ctx), req->header(),
+    auto peer = Authorize(*req, AuthenticatedIdentity(ctx), req->header(),
                           fv1::OPERATION_REQUEST_SECURITY_METHOD, req->api_invoker_id());
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
@@ -181,7 +214,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                                   const fv1::OwnershipQuery* req,
                                                   fv1::OwnershipAnswer* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    auto peer = Authorize(AuthenticatedIdentity(ctx), req->header(),
+    auto peer = Authorize(*req, AuthenticatedIdentity(ctx), req->header(),
                           fv1::OPERATION_QUERY_INVOKER_OWNERSHIP, req->api_invoker_id());
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
@@ -214,7 +247,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                                fv1::SecurityInfo* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     std::string caller = AuthenticatedIdentity(ctx);
-    auto peer = Authorize(caller, req->header(), fv1::OPERATION_LOOKUP_SECURITY_INFO,
+    auto peer = Authorize(*req, caller, req->header(), fv1::OPERATION_LOOKUP_SECURITY_INFO,
                           req->api_invoker_id());
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
@@ -261,7 +294,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                                 fv1::ForwardedTokenResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     std::string caller = AuthenticatedIdentity(ctx);
-    auto peer = Authorize(caller, req->header(), fv1::OPERATION_FORWARD_TOKEN_REQUEST,
+    auto peer = Authorize(*req, caller, req->header(), fv1::OPERATION_FORWARD_TOKEN_REQUEST,
                           req->source_api_invoker_id());
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
@@ -311,7 +344,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     n.api_invoker_id = req->api_invoker_id();
     n.notice_id = req->notice_id();
     n.occurred_at = req->occurred_at();
-    return ApplyNotice(ctx, req->header(), fv1::OPERATION_NOTIFY_OFFBOARDING, n, resp);
+    return ApplyNotice(ctx, *req, req->header(), fv1::OPERATION_NOTIFY_OFFBOARDING, n, resp);
   }
   grpc::ServerUnaryReactor* NotifyRevocation(grpc::CallbackServerContext* ctx,
                                              const fv1::RevocationNotice* req,
@@ -323,7 +356,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     n.aef_ids.assign(req->aef_ids().begin(), req->aef_ids().end());
     n.api_ids.assign(req->api_ids().begin(), req->api_ids().end());
     n.cause = req->cause();
-    return ApplyNotice(ctx, req->header(), fv1::OPERATION_NOTIFY_REVOCATION, n, resp);
+    return ApplyNotice(ctx, *req, req->header(), fv1::OPERATION_NOTIFY_REVOCATION, n, resp);
   }
 
   grpc::ServerUnaryReactor* ConfirmSecurityMethods(grpc::CallbackServerContext* ctx,
@@ -331,7 +364,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                                    fv1::NoticeAck* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     std::string caller = AuthenticatedIdentity(ctx);
-    auto peer = Authorize(caller, req->header(), fv1::OPERATION_REQUEST_SECURITY_METHOD,
+    auto peer = Authorize(*req, caller, req->header(), fv1::OPERATION_REQUEST_SECURITY_METHOD,
                           req->api_invoker_id());
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
@@ -372,10 +405,15 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   }
 
  private:
-  absl::StatusOr<const Peer*> Authorize(const std::string& caller,
+  absl::StatusOr<const Peer*> Authorize(const google::protobuf::Message& request,
+                                        const std::string& caller,
                                         const fv1::RequestHeader& header, fv1::Operation op,
                                         const std::string& invoker = "") {
-    auto peer = AuthorizeCall(*peers_, caller, header, op);
+    std::string not_utf8 = NonUtf8Field(request);
+    absl::StatusOr<const Peer*> peer =
+        not_utf8.empty() ? AuthorizeCall(*peers_, caller, header, op)
+                         : absl::InvalidArgumentError(
+                               absl::StrCat("request field ", not_utf8, " is not UTF-8"));
     if (options_.audit != nullptr) {
       // request_id is echoed only once validated (AuthorizeCall checks its charset).
       bool header_ok = peer.ok() || peer.status().code() != absl::StatusCode::kInvalidArgument;
@@ -395,11 +433,12 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   // Solution #17, receiving side. The notice is acknowledged only once applied; a repeat (the
   // sender retries until acknowledged) is applied again, which changes nothing.
   grpc::ServerUnaryReactor* ApplyNotice(grpc::CallbackServerContext* ctx,
+                                        const google::protobuf::Message& request,
                                         const fv1::RequestHeader& header, fv1::Operation op,
                                         const PeerNotice& notice, fv1::NoticeAck* resp) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     std::string caller = AuthenticatedIdentity(ctx);
-    auto peer = Authorize(caller, header, op, notice.api_invoker_id);
+    auto peer = Authorize(request, caller, header, op, notice.api_invoker_id);
     if (!peer.ok()) {
       reactor->Finish(ToGrpcStatus(peer.status()));
       return reactor;

@@ -31,7 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/evp_key.h"
 #include "common/log.h"
-#include "net/utf8.h"
+#include "common/utf8.h"
 
 namespace capif {
 namespace {

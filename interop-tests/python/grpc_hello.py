@@ -49,8 +49,8 @@ def main():
     with grpc.secure_channel(a.target, creds) as channel:
         stub = rpc.InterconnectStub(channel)
         req = pb.HelloRequest()
-        req.header.origin_ccf_id = a.origin
-        req.header.request_id = uuid.uuid4().hex
+        req.header.origin_ccf_id = a.origin.encode()
+        req.header.request_id = uuid.uuid4().hex.encode()
         try:
             resp = stub.Hello(req, timeout=10)
         except grpc.RpcError as e:

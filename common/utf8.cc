@@ -1,4 +1,4 @@
-#include "net/utf8.h"
+#include "common/utf8.h"
 
 namespace capif {
 
