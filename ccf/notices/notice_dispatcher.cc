@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 
 namespace capif {
 
@@ -36,21 +37,20 @@ void NoticeDispatcher::DeadLetters(absl::Time now) {
   }
 }
 
-void NoticeDispatcher::Failed(const OutboundNotice& n, const absl::Status& s, absl::Time now,
-                              absl::Status* kept) {
-  Destination& d = destinations_[n.destination];
-  // After a restart the notice's own count carries the backoff on.
-  d.failures = std::max(d.failures + 1, n.attempts + 1);
-  absl::Duration wait = NoticeBackoff(policy_, d.failures);
-  *kept = outbox_->Failed(n.notice_id, now + wait, std::string(s.message()));
-  if (kept->ok()) *kept = outbox_->Postpone(n.destination, now + wait);
-  if (d.last_error.empty()) {
+absl::Status NoticeDispatcher::Failed(const OutboundNotice& n, const absl::Status& s,
+                                      absl::Time now) {
+  int& failures = failures_[n.destination];
+  if (failures == 0) {
     LogWarning("notices", absl::StrCat("notices to ", n.destination, " are failing (", n.kind,
                                        " notice ", n.notice_id, ": ",
                                        s.message().substr(0, 200), "); retrying with backoff up "
                                        "to ", absl::FormatDuration(policy_.max)));
   }
-  d.last_error = std::string(s.message().substr(0, 200));
+  // After a restart the notice's own count carries the backoff on.
+  failures = std::max(failures + 1, n.attempts + 1);
+  absl::Duration wait = NoticeBackoff(policy_, failures);
+  RETURN_IF_ERROR(outbox_->Failed(n.notice_id, now + wait, std::string(s.message())));
+  return outbox_->Postpone(n.destination, now + wait);
 }
 
 absl::StatusOr<int> NoticeDispatcher::RunOnce() {
@@ -70,18 +70,18 @@ absl::StatusOr<int> NoticeDispatcher::RunOnce() {
       absl::Status s = deliver_(n);
       if (!s.ok()) {
         failing.insert(n.destination);
-        Failed(n, s, now, &kept);
+        kept = Failed(n, s, now);
         if (!kept.ok()) break;
         continue;
       }
       kept = outbox_->Delivered(n.notice_id);
       if (!kept.ok()) break;
       ++delivered;
-      auto was = destinations_.find(n.destination);
-      if (was != destinations_.end()) {
-        LogInfo("notices", absl::StrCat(n.destination, " is reachable again after ",
-                                        was->second.failures, " failed attempt(s)"));
-        destinations_.erase(was);
+        auto was = failures_.find(n.destination);
+      if (was != failures_.end()) {
+        LogInfo("notices", absl::StrCat(n.destination, " is reachable again after ", was->second,
+                                        " failed attempt(s)"));
+        failures_.erase(was);
       }
       LogInfo("notices", absl::StrCat(n.destination, " acknowledged ", n.kind, " notice ",
                                       n.notice_id, " after ", n.attempts + 1, " attempt(s)"));
@@ -90,8 +90,7 @@ absl::StatusOr<int> NoticeDispatcher::RunOnce() {
   }
   {
     absl::MutexLock lock(&failing_mu_);
-    failing_.clear();
-    for (const auto& [destination, d] : destinations_) failing_[destination] = d.failures;
+    failing_ = failures_;
   }
   if (!kept.ok()) return kept;
   return delivered;

@@ -73,16 +73,14 @@ class NoticeDispatcher {
   const Clock& clock_;
   const NoticeRetryPolicy policy_;
   const Deliverer deliver_;
-  struct Destination {
-    int failures = 0;  // consecutive
-    std::string last_error;
-  };
   void DeadLetters(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
-  void Failed(const OutboundNotice& n, const absl::Status& s, absl::Time now,
-              absl::Status* kept) ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
+  // Records a failed attempt: the destination's backoff grows and all its notices wait.
+  absl::Status Failed(const OutboundNotice& n, const absl::Status& s, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
 
   absl::Mutex run_mu_;  // one pass at a time
-  std::map<std::string, Destination> destinations_ ABSL_GUARDED_BY(run_mu_);
+  // Consecutive failed attempts of each destination failing now.
+  std::map<std::string, int> failures_ ABSL_GUARDED_BY(run_mu_);
   mutable absl::Mutex failing_mu_;
   std::map<std::string, int> failing_ ABSL_GUARDED_BY(failing_mu_);  // a copy for readers
   mutable absl::Mutex mu_;
