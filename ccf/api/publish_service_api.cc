@@ -185,16 +185,6 @@ std::vector<json> DescriptionsOf(const std::vector<ServiceApiRecord>& apis) {
   return out;
 }
 
-absl::StatusOr<std::set<std::string>> PublishedApiNames(ServiceApiRepository& apis,
-                                                        const std::vector<std::string>& api_ids) {
-  std::set<std::string> names;
-  for (const std::string& id : api_ids) {
-    ASSIGN_OR_RETURN(std::optional<ServiceApiRecord> api, apis.Get(id));
-    if (api) names.insert(api->api_name);
-  }
-  return names;
-}
-
 void PublishServiceApi::RegisterRoutes(HttpsServer& server) {
   const std::string base = std::string(kPublishRoot) + "/([^/]+)/service-apis";
   server.Route("POST", base, [this](const RestRequest& r) { return Publish(r); });

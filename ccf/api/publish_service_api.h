@@ -75,10 +75,6 @@ ServiceApiRecord ServiceApiRecordOf(const nlohmann::json& api, const std::string
 // The ServiceAPIDescriptions of `apis`, as published; unreadable ones are skipped.
 std::vector<nlohmann::json> DescriptionsOf(const std::vector<ServiceApiRecord>& apis);
 
-// The apiName of each published API among `api_ids` (unknown ids are skipped).
-absl::StatusOr<std::set<std::string>> PublishedApiNames(ServiceApiRepository& apis,
-                                                        const std::vector<std::string>& api_ids);
-
 }  // namespace capif
 
 #endif  // CAPIF_CCF_API_PUBLISH_SERVICE_API_H_

@@ -757,7 +757,7 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
         api_ids.insert(api_ids.end(), e.api_ids.begin(), e.api_ids.end());
       }
     }
-    return PublishedApiNames(*config_.service_apis, api_ids);
+    return config_.service_apis->Names(api_ids);
   });
   if (absl::IsInvalidArgument(audience.status())) {
     return fail(TokenError(400, "invalid_scope", std::string(audience.status().message())));

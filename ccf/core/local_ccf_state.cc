@@ -250,7 +250,7 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
         api_ids.push_back(g.api_id);
       }
     }
-    return PublishedApiNames(*config_.service_apis, api_ids);
+    return config_.service_apis->Names(api_ids);
   });
   if (absl::IsInvalidArgument(granted.status())) {
     return refuse("invalid_scope", std::string(granted.status().message()));

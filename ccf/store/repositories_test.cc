@@ -1,6 +1,7 @@
 // The typed repositories on a real SQLite file: every query the flows make, and the
 // compare-and-swap rule with two writers racing.
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -452,6 +453,8 @@ TEST_F(RepositoriesTest, ServiceApisAreFoundByApfNameAefAndInterface) {
   };
   using Ids = std::vector<std::string>;
   EXPECT_EQ(ids(apis.OfApf("apf-1")), (Ids{"api-1", "api-2"}));
+  EXPECT_EQ(*apis.Names({"api-2", "api-1", "api-3", "nope"}),
+            (std::set<std::string>{"loc", "qos"}));
   EXPECT_EQ(ids(apis.Named("loc")), (Ids{"api-1", "api-3"}));
   EXPECT_EQ(ids(apis.Named("")), (Ids{"api-1", "api-2", "api-3"}));
   EXPECT_EQ(ids(apis.WithAef("aef-2")), (Ids{"api-1", "api-2"}));

@@ -199,4 +199,15 @@ absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::WithInterface(
       {AddressKey(address)});
 }
 
+absl::StatusOr<std::set<std::string>> SqliteServiceApis::Names(
+    const std::vector<std::string>& api_ids) {
+  std::set<std::string> names;
+  for (const std::string& id : api_ids) {
+    ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                     db_->Query("SELECT api_name FROM service_apis WHERE api_id = ?", {id}));
+    if (!rows.empty()) names.insert(SqlText(rows[0][0]));
+  }
+  return names;
+}
+
 }  // namespace capif

@@ -19,6 +19,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ class ServiceApiRepository {
   // The APIs with an AEF interface equal to `address` (every member compared, absent ones too).
   virtual absl::StatusOr<std::vector<ServiceApiRecord>> WithInterface(
       const InterfaceAddress& address) = 0;
+  // The apiName of each API among `api_ids` (unknown ids are skipped). One indexed read per id,
+  // for the token paths (no AEF profiles loaded).
+  virtual absl::StatusOr<std::set<std::string>> Names(const std::vector<std::string>& api_ids) = 0;
   virtual absl::Status Delete(const std::string& api_id, const std::string& apf_id) = 0;
 };
 
@@ -72,6 +76,7 @@ class SqliteServiceApis final : public ServiceApiRepository {
   absl::StatusOr<std::vector<ServiceApiRecord>> WithAef(const std::string& aef_id) override;
   absl::StatusOr<std::vector<ServiceApiRecord>> WithInterface(
       const InterfaceAddress& address) override;
+  absl::StatusOr<std::set<std::string>> Names(const std::vector<std::string>& api_ids) override;
   absl::Status Delete(const std::string& api_id, const std::string& apf_id) override;
 
  private:
