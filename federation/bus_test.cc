@@ -6,12 +6,27 @@
 #include <grpcpp/security/credentials.h>
 
 #include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
+#include <fcntl.h>
+#include <grpc/support/log.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "federation/bus_credentials.h"
 #include "federation/bus_server.h"
@@ -390,6 +405,183 @@ TEST_F(BusTest, InvalidUtf8InARequestIsInvalidArgument) {
   EXPECT_NE(status.error_message().find("api_name"), std::string::npos) << status.error_message();
   // The bus still serves.
   EXPECT_TRUE(ClientAs(b_)->Hello(kTimeout).ok());
+}
+
+// gRPC 1.51 stops listening for good after one accept4() EMFILE (fixed upstream in 1.57). The
+// hook below sees gRPC's own log line, so the test knows the accept has failed.
+std::atomic<bool> accept_failed{false};
+void WatchGrpcLog(gpr_log_func_args* args) {
+  if (strstr(args->message, "accept4") != nullptr) accept_failed = true;
+  fprintf(stderr, "grpc %s:%d] %s\n", args->file, args->line, args->message);
+}
+
+// Issue 10, problem 5: after the process ran out of file descriptors the bus accepts again.
+TEST_F(BusTest, AcceptsAgainAfterRunningOutOfFileDescriptors) {
+  ASSERT_TRUE(ClientAs(b_)->Hello(kTimeout).ok());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(probe, 0);
+  rlimit low = saved;
+  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 1024);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  ASSERT_EQ(errno, EMFILE);
+  accept_failed = false;
+  gpr_set_log_function(WatchGrpcLog);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(server_->port());
+  ASSERT_EQ(connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  absl::Time until = absl::Now() + kTimeout;
+  while (!accept_failed && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+  for (int fd : fillers) close(fd);
+  close(probe);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(accept_failed) << "gRPC never tried to accept";
+  // What the watchdog does every listener_check: the probe finds nobody accepting, the server
+  // is rebuilt on the same port, and peers reach it again.
+  auto rebuilt = server_->EnsureListening(absl::Milliseconds(500));
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  EXPECT_TRUE(*rebuilt);
+  EXPECT_EQ(server_->restarts(), 1);
+  EXPECT_EQ(endpoint_, absl::StrCat("127.0.0.1:", server_->port()));
+  EXPECT_TRUE(ClientAs(b_)->Hello(kTimeout).ok());
+  // A listener that accepts is left alone.
+  auto again = server_->EnsureListening(absl::Seconds(2));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(server_->restarts(), 1);
+}
+
+// A TLS handshake with the bus as peer `self` would do it, but TLS 1.2 with only `tls12_ciphers`
+// (empty: any version, default suites). True when the bus accepted the connection.
+bool HandshakeAs(const BusIdentity& self, int port, const std::string& tls12_ciphers) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!tls12_ciphers.empty()) {
+    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers.c_str()) != 1) {
+      SSL_CTX_free(ctx);
+      return false;
+    }
+  }
+  BIO* chain = BIO_new_mem_buf(self.certificate_chain_pem.data(),
+                               static_cast<int>(self.certificate_chain_pem.size()));
+  X509* leaf = PEM_read_bio_X509(chain, nullptr, nullptr, nullptr);
+  SSL_CTX_use_certificate(ctx, leaf);
+  X509_free(leaf);
+  while (X509* extra = PEM_read_bio_X509(chain, nullptr, nullptr, nullptr)) {
+    SSL_CTX_add_extra_chain_cert(ctx, extra);  // takes ownership
+  }
+  BIO_free(chain);
+  std::string key_pem(self.private_key_pem.Reveal(InsecureSecretAccess()));
+  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  SSL_CTX_use_PrivateKey(ctx, key);
+  EVP_PKEY_free(key);
+  BIO_free(key_bio);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  static const unsigned char kH2[] = {2, 'h', '2'};
+  SSL_CTX_set_alpn_protos(ctx, kH2, sizeof kH2);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    // The bus checks the peer certificate once the TLS handshake is done; an accepted peer then
+    // gets the server's HTTP/2 SETTINGS, a refused one a closed connection.
+    char byte;
+    ok = SSL_connect(ssl) == 1 && SSL_read(ssl, &byte, 1) > 0;
+    SSL_free(ssl);
+  }
+  ERR_clear_error();
+  close(fd);
+  SSL_CTX_free(ctx);
+  return ok;
+}
+
+// Issue 10 (TLS profile, TS 33.310 Annex E): the bus offers TLS 1.3 and TLS 1.2 with AEAD suites
+// only, never CBC or SHA-1 MACs.
+TEST_F(BusTest, OnlyAeadSuitesOverTls12) {
+  int port = server_->port();
+  EXPECT_TRUE(HandshakeAs(b_, port, ""));  // TLS 1.3
+  EXPECT_TRUE(HandshakeAs(b_, port, "ECDHE-ECDSA-AES128-GCM-SHA256"));
+  EXPECT_TRUE(HandshakeAs(b_, port, "ECDHE-ECDSA-AES256-GCM-SHA384"));
+  EXPECT_FALSE(HandshakeAs(b_, port, "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:AES128-SHA"));
+  EXPECT_FALSE(HandshakeAs(b_, port, "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384"));
+  // The client is a real one: a certificate that is not a configured peer fails either way.
+  BusIdentity rogue = domains_.Identity("b.example", "ccf-rogue");
+  EXPECT_FALSE(HandshakeAs(rogue, port, ""));
+  EXPECT_FALSE(HandshakeAs(rogue, port, "ECDHE-ECDSA-AES128-GCM-SHA256"));
+}
+
+// Local state whose ownership answer waits until released: a call that stays in flight.
+class BlockingLocalCcf final : public StubLocalCcf {
+ public:
+  absl::StatusOr<bool> OwnsInvoker(const std::string&) override {
+    if (calls.fetch_add(1) == 0) entered.Notify();
+    release.WaitForNotificationWithTimeout(kTimeout);
+    return false;
+  }
+  std::atomic<int> calls{0};
+  absl::Notification entered, release;
+};
+
+// Issue 10 (bus limits): a peer with max_calls_per_peer calls in flight gets RESOURCE_EXHAUSTED
+// for one more, at once; another peer is still served, and the first is again once done.
+TEST_F(BusTest, CallsBeyondThePeerLimitAreResourceExhausted) {
+  BlockingLocalCcf blocking;
+  BusServer::Options options;
+  options.max_calls_per_peer = 1;
+  auto directory = PeerDirectory::Create(
+      {domains_.PeerFor("b.example", "ccf-b", "unused:1", {fv1::OPERATION_QUERY_INVOKER_OWNERSHIP}),
+       domains_.PeerFor("c.example", "ccf-c", "unused:2", {fv1::OPERATION_QUERY_INVOKER_OWNERSHIP})});
+  ASSERT_TRUE(directory.ok());
+  auto server = BusServer::Start(a_, *directory, "127.0.0.1:0", Clock::Real(), &blocking, nullptr,
+                                 options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Peer a = domains_.PeerFor("a.example", "ccf-a", absl::StrCat("127.0.0.1:", (*server)->port()));
+  auto b = PeerClient::Create(b_, a, Clock::Real());
+  auto c = PeerClient::Create(c_, a, Clock::Real());
+  auto ask = [](PeerClient& client) {
+    fv1::OwnershipQuery q;
+    *q.mutable_header() = client.NewHeader();
+    q.set_api_invoker_id("inv-1");
+    fv1::OwnershipAnswer answer;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+    return client.stub()->QueryInvokerOwnership(&ctx, q, &answer);
+  };
+  std::thread first([&] { EXPECT_TRUE(ask(*b).ok()); });
+  ASSERT_TRUE(blocking.entered.WaitForNotificationWithTimeout(kTimeout));
+  grpc::Status refused = ask(*b);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("at most 1"), std::string::npos);
+  // The bus client reports a busy peer as unavailable (503 with Retry-After on the northbound).
+  EXPECT_EQ(PeerCallError("ccf-a", refused).code(), absl::StatusCode::kUnavailable);
+  blocking.release.Notify();  // C's call and B's first call both complete
+  EXPECT_TRUE(ask(*c).ok());
+  first.join();
+  EXPECT_TRUE(ask(*b).ok());
+}
+
+// The per-peer limit of calls in flight: beyond it RESOURCE_EXHAUSTED, released when done.
+TEST(PeerCallLimitsTest, AdmitsUpToTheLimitPerPeer) {
+  PeerCallLimits limits(2);
+  EXPECT_TRUE(limits.Admit("ccf-b"));
+  EXPECT_TRUE(limits.Admit("ccf-b"));
+  EXPECT_FALSE(limits.Admit("ccf-b"));
+  EXPECT_TRUE(limits.Admit("ccf-c"));  // another peer has its own count
+  limits.Release("ccf-b");
+  EXPECT_TRUE(limits.Admit("ccf-b"));
 }
 
 TEST_F(BusTest, ShutdownIsIdempotentAndStopsServing) {

@@ -3,6 +3,8 @@
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/grpcpp.h>
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -68,6 +70,25 @@ std::string AuthenticatedIdentity(const grpc::CallbackServerContext* ctx) {
   std::vector<std::string> uris = cert->UriSans();
   return uris.size() == 1 ? uris[0] : "";
 }
+
+// One call past Authorize: the authorized peer, and its place among that peer's calls in flight,
+// given back when the handler returns (handlers finish their reactor before returning).
+class Admitted {
+ public:
+  Admitted(const Peer* peer, PeerCallLimits* limits) : peer_(peer), limits_(limits) {}
+  Admitted(Admitted&& other) noexcept
+      : peer_(other.peer_), limits_(std::exchange(other.limits_, nullptr)) {}
+  Admitted& operator=(Admitted&&) = delete;
+  ~Admitted() {
+    if (limits_ != nullptr) limits_->Release(peer_->ccf_id.value());
+  }
+  const Peer& operator*() const { return *peer_; }
+  const Peer* operator->() const { return peer_; }
+
+ private:
+  const Peer* peer_;
+  PeerCallLimits* limits_;
+};
 
 class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService {
  public:
@@ -405,15 +426,20 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   }
 
  private:
-  absl::StatusOr<const Peer*> Authorize(const google::protobuf::Message& request,
-                                        const std::string& caller,
-                                        const fv1::RequestHeader& header, fv1::Operation op,
-                                        const std::string& invoker = "") {
+  absl::StatusOr<Admitted> Authorize(const google::protobuf::Message& request,
+                                     const std::string& caller, const fv1::RequestHeader& header,
+                                     fv1::Operation op, const std::string& invoker = "") {
     std::string not_utf8 = NonUtf8Field(request);
     absl::StatusOr<const Peer*> peer =
         not_utf8.empty() ? AuthorizeCall(*peers_, caller, header, op)
                          : absl::InvalidArgumentError(
                                absl::StrCat("request field ", not_utf8, " is not UTF-8"));
+    PeerCallLimits* limits = options_.call_limits.get();
+    if (peer.ok() && limits != nullptr && !limits->Admit((*peer)->ccf_id.value())) {
+      peer = absl::ResourceExhaustedError(
+          absl::StrCat("too many calls in flight from ", (*peer)->ccf_id.value(), " (at most ",
+                       limits->max(), "); retry later"));
+    }
     if (options_.audit != nullptr) {
       // request_id is echoed only once validated (AuthorizeCall checks its charset).
       bool header_ok = peer.ok() || peer.status().code() != absl::StatusCode::kInvalidArgument;
@@ -422,12 +448,17 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                               IsValidIdSegment(invoker) ? invoker : "", "", peer.ok(),
                               peer.ok() ? "" : std::string(peer.status().message())});
     }
-    if (!peer.ok() && peer.status().code() != absl::StatusCode::kInvalidArgument) {
-      LogWarning("security", absl::StrCat("refused ", OperationName(op), " from ",
-                                          caller.empty() ? "(no identity)" : caller, ": ",
-                                          peer.status().message()));
+    if (!peer.ok()) {
+      absl::StatusCode code = peer.status().code();
+      if (code != absl::StatusCode::kInvalidArgument &&
+          code != absl::StatusCode::kResourceExhausted) {  // PeerCallLimits logs that once
+        LogWarning("security", absl::StrCat("refused ", OperationName(op), " from ",
+                                            caller.empty() ? "(no identity)" : caller, ": ",
+                                            peer.status().message()));
+      }
+      return peer.status();
     }
-    return peer;
+    return Admitted(*peer, limits);
   }
 
   // Solution #17, receiving side. The notice is acknowledged only once applied; a repeat (the
@@ -494,6 +525,32 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
 };
 
 }  // namespace
+
+bool PeerCallLimits::Admit(const std::string& ccf_id) {
+  absl::MutexLock lock(&mu_);
+  State& state = peers_[ccf_id];
+  if (state.in_flight >= max_) {
+    if (!state.refusing) {
+      state.refusing = true;
+      LogWarning("bus", absl::StrCat(ccf_id, " has ", max_,
+                                     " calls in flight: refusing more (RESOURCE_EXHAUSTED) until "
+                                     "half of them are done"));
+    }
+    return false;
+  }
+  ++state.in_flight;
+  return true;
+}
+
+void PeerCallLimits::Release(const std::string& ccf_id) {
+  absl::MutexLock lock(&mu_);
+  State& state = peers_[ccf_id];
+  if (state.in_flight > 0) --state.in_flight;
+  if (state.refusing && state.in_flight <= max_ / 2) {
+    state.refusing = false;
+    LogInfo("bus", absl::StrCat(ccf_id, " is below its limit of calls in flight again"));
+  }
+}
 
 absl::StatusOr<const Peer*> AuthorizeCall(const PeerDirectory& peers,
                                           absl::string_view authenticated,

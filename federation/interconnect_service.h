@@ -13,6 +13,8 @@
 // not be applied, so the sender retries). Every decision goes to the audit log when one is
 // configured.
 //
+// Calls beyond InterconnectOptions::call_limits are RESOURCE_EXHAUSTED before any work.
+//
 // Callback API; handlers do only short local work (SQLite reads, one signature) and never call
 // other CCFs, so a slow peer cannot tie up the bus threads. Thread-safe.
 #ifndef CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
@@ -20,7 +22,9 @@
 
 #include <memory>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "federation/peer.h"
 #include "federation/audit_log.h"
@@ -41,12 +45,33 @@ absl::StatusOr<const Peer*> AuthorizeCall(const PeerDirectory& peers,
                                           const capif::federation::v1::RequestHeader& header,
                                           capif::federation::v1::Operation op);
 
+// How many calls of each peer are being handled; thread-safe. Admit() refuses beyond `max`.
+class PeerCallLimits {
+ public:
+  explicit PeerCallLimits(int max) : max_(max) {}
+  // False when the peer already has `max` calls in flight (logged once until it drops to half).
+  bool Admit(const std::string& ccf_id);
+  void Release(const std::string& ccf_id);
+  int max() const { return max_; }
+
+ private:
+  struct State {
+    int in_flight = 0;
+    bool refusing = false;
+  };
+  const int max_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, State> peers_ ABSL_GUARDED_BY(mu_);
+};
+
 struct InterconnectOptions {
   // Where cross-domain decisions are recorded; null: not recorded.
   AuditLog* audit = nullptr;
   // How long a peer may cache an ownership answer (#14).
   absl::Duration owned_ttl = absl::Minutes(5);
   absl::Duration not_owned_ttl = absl::Minutes(1);
+  // Calls in flight per peer; null: not limited.
+  std::shared_ptr<PeerCallLimits> call_limits;
 };
 
 // `local` may be null (no northbound): nobody is owned, nothing is shared, the JWKS is empty.

@@ -28,7 +28,12 @@ void PreparePeerCall(grpc::ClientContext* ctx, absl::Time deadline) {
 }
 
 absl::Status PeerCallError(absl::string_view ccf_id, const grpc::Status& status) {
-  return absl::Status(FromGrpcStatus(status).code(),
+  // A peer at its limit of our calls in flight (RESOURCE_EXHAUSTED) is busy, not a refusal of
+  // this request: callers treat it as an outage (503 with Retry-After on the northbound).
+  absl::StatusCode code = status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED
+                              ? absl::StatusCode::kUnavailable
+                              : FromGrpcStatus(status).code();
+  return absl::Status(code,
                       absl::StrCat("peer ", ccf_id, ": ", status.error_message().substr(0, 160)));
 }
 

@@ -243,6 +243,41 @@ absl::Status ParseSecurity(const json& root, SecurityPolicy& policy) {
   return absl::OkStatus();
 }
 
+// The bus server's limits (BusServerOptions); each absent key keeps its default.
+absl::Status ParseBusLimits(const json& bus, BusServerOptions& options) {
+  auto ranged = [&](const char* name, uint64_t default_value, uint64_t min,
+                    uint64_t max) -> absl::StatusOr<uint64_t> {
+    absl::StatusOr<uint64_t> v = UintField(bus, "bus", name, default_value, max);
+    if (v.ok() && *v < min) {
+      return FieldError(absl::StrCat("bus.", name), absl::StrCat("must be at least ", min));
+    }
+    return v;
+  };
+  auto millis = [&](const char* name, absl::Duration* field, uint64_t min,
+                    uint64_t max) -> absl::Status {
+    ASSIGN_OR_RETURN(uint64_t ms,
+                     ranged(name, static_cast<uint64_t>(absl::ToInt64Milliseconds(*field)), min, max));
+    *field = absl::Milliseconds(ms);
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(millis("handshake_timeout_ms", &options.handshake_timeout, 100, 600000));
+  RETURN_IF_ERROR(millis("idle_timeout_ms", &options.idle_timeout, 1000, 24 * 3600000));
+  RETURN_IF_ERROR(millis("keepalive_ms", &options.keepalive, 10000, 24 * 3600000));
+  // 0 turns the watchdog off.
+  RETURN_IF_ERROR(millis("listener_check_ms", &options.listener_check, 0, 3600000));
+  if (options.listener_check > absl::ZeroDuration() &&
+      options.listener_check < absl::Seconds(1)) {
+    return FieldError("bus.listener_check_ms", "must be 0 (off) or at least 1000");
+  }
+  ASSIGN_OR_RETURN(uint64_t calls, ranged("max_calls_per_peer", options.max_calls_per_peer, 1,
+                                          100000));
+  options.max_calls_per_peer = static_cast<int>(calls);
+  ASSIGN_OR_RETURN(uint64_t streams, ranged("max_streams_per_connection",
+                                            options.max_streams_per_connection, 1, 10000));
+  options.max_streams_per_connection = static_cast<int>(streams);
+  return absl::OkStatus();
+}
+
 absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfConfig& config) {
   ASSIGN_OR_RETURN(const json* nb, Member(root, "", "northbound", false));
   if (nb == nullptr) {
@@ -372,7 +407,10 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
                                    {"listen", "certificate", "private_key", "trust_bundle",
                                     "bundle_sequence", "bundle_refresh_hint_seconds",
                                     "audit_log", "notice_retry_initial_ms",
-                                    "notice_retry_max_ms", "notice_dead_letter_after_s"}));
+                                    "notice_retry_max_ms", "notice_dead_letter_after_s",
+                                    "handshake_timeout_ms", "max_calls_per_peer",
+                                    "max_streams_per_connection", "idle_timeout_ms",
+                                    "keepalive_ms", "listener_check_ms"}));
   ASSIGN_OR_RETURN(config.listen_address, StringField(*bus, "bus", "listen"));
   if (!IsHostPort(config.listen_address)) return FieldError("bus.listen", "must be host:port");
   ASSIGN_OR_RETURN(std::string cert_path, StringField(*bus, "bus", "certificate"));
@@ -406,6 +444,7 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
                              365 * 24 * 3600));
   if (dead_letter < 60) return FieldError("bus.notice_dead_letter_after_s", "must be at least 60");
   config.notice_dead_letter_after = absl::Seconds(dead_letter);
+  RETURN_IF_ERROR(ParseBusLimits(*bus, config.bus_server));
 
   ASSIGN_OR_RETURN(const json* peers, Member(root, "", "peers", false));
   if (peers != nullptr) {

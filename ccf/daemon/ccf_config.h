@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/certificate_authority.h"
 #include "net/https_server.h"
+#include "federation/bus_server.h"
 #include "federation/peer.h"
 
 namespace capif {
@@ -58,6 +59,9 @@ struct CcfConfig {
   // A notice not acknowledged after this long is given up (a dead letter: kept, shown by
   // `capifctl notices` and the metrics, never tried again).
   absl::Duration notice_dead_letter_after = absl::Hours(24 * 7);
+  // The bus server's limits: bus.handshake_timeout_ms, max_calls_per_peer,
+  // max_streams_per_connection, idle_timeout_ms, keepalive_ms, listener_check_ms.
+  BusServerOptions bus_server;
   std::optional<NorthboundConfig> northbound;
   // host:port of the Prometheus metrics endpoint (plain HTTP, ccf/metrics.h); "" = none.
   std::string metrics_listen;

@@ -153,6 +153,9 @@ TEST_F(CcfConfigTest, LoadsValidConfiguration) {
   EXPECT_EQ(config->notice_retry_initial, absl::Milliseconds(500));
   EXPECT_EQ(config->notice_retry_max, absl::Seconds(30));
   EXPECT_EQ(config->notice_dead_letter_after, absl::Hours(24 * 7));
+  EXPECT_EQ(config->bus_server.max_calls_per_peer, 64);
+  EXPECT_EQ(config->bus_server.handshake_timeout, absl::Seconds(10));
+  EXPECT_EQ(config->bus_server.listener_check, absl::Seconds(10));
   // No agreement: only the basics.
   const Peer& a2 = config->peers[1];
   EXPECT_EQ(a2.relation, PeerRelation::kCapif6);
@@ -199,6 +202,12 @@ TEST_F(CcfConfigTest, ErrorsNameTheField) {
        "bus.notice_retry_max_ms: must be at least"},
       {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "notice_dead_letter_after_s": 5)",
        "bus.notice_dead_letter_after_s: must be at least 60"},
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "max_calls_per_peer": 0)",
+       "bus.max_calls_per_peer: must be at least 1"},
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "listener_check_ms": 10)",
+       "bus.listener_check_ms: must be 0 (off) or at least 1000"},
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "keepalive_ms": "1m")",
+       "bus.keepalive_ms"},
       {R"("ccf_id": "ccf-a2")", R"("ccf_id": "ccf-b")", "peers[1].ccf_id: 'ccf-b' is configured twice"},
       {R"("ccf_id": "ccf-a2")", R"("ccf_id": "ccf-a")", "peers[1]: names this CCF itself"},
       {R"("relation": "CAPIF-6"})", R"("relation": "CAPIF-6", "colour": "red"})",

@@ -1,6 +1,7 @@
 #include "ccf/daemon/ccf_daemon.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <iostream>
@@ -49,6 +50,14 @@ int RunCcfd(int argc, char** argv) {
   if (config_path.empty()) {
     std::cerr << "ccfd: --config is required\n" << kUsage;
     return 2;
+  }
+
+  // Every connection costs a descriptor: use all the system allows (the soft limit is often 1024
+  // while the hard one is far higher). The listeners bound what they accept (docs/federation.md).
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
   }
 
   // Block the stop signals before any thread exists, so every thread inherits the mask and the
@@ -159,7 +168,8 @@ int RunCcfd(int argc, char** argv) {
     audit = *std::move(opened);
   }
   auto server = BusServer::Start(self, *directory, config->listen_address, Clock::Real(),
-                                 northbound ? northbound->local_state() : nullptr, audit.get());
+                                 northbound ? northbound->local_state() : nullptr, audit.get(),
+                                 config->bus_server);
   if (!server.ok()) {
     std::cerr << "ccfd: " << server.status().message() << "\n";
     return 1;
