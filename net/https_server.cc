@@ -470,15 +470,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     error_code ec;
     tcp_layer().socket().set_option(tcp::no_delay(true), ec);
     tcp_layer().expires_after(Ms(options_.handshake_timeout));
-    stream_.async_handshake(asio::ssl::stream_base::server,
-                            [self = shared_from_this()](const error_code& e) {
-                              if (e) return self->Fail(e);
-                              self->ReadHeader();
-                            });
+    Handshake();
   }
 
  private:
   beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
+
+  // Also resumes a handshake a ClientHello callback paused (Options::on_handshake_paused); Asio
+  // reports the pause as an error, and the SSL object resumes where it stopped.
+  void Handshake() {
+    stream_.async_handshake(
+        asio::ssl::stream_base::server, [self = shared_from_this()](const error_code& e) {
+          SSL* ssl = self->stream_.native_handle();
+          if (e && self->options_.on_handshake_paused && SSL_want_client_hello_cb(ssl)) {
+            self->options_.on_handshake_paused(ssl, [self] {
+              asio::post(self->stream_.get_executor(), [self] { self->Handshake(); });
+            });
+            return;
+          }
+          if (e) return self->Fail(e);
+          self->ReadHeader();
+        });
+  }
 
   // A transport error or deadline: the connection ends without an answer.
   void Fail(const error_code& ec) {

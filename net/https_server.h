@@ -77,6 +77,12 @@ class HttpsServer {
     // Called last when the TLS context is set up (e.g. sdk/aef adds TLS-PSK and its own client
     // certificate check); false fails Create().
     std::function<bool(SSL_CTX&)> configure_tls;
+    // Called when a TLS callback paused the handshake: a ClientHello callback (set by
+    // configure_tls) returned SSL_CLIENT_HELLO_RETRY, for example to fetch a key without
+    // blocking an I/O thread. `resume` must be called exactly once, from any thread; the
+    // handshake then goes on (the callback runs again). The handshake deadline keeps running.
+    // Unset: such a handshake fails.
+    std::function<void(SSL* ssl, std::function<void()> resume)> on_handshake_paused;
 
     // Open connections; one more is accepted and closed at once.
     size_t max_connections = 1024;

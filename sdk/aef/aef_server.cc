@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -61,40 +63,109 @@ AefServer* ServerOf(SSL* ssl) {
   return static_cast<AefServer*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
 }
 
-// TLS 1.2 PSK cipher suites (TS 33.122 6.5.2.1): the identity is the invoker id.
+// Refusals are logged once per cached answer of an identity (retries of the same invented
+// identity add nothing), and otherwise at most once a second.
+void LogPskRefusal(SSL* ssl, const std::string& identity, absl::string_view why) {
+  if (!ServerOf(ssl)->security_info().FirstUse(identity)) {
+    static std::atomic<int64_t> last_ms{0};
+    int64_t now = absl::ToUnixMillis(absl::Now()), last = last_ms.load();
+    if (now - last < 1000 || !last_ms.compare_exchange_strong(last, now)) return;
+  }
+  LogWarning("aef", absl::StrCat("TLS-PSK refused for identity '",
+                                 absl::CHexEscape(absl::string_view(identity).substr(0, 64)),
+                                 "': ", why));
+}
+
+// The invoker id a TLS 1.3 ClientHello offers as its first external PSK identity (the
+// pre_shared_key extension, RFC 8446 4.2.11), or "".
+std::string OfferedPskIdentity(SSL* ssl) {
+  const unsigned char* ext = nullptr;
+  size_t len = 0;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &ext, &len) != 1 || len < 4) return "";
+  size_t identities = (size_t{ext[0]} << 8) | ext[1];
+  size_t id_len = (size_t{ext[2]} << 8) | ext[3];
+  if (identities + 2 > len || id_len + 6 > identities + 2 || id_len == 0) return "";
+  return std::string(reinterpret_cast<const char*>(ext + 4), id_len);
+}
+
+// Per connection: the identity a paused handshake waits for. Set once, so a handshake pauses
+// at most once.
+int PausedIdentityIndex() {
+  static const int index = SSL_get_ex_new_index(
+      0, nullptr, nullptr, nullptr,
+      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<std::string*>(ptr);
+      });
+  return index;
+}
+
+// TLS 1.3: before OpenSSL looks for the PSK, make sure the CCF's answer for the offered identity
+// is cached: if not, pause the handshake (SSL_CLIENT_HELLO_RETRY) while it is fetched off the
+// I/O thread; HttpsServer resumes it (AefServer::OnHandshakePaused).
+int ClientHelloCallback(SSL* ssl, int*, void*) {
+  std::string id = OfferedPskIdentity(ssl);
+  if (id.empty() || !IsValidIdSegment(id)) return SSL_CLIENT_HELLO_SUCCESS;
+  if (SSL_get_ex_data(ssl, PausedIdentityIndex()) != nullptr) return SSL_CLIENT_HELLO_SUCCESS;
+  if (ServerOf(ssl)->security_info().Cached(id).has_value()) return SSL_CLIENT_HELLO_SUCCESS;
+  SSL_set_ex_data(ssl, PausedIdentityIndex(), new std::string(id));
+  return SSL_CLIENT_HELLO_RETRY;
+}
+
+// TLS 1.2 PSK cipher suites (TS 33.122 6.5.2.1): the identity is the invoker id. TLS 1.2 sends
+// it only in the ClientKeyExchange, where OpenSSL cannot pause: a key not cached yet is waited
+// for, but by at most kMaxTls12Waits handshakes at once (the others fail at once and their
+// clients retry); the fetch itself runs on the cache's threads.
+constexpr int kMaxTls12Waits = 2;
+std::atomic<int> tls12_waits{0};
+
 unsigned int PskServerCallback(SSL* ssl, const char* identity, unsigned char* psk,
                                unsigned int max_len) {
   if (identity == nullptr) return 0;
-  auto key = ServerOf(ssl)->PskFor(identity);
-  if (!key.ok()) {
-    LogWarning("aef", absl::StrCat("TLS-PSK refused for identity '",
-                                   absl::CHexEscape(std::string(identity).substr(0, 64)), "': ",
-                                   key.status().message()));
+  std::string id(identity);
+  if (!IsValidIdSegment(id)) {
+    LogPskRefusal(ssl, id, "not an invoker id");
     return 0;
   }
-  absl::string_view k = key->Reveal(InsecureSecretAccess());
+  SecurityInfoCache& cache = ServerOf(ssl)->security_info();
+  std::optional<absl::StatusOr<SecurityInfo>> info = cache.Cached(id);
+  if (!info.has_value()) {
+    if (tls12_waits.fetch_add(1) < kMaxTls12Waits) {
+      info = cache.Get(id, absl::Seconds(3));
+    } else {
+      cache.FetchAsync(id, [] {});
+      info = absl::UnavailableError("busy fetching other keys; retry");
+    }
+    tls12_waits.fetch_sub(1);
+  }
+  if (!info->ok() || (*info)->psk.empty()) {
+    LogPskRefusal(ssl, id, info->ok() ? "PSK was not selected for this AEF" : info->status().message());
+    return 0;
+  }
+  const std::string& k = (*info)->psk;
   if (k.size() > max_len) return 0;
   std::copy(k.begin(), k.end(), psk);
-  RememberIdentity(ssl, identity);
+  RememberIdentity(ssl, id);
   return static_cast<unsigned int>(k.size());
 }
 
 // TLS 1.3 external PSK: a session carrying the AEFPSK, for TLS_AES_128_GCM_SHA256 (SHA-256).
+// Only the cache is read: ClientHelloCallback had it filled.
 int PskFindSessionCallback(SSL* ssl, const unsigned char* identity, size_t identity_len,
                            SSL_SESSION** session) {
   *session = nullptr;
   std::string id(reinterpret_cast<const char*>(identity), identity_len);
-  auto key = ServerOf(ssl)->PskFor(id);
-  if (!key.ok()) {
-    LogWarning("aef", absl::StrCat("TLS-PSK refused for identity '",
-                                   absl::CHexEscape(id.substr(0, 64)), "': ",
-                                   key.status().message()));
+  std::optional<absl::StatusOr<SecurityInfo>> info =
+      IsValidIdSegment(id) ? ServerOf(ssl)->security_info().Cached(id) : std::nullopt;
+  if (!info.has_value() || !info->ok() || (*info)->psk.empty()) {
+    LogPskRefusal(ssl, id, !info.has_value()         ? "not known to this AEF's CCF (yet)"
+                      : !info->ok()             ? info->status().message()
+                                                : "PSK was not selected for this AEF");
     return 0;  // fail the handshake
   }
   static const unsigned char kAes128GcmSha256[] = {0x13, 0x01};
   const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, kAes128GcmSha256);
   SSL_SESSION* s = SSL_SESSION_new();
-  absl::string_view k = key->Reveal(InsecureSecretAccess());
+  const std::string& k = (*info)->psk;
   if (s == nullptr || cipher == nullptr ||
       SSL_SESSION_set1_master_key(s, reinterpret_cast<const unsigned char*>(k.data()), k.size()) != 1 ||
       SSL_SESSION_set_cipher(s, cipher) != 1 ||
@@ -127,6 +198,7 @@ bool ConfigureAefTls(SSL_CTX& ctx, AefServer* self) {
   }
   SSL_CTX_set_psk_server_callback(&ctx, &PskServerCallback);
   SSL_CTX_set_psk_find_session_callback(&ctx, &PskFindSessionCallback);
+  SSL_CTX_set_client_hello_cb(&ctx, &ClientHelloCallback, nullptr);
   SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, &AcceptAnyClientCertificate);
   return true;
 }
@@ -149,12 +221,21 @@ absl::StatusOr<std::unique_ptr<AefServer>> AefServer::Create(AefOptions options,
   HttpsServer::Options o;
   o.host = s->options_.host;
   o.port = s->options_.port;
-  // The TLS-PSK callbacks still fetch unknown identities from the CCF during the handshake,
-  // which runs on an I/O thread: as many I/O threads as the old server had workers, so one
-  // slow fetch does not stall every connection, until that fetch leaves the handshake.
-  o.io_threads = 8;
+  // No TLS callback fetches from the CCF (TLS 1.3 pauses the handshake instead); only a TLS 1.2
+  // first contact may wait, in at most kMaxTls12Waits handshakes: keep threads beyond those.
+  o.io_threads = 2 + kMaxTls12Waits;
   AefServer* self = s.get();
   o.configure_tls = [self](SSL_CTX& ctx) { return ConfigureAefTls(ctx, self); };
+  o.on_handshake_paused = [self](SSL* ssl, std::function<void()> resume) {
+    auto* id = static_cast<std::string*>(SSL_get_ex_data(ssl, PausedIdentityIndex()));
+    if (id == nullptr) return resume();
+    self->infos_->FetchAsync(*id, std::move(resume));
+  };
+  s->infos_ = std::make_unique<SecurityInfoCache>(
+      [self](const std::string& id, absl::Duration* max_age) {
+        return self->FetchSecurityInfo(id, max_age);
+      },
+      clock, s->options_.security_info);
   ASSIGN_OR_RETURN(s->server_,
                    HttpsServer::Create({s->options_.certificate_pem,
                                              s->options_.private_key_pem, std::move(roots)},
@@ -166,7 +247,11 @@ absl::StatusOr<std::unique_ptr<AefServer>> AefServer::Create(AefOptions options,
   return s;
 }
 
-AefServer::~AefServer() { Stop(); }
+AefServer::~AefServer() {
+  Stop();
+  // Before the server goes: paused handshakes waiting on a fetch hold its connections.
+  if (infos_) infos_->Shutdown();
+}
 
 void AefServer::Route(const std::string& method, const std::string& pattern, AefHandler handler) {
   server_->Route(method, pattern,
@@ -209,25 +294,19 @@ absl::StatusOr<std::string> AefServer::CcfGet(const std::string& path, absl::Dur
   return r.body;
 }
 
-absl::StatusOr<AefServer::CachedInfo> AefServer::SecurityInfo(const std::string& invoker_id) {
-  if (!IsValidIdSegment(invoker_id)) return absl::InvalidArgumentError("not an invoker id");
-  absl::Time now = clock_.Now();
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = info_.find(invoker_id);
-    if (it != info_.end() && now < it->second.until) return it->second;
-  }
+absl::StatusOr<SecurityInfo> AefServer::FetchSecurityInfo(const std::string& invoker_id,
+                                                           absl::Duration* max_age) {
   LogInfo("aef", absl::StrCat("asking the CCF for the security information of ", invoker_id));
-  absl::Duration max_age = options_.psk_cache_ttl;
+  *max_age = std::min(*max_age, options_.psk_cache_ttl);
   ASSIGN_OR_RETURN(std::string body,
                    CcfGet(absl::StrCat("/capif-security/v1/trustedInvokers/", invoker_id,
                                        "?authenticationInfo=true&authorizationInfo=true"),
-                          &max_age));
+                          max_age));
   json doc = json::parse(body, nullptr, false);
   if (!doc.is_object() || !doc.contains("securityInfo") || !doc["securityInfo"].is_array()) {
     return absl::UnavailableError("unreadable answer from the CCF");
   }
-  CachedInfo info{"", "", now + max_age};
+  SecurityInfo info;
   for (const json& e : doc["securityInfo"]) {
     if (!e.is_object() || e.value("aefId", "") != options_.aef_id) continue;
     std::string method = e.value("selSecurityMethod", ""), auth = e.value("authenticationInfo", "");
@@ -240,13 +319,16 @@ absl::StatusOr<AefServer::CachedInfo> AefServer::SecurityInfo(const std::string&
       info.root_ca_pem = auth;
     }
   }
-  absl::MutexLock lock(&mu_);
-  info_[invoker_id] = info;
   return info;
 }
 
+absl::StatusOr<SecurityInfo> AefServer::SecurityInfoOf(const std::string& invoker_id) {
+  if (!IsValidIdSegment(invoker_id)) return absl::InvalidArgumentError("not an invoker id");
+  return infos_->Get(invoker_id, absl::Seconds(6));
+}
+
 absl::StatusOr<SecretBytes> AefServer::PskFor(const std::string& invoker_id) {
-  ASSIGN_OR_RETURN(CachedInfo info, SecurityInfo(invoker_id));
+  ASSIGN_OR_RETURN(SecurityInfo info, SecurityInfoOf(invoker_id));
   if (info.psk.empty()) return absl::NotFoundError("PSK was not selected for this AEF");
   return SecretBytes(info.psk);
 }
@@ -274,7 +356,7 @@ absl::StatusOr<AefCaller> AefServer::Authenticate(const RestRequest& req) {
     if (!id.ok() || id->kind() != SpiffeId::Kind::kInvoker) {
       return Unauthorized("the client certificate does not name an API invoker");
     }
-    auto info = SecurityInfo(id->id());
+    auto info = SecurityInfoOf(id->id());
     if (!info.ok() || info->root_ca_pem.empty()) {
       return Unauthorized(absl::StrCat("no PKI authorization for invoker ", id->id(), ": ",
                                        info.ok() ? "PKI not selected" : info.status().message()));
@@ -368,8 +450,8 @@ absl::StatusOr<RestResponse> AefServer::RevokeAuthorization(const RestRequest& r
   {
     absl::MutexLock lock(&mu_);
     revoked_[id] = clock_.Now();
-    info_.erase(id);  // keys and roots are fetched again, and the CCF decides
   }
+  infos_->Forget(id);  // keys and roots are fetched again, and the CCF decides
   LogInfo("aef", absl::StrCat("authorization of ", id, " revoked by ", req.caller->ToString()));
   return RestResponse::Json(200, {{"supportedFeatures", "0"}});
 }

@@ -14,8 +14,12 @@
 //     the CCF with the standard GET trustedInvokers/{id}?authenticationInfo=true (as this AEF,
 //     with its certificate), kept until the AEFPSK's validity ends as the CCF says in
 //     "Cache-Control: private, max-age" (at most psk_cache_ttl, 1 h), dropped on revocation.
-//     Unknown identity or
-//     wrong key: the handshake fails.
+//     No TLS callback does network I/O: a TLS 1.3 handshake offering an identity not cached yet
+//     is paused at the ClientHello while SecurityInfoCache fetches it, then resumed; TLS 1.2
+//     (the identity comes later, where OpenSSL cannot pause) waits for it in at most two
+//     handshakes at once. Unknown identities are cached as such (30 s) and new fetches are
+//     rate-limited (security_info_cache.h), so invented identities cannot amplify into CCF
+//     requests. Unknown identity or wrong key: the handshake fails.
 //   - TLS-PKI: the invoker's certificate (requested, not required, in the handshake) must chain
 //     to the invoker root CA the CCF returns for it (same GET; cached likewise): else 401.
 //   - OAuth: server-authenticated TLS and "Authorization: Bearer <JWT>": typ at+jwt, iss one of
@@ -45,6 +49,7 @@
 #include "net/rest_types.h"
 #include "common/clock.h"
 #include "common/secret_bytes.h"
+#include "sdk/aef/security_info_cache.h"
 
 namespace capif {
 
@@ -60,6 +65,8 @@ struct AefOptions {
   // At most this long for a key or root from the CCF, even if it says longer.
   absl::Duration psk_cache_ttl = absl::Hours(1);
   absl::Duration jwks_refresh_min_interval = absl::Seconds(10);
+  // Fetching and caching the CCF's answers per invoker (negative cache, rate limit).
+  SecurityInfoCacheOptions security_info;
 };
 
 struct AefCaller {
@@ -84,16 +91,16 @@ class AefServer {
   // The key the CCF gave for `invoker_id` (fetched if not cached). NotFound if the CCF has none
   // for this AEF; PermissionDenied if revoked.
   absl::StatusOr<SecretBytes> PskFor(const std::string& invoker_id);
+  // What the CCF said per invoker (for the TLS callbacks, and tests).
+  SecurityInfoCache& security_info() { return *infos_; }
 
  private:
-  struct CachedInfo {
-    std::string psk;           // raw AEFPSK ("" if not PSK)
-    std::string root_ca_pem;   // PKI
-    absl::Time until;
-  };
   AefServer(AefOptions options, const Clock& clock) : options_(std::move(options)), clock_(clock) {}
 
-  absl::StatusOr<CachedInfo> SecurityInfo(const std::string& invoker_id);
+  absl::StatusOr<SecurityInfo> FetchSecurityInfo(const std::string& invoker_id,
+                                                 absl::Duration* max_age);
+  // Cached or fetched; blocks (worker threads only).
+  absl::StatusOr<SecurityInfo> SecurityInfoOf(const std::string& invoker_id);
   absl::StatusOr<AefCaller> Authenticate(const RestRequest& req);
   absl::StatusOr<AefCaller> AuthenticateBearer(const std::string& token);
   absl::StatusOr<RestResponse> RevokeAuthorization(const RestRequest& req);
@@ -105,8 +112,9 @@ class AefServer {
   const AefOptions options_;
   const Clock& clock_;
   std::unique_ptr<HttpsServer> server_;
+  // Declared after server_: destroyed first, so waiting handshakes never outlive the server.
+  std::unique_ptr<SecurityInfoCache> infos_;
   absl::Mutex mu_;
-  std::map<std::string, CachedInfo> info_ ABSL_GUARDED_BY(mu_);
   // invoker id -> when its authorization was revoked.
   std::map<std::string, absl::Time> revoked_ ABSL_GUARDED_BY(mu_);
   // Token issuers (iss -> JWKS JSON) from the CCF, and when they were fetched.

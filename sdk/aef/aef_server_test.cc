@@ -1,0 +1,155 @@
+// AefServer against a real (test) CCF over real TLS on 127.0.0.1: the TLS-PSK path asks the CCF
+// off the I/O threads, caches unknown identities, and still serves first contacts.
+#include "sdk/aef/aef_server.h"
+
+#include <openssl/ssl.h>
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/certificate_authority.h"
+#include "common/clock.h"
+#include "net/https_client.h"
+#include "net/https_server.h"
+#include "sdk/invoker/aef_client.h"
+
+namespace capif {
+namespace {
+
+constexpr char kKey[] = "0123456789abcdef0123456789abcdef";  // the AEFPSK of inv-known*
+
+struct Credential {
+  X509Cert cert;
+  EvpKey key;
+};
+
+Credential Issue(const CertificateAuthority& ca, const std::string& uri) {
+  EvpKey key = *EvpKey::GenerateEcP256();
+  X509Cert cert = *ca.IssueUncheckedForTesting(
+      {*SpiffeId::Parse(uri), &key, {"localhost"}, {"127.0.0.1"}, absl::Hours(1)}, Clock::Real());
+  return {std::move(cert), std::move(key)};
+}
+
+class AefServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    signal(SIGPIPE, SIG_IGN);
+    std::string ca_pem = *ca_.certificate().ToPem();
+    // The CCF's GET trustedInvokers: it knows the invokers named inv-known*, each with PSK.
+    auto ccf = HttpsServer::Create({*ccf_.cert.ToPem(), *ccf_.key.PrivateKeyPem(),
+                                    *TrustBundle::FromPem(ca_pem)},
+                                   {});
+    ASSERT_TRUE(ccf.ok()) << ccf.status();
+    ccf_server_ = *std::move(ccf);
+    ccf_server_->Route(
+        "GET", "/capif-security/v1/trustedInvokers/([^/]+)",
+        [this](const RestRequest& r) -> absl::StatusOr<RestResponse> {
+          ++asked_;
+          if (hold_) release_.WaitForNotificationWithTimeout(absl::Seconds(20));
+          const std::string& id = r.path_params[0];
+          if (id.rfind("inv-known", 0) != 0) return RestError(404, "no security context");
+          RestResponse res = RestResponse::Json(
+              200, {{"apiInvokerId", id},
+                    {"securityInfo",
+                     {{{"aefId", "aef-1"},
+                       {"selSecurityMethod", "PSK"},
+                       {"authenticationInfo", absl::BytesToHexString(kKey)}}}}});
+          res.headers.emplace_back("Cache-Control", "private, max-age=600");
+          return res;
+        });
+    ASSERT_TRUE(ccf_server_->Start().ok());
+    auto aef = AefServer::Create({"aef-1", absl::StrCat("https://127.0.0.1:", ccf_server_->port()),
+                                  ca_pem, *aef_cred_.cert.ToPem(), *aef_cred_.key.PrivateKeyPem(),
+                                  "location-api"});
+    ASSERT_TRUE(aef.ok()) << aef.status();
+    aef_ = *std::move(aef);
+    aef_->Route("GET", "/location/v1/position",
+                [](const RestRequest&, const AefCaller& c) -> absl::StatusOr<RestResponse> {
+                  return RestResponse::Json(200, {{"invoker", c.invoker_id}});
+                });
+    ASSERT_TRUE(aef_->Start().ok());
+  }
+  void TearDown() override {
+    if (!release_.HasBeenNotified()) release_.Notify();
+    if (aef_) aef_->Stop();
+  }
+
+  absl::StatusOr<HttpsResponse> GetWithPsk(const std::string& id, int tls_version = 0) {
+    return AefGetWithPsk("127.0.0.1", aef_->port(), id, SecretBytes(kKey),
+                         "/location/v1/position", tls_version, absl::Seconds(10));
+  }
+
+  CertificateAuthority ca_ =
+      *CertificateAuthority::CreateRoot(TrustDomain("a.example"), Clock::Real(), absl::Hours(2));
+  Credential ccf_ = Issue(ca_, "spiffe://a.example/ccf/ccf-a");
+  Credential aef_cred_ = Issue(ca_, "spiffe://a.example/aef/aef-1");
+  std::unique_ptr<HttpsServer> ccf_server_;
+  std::unique_ptr<AefServer> aef_;
+  std::atomic<int> asked_{0};
+  std::atomic<bool> hold_{false};
+  absl::Notification release_;
+};
+
+// First contact over TLS 1.3 (the handshake pauses while the key is fetched, then resumes) and
+// over TLS 1.2 (a bounded wait in the PSK callback).
+TEST_F(AefServerTest, FirstContactWithPskSucceedsOverBothVersions) {
+  auto tls13 = GetWithPsk("inv-known-1");
+  ASSERT_TRUE(tls13.ok()) << tls13.status();
+  EXPECT_EQ(tls13->status, 200);
+  EXPECT_NE(tls13->body.find("inv-known-1"), std::string::npos);
+  auto tls12 = GetWithPsk("inv-known-2", TLS1_2_VERSION);
+  ASSERT_TRUE(tls12.ok()) << tls12.status();
+  EXPECT_EQ(tls12->status, 200);
+  EXPECT_EQ(asked_, 2);
+  EXPECT_TRUE(GetWithPsk("inv-known-1").ok());  // cached: the CCF is not asked again
+  EXPECT_EQ(asked_, 2);
+  // A wrong key still fails the handshake.
+  EXPECT_FALSE(AefGetWithPsk("127.0.0.1", aef_->port(), "inv-known-1",
+                             SecretBytes("another key, 32 bytes long......"),
+                             "/location/v1/position", 0, absl::Seconds(10))
+                   .ok());
+}
+
+// Issue 10, problem 8: ClientHellos with invented PSK identities, while the CCF is slow, hold no
+// I/O thread (another client is served meanwhile), cost one CCF request per identity, and
+// repeating them costs none (negative cache).
+TEST_F(AefServerTest, InventedPskIdentitiesNeitherBlockTheAefNorAmplify) {
+  hold_ = true;
+  constexpr int kInvented = 12;  // more than the AEF's I/O threads
+  std::vector<std::thread> attackers;
+  for (int i = 0; i < kInvented; ++i) {
+    attackers.emplace_back([this, i] {
+      EXPECT_FALSE(GetWithPsk(absl::StrCat("inv-invented-", i)).ok());
+    });
+  }
+  while (asked_ < 2) std::this_thread::yield();  // the CCF is now holding fetches
+  // A client that needs nothing from the CCF is served while they wait.
+  HttpsClient::Options o;
+  o.ca_pem = *ca_.certificate().ToPem();
+  o.expected_peer_uri = "spiffe://a.example/aef/aef-1";
+  o.timeout = absl::Seconds(5);
+  auto plain = (*HttpsClient::Create(std::move(o)))
+                   ->Request("GET", absl::StrCat("https://127.0.0.1:", aef_->port(),
+                                                 "/location/v1/position"));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->status, 401);  // no PSK, certificate or token
+  release_.Notify();
+  for (std::thread& t : attackers) t.join();
+  EXPECT_EQ(asked_, kInvented);
+  EXPECT_EQ(aef_->security_info().fetches(), kInvented);
+  for (int i = 0; i < kInvented; ++i) {
+    EXPECT_FALSE(GetWithPsk(absl::StrCat("inv-invented-", i)).ok());
+    EXPECT_FALSE(GetWithPsk(absl::StrCat("inv-invented-", i), TLS1_2_VERSION).ok());
+  }
+  EXPECT_EQ(asked_, kInvented);  // cached as unknown
+}
+
+}  // namespace
+}  // namespace capif
