@@ -2,8 +2,10 @@
 
 #include <grpcpp/client_context.h>
 
+#include <grpcpp/completion_queue.h>
+
+#include <algorithm>
 #include <memory>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -16,20 +18,24 @@ namespace fv1 = capif::federation::v1;
 
 namespace {
 
-// The answers of one fan-out.
-struct Answers {
-  absl::Mutex mu;
-  std::vector<CcfId> claims ABSL_GUARDED_BY(mu);
-  int answered ABSL_GUARDED_BY(mu) = 0;
-  absl::Duration min_ttl ABSL_GUARDED_BY(mu) = absl::InfiniteDuration();
-  absl::Duration owner_ttl ABSL_GUARDED_BY(mu) = absl::ZeroDuration();
+// One query of a fan-out, owned by the fan-out until its completion is taken from the queue.
+struct Query {
+  size_t peer = 0;
+  grpc::ClientContext ctx;
+  fv1::OwnershipAnswer answer;
+  grpc::Status status;
+  std::unique_ptr<grpc::ClientAsyncResponseReaderInterface<fv1::OwnershipAnswer>> reader;
 };
 
 }  // namespace
 
 OwnershipResolver::OwnershipResolver(std::vector<std::pair<CcfId, PeerClient*>> peers,
                                      const Clock& clock, Options options)
-    : peers_(std::move(peers)), clock_(clock), options_(options) {}
+    : peers_(std::move(peers)),
+      clock_(clock),
+      options_(options),
+      tokens_(std::max(1.0, options.fanouts_per_second)),
+      refilled_(clock.Now()) {}
 
 int64_t OwnershipResolver::queries_sent() const { return queries_sent_->load(); }
 
@@ -38,57 +44,127 @@ void OwnershipResolver::Forget(const ApiInvokerId& invoker) {
   cache_.erase(invoker.value());
 }
 
+void OwnershipResolver::CacheLocked(const std::string& invoker, CacheEntry entry) {
+  absl::Time now = clock_.Now();
+  if (cache_.size() >= options_.max_entries && !cache_.contains(invoker)) {
+    absl::erase_if(cache_, [now](const auto& e) { return now >= e.second.expires; });
+  }
+  if (cache_.size() >= options_.max_entries && !cache_.contains(invoker)) {
+    if (!cache_full_) {
+      cache_full_ = true;
+      LogWarning("bus", absl::StrCat("ownership cache full (", options_.max_entries,
+                                     " invokers): new answers are not cached"));
+    }
+    return;
+  }
+  cache_full_ = false;
+  cache_[invoker] = std::move(entry);
+}
+
 absl::StatusOr<CcfId> OwnershipResolver::Resolve(const ApiInvokerId& invoker) {
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
   {
     absl::MutexLock lock(&mu_);
+    absl::Time now = clock_.Now();
     auto it = cache_.find(invoker.value());
     if (it != cache_.end()) {
-      if (clock_.Now() < it->second.expires) {
+      if (now < it->second.expires) {
+        if (!it->second.error.ok()) return it->second.error;
         if (it->second.owner) return *it->second.owner;
         return absl::NotFoundError(absl::StrCat("no peer owns invoker ", invoker.value()));
       }
       cache_.erase(it);
     }
-  }
-  if (peers_.empty()) return absl::NotFoundError("no peers to ask");
-
-  // Blocking calls on a bounded set of worker threads, every call bounded by the same gRPC
-  // deadline, so the whole fan-out ends by the deadline. (gRPC 1.51's client callback API
-  // showed a double free in its completion-queue teardown under test load; threads avoid it.)
-  Answers answers;
-  absl::Time deadline = absl::Now() + options_.deadline;
-  std::atomic<size_t> next{0};
-  auto worker = [&]() {
-    for (size_t i = next++; i < peers_.size(); i = next++) {
-      const auto& [peer, client] = peers_[i];
-      fv1::OwnershipQuery request;
-      *request.mutable_header() = client->NewHeader();
-      request.set_api_invoker_id(invoker.value());
-      fv1::OwnershipAnswer answer;
-      grpc::ClientContext ctx;
-      PreparePeerCall(&ctx, deadline);
-      ++*queries_sent_;
-      grpc::Status s = client->stub()->QueryInvokerOwnership(&ctx, request, &answer);
-      if (!s.ok()) continue;
-      absl::MutexLock lock(&answers.mu);
-      ++answers.answered;
-      absl::Duration ttl = absl::Seconds(answer.ttl_seconds());
-      answers.min_ttl = std::min(answers.min_ttl, ttl);
-      if (answer.owned()) {
-        answers.claims.push_back(peer);
-        answers.owner_ttl = ttl;
+    if (peers_.empty()) return absl::NotFoundError("no peers to ask");
+    auto f = flights_.find(invoker.value());
+    if (f != flights_.end()) {
+      flight = f->second;
+    } else {
+      double burst = std::max(1.0, options_.fanouts_per_second);
+      tokens_ = std::min(burst, tokens_ + absl::ToDoubleSeconds(now - refilled_) *
+                                              options_.fanouts_per_second);
+      refilled_ = now;
+      if (tokens_ < 1) {
+        if (!refusing_) {
+          refusing_ = true;
+          LogWarning("bus", absl::StrCat("more than ", options_.fanouts_per_second,
+                                         " ownership fan-outs per second: refusing more for now"));
+        }
+        return absl::UnavailableError("too many ownership queries to the peers; retry later");
       }
+      if (refusing_) {
+        refusing_ = false;
+        LogInfo("bus", "ownership fan-outs below their rate limit again");
+      }
+      tokens_ -= 1;
+      flight = std::make_shared<Flight>();
+      flights_[invoker.value()] = flight;
+      leader = true;
     }
-  };
-  size_t n = std::min<size_t>(peers_.size(), std::max(1, options_.max_in_flight));
-  std::vector<std::thread> threads;
-  for (size_t t = 0; t < n; ++t) threads.emplace_back(worker);
-  for (std::thread& t : threads) t.join();
+  }
+  if (!leader) {
+    if (!flight->done.WaitForNotificationWithTimeout(options_.deadline + absl::Seconds(1))) {
+      return absl::UnavailableError("the ownership query did not finish in time");
+    }
+    return flight->result;
+  }
+  absl::StatusOr<CcfId> result = FanOut(invoker);
+  flight->result = result;
+  {
+    absl::MutexLock lock(&mu_);
+    flights_.erase(invoker.value());
+  }
+  flight->done.Notify();
+  return result;
+}
 
-  absl::MutexLock answers_lock(&answers.mu);
-  std::vector<CcfId> claims = answers.claims;
-  bool everyone_answered = answers.answered == static_cast<int>(peers_.size());
-  absl::Duration min_ttl = answers.min_ttl, owner_ttl = answers.owner_ttl;
+absl::StatusOr<CcfId> OwnershipResolver::FanOut(const ApiInvokerId& invoker) {
+  // Asynchronous calls on one completion queue, each bounded by the same gRPC deadline, so the
+  // whole fan-out ends by the deadline without a thread per peer.
+  grpc::CompletionQueue cq;
+  absl::Time deadline = absl::Now() + options_.deadline;
+  size_t next = 0, running = 0;
+  auto start = [&](size_t i) {
+    PeerClient* client = peers_[i].second;
+    auto q = std::make_unique<Query>();
+    q->peer = i;
+    fv1::OwnershipQuery request;
+    *request.mutable_header() = client->NewHeader();
+    request.set_api_invoker_id(invoker.value());
+    PreparePeerCall(&q->ctx, deadline);
+    q->reader = client->stub()->PrepareAsyncQueryInvokerOwnership(&q->ctx, request, &cq);
+    q->reader->StartCall();
+    Query* raw = q.release();  // taken back from the queue below
+    raw->reader->Finish(&raw->answer, &raw->status, raw);
+    ++*queries_sent_;
+    ++running;
+  };
+  size_t limit = std::max<size_t>(1, static_cast<size_t>(std::max(1, options_.max_in_flight)));
+  while (next < peers_.size() && running < limit) start(next++);
+  std::vector<CcfId> claims;
+  size_t answered = 0;
+  absl::Duration min_ttl = absl::InfiniteDuration(), owner_ttl = absl::ZeroDuration();
+  while (running > 0) {
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) break;
+    std::unique_ptr<Query> q(static_cast<Query*>(tag));
+    --running;
+    if (next < peers_.size()) start(next++);
+    if (!ok || !q->status.ok()) continue;
+    ++answered;
+    absl::Duration ttl = absl::Seconds(q->answer.ttl_seconds());
+    min_ttl = std::min(min_ttl, ttl);
+    if (q->answer.owned()) {
+      claims.push_back(peers_[q->peer].first);
+      owner_ttl = ttl;
+    }
+  }
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) delete static_cast<Query*>(tag);
 
   if (claims.size() > 1) {
     std::vector<std::string> names;
@@ -99,18 +175,21 @@ absl::StatusOr<CcfId> OwnershipResolver::Resolve(const ApiInvokerId& invoker) {
     return absl::FailedPreconditionError(
         absl::StrCat("invoker ", invoker.value(), " is claimed by more than one peer"));
   }
-  absl::MutexLock cache_lock(&mu_);
+  absl::MutexLock lock(&mu_);
+  absl::Time now = clock_.Now();
   if (claims.size() == 1) {
-    cache_[invoker.value()] = {claims[0],
-                               clock_.Now() + std::min(owner_ttl, options_.max_positive_ttl)};
+    CacheLocked(invoker.value(),
+                {claims[0], absl::OkStatus(), now + std::min(owner_ttl, options_.max_positive_ttl)});
     return claims[0];
   }
-  if (!everyone_answered) {
-    return absl::UnavailableError(absl::StrCat(
+  if (answered != peers_.size()) {
+    absl::Status unavailable = absl::UnavailableError(absl::StrCat(
         "no peer claimed invoker ", invoker.value(), " but not every peer answered in time"));
+    CacheLocked(invoker.value(), {std::nullopt, unavailable, now + options_.retry_after});
+    return unavailable;
   }
-  cache_[invoker.value()] = {std::nullopt,
-                             clock_.Now() + std::min(min_ttl, options_.max_negative_ttl)};
+  CacheLocked(invoker.value(),
+              {std::nullopt, absl::OkStatus(), now + std::min(min_ttl, options_.max_negative_ttl)});
   return absl::NotFoundError(absl::StrCat("no peer owns invoker ", invoker.value()));
 }
 

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/fake_clock.h"
@@ -145,6 +147,66 @@ TEST_F(OwnershipResolverTest, SlowPeerDoesNotHoldTheAnswerPastTheDeadline) {
   EXPECT_EQ(owner->value(), "ccf-b");
   EXPECT_LT(took, absl::Seconds(5));  // bounded by the 300 ms deadline, with slack for CI
   states_.back()->Release();
+}
+
+// Issue 10 (ownership fan-out): an unanswered fan-out is cached for retry_after, so that a peer
+// outage does not make every request ask every peer again.
+TEST_F(OwnershipResolverTest, AnUnansweredFanOutIsNotRepeatedWithinRetryAfter) {
+  StartPeer("b", {});
+  int fd = socket(AF_INET, SOCK_STREAM, 0);  // bound, not listening: refused at once
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  domains_.Ca("dead.example");
+  AddClient("dead", absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)));
+  OwnershipResolver r = Resolver(absl::Seconds(1));  // calls wait for the dead peer until then
+  EXPECT_EQ(r.Resolve(ApiInvokerId("inv-none")).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(r.queries_sent(), 2);
+  EXPECT_EQ(r.Resolve(ApiInvokerId("inv-none")).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(r.queries_sent(), 2);  // from the cache
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_EQ(r.Resolve(ApiInvokerId("inv-none")).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(r.queries_sent(), 4);
+  close(fd);
+}
+
+// Issue 10 (problem 8's CCF side): invented invoker ids cannot turn into unbounded fan-outs.
+TEST_F(OwnershipResolverTest, NewFanOutsAreRateLimited) {
+  StartPeer("b", {});
+  StartPeer("c", {"inv-c"});
+  OwnershipResolver::Options o;
+  o.deadline = absl::Seconds(10);
+  o.fanouts_per_second = 2;  // burst of 2
+  OwnershipResolver r(peers_, clock_, o);
+  EXPECT_EQ(r.Resolve(ApiInvokerId("inv-x1")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.Resolve(ApiInvokerId("inv-c"))->value(), "ccf-c");
+  absl::Status refused = r.Resolve(ApiInvokerId("inv-x2")).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_EQ(r.queries_sent(), 4);  // nothing asked for inv-x2
+  EXPECT_EQ(r.Resolve(ApiInvokerId("inv-c"))->value(), "ccf-c");  // cached answers still flow
+  clock_.Advance(absl::Milliseconds(500));
+  EXPECT_EQ(r.Resolve(ApiInvokerId("inv-x2")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.queries_sent(), 6);
+}
+
+TEST_F(OwnershipResolverTest, ConcurrentResolvesShareOneFanOut) {
+  StartPeer("slow", {"inv-5"}, /*hang=*/true);
+  OwnershipResolver r = Resolver();
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&] {
+      auto owner = r.Resolve(ApiInvokerId("inv-5"));
+      ASSERT_TRUE(owner.ok()) << owner.status();
+      EXPECT_EQ(owner->value(), "ccf-slow");
+    });
+  }
+  while (r.queries_sent() == 0) std::this_thread::yield();
+  states_.back()->Release();
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(r.queries_sent(), 1);
 }
 
 }  // namespace
