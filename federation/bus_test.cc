@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -82,8 +83,10 @@ class BusTest : public ::testing::Test {
     audit_path_ = std::string(getenv("TEST_TMPDIR")) + "/" +
                   ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".audit";
     audit_ = *AuditLog::OpenFile(audit_path_, Clock::Real());
+    BusServer::Options options;
+    options.metrics = &calls_;
     auto server = BusServer::Start(a_, *directory, "127.0.0.1:0", Clock::Real(), &local_,
-                                   audit_.get());
+                                   audit_.get(), options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     endpoint_ = absl::StrCat("127.0.0.1:", server_->port());
@@ -100,9 +103,31 @@ class BusTest : public ::testing::Test {
   std::string audit_path_;
   std::unique_ptr<AuditLog> audit_;
   BusIdentity a_, a2_, b_, c_;
+  RequestMetrics calls_;
   std::unique_ptr<BusServer> server_;
   std::string endpoint_;
 };
+
+// Issue 10 (metrics): every call is counted by the authenticated peer, operation and status.
+TEST_F(BusTest, CallsAreCountedByPeerOperationAndStatus) {
+  ASSERT_TRUE(ClientAs(b_)->Hello(kTimeout).ok());
+  ASSERT_TRUE(ClientAs(b_)->Hello(kTimeout).ok());
+  auto client = ClientAs(c_);
+  fv1::OwnershipQuery q;  // not in C's agreement
+  *q.mutable_header() = client->NewHeader();
+  q.set_api_invoker_id("inv-1");
+  fv1::OwnershipAnswer a;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+  ASSERT_EQ(client->stub()->QueryInvokerOwnership(&ctx, q, &a).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  std::map<std::string, uint64_t> counts;
+  for (const RequestMetrics::Series& s : calls_.Snapshot()) {
+    counts[absl::StrCat(s.labels[0], " ", s.labels[1], " ", s.labels[2])] = s.count;
+  }
+  EXPECT_EQ(counts["ccf-b Hello OK"], 2u);
+  EXPECT_EQ(counts["ccf-c QueryInvokerOwnership PERMISSION_DENIED"], 1u);
+}
 
 TEST_F(BusTest, HelloReportsBothIdentitiesAndAllowedOperations) {
   auto client = ClientAs(b_);

@@ -361,6 +361,12 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   ASSERT_TRUE(scraped.ok() && scraped->exit_code == 0) << (scraped.ok() ? scraped->err : "");
   EXPECT_NE(scraped->out.find(R"(capif_outbox_pending{kind="offboarding",destination="ccf-a"} 1)"),
             std::string::npos) << scraped->out;
+  // Per API, method and status (the offboarding), and the bus calls A made to B.
+  EXPECT_NE(scraped->out.find(R"(capif_http_requests_total{api="api-invoker-management",method="DELETE",status="204"} 1)"),
+            std::string::npos) << scraped->out;
+  EXPECT_NE(scraped->out.find(R"(capif_bus_calls_total{peer="ccf-a",operation=")"),
+            std::string::npos) << scraped->out;
+  EXPECT_NE(scraped->out.find("capif_http_open_connections "), std::string::npos);
 
   // B crashes (SIGKILL) while the notice is pending: it is in B's database, not lost.
   b_->KillAndRestart();

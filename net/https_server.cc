@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/evp_key.h"
 #include "common/log.h"
 #include "common/utf8.h"
@@ -278,7 +279,27 @@ struct RouteEntry {
   std::string method;
   std::regex pattern;
   RestHandler handler;
+  std::string api;  // the metrics label: the pattern's first path segment
 };
+
+// "/capif-security/v1/trustedInvokers/([^/]+)" -> "capif-security"; a segment with regex syntax
+// -> "other".
+std::string ApiLabelOf(const std::string& pattern) {
+  absl::string_view p(pattern);
+  if (!p.empty() && p[0] == '/') p.remove_prefix(1);
+  p = p.substr(0, p.find('/'));
+  bool plain = !p.empty() && std::all_of(p.begin(), p.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.';
+  });
+  return plain ? std::string(p) : "other";
+}
+
+const char* MethodLabel(absl::string_view method) {
+  for (const char* known : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
+    if (method == known) return known;
+  }
+  return "other";
+}
 
 }  // namespace
 
@@ -312,7 +333,7 @@ class HttpsServer::Impl {
   }
 
   void Route(const std::string& method, const std::string& pattern, RestHandler handler) {
-    routes_.push_back({method, std::regex(pattern), std::move(handler)});
+    routes_.push_back({method, std::regex(pattern), std::move(handler), ApiLabelOf(pattern)});
   }
 
   absl::Status Bind() {
@@ -534,6 +555,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnHeader(const error_code& ec) {
+    started_ = absl::Now();
+    api_ = "unmatched";
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       return Respond(RefusedReply(431, "the request header is too large"));
     }
@@ -617,6 +640,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (route == nullptr) {
         return Respond(ProblemReply(RestError(404, absl::StrCat("no resource at ", r.path))));
       }
+      api_ = route->api;
       std::shared_ptr<Connection> self = shared_from_this();
       const RestHandler* handler = &route->handler;
       bool taken = server_->pool().TrySubmit([self, handler, request = std::move(r)] {
@@ -698,6 +722,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     res->version(version == 10 ? 10 : 11);
     int status = reply.status >= 200 && reply.status <= 599 ? reply.status : 500;
     res->result(static_cast<unsigned>(status));
+    if (options_.metrics != nullptr) {
+      const char* method = "other";
+      if (parser_ && parser_->is_header_done()) {
+        auto m = parser_->get().method_string();
+        method = MethodLabel(absl::string_view(m.data(), m.size()));
+      }
+      options_.metrics->Record({api_, method, absl::StrCat(status)}, absl::Now() - started_);
+    }
     for (const auto& h : reply.headers) {
       // A handler's header must not split the response.
       if (h.first.find_first_of("\r\n:") != std::string::npos ||
@@ -749,6 +781,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = false;
+  absl::Time started_ = absl::Now();  // of the current request (its header read)
+  std::string api_ = "unmatched";     // its route's metrics label
   std::array<char, 4096> drain_;
   size_t drained_ = 0;
 };

@@ -53,6 +53,7 @@
 #include "absl/time/time.h"
 #include "common/secret_bytes.h"
 #include "common/x509_cert.h"
+#include "net/request_metrics.h"
 #include "net/rest_types.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
@@ -83,6 +84,11 @@ class HttpsServer {
     // handshake then goes on (the callback runs again). The handshake deadline keeps running.
     // Unset: such a handshake fails.
     std::function<void(SSL* ssl, std::function<void()> resume)> on_handshake_paused;
+    // When set, every answered request is recorded as (api, method, status) with its latency
+    // from the end of its header to its answer: api is the first path segment of the matched
+    // route's pattern ("unmatched" if none), method one of GET/POST/PUT/PATCH/DELETE or "other".
+    // Must outlive the server.
+    RequestMetrics* metrics = nullptr;
 
     // Open connections; one more is accepted and closed at once.
     size_t max_connections = 1024;

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include <cerrno>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -185,7 +186,9 @@ class HttpsServerTest : public ::testing::Test {
 
   void SetUp() override {
     signal(SIGPIPE, SIG_IGN);  // a test writing to a connection the server cut must not die
-    auto server = HttpsServer::Create(Tls(), ServerOptions());
+    HttpsServer::Options options = ServerOptions();
+    options.metrics = &metrics_;
+    auto server = HttpsServer::Create(Tls(), options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     server_->Route("POST", "/echo", [](const RestRequest& r) -> absl::StatusOr<RestResponse> {
@@ -226,8 +229,25 @@ class HttpsServerTest : public ::testing::Test {
       *CertificateAuthority::CreateRoot(TrustDomain("x.example"), Clock::Real(), absl::Hours(2));
   Credential server_cred_ = Issue(ca_, "spiffe://a.example/ccf/ccf-a");
   Credential invoker_ = Issue(ca_, "spiffe://a.example/invoker/inv-1");
+  RequestMetrics metrics_;
   std::unique_ptr<HttpsServer> server_;
 };
+
+// Issue 10 (metrics): each answer is counted by route (the pattern's first segment), method and
+// status; a path no route matches is "unmatched", whatever it is.
+TEST_F(HttpsServerTest, AnswersAreCountedByApiMethodAndStatus) {
+  ASSERT_EQ(Client(&invoker_)->Get("/whoami")->status, 200);
+  ASSERT_EQ(Client(&invoker_)->Get("/whoami")->status, 200);
+  ASSERT_EQ(Client(&invoker_)->Get("/no-such/thing")->status, 404);
+  std::map<std::string, uint64_t> counts;
+  for (const RequestMetrics::Series& s : metrics_.Snapshot()) {
+    counts[absl::StrCat(s.labels[0], " ", s.labels[1], " ", s.labels[2])] = s.count;
+    EXPECT_GE(s.sum_seconds, 0);
+  }
+  EXPECT_EQ(counts["whoami GET 200"], 2u);
+  EXPECT_EQ(counts["unmatched GET 404"], 1u);
+  EXPECT_EQ(counts.size(), 2u);
+}
 
 TEST_F(HttpsServerTest, CallerComesFromTheClientCertificate) {
   auto res = Client(&invoker_)->Get("/whoami");

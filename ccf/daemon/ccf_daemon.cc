@@ -73,6 +73,10 @@ int RunCcfd(int argc, char** argv) {
     std::cerr << "ccfd: " << config.status().message() << "\n";
     return 2;
   }
+  // Per-request metrics of both servers (kept for the whole run: the servers record into them).
+  RequestMetrics northbound_requests, bus_calls;
+  if (config->northbound) config->northbound->server.metrics = &northbound_requests;
+  config->bus_server.metrics = &bus_calls;
   const BusIdentity& self = config->bus_identity;
   if (check_only) {
     std::cout << "ccfd: configuration of " << self.identity().ToString() << " is valid ("
@@ -144,10 +148,17 @@ int RunCcfd(int argc, char** argv) {
   if (!config->metrics_listen.empty()) {
     std::vector<std::string> peer_ids;
     for (const Peer& p : config->peers) peer_ids.push_back(p.ccf_id.value());
+    TrafficSources traffic{nullptr, nullptr, &bus_calls};
+    if (northbound) {
+      Northbound* nb = northbound.get();
+      traffic.northbound = &northbound_requests;
+      traffic.northbound_stats = [nb] { return nb->server_stats(); };
+    }
     metrics = std::make_shared<CcfMetrics>(peer_ids, &bundles,
                                            northbound ? northbound->outbox() : nullptr,
                                            Clock::Real(),
-                                           northbound ? northbound->dispatcher() : nullptr);
+                                           northbound ? northbound->dispatcher() : nullptr,
+                                           std::move(traffic));
     auto exposer = ServeMetrics(config->metrics_listen, metrics);
     if (!exposer.ok()) {
       std::cerr << "ccfd: " << exposer.status().message() << "\n";

@@ -1,6 +1,7 @@
 #include "ccf/daemon/metrics.h"
 
 #include <exception>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -23,6 +24,43 @@ void Add(prometheus::MetricFamily& family, double value,
   for (auto& [k, v] : labels) m.label.push_back({k, v});
   m.gauge.value = value;
   family.metric.push_back(std::move(m));
+}
+
+prometheus::MetricFamily Counters(const std::string& name, const std::string& help,
+                                  double value) {
+  prometheus::MetricFamily f{name, help, prometheus::MetricType::Counter, {}};
+  prometheus::ClientMetric m;
+  m.counter.value = value;
+  f.metric.push_back(std::move(m));
+  return f;
+}
+
+// A counter and a histogram family from `metrics`, labelled with `names`.
+void AddTraffic(const RequestMetrics& metrics, const std::array<std::string, 3>& names,
+                const std::string& counter, const std::string& histogram,
+                const std::string& what, std::vector<prometheus::MetricFamily>& out) {
+  prometheus::MetricFamily count{counter, absl::StrCat(what, " answered."),
+                                 prometheus::MetricType::Counter, {}};
+  prometheus::MetricFamily latency{histogram, absl::StrCat(what, ": time to the answer."),
+                                   prometheus::MetricType::Histogram, {}};
+  for (const RequestMetrics::Series& s : metrics.Snapshot()) {
+    prometheus::ClientMetric c;
+    for (size_t i = 0; i < names.size(); ++i) c.label.push_back({names[i], s.labels[i]});
+    prometheus::ClientMetric h = c;
+    c.counter.value = static_cast<double>(s.count);
+    count.metric.push_back(std::move(c));
+    h.histogram.sample_count = s.count;
+    h.histogram.sample_sum = s.sum_seconds;
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < RequestMetrics::kBuckets.size(); ++b) {
+      cumulative += s.buckets[b];
+      h.histogram.bucket.push_back({cumulative, RequestMetrics::kBuckets[b]});
+    }
+    h.histogram.bucket.push_back({s.count, std::numeric_limits<double>::infinity()});
+    latency.metric.push_back(std::move(h));
+  }
+  out.push_back(std::move(count));
+  out.push_back(std::move(latency));
 }
 
 }  // namespace
@@ -85,6 +123,30 @@ std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
       Add(failures, n, {{"destination", destination}});
     }
     out.push_back(std::move(failures));
+  }
+  if (traffic_.northbound != nullptr) {
+    AddTraffic(*traffic_.northbound, {"api", "method", "status"}, "capif_http_requests_total",
+               "capif_http_request_duration_seconds", "Northbound HTTPS requests", out);
+  }
+  if (traffic_.northbound_stats) {
+    HttpsServer::Stats stats = traffic_.northbound_stats();
+    auto open = Gauges("capif_http_open_connections", "Northbound connections open now.");
+    Add(open, static_cast<double>(stats.open_connections));
+    out.push_back(std::move(open));
+    out.push_back(Counters("capif_http_refused_connections_total",
+                           "Northbound connections closed at once: beyond max_connections.",
+                           static_cast<double>(stats.refused_connections)));
+    out.push_back(Counters("capif_http_overloaded_requests_total",
+                           "Northbound requests answered 503 because every worker was busy.",
+                           static_cast<double>(stats.overloaded_requests)));
+    out.push_back(Counters("capif_http_timeouts_total",
+                           "Northbound connections ended by a handshake, header, body or write "
+                           "deadline.",
+                           static_cast<double>(stats.timeouts)));
+  }
+  if (traffic_.bus != nullptr) {
+    AddTraffic(*traffic_.bus, {"peer", "operation", "status"}, "capif_bus_calls_total",
+               "capif_bus_call_duration_seconds", "Bus calls from peers", out);
   }
   return out;
 }

@@ -9,6 +9,12 @@
 //   capif_outbox_oldest_pending_seconds          age of the oldest one (0 when empty)
 //   capif_outbox_dead_letters{kind,destination}  notices given up (kept for the operator)
 //   capif_outbox_destination_failures{destination}  consecutive failed attempts of a failing one
+//   capif_http_requests_total{api,method,status}       northbound requests answered, and
+//   capif_http_request_duration_seconds{api,method,status}  their latency (histogram)
+//   capif_http_open_connections, capif_http_refused_connections_total (beyond max_connections),
+//   capif_http_overloaded_requests_total (503), capif_http_timeouts_total (any deadline)
+//   capif_bus_calls_total{peer,operation,status}       bus calls this CCF answered, and
+//   capif_bus_call_duration_seconds{peer,operation,status}  their duration (histogram)
 //
 // Served by prometheus-cpp's pull exposer (Debian's prometheus-cpp) at http://<listen>/metrics
 // when the configuration has "metrics": {"listen": "host:port"}. Plain HTTP: bind it to a
@@ -16,6 +22,7 @@
 #ifndef CAPIF_CCF_DAEMON_METRICS_H_
 #define CAPIF_CCF_DAEMON_METRICS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,19 +36,30 @@
 #include "ccf/store/stores.h"
 #include "common/clock.h"
 #include "federation/peer_bundles.h"
+#include "net/https_server.h"
+#include "net/request_metrics.h"
 
 namespace capif {
+
+// Request and call counts of the servers; each may be null/empty (not reported).
+struct TrafficSources {
+  const RequestMetrics* northbound = nullptr;  // labels (api, method, status)
+  std::function<HttpsServer::Stats()> northbound_stats;
+  const RequestMetrics* bus = nullptr;  // labels (peer, operation, status)
+};
 
 class CcfMetrics final : public prometheus::Collectable {
  public:
   // Each source may be null (not reported); all must outlive this object.
   CcfMetrics(std::vector<std::string> peer_ids, const PeerBundles* bundles, NoticeOutbox* outbox,
-             const Clock& clock, const NoticeDispatcher* dispatcher = nullptr)
+             const Clock& clock, const NoticeDispatcher* dispatcher = nullptr,
+             TrafficSources traffic = {})
       : peer_ids_(std::move(peer_ids)),
         bundles_(bundles),
         outbox_(outbox),
         clock_(clock),
-        dispatcher_(dispatcher) {}
+        dispatcher_(dispatcher),
+        traffic_(std::move(traffic)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -51,6 +69,7 @@ class CcfMetrics final : public prometheus::Collectable {
   NoticeOutbox* const outbox_;
   const Clock& clock_;
   const NoticeDispatcher* const dispatcher_;
+  const TrafficSources traffic_;
 };
 
 // Serves `metrics` at http://<listen>/metrics; the bound port is in GetListeningPorts().

@@ -37,6 +37,37 @@ TEST(CcfMetricsTest, ReportsOutboxAndBundleState) {
   EXPECT_EQ(text.find("aef-revoke"), std::string::npos) << text;
 }
 
+TEST(CcfMetricsTest, ReportsRequestsAndBusCallsWithHistograms) {
+  FakeClock clock;
+  RequestMetrics northbound, bus;
+  northbound.Record({"capif-security", "PUT", "201"}, absl::Milliseconds(3));
+  northbound.Record({"capif-security", "PUT", "201"}, absl::Milliseconds(30));
+  northbound.Record({"unmatched", "GET", "404"}, absl::Microseconds(100));
+  bus.Record({"ccf-b", "ForwardTokenRequest", "OK"}, absl::Milliseconds(2));
+  HttpsServer::Stats stats;
+  stats.open_connections = 7;
+  stats.overloaded_requests = 3;
+  auto metrics = std::make_shared<CcfMetrics>(
+      std::vector<std::string>{}, nullptr, nullptr, clock, nullptr,
+      TrafficSources{&northbound, [stats] { return stats; }, &bus});
+  std::string text = prometheus::TextSerializer().Serialize(metrics->Collect());
+  EXPECT_NE(text.find(R"(capif_http_requests_total{api="capif-security",method="PUT",status="201"} 2)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(R"(capif_http_requests_total{api="unmatched",method="GET",status="404"} 1)"),
+            std::string::npos) << text;
+  // 3 ms and 30 ms: one at or below 5 ms, both at or below 50 ms, both in +Inf.
+  EXPECT_NE(text.find(R"(capif_http_request_duration_seconds_bucket{api="capif-security",method="PUT",status="201",le="0.005"} 1)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(R"(capif_http_request_duration_seconds_bucket{api="capif-security",method="PUT",status="201",le="0.05"} 2)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(R"(capif_http_request_duration_seconds_bucket{api="capif-security",method="PUT",status="201",le="+Inf"} 2)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("capif_http_open_connections 7"), std::string::npos) << text;
+  EXPECT_NE(text.find("capif_http_overloaded_requests_total 3"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(capif_bus_calls_total{peer="ccf-b",operation="ForwardTokenRequest",status="OK"} 1)"),
+            std::string::npos) << text;
+}
+
 TEST(CcfMetricsTest, ServesOverHttpAndRefusesABusyAddress) {
   FakeClock clock;
   auto metrics = std::make_shared<CcfMetrics>(std::vector<std::string>{}, nullptr, nullptr, clock);

@@ -61,6 +61,8 @@ class Northbound {
   EnrollmentTokenStore* enrollment_tokens() { return enrollment_tokens_.get(); }
   TokenKeyring* keyring() { return keyring_.get(); }
   RemoteGrantRepository* remote_grants() { return grants_.get(); }
+  // The HTTPS server's connection and overload counters.
+  HttpsServer::Stats server_stats() const { return server_->stats(); }
   // Drops the security information of a peer's invoker cached by the Security API.
   void ForgetRemoteInvoker(const std::string& api_invoker_id) {
     security_->ForgetRemoteInvoker(api_invoker_id);
