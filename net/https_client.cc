@@ -104,23 +104,38 @@ absl::StatusOr<std::unique_ptr<HttpsClient>> HttpsClient::Create(Options options
   return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(options)));
 }
 
+HttpsClient::~HttpsClient() {
+  if (kept_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(kept_));
+}
+
 absl::StatusOr<HttpsResponse> HttpsClient::Request(const std::string& method,
                                                         const std::string& url,
                                                         const std::string& body,
                                                         const std::string& content_type,
                                                         const std::vector<std::string>& extra,
                                                         bool capture_tls_keys) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-  if (!curl) return absl::InternalError("curl_easy_init failed");
+  // With keep_alive one handle is kept, and reset before each request: a reset keeps its live
+  // connection and TLS session cache.
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(nullptr, &curl_easy_cleanup);
+  CURL* c = static_cast<CURL*>(kept_);
+  if (c != nullptr) {
+    curl_easy_reset(c);
+  } else {
+    curl.reset(curl_easy_init());
+    if (!curl) return absl::InternalError("curl_easy_init failed");
+    c = curl.get();
+    if (options_.keep_alive) kept_ = curl.release();
+  }
   HttpsResponse response;
-  Transfer t{curl.get(), &response, capture_tls_keys};
-  CURL* c = curl.get();
+  Transfer t{c, &response, capture_tls_keys};
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-  curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+  if (!options_.keep_alive) {
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+  }
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   if (options_.expected_peer_uri.empty()) {

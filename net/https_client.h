@@ -46,6 +46,10 @@ class HttpsClient {
     // the host name, checked during the handshake: a certificate of the CA naming anyone else
     // fails it.
     std::string expected_peer_uri;
+    // Keep the connection between requests (HTTP/1.1 keep-alive, one TLS session reused). Off
+    // by default: each request is then a fresh connection, which the invoker SDK needs (its
+    // AEFPSK comes from the request's own TLS session). For load tools.
+    bool keep_alive = false;
   };
 
   static absl::StatusOr<std::unique_ptr<HttpsClient>> Create(Options options);
@@ -56,9 +60,12 @@ class HttpsClient {
                                         const std::vector<std::string>& extra_headers = {},
                                         bool capture_tls_keys = false);
 
+  ~HttpsClient();
+
  private:
   explicit HttpsClient(Options options) : options_(std::move(options)) {}
   Options options_;
+  void* kept_ = nullptr;  // the CURL handle kept with keep_alive
 };
 
 }  // namespace capif

@@ -170,20 +170,42 @@ absl::StatusOr<AccessToken> CapifInvoker::RequestToken(const std::string& scope,
   return RequestTokenWithAssertion(scope, assertion);
 }
 
-absl::StatusOr<AccessToken> CapifInvoker::RequestTokenWithAssertion(const std::string& scope,
-                                                                    const std::string& assertion) {
+namespace {
+
+std::string TokenForm(const std::string& id, const SecretBytes& secret, const std::string& scope,
+                      const std::string& assertion) {
   std::string form = absl::StrCat(
-      "grant_type=client_credentials&client_id=", UrlEncode(id_), "&client_secret=",
-      UrlEncode(std::string(secret_.Reveal(InsecureSecretAccess()))), "&scope=", UrlEncode(scope));
+      "grant_type=client_credentials&client_id=", UrlEncode(id), "&client_secret=",
+      UrlEncode(std::string(secret.Reveal(InsecureSecretAccess()))), "&scope=", UrlEncode(scope));
   if (!assertion.empty()) {
     absl::StrAppend(&form, "&client_assertion_type=",
                     UrlEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
                     "&client_assertion=", UrlEncode(assertion));
   }
+  return form;
+}
+
+}  // namespace
+
+std::string CapifInvoker::TokenUrl() const {
+  return absl::StrCat(api_root_, "/capif-security/v1/securities/", id_, "/token");
+}
+
+absl::StatusOr<std::string> CapifInvoker::TokenRequestForm(
+    const std::string& scope, const std::string& assertion_audience) const {
+  std::string assertion;
+  if (!assertion_audience.empty()) {
+    ASSIGN_OR_RETURN(assertion, ClientAssertion(assertion_audience));
+  }
+  return TokenForm(id_, secret_, scope, assertion);
+}
+
+absl::StatusOr<AccessToken> CapifInvoker::RequestTokenWithAssertion(const std::string& scope,
+                                                                    const std::string& assertion) {
+  std::string form = TokenForm(id_, secret_, scope, assertion);
   ASSIGN_OR_RETURN(auto client, Client(true));
   ASSIGN_OR_RETURN(HttpsResponse r,
-                   client->Request("POST", absl::StrCat(api_root_, "/capif-security/v1/securities/", id_, "/token"),
-                                   form, "application/x-www-form-urlencoded"));
+                   client->Request("POST", TokenUrl(), form, "application/x-www-form-urlencoded"));
   RETURN_IF_ERROR(StatusFromHttp(r));
   ASSIGN_OR_RETURN(json out, JsonOf(r));
   return AccessToken{out.value("access_token", ""), out.value("expires_in", int64_t{0}),

@@ -73,6 +73,11 @@ class CapifInvoker {
   absl::StatusOr<std::string> ClientAssertion(const std::string& audience) const;
   absl::StatusOr<AccessToken> RequestTokenWithAssertion(const std::string& scope,
                                                         const std::string& assertion);
+  // The form body RequestToken() POSTs to TokenUrl() (with a fresh assertion when an audience
+  // is given), for callers that send it on their own connection (load tools).
+  absl::StatusOr<std::string> TokenRequestForm(const std::string& scope,
+                                               const std::string& assertion_audience = "") const;
+  std::string TokenUrl() const;
 
   // DELETE trustedInvokers/{id}: gives up every security method granted so far (the CCF tells
   // the CCFs of other domains' AEFs). The invoker stays onboarded.

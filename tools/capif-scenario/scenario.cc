@@ -33,6 +33,7 @@
 #include "common/subprocess.h"
 #include "common/x509_cert.h"
 #include "net/https_client.h"
+#include "tools/capif-scenario/load.h"
 #include "sdk/invoker/invoker_client.h"
 #include "sdk/provider/provider_client.h"
 
@@ -152,7 +153,7 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
   }
   static const std::set<std::string> kActions = {
       "onboard", "discover", "request_security", "connect", "get_token", "offboard",
-      "revoke", "stop", "start", "await_notices", "drop_grants"};
+      "revoke", "stop", "start", "await_notices", "drop_grants", "load"};
   for (size_t i = 0; i < j["steps"].size(); ++i) {
     const json& st = j["steps"][i];
     std::string at = absl::StrCat("steps[", i, "].");
@@ -277,6 +278,7 @@ class Runner {
   absl::Status Step(const json& st, StepResult* r);
   absl::Status Connect(InvokerRun& inv, AefRun& aef, const json& st, std::string* detail);
   absl::Status EnsureToken(InvokerRun& inv, AefRun& aef);
+  absl::Status Load(InvokerRun& inv, AefRun* aef, const json& st, StepResult* r);
   void Note(const std::string& from, const std::string& to, const std::string& label,
             const std::string& channel, bool reply = false) {
     events_.push_back({absl::Now(), from, to, label, channel, reply});
@@ -439,6 +441,90 @@ absl::Status Runner::EnsureToken(InvokerRun& inv, AefRun& aef) {
   ASSIGN_OR_RETURN(AccessToken t, inv.sdk->RequestToken(
                                       absl::StrCat("3gpp#", aef.id, ":", aef.spec.api), audience));
   inv.tokens[aef.id] = t.token;
+  return absl::OkStatus();
+}
+
+// {"load": INVOKER, "flow": "token" | "discover" | "aef_get", "aef": AEF, "in_flight": N,
+//  "requests": N, "new_connection": false, "max_errors": 0}
+absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResult* r) {
+  if (!inv.sdk) return absl::FailedPreconditionError("not onboarded");
+  std::string flow = st.value("flow", "token");
+  int in_flight = st.value("in_flight", 8), requests = st.value("requests", 1000);
+  bool fresh = st.value("new_connection", false);
+  if (in_flight < 1 || in_flight > 512 || requests < 1 || requests > 1000000) {
+    return absl::InvalidArgumentError("in_flight must be 1-512 and requests 1-1000000");
+  }
+  if ((flow == "token" || flow == "aef_get") && aef == nullptr) {
+    return absl::InvalidArgumentError(flow + " needs an \"aef\"");
+  }
+  CcfRun& home = Ccf(inv.spec.ccf);
+  HttpsClient::Options o;
+  o.ca_pem = home.ca_pem;
+  o.keep_alive = !fresh;
+  o.client_cert_pem = inv.sdk->certificate_pem();
+  ASSIGN_OR_RETURN(o.client_key_pem, inv.sdk->key().PrivateKeyPem());
+  std::string url, scope, audience;
+  if (flow == "token") {
+    url = inv.sdk->TokenUrl();
+    scope = absl::StrCat("3gpp#", aef->id, ":", aef->spec.api);
+    const PeeringSpec* p = Peering(inv.spec.ccf, aef->spec.ccf);
+    if (aef->spec.ccf != inv.spec.ccf && (p == nullptr || p->tokens != "issued-by-home-ccf")) {
+      audience = aef->spec.ccf;
+    }
+    r->what = absl::StrCat(inv.spec.name, " requests tokens for ", aef->spec.name, " at ",
+                           home.spec.id);
+  } else if (flow == "discover") {
+    url = absl::StrCat(home.api_root, "/service-apis/v1/allServiceAPIs?api-invoker-id=",
+                       inv.sdk->api_invoker_id());
+    r->what = absl::StrCat(inv.spec.name, " discovers at ", home.spec.id);
+  } else if (flow == "aef_get") {
+    CcfRun& at = Ccf(aef->spec.ccf);
+    ASSIGN_OR_RETURN(o.client_cert_pem, ReadFile(aef->dir + "/aef.pem"));
+    ASSIGN_OR_RETURN(std::string key, ReadFile(aef->dir + "/aef.key"));
+    o.client_key_pem = SecretBytes(key);
+    o.ca_pem = at.ca_pem;
+    url = absl::StrCat(at.api_root, "/capif-security/v1/trustedInvokers/",
+                       inv.sdk->api_invoker_id(),
+                       "?authenticationInfo=true&authorizationInfo=true");
+    r->what = absl::StrCat(aef->spec.name, " asks ", at.spec.id, " about ", inv.spec.name);
+  } else {
+    return absl::InvalidArgumentError("flow must be token, discover or aef_get");
+  }
+  absl::StrAppend(&r->what, " (load: ", requests, " requests, ", in_flight, " in flight",
+                  fresh ? ", a new connection each" : "", ")");
+  std::vector<std::unique_ptr<HttpsClient>> clients(in_flight);
+  for (auto& c : clients) {
+    ASSIGN_OR_RETURN(c, HttpsClient::Create(o));
+  }
+  auto one = [&](int w) -> absl::Status {
+    absl::StatusOr<HttpsResponse> res;
+    if (flow == "token") {
+      ASSIGN_OR_RETURN(std::string form, inv.sdk->TokenRequestForm(scope, audience));
+      res = clients[w]->Request("POST", url, form, "application/x-www-form-urlencoded");
+    } else {
+      res = clients[w]->Request("GET", url);
+    }
+    if (!res.ok()) return res.status();
+    if (res->status != 200) {
+      return absl::InternalError(absl::StrCat("HTTP ", res->status, ": ", res->body.substr(0, 160)));
+    }
+    return absl::OkStatus();
+  };
+  std::vector<std::pair<std::string, pid_t>> watched;
+  for (CcfRun& c : ccfs_) {
+    if (c.process) watched.emplace_back(c.spec.id, c.process->pid());
+  }
+  LoadResult result = RunLoad(in_flight, requests, one, watched);
+  r->detail = result.Summary();
+  json line = result.ToJson();
+  line["step"] = r->what;
+  line["flow"] = flow;
+  line["in_flight"] = in_flight;
+  line["new_connection"] = fresh;
+  std::ofstream(opt_.out_dir + "/load.jsonl", std::ios::app) << line.dump() << "\n";
+  if (result.errors > st.value("max_errors", 0)) {
+    return absl::InternalError(absl::StrCat(result.errors, " errors: ", result.first_error));
+  }
   return absl::OkStatus();
 }
 
@@ -630,6 +716,14 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
       }
       absl::SleepFor(absl::Milliseconds(50));  // waiting on another process
     }
+  }
+  if (st.contains("load")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("load"));
+    AefRun* aef = nullptr;
+    if (st.contains("aef")) {
+      ASSIGN_OR_RETURN(aef, aef_of(st.value("aef", "")));
+    }
+    return Load(*inv, aef, st, r);
   }
   if (st.contains("drop_grants")) {
     ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["drop_grants"]));

@@ -1,0 +1,44 @@
+// A load step of capif-scenario (and tools/capif-load): `in_flight` threads repeat one request
+// until `requests` have been sent, each on its own keep-alive connection (or a fresh one per
+// request), against the real ccfd processes of the scenario. Reports requests/s, latency
+// percentiles, errors, and the CPU each ccfd spent per request (from /proc/<pid>/stat).
+#ifndef CAPIF_TOOLS_CAPIF_SCENARIO_LOAD_H_
+#define CAPIF_TOOLS_CAPIF_SCENARIO_LOAD_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace capif {
+
+struct LoadResult {
+  int requests = 0;
+  int errors = 0;
+  std::string first_error;
+  absl::Duration elapsed;
+  double per_second = 0;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
+  // (process name, CPU milliseconds per request), for each process watched.
+  std::vector<std::pair<std::string, double>> cpu_ms_per_request;
+
+  std::string Summary() const;
+  nlohmann::json ToJson() const;
+};
+
+// Calls `one(worker)` `requests` times in all, from `in_flight` threads (worker = 0..in_flight-1,
+// each index used by one thread only, so per-worker state needs no lock). A non-OK status counts
+// as an error (the first one is kept).
+LoadResult RunLoad(int in_flight, int requests, const std::function<absl::Status(int)>& one,
+                   const std::vector<std::pair<std::string, pid_t>>& watched);
+
+}  // namespace capif
+
+#endif  // CAPIF_TOOLS_CAPIF_SCENARIO_LOAD_H_
