@@ -5,7 +5,9 @@
 // request of each ccfd; the figures are also in <out>/load.jsonl.
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <system_error>
 #include <iostream>
 #include <string>
 
@@ -65,6 +67,8 @@ int main(int argc, char** argv) {
   // The scenario as run, beside its results (the runner wants the out dir new or empty: keep
   // the file one level up).
   o.file = out_dir + ".json";
+  std::error_code made;
+  std::filesystem::create_directories(std::filesystem::path(o.file).parent_path(), made);
   if (auto written = capif::WriteFileAtomic(o.file, scenario.dump(2)); !written.ok()) {
     std::cerr << "capif-load: " << written.message() << "\n";
     return 2;
