@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace capif {
 namespace {
@@ -31,12 +33,19 @@ struct StmtDeleter {
 };
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
 
-absl::StatusOr<StmtPtr> Prepare(sqlite3* db, absl::string_view sql,
-                                const std::vector<SqlValue>& params) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
-  StmtPtr stmt(raw);
-  if (rc != SQLITE_OK) return SqlError(db, rc, "prepare");
+}  // namespace
+
+class StatementCache {
+ public:
+  static constexpr size_t kMax = 512;  // statements are program constants; a bound anyway
+  absl::flat_hash_map<std::string, StmtPtr> statements;
+};
+
+namespace {
+
+// Binds `params` to `raw` (reset and unbound).
+absl::Status Bind(sqlite3* db, sqlite3_stmt* raw, const std::vector<SqlValue>& params) {
+  int rc = SQLITE_OK;
   if (sqlite3_bind_parameter_count(raw) != static_cast<int>(params.size())) {
     return absl::InternalError("wrong number of SQL parameters");
   }
@@ -55,35 +64,60 @@ absl::StatusOr<StmtPtr> Prepare(sqlite3* db, absl::string_view sql,
     }
     if (rc != SQLITE_OK) return SqlError(db, rc, "bind");
   }
-  return stmt;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<SqlRow>> Run(sqlite3* db, absl::string_view sql,
+// Runs `sql` with `params`: the statement from `cache` (prepared and kept there the first time)
+// or, without a cache or when it is full, prepared for this run only.
+absl::StatusOr<std::vector<SqlRow>> Run(sqlite3* db, StatementCache* cache, absl::string_view sql,
                                         const std::vector<SqlValue>& params) {
-  auto stmt = Prepare(db, sql, params);
-  if (!stmt.ok()) return stmt.status();
+  StmtPtr owned;
+  sqlite3_stmt* raw = nullptr;
+  if (cache != nullptr) {
+    auto it = cache->statements.find(sql);
+    if (it != cache->statements.end()) raw = it->second.get();
+  }
+  if (raw == nullptr) {
+    int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                                cache != nullptr ? SQLITE_PREPARE_PERSISTENT : 0, &raw, nullptr);
+    owned.reset(raw);
+    if (rc != SQLITE_OK) return SqlError(db, rc, "prepare");
+    if (cache != nullptr && cache->statements.size() < StatementCache::kMax) {
+      cache->statements.emplace(std::string(sql), std::move(owned));
+    }
+  }
+  // Whatever happens below, the statement is left reset and unbound for its next use.
+  struct Rewind {
+    sqlite3_stmt* s;
+    ~Rewind() {
+      sqlite3_reset(s);
+      sqlite3_clear_bindings(s);
+    }
+  } rewind{raw};
+  RETURN_IF_ERROR(Bind(db, raw, params));
+  sqlite3_stmt* stmt = raw;
   std::vector<SqlRow> rows;
   while (true) {
-    int rc = sqlite3_step(stmt->get());
+    int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) return SqlError(db, rc, "step");
-    int n = sqlite3_column_count(stmt->get());
+    int n = sqlite3_column_count(stmt);
     SqlRow row;
     row.reserve(n);
     for (int c = 0; c < n; ++c) {
-      switch (sqlite3_column_type(stmt->get(), c)) {
+      switch (sqlite3_column_type(stmt, c)) {
         case SQLITE_INTEGER:
-          row.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt->get(), c)));
+          row.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt, c)));
           break;
         case SQLITE_TEXT:
           row.emplace_back(std::string(
-              reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), c)),
-              static_cast<size_t>(sqlite3_column_bytes(stmt->get(), c))));
+              reinterpret_cast<const char*>(sqlite3_column_text(stmt, c)),
+              static_cast<size_t>(sqlite3_column_bytes(stmt, c))));
           break;
         case SQLITE_BLOB: {
-          const char* p = static_cast<const char*>(sqlite3_column_blob(stmt->get(), c));
+          const char* p = static_cast<const char*>(sqlite3_column_blob(stmt, c));
           row.emplace_back(SqlBlob{std::string(p == nullptr ? "" : p,
-                                               p == nullptr ? 0 : sqlite3_column_bytes(stmt->get(), c))});
+                                               p == nullptr ? 0 : sqlite3_column_bytes(stmt, c))});
           break;
         }
         default:
@@ -151,12 +185,12 @@ bool IsPlainFilePath(const std::string& path) {
 
 absl::Status SqliteDatabase::Tx::Execute(absl::string_view sql,
                                          const std::vector<SqlValue>& params) {
-  return Run(db_, sql, params).status();
+  return Run(db_, statements_, sql, params).status();
 }
 
 absl::StatusOr<std::vector<SqlRow>> SqliteDatabase::Tx::Query(
     absl::string_view sql, const std::vector<SqlValue>& params) {
-  return Run(db_, sql, params);
+  return Run(db_, statements_, sql, params);
 }
 
 int64_t SqliteDatabase::Tx::changes() const { return sqlite3_changes64(db_); }
@@ -182,7 +216,7 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
   sqlite3_extended_result_codes(raw, 1);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
                              "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"}) {
-    auto r = Run(raw, pragma, {});
+    auto r = Run(raw, nullptr, pragma, {});
     if (!r.ok()) return r.status();
   }
   if (on_disk) {
@@ -193,7 +227,7 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
       if (!s.ok()) return s;
     }
   }
-  auto version_rows = Run(raw, "PRAGMA user_version", {});
+  auto version_rows = Run(raw, nullptr, "PRAGMA user_version", {});
   if (!version_rows.ok()) return version_rows.status();
   int version = static_cast<int>(SqlInt((*version_rows)[0][0]));
   if (version > static_cast<int>(migrations.size())) {
@@ -218,29 +252,33 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
   return db;
 }
 
+SqliteDatabase::SqliteDatabase(sqlite3* db)
+    : db_(db), statements_(std::make_unique<StatementCache>()) {}
+
 SqliteDatabase::~SqliteDatabase() {
   absl::MutexLock lock(&mu_);
+  statements_.reset();  // finalized before the connection closes
   sqlite3_close_v2(db_);
 }
 
 absl::Status SqliteDatabase::Execute(absl::string_view sql, const std::vector<SqlValue>& params) {
   absl::MutexLock lock(&mu_);
-  return Run(db_, sql, params).status();
+  return Run(db_, statements_.get(), sql, params).status();
 }
 
 absl::StatusOr<std::vector<SqlRow>> SqliteDatabase::Query(absl::string_view sql,
                                                           const std::vector<SqlValue>& params) {
   absl::MutexLock lock(&mu_);
-  return Run(db_, sql, params);
+  return Run(db_, statements_.get(), sql, params);
 }
 
 absl::Status SqliteDatabase::Transaction(const std::function<absl::Status(Tx&)>& body) {
   absl::MutexLock lock(&mu_);
-  absl::Status s = Exec(db_, "BEGIN IMMEDIATE");
+  absl::Status s = Run(db_, statements_.get(), "BEGIN IMMEDIATE", {}).status();
   if (!s.ok()) return s;
-  Tx tx(db_);
+  Tx tx(db_, statements_.get());
   s = body(tx);
-  if (s.ok()) s = Exec(db_, "COMMIT");
+  if (s.ok()) s = Run(db_, statements_.get(), "COMMIT", {}).status();
   if (!s.ok()) Exec(db_, "ROLLBACK").IgnoreError();
   return s;
 }

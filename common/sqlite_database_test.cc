@@ -165,5 +165,32 @@ TEST(SqliteDatabaseTest, DeletedValuesAreZeroedInTheFile) {
   EXPECT_EQ(read(path + "-wal").find(secret), std::string::npos);
 }
 
+// Statements are prepared once and reused: a reused one starts unbound and from the first row,
+// also after an error or a rolled-back transaction, and sees schema changes.
+TEST(SqliteDatabaseTest, ReusedStatementsStartClean) {
+  auto db = *SqliteDatabase::Open(TestTmpDir("reuse.db"),
+                                  {"CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER)"});
+  const char* kInsert = "INSERT INTO t(k, v) VALUES (?, ?)";
+  const char* kSelect = "SELECT k, v FROM t WHERE v >= ? ORDER BY k";
+  ASSERT_TRUE(db->Execute(kInsert, {std::string("a"), int64_t{1}}).ok());
+  EXPECT_EQ(db->Execute(kInsert, {std::string("a"), int64_t{2}}).code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(db->Execute(kInsert, {std::string("b"), int64_t{2}}).ok());
+  EXPECT_EQ(db->Execute(kInsert, {std::string("c")}).code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(db->Query(kSelect, {int64_t{0}})->size(), 2u);
+  EXPECT_EQ(db->Query(kSelect, {int64_t{2}})->size(), 1u);
+  EXPECT_FALSE(db->Transaction([&](SqliteDatabase::Tx& tx) {
+                   EXPECT_TRUE(tx.Execute(kInsert, {std::string("c"), int64_t{3}}).ok());
+                   EXPECT_EQ(tx.Query(kSelect, {int64_t{0}})->size(), 3u);
+                   return absl::AbortedError("changed my mind");
+                 }).ok());
+  auto rows = db->Query(kSelect, {int64_t{0}});
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ(SqlText((*rows)[1][0]), "b");
+  ASSERT_TRUE(db->Execute("ALTER TABLE t ADD COLUMN w TEXT").ok());
+  EXPECT_EQ(db->Query("SELECT * FROM t WHERE v >= ?", {int64_t{0}})->at(0).size(), 3u);
+}
+
 }  // namespace
 }  // namespace capif
