@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "ccf/daemon/ccf_config.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -51,6 +52,10 @@ int RunCcfd(int argc, char** argv) {
     std::cerr << "ccfd: --config is required\n" << kUsage;
     return 2;
   }
+
+  // absl::Mutex's deadlock detection (on in Debian's build of absl) takes a global lock and
+  // walks a graph on every lock: the tests keep it, the daemon does not pay for it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // Every connection costs a descriptor: use all the system allows (the soft limit is often 1024
   // while the hard one is far higher). The listeners bound what they accept (docs/federation.md).
