@@ -96,12 +96,13 @@ class Relay final : public fv1::Interconnect::CallbackService {
   }
   grpc::ServerUnaryReactor* Hello(grpc::CallbackServerContext* ctx, const fv1::HelloRequest* req,
                                   fv1::HelloResponse* resp) override {
-    auto* call = new Call{ctx->DefaultReactor(), resp};
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto* call = new Call{reactor, resp};
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     call->reader = stub_->PrepareAsyncHello(&call->ctx, *req, &cq_);
     call->reader->StartCall();
-    call->reader->Finish(&call->answer, &call->status, call);
-    return call->reactor;
+    call->reader->Finish(&call->answer, &call->status, call);  // Drain() may free `call` now
+    return reactor;
   }
 
  private:
