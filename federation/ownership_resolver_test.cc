@@ -60,6 +60,20 @@ class OwnershipResolverTest : public ::testing::Test {
                                           Clock::Real()));
     peers_.emplace_back(CcfId("ccf-" + name), clients_.back().get());
   }
+  // Peer "dead": a port bound but not listening, so connections are refused at once. Returns
+  // the socket to close at the end.
+  int AddDeadPeer() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    domains_.Ca("dead.example");
+    AddClient("dead", absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)));
+    return fd;
+  }
   OwnershipResolver Resolver(absl::Duration deadline = absl::Seconds(10)) {
     OwnershipResolver::Options o;
     o.deadline = deadline;
@@ -120,16 +134,7 @@ TEST_F(OwnershipResolverTest, TwoClaimsAreRefusedAndNotCached) {
 
 TEST_F(OwnershipResolverTest, DeadPeerDoesNotBlockAClaimButPreventsANegativeAnswer) {
   StartPeer("b", {"inv-3"});
-  // A port bound but not listening: connections are refused at once.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  domains_.Ca("dead.example");
-  AddClient("dead", absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)));
+  int fd = AddDeadPeer();
   OwnershipResolver r = Resolver(absl::Seconds(5));
   EXPECT_EQ(r.Resolve(ApiInvokerId("inv-3"))->value(), "ccf-b");
   EXPECT_EQ(r.Resolve(ApiInvokerId("inv-none")).status().code(), absl::StatusCode::kUnavailable);
@@ -153,15 +158,7 @@ TEST_F(OwnershipResolverTest, SlowPeerDoesNotHoldTheAnswerPastTheDeadline) {
 // outage does not make every request ask every peer again.
 TEST_F(OwnershipResolverTest, AnUnansweredFanOutIsNotRepeatedWithinRetryAfter) {
   StartPeer("b", {});
-  int fd = socket(AF_INET, SOCK_STREAM, 0);  // bound, not listening: refused at once
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  domains_.Ca("dead.example");
-  AddClient("dead", absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)));
+  int fd = AddDeadPeer();
   OwnershipResolver r = Resolver(absl::Seconds(1));  // calls wait for the dead peer until then
   EXPECT_EQ(r.Resolve(ApiInvokerId("inv-none")).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(r.queries_sent(), 2);

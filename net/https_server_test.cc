@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "common/certificate_authority.h"
+#include "common/testing/test_credential.h"
 #include "common/clock.h"
 #include "common/strict_json.h"
 
@@ -33,16 +34,9 @@ namespace {
 
 using nlohmann::json;
 
-struct Credential {
-  X509Cert cert;
-  EvpKey key;
-};
-
+using Credential = TestCredential;
 Credential Issue(const CertificateAuthority& ca, const std::string& uri) {
-  EvpKey key = *EvpKey::GenerateEcP256();
-  X509Cert cert = *ca.IssueUncheckedForTesting(
-      {*SpiffeId::Parse(uri), &key, {"localhost"}, {"127.0.0.1"}, absl::Hours(1)}, Clock::Real());
-  return {std::move(cert), std::move(key)};
+  return IssueTestCredential(ca, uri);
 }
 
 // A test client on a plain socket: TCP, optionally TLS, raw bytes in and out, so that a test can

@@ -243,22 +243,33 @@ absl::Status ParseSecurity(const json& root, SecurityPolicy& policy) {
   return absl::OkStatus();
 }
 
+// An unsigned field of `section` within [min, max], `default_value` when absent.
+absl::StatusOr<uint64_t> RangedField(const json& obj, const std::string& section, const char* name,
+                                     uint64_t default_value, uint64_t min, uint64_t max) {
+  absl::StatusOr<uint64_t> v = UintField(obj, section, name, default_value, max);
+  if (v.ok() && *v < min) {
+    return FieldError(absl::StrCat(section, ".", name), absl::StrCat("must be at least ", min));
+  }
+  return v;
+}
+
+// Milliseconds in the file, `*field` (the server's default) when absent.
+absl::Status MillisField(const json& obj, const std::string& section, const char* name,
+                         absl::Duration* field, uint64_t min, uint64_t max) {
+  ASSIGN_OR_RETURN(uint64_t ms,
+                   RangedField(obj, section, name,
+                               static_cast<uint64_t>(absl::ToInt64Milliseconds(*field)), min, max));
+  *field = absl::Milliseconds(ms);
+  return absl::OkStatus();
+}
+
 // The bus server's limits (BusServerOptions); each absent key keeps its default.
 absl::Status ParseBusLimits(const json& bus, BusServerOptions& options) {
-  auto ranged = [&](const char* name, uint64_t default_value, uint64_t min,
-                    uint64_t max) -> absl::StatusOr<uint64_t> {
-    absl::StatusOr<uint64_t> v = UintField(bus, "bus", name, default_value, max);
-    if (v.ok() && *v < min) {
-      return FieldError(absl::StrCat("bus.", name), absl::StrCat("must be at least ", min));
-    }
-    return v;
+  auto ranged = [&](const char* name, uint64_t default_value, uint64_t min, uint64_t max) {
+    return RangedField(bus, "bus", name, default_value, min, max);
   };
-  auto millis = [&](const char* name, absl::Duration* field, uint64_t min,
-                    uint64_t max) -> absl::Status {
-    ASSIGN_OR_RETURN(uint64_t ms,
-                     ranged(name, static_cast<uint64_t>(absl::ToInt64Milliseconds(*field)), min, max));
-    *field = absl::Milliseconds(ms);
-    return absl::OkStatus();
+  auto millis = [&](const char* name, absl::Duration* field, uint64_t min, uint64_t max) {
+    return MillisField(bus, "bus", name, field, min, max);
   };
   RETURN_IF_ERROR(millis("handshake_timeout_ms", &options.handshake_timeout, 100, 600000));
   RETURN_IF_ERROR(millis("idle_timeout_ms", &options.idle_timeout, 1000, 24 * 3600000));
@@ -308,21 +319,11 @@ absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfC
     return FieldError("northbound.private_key", "does not match northbound.certificate");
   }
   HttpsServer::Options& server = n.server;
-  auto ranged = [&](const char* name, uint64_t default_value, uint64_t min,
-                    uint64_t max) -> absl::StatusOr<uint64_t> {
-    absl::StatusOr<uint64_t> v = UintField(*nb, "northbound", name, default_value, max);
-    if (v.ok() && *v < min) {
-      return FieldError(absl::StrCat("northbound.", name), absl::StrCat("must be at least ", min));
-    }
-    return v;
+  auto ranged = [&](const char* name, uint64_t default_value, uint64_t min, uint64_t max) {
+    return RangedField(*nb, "northbound", name, default_value, min, max);
   };
-  // Milliseconds in the file, the server's default when absent.
-  auto millis = [&](const char* name, absl::Duration* field, uint64_t min,
-                    uint64_t max) -> absl::Status {
-    ASSIGN_OR_RETURN(uint64_t ms,
-                     ranged(name, static_cast<uint64_t>(absl::ToInt64Milliseconds(*field)), min, max));
-    *field = absl::Milliseconds(ms);
-    return absl::OkStatus();
+  auto millis = [&](const char* name, absl::Duration* field, uint64_t min, uint64_t max) {
+    return MillisField(*nb, "northbound", name, field, min, max);
   };
   ASSIGN_OR_RETURN(uint64_t max_body, ranged("max_body_bytes", server.max_body_bytes, 1024, 16 << 20));
   server.max_body_bytes = max_body;

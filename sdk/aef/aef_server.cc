@@ -32,13 +32,17 @@ using nlohmann::json;
 
 namespace {
 
+// A new SSL ex_data slot holding a heap std::string, freed with the SSL.
+int NewStringSlot() {
+  return SSL_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                              [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+                                delete static_cast<std::string*>(ptr);
+                              });
+}
+
 // The PSK identity a handshake used, kept on the connection for the request handlers.
 int PskIdentityIndex() {
-  static const int index = SSL_get_ex_new_index(
-      0, nullptr, nullptr, nullptr,
-      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-        delete static_cast<std::string*>(ptr);
-      });
+  static const int index = NewStringSlot();
   return index;
 }
 
@@ -91,11 +95,7 @@ std::string OfferedPskIdentity(SSL* ssl) {
 // Per connection: the identity a paused handshake waits for. Set once, so a handshake pauses
 // at most once.
 int PausedIdentityIndex() {
-  static const int index = SSL_get_ex_new_index(
-      0, nullptr, nullptr, nullptr,
-      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-        delete static_cast<std::string*>(ptr);
-      });
+  static const int index = NewStringSlot();
   return index;
 }
 

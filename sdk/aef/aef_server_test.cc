@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/certificate_authority.h"
+#include "common/testing/test_credential.h"
 #include "common/clock.h"
 #include "net/https_client.h"
 #include "net/https_server.h"
@@ -25,16 +26,9 @@ namespace {
 
 constexpr char kKey[] = "0123456789abcdef0123456789abcdef";  // the AEFPSK of inv-known*
 
-struct Credential {
-  X509Cert cert;
-  EvpKey key;
-};
-
+using Credential = TestCredential;
 Credential Issue(const CertificateAuthority& ca, const std::string& uri) {
-  EvpKey key = *EvpKey::GenerateEcP256();
-  X509Cert cert = *ca.IssueUncheckedForTesting(
-      {*SpiffeId::Parse(uri), &key, {"localhost"}, {"127.0.0.1"}, absl::Hours(1)}, Clock::Real());
-  return {std::move(cert), std::move(key)};
+  return IssueTestCredential(ca, uri);
 }
 
 class AefServerTest : public ::testing::Test {
