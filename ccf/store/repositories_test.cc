@@ -282,6 +282,36 @@ TEST_F(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopen
   EXPECT_EQ(SqlInt((*rows)[0][0]), 1);  // j2 was swept
 }
 
+// Group commit: concurrent callers share transactions, each gets its own answer, and of two
+// uses of one id exactly one succeeds.
+TEST_F(RepositoriesTest, ConcurrentAssertionIdsAreEachRememberedOnce) {
+  SqliteUsedAssertions used(db_);
+  std::atomic<int> ok{0}, replays{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        // Threads t and t^1 use the same ids: 100 distinct ids, each tried twice.
+        absl::Status s = used.Remember(absl::StrCat("ccf-b/inv/j", t / 2, "-", i),
+                                       t0_ + absl::Minutes(5), t0_);
+        if (s.ok()) {
+          ++ok;
+        } else if (absl::IsAlreadyExists(s)) {
+          ++replays;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok, 100);
+  EXPECT_EQ(replays, 100);
+  EXPECT_EQ(other, 0);
+  auto rows = db_->Query("SELECT COUNT(*) FROM used_assertions");
+  EXPECT_EQ(SqlInt((*rows)[0][0]), 100);
+}
+
 // A document as ccfd up to schema version 8 kept them.
 absl::Status InsertDocument(SqliteDatabase& db, const std::string& kind, const std::string& id,
                             const std::string& owner, const std::string& json) {

@@ -4,7 +4,10 @@
 //
 //   absl::Status s = repo.Remember("ccf-b/inv-1/jti-7", exp, now);  // AlreadyExists: a replay
 //
-// Remember() also forgets assertions that expired before `now` (a bounded sweep per call).
+// Remember() also forgets assertions that expired before `now` (a bounded sweep per commit).
+// Group commit: concurrent calls are written in one transaction (one fsync) by whichever caller
+// commits first; each still returns only once its id is durable, with its own answer, in the
+// order the calls arrived (a second use of an id in the same batch is AlreadyExists).
 // Errors: AlreadyExists (already used and not expired), Unavailable (busy), Internal.
 // Thread-safe.
 #ifndef CAPIF_CCF_STORE_USED_ASSERTIONS_H_
@@ -12,8 +15,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/sqlite_database.h"
 
@@ -31,7 +37,23 @@ class SqliteUsedAssertions final : public UsedAssertionRepository {
   absl::Status Remember(const std::string& key, absl::Time expires, absl::Time now) override;
 
  private:
+  struct Pending {
+    std::string key;
+    absl::Time expires, now;
+    absl::Status result;
+    bool done = false;
+  };
+  struct Waiter {
+    SqliteUsedAssertions* self;
+    Pending* pending;
+  };
+  static bool DoneOrFree(Waiter* w);
+  void Commit(const std::vector<Pending*>& batch);
+
   std::shared_ptr<SqliteDatabase> db_;
+  absl::Mutex mu_;
+  std::vector<Pending*> queue_ ABSL_GUARDED_BY(mu_);
+  bool committing_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace capif
