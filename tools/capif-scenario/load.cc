@@ -1,5 +1,12 @@
 #include "tools/capif-scenario/load.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,6 +51,124 @@ double Percentile(const std::vector<double>& sorted, double p) {
 }
 
 }  // namespace
+
+struct Attackers::Conn {
+  int fd = -1;
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;  // slowloris only
+  bool slow = false;
+  bool cut = false;  // closed by the server
+  absl::Duration lived;
+  size_t sent = 0;
+  ~Conn() {
+    if (ssl != nullptr) SSL_free(ssl);
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+    if (fd >= 0) close(fd);
+  }
+};
+
+Attackers::Attackers(int port, int idle, int slowloris) : started_(absl::Now()) {
+  // Writing to a connection the server cut must be an error here, not the end of the process.
+  signal(SIGPIPE, SIG_IGN);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  for (int i = 0; i < idle + slowloris; ++i) {
+    auto c = std::make_unique<Conn>();
+    c->slow = i >= idle;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0 || connect(c->fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      c->cut = true;  // refused at once (e.g. beyond max_connections)
+      conns_.push_back(std::move(c));
+      continue;
+    }
+    if (c->slow) {
+      timeval tv{5, 0};
+      setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      c->ctx = SSL_CTX_new(TLS_client_method());
+      SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, nullptr);
+      c->ssl = SSL_new(c->ctx);
+      SSL_set_fd(c->ssl, c->fd);
+      if (SSL_connect(c->ssl) != 1) c->cut = true;
+      ERR_clear_error();
+      fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);  // Trickle never blocks
+    }
+    conns_.push_back(std::move(c));
+  }
+  started_ = absl::Now();
+  trickler_ = std::thread([this] { Trickle(); });
+}
+
+Attackers::~Attackers() { Stop(absl::ZeroDuration()); }
+
+// Once a second: one more header byte on each slowloris connection, and a check of every
+// connection for the server having closed it.
+void Attackers::Trickle() {
+  static const char kHeader[] = "GET /api-invoker-management/v1/onboardedInvokers HTTP/1.1\r\nX-Slow: ";
+  while (!stopping_) {
+    absl::Time now = absl::Now();
+    for (auto& c : conns_) {
+      if (c->cut) continue;
+      bool closed = false;
+      if (c->slow) {
+        char byte = c->sent < sizeof(kHeader) - 1 ? kHeader[c->sent] : 'a';
+        int w = SSL_write(c->ssl, &byte, 1);
+        if (w != 1) {
+          int e = SSL_get_error(c->ssl, w);
+          closed = e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
+        }
+        ++c->sent;
+        // Session tickets are consumed here; an answer (e.g. 408), EOF or an error ends it.
+        char buf[512];
+        int r = closed ? 0 : SSL_read(c->ssl, buf, sizeof buf);
+        if (!closed && (r > 0 || SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ)) closed = true;
+        ERR_clear_error();
+      } else {
+        pollfd p{c->fd, POLLIN, 0};
+        char buf[512];
+        closed = poll(&p, 1, 0) == 1 && recv(c->fd, buf, sizeof buf, MSG_DONTWAIT) <= 0;
+      }
+      if (closed) {
+        c->cut = true;
+        c->lived = now - started_;
+      }
+    }
+    absl::SleepFor(absl::Seconds(1));  // a load tool: real time is the point
+  }
+}
+
+std::string Attackers::Stop(absl::Duration wait) {
+  absl::Time deadline = absl::Now() + wait;
+  auto all_cut = [&] {
+    for (auto& c : conns_) {
+      if (!c->cut) return false;
+    }
+    return true;
+  };
+  while (!all_cut() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
+  if (!stopping_.exchange(true) && trickler_.joinable()) trickler_.join();
+  int idle = 0, slow = 0, idle_cut = 0, slow_cut = 0;
+  absl::Duration idle_max, slow_max;
+  for (auto& c : conns_) {
+    (c->slow ? slow : idle)++;
+    if (!c->cut) continue;
+    (c->slow ? slow_cut : idle_cut)++;
+    absl::Duration& longest = c->slow ? slow_max : idle_max;
+    longest = std::max(longest, c->lived);
+  }
+  result_ = {{"idle", idle},
+             {"idle_cut", idle_cut},
+             {"idle_longest_s", absl::ToDoubleSeconds(idle_max)},
+             {"slowloris", slow},
+             {"slowloris_cut", slow_cut},
+             {"slowloris_longest_s", absl::ToDoubleSeconds(slow_max)}};
+  conns_.clear();
+  return absl::StrFormat(
+      "attackers cut off: %d of %d idle (within %.0f s), %d of %d slowloris (within %.0f s)",
+      idle_cut, idle, absl::ToDoubleSeconds(idle_max), slow_cut, slow,
+      absl::ToDoubleSeconds(slow_max));
+}
 
 LoadResult RunLoad(int in_flight, int requests, const std::function<absl::Status(int)>& one,
                    const std::vector<std::pair<std::string, pid_t>>& watched) {

@@ -7,7 +7,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <functional>
+#include <memory>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +34,27 @@ struct LoadResult {
 
   std::string Summary() const;
   nlohmann::json ToJson() const;
+};
+
+// Hostile connections held against a server while a load runs: `idle` TCP connections that
+// send nothing, and `slowloris` TLS connections that, once their handshake is done, send one
+// byte of a request header per second. Stop() reports how many of each the server cut off and
+// after how long (it waits at most `wait` for the last ones).
+class Attackers {
+ public:
+  Attackers(int port, int idle, int slowloris);
+  ~Attackers();
+  std::string Stop(absl::Duration wait);
+  nlohmann::json ToJson() const { return result_; }
+
+ private:
+  struct Conn;
+  void Trickle();
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::atomic<bool> stopping_{false};
+  std::thread trickler_;
+  absl::Time started_;
+  nlohmann::json result_;
 };
 
 // Calls `one(worker)` `requests` times in all, from `in_flight` threads (worker = 0..in_flight-1,

@@ -525,9 +525,25 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
   for (CcfRun& c : ccfs_) {
     if (c.process) watched.emplace_back(c.spec.id, c.process->pid());
   }
+  // Optional attackers against the CCF the flow talks to, held during the load.
+  int idle = st.value("idle_connections", 0), slow = st.value("slowloris", 0);
+  if (idle < 0 || slow < 0 || idle + slow > 5000) {
+    return absl::InvalidArgumentError("idle_connections + slowloris: 0 to 5000");
+  }
+  std::unique_ptr<Attackers> attackers;
+  if (idle + slow > 0) {
+    int port = flow == "aef_get" ? Ccf(aef->spec.ccf).nb_port : home.nb_port;
+    attackers = std::make_unique<Attackers>(port, idle, slow);
+    absl::StrAppend(&r->what, ", under ", idle, " idle and ", slow, " slowloris connections");
+  }
   LoadResult result = RunLoad(in_flight, requests, one, watched);
   r->detail = result.Summary();
   json line = result.ToJson();
+  if (attackers) {
+    // The server's deadlines (handshake, header: 10 s by default) must have cut them all.
+    absl::StrAppend(&r->detail, "; ", attackers->Stop(absl::Seconds(30)));
+    line["attack"] = attackers->ToJson();
+  }
   line["step"] = r->what;
   line["flow"] = flow;
   line["in_flight"] = in_flight;
