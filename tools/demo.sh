@@ -37,7 +37,9 @@ cat <<TEXT
    5. She called each AEF: openssl s_client with the AEFPSK (TLS 1.3 and 1.2) - the AEF got the
       same key from A, which got it from B; openssl s_client with her certificate - the AEF
       checked it against the root CA A got from B; and HTTPS with an access token that A issued
-      after B forwarded her request without her secret but with her signed assertion.
+      after B forwarded her request without her secret but with her signed assertion. Then
+      100 more tokens, four at a time, each with its own assertion (a small load: the
+      throughput benchmark is tools/dev bench).
    6. She offboarded at B. B told A (durable outbox, retried until acknowledged); A dropped its
       grants and told its AEFs (AEF Security API revoke-authorization). Her PSK handshake, her
       certificate and her still-unexpired token were all refused.
