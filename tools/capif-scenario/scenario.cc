@@ -445,7 +445,7 @@ absl::Status Runner::EnsureToken(InvokerRun& inv, AefRun& aef) {
   return absl::OkStatus();
 }
 
-// {"load": INVOKER, "flow": "token" | "discover" | "aef_get", "aef": AEF, "in_flight": N,
+// {"load": INVOKER, "flow": "token" | "discover" | "aef_get" | "onboard", "aef": AEF, "in_flight": N,
 //  "requests": N, "new_connection": false, "max_errors": 0}
 absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResult* r) {
   if (!inv.sdk) return absl::FailedPreconditionError("not onboarded");
@@ -488,8 +488,13 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
                        inv.sdk->api_invoker_id(),
                        "?authenticationInfo=true&authorizationInfo=true");
     r->what = absl::StrCat(aef->spec.name, " asks ", at.spec.id, " about ", inv.spec.name);
+  } else if (flow == "onboard") {
+    url = home.api_root + "/api-invoker-management/v1/onboardedInvokers";
+    o.client_cert_pem.clear();  // onboarding is server-authenticated TLS with a one-time token
+    o.client_key_pem = SecretBytes();
+    r->what = absl::StrCat("new invokers onboard at ", home.spec.id);
   } else {
-    return absl::InvalidArgumentError("flow must be token, discover or aef_get");
+    return absl::InvalidArgumentError("flow must be token, discover, aef_get or onboard");
   }
   absl::StrAppend(&r->what, " (load: ", requests, " requests, ", in_flight, " in flight",
                   fresh ? ", a new connection each" : "", ")");
@@ -506,12 +511,30 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
       forms.push_back(std::move(form));
     }
   }
+  // Onboarding: a one-time enrollment token (from the running ccfd's admin API), a key and a
+  // CSR per request, all made before the clock starts.
+  std::vector<std::pair<std::string, std::string>> onboardings;  // (Authorization, body)
+  if (flow == "onboard") {
+    ASSIGN_OR_RETURN(std::unique_ptr<AdminClient> admin, AdminClient::Connect(home.dir + "/data"));
+    for (int i = 0; i < requests; ++i) {
+      ASSIGN_OR_RETURN(IssuedEnrollmentToken token, admin->EnrollInvoker(absl::Hours(1)));
+      ASSIGN_OR_RETURN(EvpKey key, EvpKey::GenerateEcP256());
+      ASSIGN_OR_RETURN(std::string csr, CreateCsrPem(key));
+      json body = {{"onboardingInformation", {{"apiInvokerPublicKey", csr}}},
+                   {"notificationDestination", "https://load.example/cb"}};
+      onboardings.emplace_back("Authorization: Bearer " + token.token, body.dump());
+    }
+  }
   std::atomic<size_t> next_form{0};
   auto one = [&](int w) -> absl::Status {
     absl::StatusOr<HttpsResponse> res;
     if (flow == "token") {
       const std::string& form = forms[next_form.fetch_add(1) % forms.size()];
       res = clients[w]->Request("POST", url, form, "application/x-www-form-urlencoded");
+    } else if (flow == "onboard") {
+      const auto& [authorization, body] = onboardings[next_form.fetch_add(1) % onboardings.size()];
+      res = clients[w]->Request("POST", url, body, "application/json", {authorization});
+      if (res.ok() && res->status == 201) return absl::OkStatus();
     } else {
       res = clients[w]->Request("GET", url);
     }
