@@ -2,8 +2,8 @@
 // (U+D800-U+DFFF), nothing above U+10FFFF, no truncated sequence. Thread-safe (a pure function).
 //
 //   if (!IsValidUtf8(path)) return RestError(400, "the request path is not valid UTF-8");
-#ifndef CAPIF_NET_UTF8_H_
-#define CAPIF_NET_UTF8_H_
+#ifndef CAPIF_COMMON_UTF8_H_
+#define CAPIF_COMMON_UTF8_H_
 
 #include "absl/strings/string_view.h"
 
@@ -13,4 +13,4 @@ bool IsValidUtf8(absl::string_view text);
 
 }  // namespace capif
 
-#endif  // CAPIF_NET_UTF8_H_
+#endif  // CAPIF_COMMON_UTF8_H_

@@ -5,8 +5,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <grpc/grpc_security_constants.h>
-#include <grpcpp/security/auth_context.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <openssl/bio.h>
@@ -104,12 +102,7 @@ class CallMetricsInterceptor final : public grpc::experimental::Interceptor {
 
  private:
   std::string PeerLabel() {
-    std::shared_ptr<const grpc::AuthContext> auth = info_->server_context()->auth_context();
-    if (!auth || !auth->IsPeerAuthenticated()) return "unknown";
-    std::vector<grpc::string_ref> ids =
-        auth->FindPropertyValues(GRPC_PEER_SPIFFE_ID_PROPERTY_NAME);
-    if (ids.size() != 1) return "unknown";
-    auto id = SpiffeId::Parse(absl::string_view(ids[0].data(), ids[0].size()));
+    auto id = SpiffeId::Parse(AuthenticatedIdentity(info_->server_context()));
     const Peer* peer = id.ok() ? peers_->FindByIdentity(*id) : nullptr;
     return peer != nullptr ? peer->ccf_id.value() : "unknown";
   }
@@ -233,23 +226,26 @@ absl::StatusOr<bool> BusServer::EnsureListening(absl::Duration timeout) {
   if (shut_down_) return false;
   bool was_failing = rebuild_failing_;
   if (!was_failing) {
-    LogError("bus", absl::StrCat("the listener on port ", port_,
+    LogError("bus", absl::StrCat("the listener on port ", port_.load(),
                                  " stopped accepting connections (gRPC gives up after an accept "
                                  "error such as EMFILE); rebuilding it"));
   }
-  // The old server must release the port first; its calls get one second.
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-  server_->Wait();
+  // The old server must release the port first; its calls get one second. (After a rebuild that
+  // failed there is none.)
+  if (server_) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    server_->Wait();
+  }
   server_.reset();
   service_.reset();
-  absl::Status built = Build(absl::StrCat(host_, ":", port_));
+  absl::Status built = Build(absl::StrCat(host_, ":", port_.load()));
   rebuild_failing_ = !built.ok();
   if (!built.ok()) {
     if (!was_failing) LogError("bus", absl::StrCat("rebuilding the listener: ", built.message()));
     return built;
   }
   ++restarts_;
-  LogInfo("bus", absl::StrCat("the listener on port ", port_, " accepts connections again"));
+  LogInfo("bus", absl::StrCat("the listener on port ", port_.load(), " accepts connections again"));
   return true;
 }
 

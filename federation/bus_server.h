@@ -21,6 +21,7 @@
 
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -98,7 +99,7 @@ class BusServer {
   Options options_;
   std::string host_;        // of the listen address
   std::string probe_host_;  // where the probe connects (loopback for a wildcard address)
-  int port_ = 0;
+  std::atomic<int> port_{0};  // written by Build() (the same port on a rebuild)
 
   mutable absl::Mutex mu_;
   std::unique_ptr<capif::federation::v1::Interconnect::CallbackService> service_

@@ -55,9 +55,9 @@ constexpr fv1::Operation kImplemented[] = {
     fv1::OPERATION_LOOKUP_SECURITY_INFO, fv1::OPERATION_FORWARD_TOKEN_REQUEST,
     fv1::OPERATION_NOTIFY_OFFBOARDING, fv1::OPERATION_NOTIFY_REVOCATION};
 
+}  // namespace
 
-// The SPIFFE id the TLS layer authenticated for this call. gRPC derives it once per connection.
-std::string AuthenticatedIdentity(const grpc::CallbackServerContext* ctx) {
+std::string AuthenticatedIdentity(const grpc::ServerContextBase* ctx) {
   std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
   if (!auth || !auth->IsPeerAuthenticated()) return "";
   std::vector<grpc::string_ref> ids = auth->FindPropertyValues(GRPC_PEER_SPIFFE_ID_PROPERTY_NAME);
@@ -70,6 +70,8 @@ std::string AuthenticatedIdentity(const grpc::CallbackServerContext* ctx) {
   std::vector<std::string> uris = cert->UriSans();
   return uris.size() == 1 ? uris[0] : "";
 }
+
+namespace {
 
 // One call past Authorize: the authorized peer, and its place among that peer's calls in flight,
 // given back when the handler returns (handlers finish their reactor before returning).

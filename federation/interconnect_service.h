@@ -20,7 +20,10 @@
 #ifndef CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
 #define CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
 
+#include <grpcpp/server_context.h>
+
 #include <memory>
+#include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -63,6 +66,10 @@ class PeerCallLimits {
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, State> peers_ ABSL_GUARDED_BY(mu_);
 };
+
+// The SPIFFE id the TLS layer authenticated for a call ("" if none): the peer's certificate's
+// SPIFFE id as gRPC derived it once per connection, else its single URI SAN.
+std::string AuthenticatedIdentity(const grpc::ServerContextBase* ctx);
 
 struct InterconnectOptions {
   // Where cross-domain decisions are recorded; null: not recorded.

@@ -140,7 +140,7 @@ absl::StatusOr<CcfId> OwnershipResolver::FanOut(const ApiInvokerId& invoker) {
     ++*queries_sent_;
     ++running;
   };
-  size_t limit = std::max<size_t>(1, static_cast<size_t>(std::max(1, options_.max_in_flight)));
+  size_t limit = static_cast<size_t>(std::max(1, options_.max_in_flight));
   while (next < peers_.size() && running < limit) start(next++);
   std::vector<CcfId> claims;
   size_t answered = 0;

@@ -2,16 +2,14 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_cat.h"
 
 namespace capif {
 
 void RequestMetrics::Record(const Labels& labels, absl::Duration latency) {
   double seconds = std::max(0.0, absl::ToDoubleSeconds(latency));
   size_t bucket = std::lower_bound(kBuckets.begin(), kBuckets.end(), seconds) - kBuckets.begin();
-  std::string key = absl::StrCat(labels[0], "\x1f", labels[1], "\x1f", labels[2]);
   absl::MutexLock lock(&mu_);
-  Series& s = series_[key];
+  Series& s = series_[labels];
   if (s.count == 0) s.labels = labels;
   ++s.count;
   s.sum_seconds += seconds;
@@ -22,7 +20,7 @@ std::vector<RequestMetrics::Series> RequestMetrics::Snapshot() const {
   absl::MutexLock lock(&mu_);
   std::vector<Series> out;
   out.reserve(series_.size());
-  for (const auto& [key, s] : series_) out.push_back(s);
+  for (const auto& [labels, s] : series_) out.push_back(s);
   std::sort(out.begin(), out.end(),
             [](const Series& a, const Series& b) { return a.labels < b.labels; });
   return out;

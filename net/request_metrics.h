@@ -42,7 +42,7 @@ class RequestMetrics {
 
  private:
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Series> series_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Labels, Series> series_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace capif

@@ -78,7 +78,6 @@ const char* TitleFor(int http) {
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 411: return "Length Required";
-    case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";

@@ -141,7 +141,7 @@ class SecurityApi {
   // Signs the access token (iss = this CCF) and answers the AccessTokenRsp.
   absl::StatusOr<RestResponse> IssueToken(const std::string& client_id, const std::string& scope,
                                           const std::vector<std::string>& audience);
-  // A peer's security information for its invoker, from the cache or the peer (nullopt when the
+  // A peer's security information for its invoker, from the cache or the peer (an error when the
   // peer refuses or cannot be reached; logged).
   absl::StatusOr<RemoteSecurityInfo> RemoteInfo(const std::string& cache_key,
                                                const std::string& home,

@@ -77,7 +77,7 @@ absl::StatusOr<int> NoticeDispatcher::RunOnce() {
       kept = outbox_->Delivered(n.notice_id);
       if (!kept.ok()) break;
       ++delivered;
-        auto was = failures_.find(n.destination);
+      auto was = failures_.find(n.destination);
       if (was != failures_.end()) {
         LogInfo("notices", absl::StrCat(n.destination, " is reachable again after ", was->second,
                                         " failed attempt(s)"));
