@@ -3,26 +3,24 @@
 // request costs at the least, with none of the CCF's logic: a client calls a relay over mTLS,
 // the relay calls a backend over mTLS, the backend verifies one ES256 signature (the client
 // assertion) and signs one (the token), and the answers come back. All three in this process,
-// on the same cores as the real run. Prints requests/s and p50/p90/p99.
+// on the same cores as the real run. Prints requests/s and p50/p90/p99 (LoadResult as JSON).
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
-#include <algorithm>
-#include <atomic>
 #include <iostream>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/certificate_authority.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/jws.h"
 #include "proto/interconnect.grpc.pb.h"
+#include "tools/capif-scenario/load.h"
 
 namespace capif {
 namespace {
@@ -62,12 +60,14 @@ std::shared_ptr<grpc::Channel> Channel(int port, const Credential& c, const std:
 // The backend: one ES256 verify (the assertion in the request) and one sign (the answer).
 class Backend final : public fv1::Interconnect::CallbackService {
  public:
-  Backend(JwkSet keys, JwsSigner signer) : keys_(std::move(keys)), signer_(std::move(signer)) {}
+  Backend(JwkSet keys, JwsSigner signer)
+      : keys_(std::move(keys)),
+        signer_(std::move(signer)),
+        validator_({"JWT", "", "", false, absl::Seconds(30)}, Clock::Real()) {}
   grpc::ServerUnaryReactor* Hello(grpc::CallbackServerContext* ctx, const fv1::HelloRequest* req,
                                   fv1::HelloResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
-    JwtValidator v({"JWT", "", "", false, absl::Seconds(30)}, Clock::Real());
-    auto verified = v.Verify(req->header().request_id(), keys_);
+    auto verified = validator_.Verify(req->header().request_id(), keys_);
     auto token = signer_.Sign("at+jwt", {{"iss", "ccf-a"}, {"sub", "inv-1"}, {"scope", "x"}});
     if (!verified.ok() || !token.ok()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "verify or sign failed"));
@@ -81,6 +81,7 @@ class Backend final : public fv1::Interconnect::CallbackService {
  private:
   const JwkSet keys_;
   const JwsSigner signer_;
+  const JwtValidator validator_;
 };
 
 // The relay: forwards each call to the backend (async client on one completion queue, as
@@ -171,41 +172,23 @@ int Run(int in_flight, int requests) {
     // A channel (and connection) each, as capif-load gives each thread its own connection.
     stubs.push_back(fv1::Interconnect::NewStub(Channel(relay_port, client, ca_pem)));
   }
-  std::atomic<int> next{0}, errors{0};
-  std::vector<std::vector<double>> latencies(in_flight);
-  absl::Time start = absl::Now();
-  std::vector<std::thread> threads;
-  for (int w = 0; w < in_flight; ++w) {
-    threads.emplace_back([&, w] {
-      for (int i; (i = next.fetch_add(1)) < requests;) {
-        fv1::HelloRequest req;
-        req.mutable_header()->set_request_id(assertions[i]);
-        fv1::HelloResponse resp;
-        grpc::ClientContext ctx;
-        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-        absl::Time t0 = absl::Now();
-        grpc::Status s = stubs[w]->Hello(&ctx, req, &resp);
-        latencies[w].push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
-        if (!s.ok() || resp.ccf_id().empty()) ++errors;
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  std::vector<double> all;
-  for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end());
-  auto pct = [&](double p) {
-    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * (all.size() - 1) + 0.5))];
-  };
-  std::cout << absl::StrFormat(
-      "{\"in_flight\": %d, \"requests\": %d, \"errors\": %d, \"per_second\": %.1f, "
-      "\"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f}\n",
-      in_flight, static_cast<int>(all.size()), errors.load(), all.size() / seconds, pct(0.5),
-      pct(0.9), pct(0.99));
+  LoadResult result = RunLoad(in_flight, requests, [&](int w, int i) -> absl::Status {
+    fv1::HelloRequest req;
+    req.mutable_header()->set_request_id(assertions[i]);
+    fv1::HelloResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status s = stubs[w]->Hello(&ctx, req, &resp);
+    if (!s.ok() || resp.ccf_id().empty()) return absl::InternalError(s.error_message());
+    return absl::OkStatus();
+  }, {});
+  nlohmann::json line = result.ToJson();
+  line["in_flight"] = in_flight;
+  std::cout << line.dump() << "\n";
+  int errors = result.errors;
   relay_server->Shutdown();
   backend_server->Shutdown();
-  return errors.load() == 0 ? 0 : 1;
+  return errors == 0 ? 0 : 1;
 }
 
 }  // namespace

@@ -3,10 +3,7 @@
 // (docs/performance.md), optionally overriding every load step's request count and
 // concurrency, and prints each step's requests/s, latency percentiles, errors and CPU per
 // request of each ccfd; the figures are also in <out>/load.jsonl.
-#include <unistd.h>
-
 #include <filesystem>
-#include <fstream>
 #include <system_error>
 #include <iostream>
 #include <string>
@@ -73,10 +70,6 @@ int main(int argc, char** argv) {
     std::cerr << "capif-load: " << written.message() << "\n";
     return 2;
   }
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  std::string exe = n > 0 ? std::string(self, n) : argv[0];
-  for (int up = 0; up < 3; ++up) exe = exe.substr(0, exe.rfind('/'));
-  o.bin_dir = exe;  // <root>/tools/capif-load/capif-load: ccfd and the tools beside it
+  o.bin_dir = capif::DefaultBinDir(argv[0]);  // ccfd and the tools beside capif-load
   return capif::RunScenario(o, std::cout, std::cerr);
 }

@@ -57,8 +57,8 @@ struct Attackers::Conn {
   SSL_CTX* ctx = nullptr;
   SSL* ssl = nullptr;  // slowloris only
   bool slow = false;
-  bool cut = false;  // closed by the server
-  absl::Duration lived;
+  std::atomic<bool> cut{false};  // closed by the server (set by the trickler, read by Stop)
+  absl::Duration lived;          // written before `cut`
   size_t sent = 0;
   ~Conn() {
     if (ssl != nullptr) SSL_free(ssl);
@@ -67,7 +67,7 @@ struct Attackers::Conn {
   }
 };
 
-Attackers::Attackers(int port, int idle, int slowloris) : started_(absl::Now()) {
+Attackers::Attackers(int port, int idle, int slowloris) {
   // Writing to a connection the server cut must be an error here, not the end of the process.
   signal(SIGPIPE, SIG_IGN);
   sockaddr_in addr{};
@@ -130,8 +130,8 @@ void Attackers::Trickle() {
         closed = poll(&p, 1, 0) == 1 && recv(c->fd, buf, sizeof buf, MSG_DONTWAIT) <= 0;
       }
       if (closed) {
-        c->cut = true;
         c->lived = now - started_;
+        c->cut = true;
       }
     }
     absl::SleepFor(absl::Seconds(1));  // a load tool: real time is the point
@@ -139,6 +139,7 @@ void Attackers::Trickle() {
 }
 
 std::string Attackers::Stop(absl::Duration wait) {
+  if (stopping_) return "";  // stopped already: result_ stands
   absl::Time deadline = absl::Now() + wait;
   auto all_cut = [&] {
     for (auto& c : conns_) {
@@ -147,7 +148,8 @@ std::string Attackers::Stop(absl::Duration wait) {
     return true;
   };
   while (!all_cut() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
-  if (!stopping_.exchange(true) && trickler_.joinable()) trickler_.join();
+  stopping_ = true;
+  if (trickler_.joinable()) trickler_.join();
   int idle = 0, slow = 0, idle_cut = 0, slow_cut = 0;
   absl::Duration idle_max, slow_max;
   for (auto& c : conns_) {
@@ -170,7 +172,8 @@ std::string Attackers::Stop(absl::Duration wait) {
       absl::ToDoubleSeconds(slow_max));
 }
 
-LoadResult RunLoad(int in_flight, int requests, const std::function<absl::Status(int)>& one,
+LoadResult RunLoad(int in_flight, int requests,
+                   const std::function<absl::Status(int worker, int request)>& one,
                    const std::vector<std::pair<std::string, pid_t>>& watched) {
   in_flight = std::max(1, in_flight);
   std::vector<double> cpu_before;
@@ -183,9 +186,9 @@ LoadResult RunLoad(int in_flight, int requests, const std::function<absl::Status
   std::vector<std::thread> threads;
   for (int w = 0; w < in_flight; ++w) {
     threads.emplace_back([&, w] {
-      while (next.fetch_add(1) < requests) {
+      for (int i; (i = next.fetch_add(1)) < requests;) {
         absl::Time t0 = absl::Now();
-        absl::Status s = one(w);
+        absl::Status s = one(w, i);
         latencies[w].push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
         if (!s.ok()) {
           std::lock_guard<std::mutex> lock(mu);

@@ -53,14 +53,15 @@ class Attackers {
   std::vector<std::unique_ptr<Conn>> conns_;
   std::atomic<bool> stopping_{false};
   std::thread trickler_;
-  absl::Time started_;
+  absl::Time started_;  // when the last attacker was connected
   nlohmann::json result_;
 };
 
-// Calls `one(worker)` `requests` times in all, from `in_flight` threads (worker = 0..in_flight-1,
-// each index used by one thread only, so per-worker state needs no lock). A non-OK status counts
-// as an error (the first one is kept).
-LoadResult RunLoad(int in_flight, int requests, const std::function<absl::Status(int)>& one,
+// Calls `one(worker, request)` for request = 0..requests-1, from `in_flight` threads (worker =
+// 0..in_flight-1, each used by one thread only, so per-worker state needs no lock). A non-OK
+// status counts as an error (the first one is kept).
+LoadResult RunLoad(int in_flight, int requests,
+                   const std::function<absl::Status(int worker, int request)>& one,
                    const std::vector<std::pair<std::string, pid_t>>& watched);
 
 }  // namespace capif

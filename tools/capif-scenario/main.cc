@@ -1,6 +1,4 @@
 // capif-scenario run FILE.json [--out DIR]: see scenario.h and docs/scenarios.md.
-#include <unistd.h>
-
 #include <iostream>
 #include <string>
 
@@ -30,14 +28,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (o.bin_dir.empty()) {
-    // <root>/tools/capif-scenario/capif-scenario, in bazel-bin or in a runfiles tree.
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    std::string exe = n > 0 ? std::string(self, n) : argv[0];
-    for (int up = 0; up < 3; ++up) exe = exe.substr(0, exe.rfind('/'));
-    o.bin_dir = exe;
-  }
+  if (o.bin_dir.empty()) o.bin_dir = capif::DefaultBinDir(argv[0]);
   if (o.out_dir.empty()) {
     std::string base = o.file.substr(o.file.rfind('/') + 1);
     base = base.substr(0, base.rfind('.'));

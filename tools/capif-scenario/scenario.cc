@@ -452,8 +452,12 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
   std::string flow = st.value("flow", "token");
   int in_flight = st.value("in_flight", 8), requests = st.value("requests", 1000);
   bool fresh = st.value("new_connection", false);
+  int idle = st.value("idle_connections", 0), slow = st.value("slowloris", 0);
   if (in_flight < 1 || in_flight > 512 || requests < 1 || requests > 1000000) {
     return absl::InvalidArgumentError("in_flight must be 1-512 and requests 1-1000000");
+  }
+  if (idle < 0 || slow < 0 || idle + slow > 5000) {
+    return absl::InvalidArgumentError("idle_connections + slowloris: 0 to 5000");
   }
   if ((flow == "token" || flow == "aef_get") && aef == nullptr) {
     return absl::InvalidArgumentError(flow + " needs an \"aef\"");
@@ -525,14 +529,13 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
       onboardings.emplace_back("Authorization: Bearer " + token.token, body.dump());
     }
   }
-  std::atomic<size_t> next_form{0};
-  auto one = [&](int w) -> absl::Status {
+  auto one = [&](int w, int i) -> absl::Status {
     absl::StatusOr<HttpsResponse> res;
     if (flow == "token") {
-      const std::string& form = forms[next_form.fetch_add(1) % forms.size()];
+      const std::string& form = forms[i];
       res = clients[w]->Request("POST", url, form, "application/x-www-form-urlencoded");
     } else if (flow == "onboard") {
-      const auto& [authorization, body] = onboardings[next_form.fetch_add(1) % onboardings.size()];
+      const auto& [authorization, body] = onboardings[i];
       res = clients[w]->Request("POST", url, body, "application/json", {authorization});
       if (res.ok() && res->status == 201) return absl::OkStatus();
     } else {
@@ -549,10 +552,6 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
     if (c.process) watched.emplace_back(c.spec.id, c.process->pid());
   }
   // Optional attackers against the CCF the flow talks to, held during the load.
-  int idle = st.value("idle_connections", 0), slow = st.value("slowloris", 0);
-  if (idle < 0 || slow < 0 || idle + slow > 5000) {
-    return absl::InvalidArgumentError("idle_connections + slowloris: 0 to 5000");
-  }
   std::unique_ptr<Attackers> attackers;
   if (idle + slow > 0) {
     int port = flow == "aef_get" ? Ccf(aef->spec.ccf).nb_port : home.nb_port;
@@ -567,7 +566,7 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
     absl::StrAppend(&r->detail, "; ", attackers->Stop(absl::Seconds(30)));
     line["attack"] = attackers->ToJson();
   }
-  line["step"] = r->what;
+  line["step"] = st.value("name", r->what);
   line["flow"] = flow;
   line["in_flight"] = in_flight;
   line["new_connection"] = fresh;
@@ -962,6 +961,14 @@ int Runner::Run() {
 }
 
 }  // namespace
+
+std::string DefaultBinDir(const char* argv0) {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  std::string exe = n > 0 ? std::string(self, n) : argv0;
+  for (int up = 0; up < 3; ++up) exe = exe.substr(0, exe.rfind('/'));
+  return exe;
+}
 
 int RunScenario(const ScenarioOptions& options, std::ostream& out, std::ostream& err) {
   auto text = ReadFile(options.file);

@@ -23,6 +23,10 @@ struct ScenarioOptions {
   std::string bin_dir;  // where ccf/ccfd, tools/... are (the Bazel output or runfiles root)
 };
 
+// The build output root a binary at <root>/tools/<dir>/<name> runs ccfd and the tools from:
+// three levels up from the running executable (bazel-bin, or a runfiles tree).
+std::string DefaultBinDir(const char* argv0);
+
 // Exit code: 0 when every step met its expectation, 1 when one did not, 2 when the scenario
 // file or the environment is unusable (the message says which field or what).
 int RunScenario(const ScenarioOptions& options, std::ostream& out, std::ostream& err);
