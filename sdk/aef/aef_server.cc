@@ -116,7 +116,6 @@ int ClientHelloCallback(SSL* ssl, int*, void*) {
 // for, but by at most kMaxTls12Waits handshakes at once (the others fail at once and their
 // clients retry); the fetch itself runs on the cache's threads.
 constexpr int kMaxTls12Waits = 2;
-std::atomic<int> tls12_waits{0};
 
 unsigned int PskServerCallback(SSL* ssl, const char* identity, unsigned char* psk,
                                unsigned int max_len) {
@@ -126,16 +125,18 @@ unsigned int PskServerCallback(SSL* ssl, const char* identity, unsigned char* ps
     LogPskRefusal(ssl, id, "not an invoker id");
     return 0;
   }
-  SecurityInfoCache& cache = ServerOf(ssl)->security_info();
+  AefServer* server = ServerOf(ssl);
+  SecurityInfoCache& cache = server->security_info();
   std::optional<absl::StatusOr<SecurityInfo>> info = cache.Cached(id);
   if (!info.has_value()) {
-    if (tls12_waits.fetch_add(1) < kMaxTls12Waits) {
+    std::atomic<int>& waits = server->tls12_waits();
+    if (waits.fetch_add(1) < kMaxTls12Waits) {
       info = cache.Get(id, absl::Seconds(3));
     } else {
       cache.FetchAsync(id, [] {});
       info = absl::UnavailableError("busy fetching other keys; retry");
     }
-    tls12_waits.fetch_sub(1);
+    waits.fetch_sub(1);
   }
   if (!info->ok() || (*info)->psk.empty()) {
     LogPskRefusal(ssl, id, info->ok() ? "PSK was not selected for this AEF" : info->status().message());

@@ -36,6 +36,7 @@
 #ifndef CAPIF_SDK_AEF_AEF_SERVER_H_
 #define CAPIF_SDK_AEF_AEF_SERVER_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -93,6 +94,8 @@ class AefServer {
   absl::StatusOr<SecretBytes> PskFor(const std::string& invoker_id);
   // What the CCF said per invoker (for the TLS callbacks, and tests).
   SecurityInfoCache& security_info() { return *infos_; }
+  // TLS 1.2 first contacts of this server waiting for the CCF now (the PSK callback's bound).
+  std::atomic<int>& tls12_waits() { return tls12_waits_; }
 
  private:
   AefServer(AefOptions options, const Clock& clock) : options_(std::move(options)), clock_(clock) {}
@@ -114,6 +117,7 @@ class AefServer {
   std::unique_ptr<HttpsServer> server_;
   // Declared after server_: destroyed first, so waiting handshakes never outlive the server.
   std::unique_ptr<SecurityInfoCache> infos_;
+  std::atomic<int> tls12_waits_{0};
   absl::Mutex mu_;
   // invoker id -> when its authorization was revoked.
   std::map<std::string, absl::Time> revoked_ ABSL_GUARDED_BY(mu_);

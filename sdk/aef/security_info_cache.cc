@@ -180,7 +180,9 @@ void SecurityInfoCache::Shutdown() {
     }
     queue_.clear();
   }
-  // `dropped` is destroyed here, outside the lock, without being called.
+  // Called, outside the lock: a waiting Get() answers Unavailable at once, and a paused
+  // handshake is resumed (exactly once, as HttpsServer requires) and then fails.
+  for (auto& done : dropped) done();
 }
 
 int64_t SecurityInfoCache::fetches() const {

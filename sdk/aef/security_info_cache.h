@@ -15,7 +15,8 @@
 //     max_entries cached: beyond, the answer is Unavailable at once, not fetched and not cached
 //     (logged once per change);
 //   - Forget() drops an invoker (revocation; an answer being fetched then is not kept);
-//     Shutdown() (idempotent, from the owner) joins the threads and drops waiters uncalled.
+//     Shutdown() (idempotent, from the owner) joins the threads and calls the waiters left,
+//     which then find no answer.
 // Thread-safe.
 #ifndef CAPIF_SDK_AEF_SECURITY_INFO_CACHE_H_
 #define CAPIF_SDK_AEF_SECURITY_INFO_CACHE_H_
