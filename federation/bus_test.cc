@@ -381,6 +381,15 @@ TEST_F(BusTest, SharedApiCacheServesStaleWhileThePeerIsDown) {
   ASSERT_EQ(stale.apis.size(), 1u);  // answered at once from the last answer
   EXPECT_EQ(stale.stale, std::vector<std::string>{"ccf-a"});
   EXPECT_TRUE(stale.unreachable.empty());
+  // ... and says so to the operator: the age of what it kept, one stale answer, the failed fetch.
+  cache.Get("");  // the refresh started by the stale answer has failed by now
+  std::vector<SharedApiCache::PeerStatus> status = cache.Status();
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_EQ(status[0].peer, "ccf-a");
+  EXPECT_TRUE(status[0].fetched);
+  EXPECT_EQ(status[0].age, absl::Seconds(31));
+  EXPECT_EQ(status[0].stale_answers, 2u);
+  EXPECT_EQ(status[0].missing_answers, 0u);
 }
 
 TEST_F(BusTest, SharedApiCacheNamesAPeerItNeverReached) {
@@ -395,6 +404,37 @@ TEST_F(BusTest, SharedApiCacheNamesAPeerItNeverReached) {
   // Within retry_after it is not asked again (the answer is known to be "down").
   SharedApiSnapshot again = cache.Get("");
   EXPECT_EQ(again.unreachable, std::vector<std::string>{"ccf-a"});
+  std::vector<SharedApiCache::PeerStatus> status = cache.Status();
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_FALSE(status[0].fetched);
+  EXPECT_TRUE(status[0].failing);
+  EXPECT_EQ(status[0].missing_answers, 2u);
+}
+
+// Issue 10 (metrics): the calls this CCF makes are counted by peer, operation and status, for
+// the blocking stubs and the asynchronous ones (the shared-API fetch) alike.
+TEST_F(BusTest, CallsToAPeerAreCountedOnTheCallingSide) {
+  RequestMetrics made;
+  auto client = PeerClient::Create(b_, domains_.PeerFor("a.example", "ccf-a", endpoint_),
+                                   Clock::Real(), absl::Seconds(10), &made);
+  ASSERT_TRUE(client->Hello(kTimeout).ok());
+  FakeClock clock(absl::Now());
+  SharedApiCache cache({{CcfId("ccf-a"), client.get()}}, clock,
+                       {absl::Seconds(5), absl::Seconds(30), absl::Seconds(5)});
+  ASSERT_EQ(cache.Get("").apis.size(), 1u);
+  server_->Shutdown(absl::Seconds(1));
+  EXPECT_FALSE(client->Hello(absl::Milliseconds(300)).ok());
+  std::map<std::string, uint64_t> counts;
+  for (const RequestMetrics::Series& s : made.Snapshot()) {
+    EXPECT_EQ(s.labels[0], "ccf-a");
+    counts[absl::StrCat(s.labels[1], " ", s.labels[2])] += s.count;
+  }
+  uint64_t total = 0;
+  for (const auto& [key, n] : counts) total += n;
+  EXPECT_EQ(total, 3u);
+  EXPECT_EQ(counts["Hello OK"], 1u);
+  EXPECT_EQ(counts["DiscoverShareableApis OK"], 1u);
+  EXPECT_EQ(counts["Hello UNAVAILABLE"] + counts["Hello DEADLINE_EXCEEDED"], 1u);
 }
 
 // Issue 10, problem 2 (bus): a request whose string fields are not UTF-8, sent as raw bytes (a

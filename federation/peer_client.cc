@@ -4,6 +4,7 @@
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/support/client_interceptor.h>
 #include <openssl/rand.h>
 
 #include "absl/strings/escaping.h"
@@ -37,9 +38,59 @@ absl::Status PeerCallError(absl::string_view ccf_id, const grpc::Status& status)
                       absl::StrCat("peer ", ccf_id, ": ", status.error_message().substr(0, 160)));
 }
 
+namespace {
+
+// Records every call this CCF makes to the peer as (peer, operation, status) with its duration,
+// sync and async alike.
+class ClientCallMetrics final : public grpc::experimental::Interceptor {
+ public:
+  ClientCallMetrics(grpc::experimental::ClientRpcInfo* info, RequestMetrics* metrics,
+                    const std::string* peer)
+      : info_(info), metrics_(metrics), peer_(peer), started_(absl::Now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
+      absl::string_view method(info_->method() != nullptr ? info_->method() : "");
+      std::string operation(method.substr(method.rfind('/') + 1));
+      if (operation.empty()) operation = "unknown";
+      grpc::Status* status = methods->GetRecvStatus();
+      auto code = static_cast<absl::StatusCode>(status != nullptr ? status->error_code()
+                                                                  : grpc::StatusCode::UNKNOWN);
+      metrics_->Record({*peer_, operation, std::string(absl::StatusCodeToString(code))},
+                       absl::Now() - started_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  grpc::experimental::ClientRpcInfo* info_;
+  RequestMetrics* metrics_;
+  const std::string* peer_;
+  absl::Time started_;
+};
+
+class ClientCallMetricsFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  ClientCallMetricsFactory(RequestMetrics* metrics, std::string peer)
+      : metrics_(metrics), peer_(std::move(peer)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    return new ClientCallMetrics(info, metrics_, &peer_);
+  }
+
+ private:
+  RequestMetrics* metrics_;
+  const std::string peer_;  // lives as long as the channel, which owns the factory
+};
+
+}  // namespace
+
 std::unique_ptr<PeerClient> PeerClient::Create(const BusIdentity& self, const Peer& peer,
                                                const Clock& clock,
-                                               absl::Duration max_reconnect_backoff) {
+                                               absl::Duration max_reconnect_backoff,
+                                               RequestMetrics* metrics) {
   auto presented = std::make_shared<PresentedIdentity>();
   grpc::ChannelArguments args;
   // Reconnect quickly after a peer restart, but do not hammer a peer that stays down.
@@ -47,8 +98,13 @@ std::unique_ptr<PeerClient> PeerClient::Create(const BusIdentity& self, const Pe
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(absl::ToInt64Milliseconds(
                   std::max(max_reconnect_backoff, absl::Milliseconds(200)))));
-  auto channel = grpc::CreateCustomChannel(
-      peer.endpoint, MakeBusChannelCredentials(self, peer, clock, presented), args);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> creators;
+  if (metrics != nullptr) {
+    creators.push_back(std::make_unique<ClientCallMetricsFactory>(metrics, peer.ccf_id.value()));
+  }
+  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+      peer.endpoint, MakeBusChannelCredentials(self, peer, clock, presented), args,
+      std::move(creators));
   auto client = std::make_unique<PeerClient>(self.ccf_id.value(),
                                              fv1::Interconnect::NewStub(channel), clock);
   client->presented_ = std::move(presented);

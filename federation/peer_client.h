@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "federation/bus_credentials.h"
 #include "federation/peer.h"
+#include "net/request_metrics.h"
 #include "proto/interconnect.grpc.pb.h"
 
 namespace capif {
@@ -34,9 +35,12 @@ class PeerClient {
  public:
   // The channel reconnects after a failure with a backoff growing from 200 ms up to
   // `max_reconnect_backoff`: a peer that comes back is reached again within that time.
+  // Every call made through it is recorded in `metrics` as (peer, operation, status), when set
+  // (it must outlive the client).
   static std::unique_ptr<PeerClient> Create(const BusIdentity& self, const Peer& peer,
                                             const Clock& clock,
-                                            absl::Duration max_reconnect_backoff = absl::Seconds(10));
+                                            absl::Duration max_reconnect_backoff = absl::Seconds(10),
+                                            RequestMetrics* metrics = nullptr);
   // For tests: a client over any stub (e.g. a gMock stub).
   PeerClient(std::string self_ccf_id,
              std::unique_ptr<capif::federation::v1::Interconnect::StubInterface> stub,

@@ -6,6 +6,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "common/strict_json.h"
 
 namespace capif {
@@ -16,6 +17,15 @@ SharedApiSnapshot BusPeerRequests::SharedApis(const std::string& api_name) {
   return shared_apis_.Get(api_name);
 }
 
+BusPeerRequests::BusPeerRequests(std::vector<std::pair<CcfId, PeerClient*>> peers,
+                                 absl::Duration deadline)
+    : peers_(std::move(peers)),
+      deadline_(deadline),
+      owners_(peers_, Clock::Real(), OwnershipResolver::Options{deadline}),
+      shared_apis_(peers_, Clock::Real(), SharedApiCache::Options{deadline}) {
+  for (const auto& [id, client] : peers_) breakers_.push_back(std::make_unique<PeerBreaker>(id.value()));
+}
+
 PeerClient* BusPeerRequests::ClientOf(const std::string& ccf_id) const {
   for (const auto& [id, c] : peers_) {
     if (id.value() == ccf_id) return c;
@@ -23,11 +33,28 @@ PeerClient* BusPeerRequests::ClientOf(const std::string& ccf_id) const {
   return nullptr;
 }
 
+absl::StatusOr<BusPeerRequests::Target> BusPeerRequests::TargetOf(const std::string& ccf_id) {
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    if (peers_[i].first.value() != ccf_id) continue;
+    ASSIGN_OR_RETURN(PeerBreaker::Pass pass, breakers_[i]->Admit());
+    return Target{peers_[i].second, std::move(pass)};
+  }
+  return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+}
+
+std::vector<std::pair<std::string, PeerBreaker::Stats>> BusPeerRequests::breaker_stats() const {
+  std::vector<std::pair<std::string, PeerBreaker::Stats>> out;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    out.emplace_back(peers_[i].first.value(), breakers_[i]->stats());
+  }
+  return out;
+}
+
 absl::StatusOr<RemoteSecurityInfo> BusPeerRequests::LookupSecurityInfo(
     const std::string& ccf_id, const std::string& api_invoker_id, const std::string& aef_id,
     const std::string& method) {
-  PeerClient* client = ClientOf(ccf_id);
-  if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+  ASSIGN_OR_RETURN(Target target, TargetOf(ccf_id));
+  PeerClient* client = target.client;
   fv1::SecurityInfoLookup req;
   *req.mutable_header() = client->NewHeader();
   req.set_api_invoker_id(api_invoker_id);
@@ -37,6 +64,7 @@ absl::StatusOr<RemoteSecurityInfo> BusPeerRequests::LookupSecurityInfo(
   grpc::ClientContext ctx;
   PreparePeerCall(&ctx, absl::Now() + deadline_);
   grpc::Status s = client->stub()->LookupSecurityInfo(&ctx, req, &resp);
+  target.pass.Done(s);
   if (!s.ok()) return PeerCallError(ccf_id, s);
   std::string answered(SecurityMethodName(resp.method()));
   if (!method.empty() && answered != method) {
@@ -49,8 +77,8 @@ absl::StatusOr<RemoteSecurityInfo> BusPeerRequests::LookupSecurityInfo(
 absl::StatusOr<ForwardedToken> BusPeerRequests::ForwardToken(
     const std::string& ccf_id, const std::string& source, const std::string& scope,
     const std::string& assertion, const std::string& certificate_pem) {
-  PeerClient* client = ClientOf(ccf_id);
-  if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+  ASSIGN_OR_RETURN(Target target, TargetOf(ccf_id));
+  PeerClient* client = target.client;
   fv1::ForwardedTokenRequest req;
   *req.mutable_header() = client->NewHeader();
   req.set_source_api_invoker_id(source);
@@ -62,6 +90,7 @@ absl::StatusOr<ForwardedToken> BusPeerRequests::ForwardToken(
   grpc::ClientContext ctx;
   PreparePeerCall(&ctx, absl::Now() + deadline_);
   grpc::Status s = client->stub()->ForwardTokenRequest(&ctx, req, &resp);
+  target.pass.Done(s);
   if (!s.ok()) return PeerCallError(ccf_id, s);
   return ForwardedToken{resp.access_token(), resp.expires_in(), resp.scope(), resp.error(),
                         resp.error_description()};
@@ -110,8 +139,8 @@ absl::StatusOr<MethodDecision> BusPeerRequests::RequestSecurityMethod(
     const std::string& ccf_id, const std::string& api_invoker_id,
     const std::vector<std::string>& preferred, const std::string& aef_id,
     const std::string& api_id) {
-  PeerClient* client = ClientOf(ccf_id);
-  if (client == nullptr) return absl::NotFoundError(absl::StrCat(ccf_id, " is not a peer"));
+  ASSIGN_OR_RETURN(Target target, TargetOf(ccf_id));
+  PeerClient* client = target.client;
   fv1::SecurityMethodRequest req;
   *req.mutable_header() = client->NewHeader();
   req.set_api_invoker_id(api_invoker_id);
@@ -125,6 +154,7 @@ absl::StatusOr<MethodDecision> BusPeerRequests::RequestSecurityMethod(
   grpc::ClientContext ctx;
   PreparePeerCall(&ctx, absl::Now() + deadline_);
   grpc::Status s = client->stub()->RequestSecurityMethod(&ctx, req, &resp);
+  target.pass.Done(s);
   // Whatever the peer's reason, the invoker's request cannot proceed now: Unavailable.
   if (!s.ok()) return absl::UnavailableError(PeerCallError(ccf_id, s).message());
   if (resp.decisions_size() != 1 || resp.decisions(0).aef_id() != aef_id) {

@@ -7,7 +7,9 @@
 // Shared APIs come from a per-peer cache refreshed in the background (shared_api_cache.h): a peer
 // that is down is answered for from its last answer, and named as unreachable when there is
 // none, so callers can tell "not shared" from "could not ask". Every description returned
-// carries the ccfId of the CCF that shares it. Thread-safe.
+// carries the ccfId of the CCF that shares it. Security-method requests, security-information
+// lookups and forwarded tokens go through a per-peer breaker (peer_breaker.h): a peer that stopped
+// answering holds one caller at a time, the others get Unavailable at once. Thread-safe.
 #ifndef CAPIF_FEDERATION_PEER_REQUESTS_H_
 #define CAPIF_FEDERATION_PEER_REQUESTS_H_
 
@@ -22,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "federation/local_ccf.h"
 #include "federation/ownership_resolver.h"
+#include "federation/peer_breaker.h"
 #include "federation/peer_client.h"
 #include "federation/shared_api_cache.h"
 
@@ -80,10 +83,7 @@ class BusPeerRequests final : public PeerRequests {
  public:
   // The clients must outlive this object.
   BusPeerRequests(std::vector<std::pair<CcfId, PeerClient*>> peers,
-                   absl::Duration deadline = absl::Seconds(2))
-      : peers_(std::move(peers)), deadline_(deadline),
-        owners_(peers_, Clock::Real(), OwnershipResolver::Options{deadline}),
-        shared_apis_(peers_, Clock::Real(), SharedApiCache::Options{deadline}) {}
+                  absl::Duration deadline = absl::Seconds(2));
 
   SharedApiSnapshot SharedApis(const std::string& api_name) override;
   absl::StatusOr<MethodDecision> RequestSecurityMethod(const std::string& ccf_id,
@@ -103,11 +103,22 @@ class BusPeerRequests final : public PeerRequests {
   absl::Status DeliverNotice(const PeerNoticeDelivery& notice) override;
   absl::StatusOr<std::string> FindInvokerHome(const std::string& api_invoker_id) override;
 
+  // Per peer: whether it answers the calls above, and how many were refused at once.
+  std::vector<std::pair<std::string, PeerBreaker::Stats>> breaker_stats() const;
+  SharedApiCache& shared_api_cache() { return shared_apis_; }
+
  private:
+  struct Target {
+    PeerClient* client;
+    PeerBreaker::Pass pass;
+  };
   PeerClient* ClientOf(const std::string& ccf_id) const;
+  // NotFound for a non-peer; Unavailable when the peer is not answering (peer_breaker.h).
+  absl::StatusOr<Target> TargetOf(const std::string& ccf_id);
 
   const std::vector<std::pair<CcfId, PeerClient*>> peers_;
   const absl::Duration deadline_;
+  std::vector<std::unique_ptr<PeerBreaker>> breakers_;  // one per peer, in peers_' order
   OwnershipResolver owners_;
   SharedApiCache shared_apis_;
 };

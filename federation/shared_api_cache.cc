@@ -121,16 +121,38 @@ SharedApiSnapshot SharedApiCache::Get(const std::string& api_name) {
   }
   SharedApiSnapshot out;
   for (size_t i = 0; i < peers_.size(); ++i) {
-    const Entry& e = entries_[i];
+    Entry& e = entries_[i];
     const std::string& peer = peers_[i].first.value();
     if (!e.fetched) {
       out.unreachable.push_back(peer);
+      ++e.missing_answers;
       continue;
     }
-    if (clock_.Now() - e.fetched_at >= options_.ttl) out.stale.push_back(peer);
+    if (clock_.Now() - e.fetched_at >= options_.ttl) {
+      out.stale.push_back(peer);
+      ++e.stale_answers;
+    }
     for (const nlohmann::json& api : e.apis) {
       if (api_name.empty() || api.value("apiName", "") == api_name) out.apis.push_back(api);
     }
+  }
+  return out;
+}
+
+std::vector<SharedApiCache::PeerStatus> SharedApiCache::Status() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<PeerStatus> out;
+  const absl::Time now = clock_.Now();
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    const Entry& e = entries_[i];
+    PeerStatus p;
+    p.peer = peers_[i].first.value();
+    p.fetched = e.fetched;
+    p.age = e.fetched ? now - e.fetched_at : absl::ZeroDuration();
+    p.failing = e.failing;
+    p.stale_answers = e.stale_answers;
+    p.missing_answers = e.missing_answers;
+    out.push_back(std::move(p));
   }
   return out;
 }

@@ -61,6 +61,18 @@ class SharedApiCache {
   // The APIs every peer shares (named `api_name`, when not empty).
   SharedApiSnapshot Get(const std::string& api_name);
 
+  // What an operator watches per peer: the age of what is kept, and how many answers were served
+  // stale or without that peer's APIs (counted per Get).
+  struct PeerStatus {
+    std::string peer;
+    bool fetched = false;  // ever
+    absl::Duration age;    // since the last successful fetch
+    bool failing = false;  // the last fetch failed
+    uint64_t stale_answers = 0;
+    uint64_t missing_answers = 0;
+  };
+  std::vector<PeerStatus> Status() const;
+
  private:
   struct Entry {
     bool fetched = false;  // ever
@@ -69,6 +81,8 @@ class SharedApiCache {
     absl::Time last_attempt = absl::InfinitePast();
     bool in_flight = false;
     bool failing = false;
+    uint64_t stale_answers = 0;
+    uint64_t missing_answers = 0;
   };
   struct Fetch;
 

@@ -738,6 +738,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       res->set(h.first, h.second);
     }
+    // Every "unavailable" or "timed out" answer tells the client when to come back, whichever
+    // layer produced it (a peer outage in a handler, a deadline here).
+    if ((status == 503 || status == 504) && res->find(http::field::retry_after) == res->end()) {
+      res->set(http::field::retry_after,
+               absl::StrCat(std::max<int64_t>(
+                   1, absl::ToInt64Seconds(options_.unavailable_retry_after))));
+    }
     bool bodiless = status == 204 || status == 304;
     if (!bodiless && !reply.content_type.empty()) {
       res->set(http::field::content_type, reply.content_type);

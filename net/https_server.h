@@ -116,6 +116,8 @@ class HttpsServer {
     size_t max_queued_requests = 64;
     // Sent as Retry-After with a 503 for overload (whole seconds, at least 1).
     absl::Duration overload_retry_after = absl::Seconds(1);
+    // Sent as Retry-After with any other 503 or 504 that has none (whole seconds, at least 1).
+    absl::Duration unavailable_retry_after = absl::Seconds(5);
     // After an accept error (e.g. EMFILE), accepting pauses this long, then resumes.
     absl::Duration accept_backoff = absl::Milliseconds(100);
   };

@@ -200,6 +200,16 @@ class HttpsServerTest : public ::testing::Test {
                      if (!body->contains("name")) return InvalidParamError("name", "is required");
                      return RestResponse::Json(201, {{"id", r.path_params[0]}});
                    });
+    server_->Route("GET", "/outage/([^/]+)",
+                   [](const RestRequest& r) -> absl::StatusOr<RestResponse> {
+                     if (r.path_params[0] == "own") {
+                       return RetryLaterResponse(absl::UnavailableError("peer down"), 7);
+                     }
+                     if (r.path_params[0] == "deadline") {
+                       return absl::DeadlineExceededError("peer too slow");
+                     }
+                     return absl::UnavailableError("peer down");
+                   });
     server_->Route("GET", "/boom", [](const RestRequest&) -> absl::StatusOr<RestResponse> {
       throw std::runtime_error("secret internals");
     });
@@ -303,6 +313,27 @@ TEST_F(HttpsServerTest, ErrorsAreProblemDetails) {
   auto ok = c->Post("/things/t1", R"({"name":"n"})", "application/json; charset=utf-8");
   EXPECT_EQ(ok->status, 201);
   EXPECT_EQ(json::parse(ok->body)["id"], "t1");
+}
+
+// Every 503 and 504 says when to retry, whichever layer produced it; a handler's own value wins.
+TEST_F(HttpsServerTest, UnavailableAndTimedOutAnswersCarryRetryAfter) {
+  auto c = Client(&invoker_);
+  auto plain = c->Get("/outage/plain");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 503);
+  EXPECT_EQ(plain->get_header_value("Retry-After"), "5");
+  auto deadline = c->Get("/outage/deadline");
+  ASSERT_TRUE(deadline);
+  EXPECT_EQ(deadline->status, 504);
+  EXPECT_EQ(deadline->get_header_value("Retry-After"), "5");
+  auto own = c->Get("/outage/own");
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->status, 503);
+  EXPECT_EQ(own->get_header_value_count("Retry-After"), 1u);
+  EXPECT_EQ(own->get_header_value("Retry-After"), "7");
+  auto fine = c->Get("/nowhere");
+  ASSERT_TRUE(fine);
+  EXPECT_FALSE(fine->has_header("Retry-After"));
 }
 
 TEST_F(HttpsServerTest, PortInUseIsUnavailable) {

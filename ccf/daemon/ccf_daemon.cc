@@ -79,7 +79,7 @@ int RunCcfd(int argc, char** argv) {
     return 2;
   }
   // Per-request metrics of both servers (kept for the whole run: the servers record into them).
-  RequestMetrics northbound_requests, bus_calls;
+  RequestMetrics northbound_requests, bus_calls, calls_to_peers;
   if (config->northbound) config->northbound->server.metrics = &northbound_requests;
   config->bus_server.metrics = &bus_calls;
   const BusIdentity& self = config->bus_identity;
@@ -99,7 +99,8 @@ int RunCcfd(int argc, char** argv) {
   for (const Peer& p : config->peers) {
     // A peer that comes back must be reachable again before the next notice retry is due.
     peer_clients.push_back(PeerClient::Create(
-        self, p, Clock::Real(), std::min(absl::Seconds(10), config->notice_retry_max)));
+        self, p, Clock::Real(), std::min(absl::Seconds(10), config->notice_retry_max),
+        &calls_to_peers));
     peer_handles.emplace_back(p.ccf_id, peer_clients.back().get());
   }
   BusPeerRequests shared_apis(peer_handles);
@@ -154,6 +155,9 @@ int RunCcfd(int argc, char** argv) {
     std::vector<std::string> peer_ids;
     for (const Peer& p : config->peers) peer_ids.push_back(p.ccf_id.value());
     TrafficSources traffic{nullptr, nullptr, &bus_calls};
+    traffic.bus_client = &calls_to_peers;
+    traffic.peer_breakers = [&shared_apis] { return shared_apis.breaker_stats(); };
+    traffic.shared_apis = [&shared_apis] { return shared_apis.shared_api_cache().Status(); };
     if (northbound) {
       Northbound* nb = northbound.get();
       traffic.northbound = &northbound_requests;

@@ -26,6 +26,14 @@ void Add(prometheus::MetricFamily& family, double value,
   family.metric.push_back(std::move(m));
 }
 
+void AddCounter(prometheus::MetricFamily& family, double value,
+                std::vector<std::pair<std::string, std::string>> labels) {
+  prometheus::ClientMetric m;
+  for (auto& [k, v] : labels) m.label.push_back({k, v});
+  m.counter.value = value;
+  family.metric.push_back(std::move(m));
+}
+
 prometheus::MetricFamily Counters(const std::string& name, const std::string& help,
                                   double value) {
   prometheus::MetricFamily f{name, help, prometheus::MetricType::Counter, {}};
@@ -147,6 +155,47 @@ std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
   if (traffic_.bus != nullptr) {
     AddTraffic(*traffic_.bus, {"peer", "operation", "status"}, "capif_bus_calls_total",
                "capif_bus_call_duration_seconds", "Bus calls from peers", out);
+  }
+  if (traffic_.bus_client != nullptr) {
+    AddTraffic(*traffic_.bus_client, {"peer", "operation", "status"},
+               "capif_bus_client_calls_total", "capif_bus_client_call_duration_seconds",
+               "Bus calls to peers", out);
+  }
+  if (traffic_.peer_breakers) {
+    auto answering = Gauges("capif_peer_answering",
+                            "1 while the peer answers; 0 while calls to it fail at once.");
+    prometheus::MetricFamily refused{"capif_peer_calls_refused_total",
+                                     "Calls to the peer refused at once: it was not answering.",
+                                     prometheus::MetricType::Counter, {}};
+    for (const auto& [peer, stats] : traffic_.peer_breakers()) {
+      Add(answering, stats.answering ? 1 : 0, {{"peer", peer}});
+      AddCounter(refused, static_cast<double>(stats.refused), {{"peer", peer}});
+    }
+    out.push_back(std::move(answering));
+    out.push_back(std::move(refused));
+  }
+  if (traffic_.shared_apis) {
+    auto age = Gauges("capif_peer_shared_apis_age_seconds",
+                      "Age of the peer's shared APIs this CCF keeps (absent: never had them).");
+    auto ok = Gauges("capif_peer_shared_apis_refresh_ok",
+                     "1 if the last fetch of the peer's shared APIs succeeded, else 0.");
+    prometheus::MetricFamily stale{"capif_peer_shared_apis_stale_answers_total",
+                                   "Discover answers that used a stale copy of the peer's APIs.",
+                                   prometheus::MetricType::Counter, {}};
+    prometheus::MetricFamily missing{"capif_peer_shared_apis_missing_answers_total",
+                                     "Discover answers without the peer's APIs: none kept and "
+                                     "the peer did not answer.",
+                                     prometheus::MetricType::Counter, {}};
+    for (const SharedApiCache::PeerStatus& p : traffic_.shared_apis()) {
+      if (p.fetched) Add(age, absl::ToDoubleSeconds(p.age), {{"peer", p.peer}});
+      Add(ok, p.failing ? 0 : 1, {{"peer", p.peer}});
+      AddCounter(stale, static_cast<double>(p.stale_answers), {{"peer", p.peer}});
+      AddCounter(missing, static_cast<double>(p.missing_answers), {{"peer", p.peer}});
+    }
+    out.push_back(std::move(age));
+    out.push_back(std::move(ok));
+    out.push_back(std::move(stale));
+    out.push_back(std::move(missing));
   }
   return out;
 }

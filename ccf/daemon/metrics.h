@@ -15,6 +15,14 @@
 //   capif_http_overloaded_requests_total (503), capif_http_timeouts_total (any deadline)
 //   capif_bus_calls_total{peer,operation,status}       bus calls this CCF answered, and
 //   capif_bus_call_duration_seconds{peer,operation,status}  their duration (histogram)
+//   capif_bus_client_calls_total{peer,operation,status}     bus calls this CCF made, and
+//   capif_bus_client_call_duration_seconds{...}             their duration (histogram)
+//   capif_peer_answering{peer}                   0 while calls to the peer fail at once
+//   capif_peer_calls_refused_total{peer}         calls refused at once because it did not answer
+//   capif_peer_shared_apis_age_seconds{peer}     age of its shared APIs kept (absent: never had)
+//   capif_peer_shared_apis_refresh_ok{peer}      1 if the last fetch of them succeeded, else 0
+//   capif_peer_shared_apis_stale_answers_total{peer}    Discover answers served from a stale copy
+//   capif_peer_shared_apis_missing_answers_total{peer}  answers without its APIs (none kept)
 //
 // Served by prometheus-cpp's pull exposer (Debian's prometheus-cpp) at http://<listen>/metrics
 // when the configuration has "metrics": {"listen": "host:port"}. Plain HTTP: bind it to a
@@ -35,7 +43,9 @@
 #include "ccf/notices/notice_dispatcher.h"
 #include "ccf/store/stores.h"
 #include "common/clock.h"
+#include "federation/peer_breaker.h"
 #include "federation/peer_bundles.h"
+#include "federation/shared_api_cache.h"
 #include "net/https_server.h"
 #include "net/request_metrics.h"
 
@@ -46,6 +56,9 @@ struct TrafficSources {
   const RequestMetrics* northbound = nullptr;  // labels (api, method, status)
   std::function<HttpsServer::Stats()> northbound_stats;
   const RequestMetrics* bus = nullptr;  // labels (peer, operation, status)
+  const RequestMetrics* bus_client = nullptr;  // calls made to peers: (peer, operation, status)
+  std::function<std::vector<SharedApiCache::PeerStatus>()> shared_apis;
+  std::function<std::vector<std::pair<std::string, PeerBreaker::Stats>>()> peer_breakers;
 };
 
 class CcfMetrics final : public prometheus::Collectable {

@@ -68,6 +68,40 @@ TEST(CcfMetricsTest, ReportsRequestsAndBusCallsWithHistograms) {
             std::string::npos) << text;
 }
 
+TEST(CcfMetricsTest, ReportsCallsToPeersAndWhatIsKeptOfThem) {
+  FakeClock clock;
+  RequestMetrics made;
+  made.Record({"ccf-a", "ForwardTokenRequest", "DEADLINE_EXCEEDED"}, absl::Seconds(2));
+  TrafficSources traffic;
+  traffic.bus_client = &made;
+  traffic.peer_breakers = [] {
+    PeerBreaker::Stats down{false, 12};
+    return std::vector<std::pair<std::string, PeerBreaker::Stats>>{{"ccf-a", down},
+                                                                   {"ccf-c", {}}};
+  };
+  traffic.shared_apis = [] {
+    SharedApiCache::PeerStatus a{"ccf-a", true, absl::Seconds(95), true, 4, 0};
+    SharedApiCache::PeerStatus c{"ccf-c", false, absl::ZeroDuration(), true, 0, 3};
+    return std::vector<SharedApiCache::PeerStatus>{a, c};
+  };
+  auto metrics = std::make_shared<CcfMetrics>(std::vector<std::string>{}, nullptr, nullptr,
+                                              clock, nullptr, std::move(traffic));
+  std::string text = prometheus::TextSerializer().Serialize(metrics->Collect());
+  for (const char* line : {
+           R"(capif_bus_client_calls_total{peer="ccf-a",operation="ForwardTokenRequest",status="DEADLINE_EXCEEDED"} 1)",
+           R"(capif_peer_answering{peer="ccf-a"} 0)",
+           R"(capif_peer_answering{peer="ccf-c"} 1)",
+           R"(capif_peer_calls_refused_total{peer="ccf-a"} 12)",
+           R"(capif_peer_shared_apis_age_seconds{peer="ccf-a"} 95)",
+           R"(capif_peer_shared_apis_refresh_ok{peer="ccf-a"} 0)",
+           R"(capif_peer_shared_apis_stale_answers_total{peer="ccf-a"} 4)",
+           R"(capif_peer_shared_apis_missing_answers_total{peer="ccf-c"} 3)",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+  EXPECT_EQ(text.find(R"(capif_peer_shared_apis_age_seconds{peer="ccf-c"})"), std::string::npos);
+}
+
 TEST(CcfMetricsTest, ServesOverHttpAndRefusesABusyAddress) {
   FakeClock clock;
   auto metrics = std::make_shared<CcfMetrics>(std::vector<std::string>{}, nullptr, nullptr, clock);
