@@ -17,12 +17,21 @@ SharedApiSnapshot BusPeerRequests::SharedApis(const std::string& api_name) {
   return shared_apis_.Get(api_name);
 }
 
+namespace {
+OwnershipResolver::Options OwnershipOptions(const BusPeerRequestsOptions& options) {
+  OwnershipResolver::Options o;
+  o.deadline = options.deadline;
+  o.fanouts_per_second = options.ownership_fanouts_per_second;
+  return o;
+}
+}  // namespace
+
 BusPeerRequests::BusPeerRequests(std::vector<std::pair<CcfId, PeerClient*>> peers,
-                                 absl::Duration deadline)
+                                 BusPeerRequestsOptions options)
     : peers_(std::move(peers)),
-      deadline_(deadline),
-      owners_(peers_, Clock::Real(), OwnershipResolver::Options{deadline}),
-      shared_apis_(peers_, Clock::Real(), SharedApiCache::Options{deadline}) {
+      deadline_(options.deadline),
+      owners_(peers_, Clock::Real(), OwnershipOptions(options)),
+      shared_apis_(peers_, Clock::Real(), SharedApiCache::Options{options.deadline}) {
   for (const auto& [id, client] : peers_) breakers_.push_back(std::make_unique<PeerBreaker>(id.value()));
 }
 

@@ -79,11 +79,16 @@ class PeerRequests {
   virtual absl::Status DeliverNotice(const PeerNoticeDelivery& notice) = 0;
 };
 
+struct BusPeerRequestsOptions {
+  absl::Duration deadline = absl::Seconds(2);  // of every call
+  double ownership_fanouts_per_second = 20;    // OwnershipResolver::Options
+};
+
 class BusPeerRequests final : public PeerRequests {
  public:
   // The clients must outlive this object.
-  BusPeerRequests(std::vector<std::pair<CcfId, PeerClient*>> peers,
-                  absl::Duration deadline = absl::Seconds(2));
+  explicit BusPeerRequests(std::vector<std::pair<CcfId, PeerClient*>> peers,
+                           BusPeerRequestsOptions options = {});
 
   SharedApiSnapshot SharedApis(const std::string& api_name) override;
   absl::StatusOr<MethodDecision> RequestSecurityMethod(const std::string& ccf_id,

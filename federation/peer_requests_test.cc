@@ -56,7 +56,9 @@ TEST(BusPeerRequestsTest, APeerThatStopsAnsweringHoldsOneCallerAtATime) {
   auto client = PeerClient::Create(
       b, domains.PeerFor("a.example", "ccf-a", absl::StrCat("127.0.0.1:", (*server)->port())),
       Clock::Real());
-  BusPeerRequests requests({{CcfId("ccf-a"), client.get()}}, absl::Seconds(1));
+  BusPeerRequestsOptions options;
+  options.deadline = absl::Seconds(1);
+  BusPeerRequests requests({{CcfId("ccf-a"), client.get()}}, options);
 
   // The first call waits out its deadline: from now on A is not answering.
   auto first = requests.LookupSecurityInfo("ccf-a", "inv-1", "aef-1", "");

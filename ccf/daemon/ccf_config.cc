@@ -411,7 +411,8 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
                                     "notice_retry_max_ms", "notice_dead_letter_after_s",
                                     "handshake_timeout_ms", "max_calls_per_peer",
                                     "max_streams_per_connection", "idle_timeout_ms",
-                                    "keepalive_ms", "listener_check_ms"}));
+                                    "keepalive_ms", "listener_check_ms",
+                                    "ownership_fanouts_per_second"}));
   ASSIGN_OR_RETURN(config.listen_address, StringField(*bus, "bus", "listen"));
   if (!IsHostPort(config.listen_address)) return FieldError("bus.listen", "must be host:port");
   ASSIGN_OR_RETURN(std::string cert_path, StringField(*bus, "bus", "certificate"));
@@ -446,6 +447,9 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
   if (dead_letter < 60) return FieldError("bus.notice_dead_letter_after_s", "must be at least 60");
   config.notice_dead_letter_after = absl::Seconds(dead_letter);
   RETURN_IF_ERROR(ParseBusLimits(*bus, config.bus_server));
+  ASSIGN_OR_RETURN(uint64_t fanouts, RangedField(*bus, "bus", "ownership_fanouts_per_second",
+                                                 20, 1, 100000));
+  config.ownership_fanouts_per_second = static_cast<double>(fanouts);
 
   ASSIGN_OR_RETURN(const json* peers, Member(root, "", "peers", false));
   if (peers != nullptr) {

@@ -62,6 +62,8 @@ struct CcfConfig {
   // The bus server's limits: bus.handshake_timeout_ms, max_calls_per_peer,
   // max_streams_per_connection, idle_timeout_ms, keepalive_ms, listener_check_ms.
   BusServerOptions bus_server;
+  // At most this many new ownership fan-outs (#14) a second (bus.ownership_fanouts_per_second).
+  double ownership_fanouts_per_second = 20;
   std::optional<NorthboundConfig> northbound;
   // host:port of the Prometheus metrics endpoint (plain HTTP, ccf/metrics.h); "" = none.
   std::string metrics_listen;

@@ -156,6 +156,7 @@ TEST_F(CcfConfigTest, LoadsValidConfiguration) {
   EXPECT_EQ(config->bus_server.max_calls_per_peer, 64);
   EXPECT_EQ(config->bus_server.handshake_timeout, absl::Seconds(10));
   EXPECT_EQ(config->bus_server.listener_check, absl::Seconds(10));
+  EXPECT_EQ(config->ownership_fanouts_per_second, 20);
   // No agreement: only the basics.
   const Peer& a2 = config->peers[1];
   EXPECT_EQ(a2.relation, PeerRelation::kCapif6);
@@ -206,6 +207,8 @@ TEST_F(CcfConfigTest, ErrorsNameTheField) {
        "bus.max_calls_per_peer: must be at least 1"},
       {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "listener_check_ms": 10)",
        "bus.listener_check_ms: must be 0 (off) or at least 1000"},
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "ownership_fanouts_per_second": 0)",
+       "bus.ownership_fanouts_per_second: must be at least 1"},
       {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "keepalive_ms": "1m")",
        "bus.keepalive_ms"},
       {R"("ccf_id": "ccf-a2")", R"("ccf_id": "ccf-b")", "peers[1].ccf_id: 'ccf-b' is configured twice"},

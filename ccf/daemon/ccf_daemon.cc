@@ -103,7 +103,9 @@ int RunCcfd(int argc, char** argv) {
         &calls_to_peers));
     peer_handles.emplace_back(p.ccf_id, peer_clients.back().get());
   }
-  BusPeerRequests shared_apis(peer_handles);
+  BusPeerRequestsOptions peer_options;
+  peer_options.ownership_fanouts_per_second = config->ownership_fanouts_per_second;
+  BusPeerRequests shared_apis(peer_handles, peer_options);
 
   std::unique_ptr<Northbound> northbound;
   if (config->northbound) {

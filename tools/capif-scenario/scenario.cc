@@ -49,6 +49,7 @@ constexpr absl::Duration kProcessWait = absl::Seconds(30);
 
 struct CcfSpec {
   std::string id, trust_domain;
+  json bus = json::object();  // extra bus settings of its ccfd.json (limits, e.g. for a benchmark)
 };
 struct PeeringSpec {
   std::string a, b, relation = "CAPIF-6e", tokens;
@@ -109,7 +110,17 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
       return SpecError{at + "trust_domain", "not a valid trust domain"};
     }
     if (!names.insert(c["id"]).second) return SpecError{at + "id", "used twice"};
-    s->ccfs.push_back({c["id"], c["trust_domain"]});
+    json bus = json::object();
+    if (c.contains("bus")) {
+      if (auto e = Need(c, at, "bus", json::value_t::object)) return e;
+      static const std::set<std::string> kGenerated = {"listen", "certificate", "private_key",
+                                                      "trust_bundle", "audit_log"};
+      for (const auto& [key, value] : c["bus"].items()) {
+        if (kGenerated.count(key)) return SpecError{at + "bus." + key, "is set by the runner"};
+      }
+      bus = c["bus"];
+    }
+    s->ccfs.push_back({c["id"], c["trust_domain"], bus});
   }
   auto is_ccf = [&](const std::string& id) {
     return std::any_of(s->ccfs.begin(), s->ccfs.end(), [&](const CcfSpec& c) { return c.id == id; });
@@ -276,6 +287,11 @@ class Runner {
     }
     return nullptr;
   }
+  // How many peers CCF `id` has.
+  size_t Peers(const std::string& id) const {
+    return std::count_if(spec_.peerings.begin(), spec_.peerings.end(),
+                         [&](const PeeringSpec& p) { return p.a == id || p.b == id; });
+  }
   absl::Status Step(const json& st, StepResult* r);
   absl::Status Connect(InvokerRun& inv, AefRun& aef, const json& st, std::string* detail);
   absl::Status EnsureToken(InvokerRun& inv, AefRun& aef);
@@ -398,6 +414,7 @@ absl::Status Runner::SetUp() {
         {"ca", {{"certificate", "pki/ca/ca.pem"}, {"private_key", "pki/ca/ca.key"}}},
         {"data_dir", "data"},
         {"peers", peers}};
+    for (const auto& [key, value] : c.spec.bus.items()) config["bus"][key] = value;
     c.config = c.dir + "/ccfd.json";
     RETURN_IF_ERROR(WriteFileAtomic(c.config, config.dump(2)));
   }
@@ -459,7 +476,7 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
   if (idle < 0 || slow < 0 || idle + slow > 5000) {
     return absl::InvalidArgumentError("idle_connections + slowloris: 0 to 5000");
   }
-  if ((flow == "token" || flow == "aef_get") && aef == nullptr) {
+  if ((flow == "token" || flow == "aef_get" || flow == "ownership") && aef == nullptr) {
     return absl::InvalidArgumentError(flow + " needs an \"aef\"");
   }
   CcfRun& home = Ccf(inv.spec.ccf);
@@ -492,13 +509,24 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
                        inv.sdk->api_invoker_id(),
                        "?authenticationInfo=true&authorizationInfo=true");
     r->what = absl::StrCat(aef->spec.name, " asks ", at.spec.id, " about ", inv.spec.name);
+  } else if (flow == "ownership") {
+    // An invoker nobody onboarded, a new one each request: the AEF's CCF has no grant and no
+    // cached answer, so it asks every peer who owns it (#14), all deny, and it answers 404.
+    CcfRun& at = Ccf(aef->spec.ccf);
+    ASSIGN_OR_RETURN(o.client_cert_pem, ReadFile(aef->dir + "/aef.pem"));
+    ASSIGN_OR_RETURN(std::string key, ReadFile(aef->dir + "/aef.key"));
+    o.client_key_pem = SecretBytes(key);
+    o.ca_pem = at.ca_pem;
+    url = absl::StrCat(at.api_root, "/capif-security/v1/trustedInvokers/");
+    r->what = absl::StrCat(aef->spec.name, " asks ", at.spec.id, " about invokers nobody has (",
+                           Peers(at.spec.id), " peers asked each time)");
   } else if (flow == "onboard") {
     url = home.api_root + "/api-invoker-management/v1/onboardedInvokers";
     o.client_cert_pem.clear();  // onboarding is server-authenticated TLS with a one-time token
     o.client_key_pem = SecretBytes();
     r->what = absl::StrCat("new invokers onboard at ", home.spec.id);
   } else {
-    return absl::InvalidArgumentError("flow must be token, discover, aef_get or onboard");
+    return absl::InvalidArgumentError("flow must be token, discover, aef_get, ownership or onboard");
   }
   absl::StrAppend(&r->what, " (load: ", requests, " requests, ", in_flight, " in flight",
                   fresh ? ", a new connection each" : "", ")");
@@ -529,6 +557,8 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
       onboardings.emplace_back("Authorization: Bearer " + token.token, body.dump());
     }
   }
+  // Unknown invoker ids must differ between load steps too (a CCF caches "nobody owns it").
+  std::string run_tag = absl::StrCat(absl::ToUnixMicros(absl::Now()));
   auto one = [&](int w, int i) -> absl::Status {
     absl::StatusOr<HttpsResponse> res;
     if (flow == "token") {
@@ -538,6 +568,9 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
       const auto& [authorization, body] = onboardings[i];
       res = clients[w]->Request("POST", url, body, "application/json", {authorization});
       if (res.ok() && res->status == 201) return absl::OkStatus();
+    } else if (flow == "ownership") {
+      res = clients[w]->Request("GET", absl::StrCat(url, "inv-nobody-", run_tag, "-", i));
+      if (res.ok() && res->status == 404) return absl::OkStatus();
     } else {
       res = clients[w]->Request("GET", url);
     }
