@@ -226,7 +226,8 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Offboard(const RestRequest& r
     notices.clear();
     int64_t version = 0;
     if (config_.contexts != nullptr) {
-      ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id.value()));
+      ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+                       config_.contexts->Get(id.value()));
       if (ctx) {
         version = ctx->version;
         notices = PeerNoticesFor(id.value(), ctx->entries, /*offboarding=*/true, "",

@@ -82,7 +82,7 @@ json EntryJson(const SecurityEntry& e) {
 }
 
 // The TS 29.222 ServiceSecurity of a context.
-json ContextJson(const SecurityContext& c) {
+json ContextJson(const StoredSecurityContext& c) {
   json out = {{"notificationDestination", c.notification_destination},
               {"securityInfo", json::array()}};
   if (c.supported_features) out["supportedFeatures"] = *c.supported_features;
@@ -325,7 +325,7 @@ absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
   if (!body.contains("notificationDestination") || !body["notificationDestination"].is_string()) {
     return InvalidParamError("notificationDestination", "is required (a URI string)");
   }
-  SecurityContext ctx;
+  StoredSecurityContext ctx;
   ctx.api_invoker_id = id;
   ctx.notification_destination = body["notificationDestination"].get<std::string>();
   RETURN_IF_ERROR(OptionalMember(body, "supportedFeatures", "", &ctx.supported_features));
@@ -340,7 +340,8 @@ absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
   }
   // PUT replaces: read what is there, decide (peers included), write if still unchanged.
   for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
-    ASSIGN_OR_RETURN(std::optional<SecurityContext> old, config_.contexts->Get(id));
+    ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> old,
+                     config_.contexts->Get(id));
     absl::Status built = BuildEntries(req, body, &ctx.entries);
     if (IsPeerOutage(built)) return RetryLaterResponse(built, kPeerRetryAfterSeconds);
     RETURN_IF_ERROR(built);
@@ -368,7 +369,8 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string id, RequireInvokerSelf(req));
   ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
   for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
-    ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id));
+    ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+                     config_.contexts->Get(id));
     if (!ctx) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
     std::vector<SecurityEntry> added;
     absl::Status built = BuildEntries(req, body, &added);
@@ -404,7 +406,8 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
 absl::StatusOr<RestResponse> SecurityApi::Remove(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string id, RequireInvokerSelf(req));
   for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
-    ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id));
+    ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+                     config_.contexts->Get(id));
     if (!ctx) return RestError(404, "no security context", "RESOURCE_NOT_FOUND");
     // Peers whose AEFs the context names hold grants for them: tell them (solution #17).
     std::vector<OutboundNotice> notices =
@@ -442,7 +445,8 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAef(const RestRequest& req) {
   }
   bool want_authn = req.Query("authenticationInfo").value_or("") == "true";
   bool want_authz = req.Query("authorizationInfo").value_or("") == "true";
-  ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id));
+  ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+                   config_.contexts->Get(id));
   if (!ctx) return GetForAefFromHome(id, aef_id, want_authn, want_authz);
   json out = ContextJson(*ctx);
   out["securityInfo"] = json::array();
@@ -622,7 +626,8 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
   }
   const std::string& aef_id = req.caller->id();
   for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
-    ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(id));
+    ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+                     config_.contexts->Get(id));
     if (!ctx) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
     // Each API is revoked on its own: an entry covering several keeps the others.
     std::vector<SecurityEntry> kept;
@@ -687,7 +692,8 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
   }
   auto scope = ParseCapifScope(form["scope"]);
   if (!scope.ok()) return fail(TokenError(400, "invalid_scope", std::string(scope.status().message())));
-  ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(client_id));
+  ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+                   config_.contexts->Get(client_id));
   const std::vector<SecurityEntry> no_entries;
   const std::vector<SecurityEntry>& entries = ctx ? ctx->entries : no_entries;
   // AEFs of another CCF (#15): forwarded there, without the secret, with the assertion.
@@ -832,7 +838,8 @@ absl::StatusOr<RestResponse> SecurityApi::Introspect(const RestRequest& req) {
   bool authorized = false;
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> local, config_.invokers->Get(ApiInvokerId(client)));
   if (local && issuer == config_.issuer) {
-    ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(client));
+    ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+                     config_.contexts->Get(client));
     if (ctx && iat >= ctx->created) {
       for (const SecurityEntry& e : ctx->entries) {
         authorized = authorized || (e.aef_id == aef_id && e.selected_method == "OAUTH" &&

@@ -121,7 +121,8 @@ absl::StatusOr<RemoteSecurityInfo> LocalCcfState::LookupSecurityInfo(
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> invoker,
                    config_.invokers->Get(ApiInvokerId(api_invoker_id)));
   if (!invoker) return absl::NotFoundError("no such invoker here");
-  ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, config_.contexts->Get(api_invoker_id));
+  ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+                   config_.contexts->Get(api_invoker_id));
   if (!ctx) return absl::NotFoundError("the invoker has no security context");
   bool other_ccf = false;
   for (const SecurityEntry& e : ctx->entries) {

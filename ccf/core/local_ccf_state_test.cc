@@ -114,7 +114,7 @@ TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {
   LocalCcfState state(w.LocalConfig("ccf-b"));
   auto inv = w.OnboardInvoker();
   // The invoker's context names AEF aef-a1 of peer ccf-a, with PKI.
-  SecurityContext ctx;
+  StoredSecurityContext ctx;
   ctx.api_invoker_id = inv.id;
   ctx.notification_destination = "https://i.example/cb";
   SecurityEntry e;

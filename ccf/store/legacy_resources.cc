@@ -16,11 +16,12 @@ namespace {
 
 using nlohmann::json;
 
-std::optional<SecurityContext> ContextOf(const std::string& invoker, const json& doc) {
+std::optional<StoredSecurityContext> ContextOf(const std::string& invoker,
+                                               const json& doc) {
   if (!doc.is_object() || !doc.contains("securityInfo") || !doc["securityInfo"].is_array()) {
     return std::nullopt;
   }
-  SecurityContext c;
+  StoredSecurityContext c;
   c.api_invoker_id = invoker;
   c.notification_destination = doc.value("notificationDestination", "");
   c.supported_features = StringMember(doc, "supportedFeatures");
@@ -82,7 +83,7 @@ absl::StatusOr<int> MigrateLegacyResources(const std::shared_ptr<SqliteDatabase>
     json doc = json::parse(SqlText(row[2]), nullptr, false);
     absl::Status s;
     if (kind == "security-context") {
-      std::optional<SecurityContext> c = ContextOf(id, doc);
+      std::optional<StoredSecurityContext> c = ContextOf(id, doc);
       if (!c) {
         LogWarning("store", absl::StrCat("unreadable stored security context of ", id, " kept"));
         continue;

@@ -38,8 +38,9 @@ SecurityEntry Entry(const std::string& aef, std::vector<std::string> apis, const
   return e;
 }
 
-SecurityContext Context(const std::string& invoker, std::vector<SecurityEntry> entries) {
-  SecurityContext c;
+StoredSecurityContext Context(const std::string& invoker,
+                              std::vector<SecurityEntry> entries) {
+  StoredSecurityContext c;
   c.api_invoker_id = invoker;
   c.notification_destination = "https://inv.example/n";
   c.created = absl::FromUnixMicros(1'700'000'000'123'456);
@@ -68,14 +69,14 @@ TEST_F(RepositoriesTest, ContextRoundTripKeepsEveryFieldAndMicroseconds) {
   SecurityEntry remote = Entry("aef-9", {"api-9"}, "OAUTH", t0_ + absl::Microseconds(1));
   remote.remote_ccf_id = "ccf-a";
   remote.remote_api_name = "loc";
-  SecurityContext c = Context("inv-1", {psk, remote});
+  StoredSecurityContext c = Context("inv-1", {psk, remote});
   c.supported_features = "0";
   c.request_test_notification = true;
   c.websocket_uri = "wss://x";
   ASSERT_EQ(*contexts_->Write(c, 0, {}), 1);
   auto got = contexts_->Get("inv-1");
   ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
-  const SecurityContext& g = **got;
+  const StoredSecurityContext& g = **got;
   EXPECT_EQ(g.version, 1);
   EXPECT_EQ(g.created, c.created);
   EXPECT_EQ(g.supported_features, "0");

@@ -67,9 +67,9 @@ absl::StatusOr<std::unique_ptr<SqliteSecurityContexts>> SqliteSecurityContexts::
       new SqliteSecurityContexts(std::move(db), std::move(kek)));
 }
 
-absl::StatusOr<std::optional<SecurityContext>> SqliteSecurityContexts::Get(
-    const std::string& api_invoker_id) {
-  std::optional<SecurityContext> out;
+absl::StatusOr<std::optional<StoredSecurityContext>>
+SqliteSecurityContexts::Get(const std::string& api_invoker_id) {
+  std::optional<StoredSecurityContext> out;
   RETURN_IF_ERROR(db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query("SELECT notification_destination, supported_features, "
@@ -78,7 +78,7 @@ absl::StatusOr<std::optional<SecurityContext>> SqliteSecurityContexts::Get(
                               {api_invoker_id}));
     if (rows.empty()) return absl::OkStatus();
     const SqlRow& r = rows[0];
-    SecurityContext c;
+    StoredSecurityContext c;
     c.api_invoker_id = api_invoker_id;
     c.notification_destination = SqlText(r[0]);
     c.supported_features = TextOrNull(r[1]);
@@ -118,9 +118,9 @@ absl::StatusOr<int64_t> CheckVersion(SqliteDatabase::Tx& tx, const std::string& 
 
 }  // namespace
 
-absl::StatusOr<int64_t> SqliteSecurityContexts::Write(const SecurityContext& c,
-                                                      int64_t expected_version,
-                                                      const std::vector<OutboundNotice>& notices) {
+absl::StatusOr<int64_t> SqliteSecurityContexts::Write(
+    const StoredSecurityContext& c, int64_t expected_version,
+    const std::vector<OutboundNotice>& notices) {
   // Seal outside the transaction: it holds the database lock.
   std::vector<std::string> sealed;
   for (const SecurityEntry& e : c.entries) {

@@ -1,24 +1,27 @@
-// Security contexts (TS 29.222 ServiceSecurity) of this CCF's invokers, as typed records.
+// Security contexts (TS 29.222 ServiceSecurity) of this CCF's invokers, as
+// typed records.
 //
-// One SecurityContext per onboarded invoker, holding its entries: one per securityInfo element
-// the invoker asked for, each naming one AEF (this CCF's, or a peer's AEF whose CCF selected the
-// method, TR 33.700-22 #12), the selected method, the API ids it authorizes and, for PSK, the
-// AEFPSK. The AEFPSK is a SecretBytes in memory and sealed (AES-256-GCM under the
+// One StoredSecurityContext per onboarded invoker, holding its entries: one per
+// securityInfo element the invoker asked for, each naming one AEF (this CCF's,
+// or a peer's AEF whose CCF selected the method, TR 33.700-22 #12), the
+// selected method, the API ids it authorizes and, for PSK, the AEFPSK. The
+// AEFPSK is a SecretBytes in memory and sealed (AES-256-GCM under the
 // key-encryption key, bound to its row) in the database, never JSON.
 //
-// Changes are compare-and-swap on `version`: read a context, do whatever is needed (peer calls
-// included, outside any transaction), then Write() it back naming the version read. If someone
-// changed it meanwhile, Write() answers Aborted and changes nothing: read again and redo, or
-// answer 409. Notices (outbox) passed to a write are enqueued in the same transaction.
+// Changes are compare-and-swap on `version`: read a context, do whatever is
+// needed (peer calls included, outside any transaction), then Write() it back
+// naming the version read. If someone changed it meanwhile, Write() answers
+// Aborted and changes nothing: read again and redo, or answer 409. Notices
+// (outbox) passed to a write are enqueued in the same transaction.
 //
 //   ASSIGN_OR_RETURN(auto repo, SqliteSecurityContexts::Create(db, kek));
-//   ASSIGN_OR_RETURN(std::optional<SecurityContext> ctx, repo->Get("inv-1"));
-//   ctx->entries.pop_back();
-//   absl::Status s = repo->Write(*ctx, ctx->version, {});  // Aborted: lost a race, retry
+//   ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+//   repo->Get("inv-1")); ctx->entries.pop_back(); absl::Status s =
+//   repo->Write(*ctx, ctx->version, {});  // Aborted: lost a race, retry
 //
-// Errors: Aborted (version changed), NotFound (Delete of an absent context), Unavailable
-// (database busy), DataLoss (a sealed AEFPSK does not open: wrong key-encryption key), Internal.
-// Thread-safe.
+// Errors: Aborted (version changed), NotFound (Delete of an absent context),
+// Unavailable (database busy), DataLoss (a sealed AEFPSK does not open: wrong
+// key-encryption key), Internal. Thread-safe.
 #ifndef CAPIF_CCF_STORE_SECURITY_CONTEXTS_H_
 #define CAPIF_CCF_STORE_SECURITY_CONTEXTS_H_
 
@@ -59,7 +62,9 @@ struct SecurityEntry {
   bool is_remote() const { return !remote_ccf_id.empty(); }
 };
 
-struct SecurityContext {
+// (Not "SecurityContext": sdk/invoker has its own, and a binary linking both
+// must not see two definitions of one name.)
+struct StoredSecurityContext {
   std::string api_invoker_id;
   std::string notification_destination;
   std::optional<std::string> supported_features;
@@ -81,12 +86,14 @@ class SecurityContextRepository {
  public:
   virtual ~SecurityContextRepository() = default;
 
-  virtual absl::StatusOr<std::optional<SecurityContext>> Get(const std::string& api_invoker_id) = 0;
+  virtual absl::StatusOr<std::optional<StoredSecurityContext>> Get(
+      const std::string& api_invoker_id) = 0;
 
   // Creates (expected_version 0) or replaces the context if its stored version is still
   // `expected_version`; enqueues `notices` with it. Returns the new version.
-  virtual absl::StatusOr<int64_t> Write(const SecurityContext& context, int64_t expected_version,
-                                        const std::vector<OutboundNotice>& notices) = 0;
+  virtual absl::StatusOr<int64_t> Write(
+      const StoredSecurityContext& context, int64_t expected_version,
+      const std::vector<OutboundNotice>& notices) = 0;
 
   // Deletes the context if its version is still `expected_version`, with `notices`.
   virtual absl::Status Delete(const std::string& api_invoker_id, int64_t expected_version,
@@ -103,9 +110,11 @@ class SqliteSecurityContexts final : public SecurityContextRepository {
   static absl::StatusOr<std::unique_ptr<SqliteSecurityContexts>> Create(
       std::shared_ptr<SqliteDatabase> db, KeyEncryptionKey kek);
 
-  absl::StatusOr<std::optional<SecurityContext>> Get(const std::string& api_invoker_id) override;
-  absl::StatusOr<int64_t> Write(const SecurityContext& context, int64_t expected_version,
-                                const std::vector<OutboundNotice>& notices) override;
+  absl::StatusOr<std::optional<StoredSecurityContext>> Get(
+      const std::string& api_invoker_id) override;
+  absl::StatusOr<int64_t> Write(
+      const StoredSecurityContext& context, int64_t expected_version,
+      const std::vector<OutboundNotice>& notices) override;
   absl::Status Delete(const std::string& api_invoker_id, int64_t expected_version,
                       const std::vector<OutboundNotice>& notices) override;
   absl::StatusOr<std::vector<InvokerEntry>> EntriesOfAef(const std::string& aef_id) override;

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -48,6 +49,21 @@ double Percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   size_t i = static_cast<size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
   return sorted[std::min(i, sorted.size() - 1)];
+}
+
+// Resident set size of a process now, in MB (0 if it cannot be read).
+double RssMegabytes(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) {
+      std::istringstream fields(line.substr(6));
+      double kb = 0;
+      fields >> kb;
+      return kb / 1024;
+    }
+  }
+  return 0;
 }
 
 }  // namespace
@@ -213,6 +229,7 @@ LoadResult RunLoad(int in_flight, int requests,
     double used = CpuSeconds(watched[i].second) - cpu_before[i];
     result.cpu_ms_per_request.emplace_back(
         watched[i].first, result.requests > 0 ? used * 1000 / result.requests : 0);
+    result.rss_mb.emplace_back(watched[i].first, RssMegabytes(watched[i].second));
   }
   return result;
 }
@@ -222,16 +239,21 @@ std::string LoadResult::Summary() const {
   for (const auto& [name, ms] : cpu_ms_per_request) {
     cpu.push_back(absl::StrFormat("%s %.2f ms", name, ms));
   }
+  std::vector<std::string> rss;
+  for (const auto& [name, mb] : rss_mb) rss.push_back(absl::StrFormat("%s %.0f MB", name, mb));
   return absl::StrFormat(
-      "%d requests, %d errors, %.0f/s, p50 %.1f ms, p90 %.1f ms, p99 %.1f ms; CPU per request: %s%s",
+      "%d requests, %d errors, %.0f/s, p50 %.1f ms, p90 %.1f ms, p99 %.1f ms; CPU per request: "
+      "%s; RSS after: %s%s",
       requests, errors, per_second, p50_ms, p90_ms, p99_ms, absl::StrJoin(cpu, ", "),
-      errors > 0 ? "; first error: " + first_error : "");
+      absl::StrJoin(rss, ", "), errors > 0 ? "; first error: " + first_error : "");
 }
 
 nlohmann::json LoadResult::ToJson() const {
   nlohmann::json cpu = nlohmann::json::object();
   for (const auto& [name, ms] : cpu_ms_per_request) cpu[name] = ms;
-  return {{"requests", requests}, {"errors", errors},       {"per_second", per_second},
+  nlohmann::json rss = nlohmann::json::object();
+  for (const auto& [name, mb] : rss_mb) rss[name] = mb;
+  return {{"rss_mb", rss},{"requests", requests}, {"errors", errors},       {"per_second", per_second},
           {"p50_ms", p50_ms},     {"p90_ms", p90_ms},       {"p99_ms", p99_ms},
           {"max_ms", max_ms},     {"cpu_ms_per_request", cpu}, {"first_error", first_error}};
 }

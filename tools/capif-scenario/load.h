@@ -1,7 +1,8 @@
 // A load step of capif-scenario (and tools/capif-load): `in_flight` threads repeat one request
 // until `requests` have been sent, each on its own keep-alive connection (or a fresh one per
 // request), against the real ccfd processes of the scenario. Reports requests/s, latency
-// percentiles, errors, and the CPU each ccfd spent per request (from /proc/<pid>/stat).
+// percentiles, errors, the CPU each ccfd spent per request (from /proc/<pid>/stat) and its
+// resident memory after the load (VmRSS).
 #ifndef CAPIF_TOOLS_CAPIF_SCENARIO_LOAD_H_
 #define CAPIF_TOOLS_CAPIF_SCENARIO_LOAD_H_
 
@@ -31,6 +32,8 @@ struct LoadResult {
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
   // (process name, CPU milliseconds per request), for each process watched.
   std::vector<std::pair<std::string, double>> cpu_ms_per_request;
+  // (process name, resident set size in MB when the load ended), for each process watched.
+  std::vector<std::pair<std::string, double>> rss_mb;
 
   std::string Summary() const;
   nlohmann::json ToJson() const;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,6 +36,7 @@
 #include "common/x509_cert.h"
 #include "net/https_client.h"
 #include "tools/capif-scenario/load.h"
+#include "tools/capif-scenario/seed.h"
 #include "sdk/invoker/invoker_client.h"
 #include "sdk/provider/provider_client.h"
 
@@ -50,6 +52,7 @@ constexpr absl::Duration kProcessWait = absl::Seconds(30);
 struct CcfSpec {
   std::string id, trust_domain;
   json bus = json::object();  // extra bus settings of its ccfd.json (limits, e.g. for a benchmark)
+  SeedSpec seed;               // bulk state written before its first start (seed.h)
 };
 struct PeeringSpec {
   std::string a, b, relation = "CAPIF-6e", tokens;
@@ -120,7 +123,24 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
       }
       bus = c["bus"];
     }
-    s->ccfs.push_back({c["id"], c["trust_domain"], bus});
+    SeedSpec seed;
+    if (c.contains("seed")) {
+      if (auto e = Need(c, at, "seed", json::value_t::object)) return e;
+      const json& sd = c["seed"];
+      for (const auto& [key, value] : sd.items()) {
+        if (key != "invokers" && key != "security_contexts") {
+          return SpecError{at + "seed." + key, "unknown field"};
+        }
+        if (!value.is_number_unsigned()) return SpecError{at + "seed." + key, "must be a count"};
+      }
+      seed.invokers = static_cast<int>(std::min<uint64_t>(sd.value("invokers", 0ull), 10000000));
+      seed.security_contexts =
+          static_cast<int>(std::min<uint64_t>(sd.value("security_contexts", 0ull), 10000000));
+      if (seed.security_contexts > seed.invokers) {
+        return SpecError{at + "seed.security_contexts", "at most seed.invokers"};
+      }
+    }
+    s->ccfs.push_back({c["id"], c["trust_domain"], bus, seed});
   }
   auto is_ccf = [&](const std::string& id) {
     return std::any_of(s->ccfs.begin(), s->ccfs.end(), [&](const CcfSpec& c) { return c.id == id; });
@@ -417,6 +437,17 @@ absl::Status Runner::SetUp() {
     for (const auto& [key, value] : c.spec.bus.items()) config["bus"][key] = value;
     c.config = c.dir + "/ccfd.json";
     RETURN_IF_ERROR(WriteFileAtomic(c.config, config.dump(2)));
+  }
+  for (CcfRun& c : ccfs_) {
+    if (c.spec.seed.invokers > 0) {
+      absl::Time started = absl::Now();
+      RETURN_IF_ERROR(MakeDirectories(c.dir + "/data", 0700));
+      RETURN_IF_ERROR(SeedCcfState(c.dir + "/data", c.spec.seed));
+      std::cout << "seeded " << c.spec.id << " with " << c.spec.seed.invokers << " invokers and "
+                << c.spec.seed.security_contexts << " security contexts in "
+                << absl::FormatDuration(absl::Trunc(absl::Now() - started, absl::Milliseconds(100)))
+                << "\n" << std::flush;
+    }
   }
   for (CcfRun& c : ccfs_) RETURN_IF_ERROR(StartCcf(c));
   // Each AEF: its provider registers at its CCF (AMF, APF, AEF), the sample AEF starts with the
