@@ -183,6 +183,15 @@ bool IsPlainFilePath(const std::string& path) {
 
 }  // namespace
 
+struct SqliteDatabase::Reader {
+  sqlite3* db = nullptr;
+  std::unique_ptr<StatementCache> statements = std::make_unique<StatementCache>();
+  ~Reader() {
+    statements.reset();  // finalized before the connection closes
+    sqlite3_close_v2(db);
+  }
+};
+
 absl::Status SqliteDatabase::Tx::Execute(absl::string_view sql,
                                          const std::vector<SqlValue>& params) {
   return Run(db_, statements_, sql, params).status();
@@ -249,16 +258,61 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
     }
   }
   db->schema_version_ = static_cast<int>(migrations.size());
+  if (on_disk) {
+    for (int i = 0; i < kReaders; ++i) {
+      auto reader = std::make_unique<Reader>();
+      rc = sqlite3_open_v2(path.c_str(), &reader->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+      if (rc != SQLITE_OK) {
+        return SqlError(reader->db, rc, absl::StrCat("opening database '", path, "' to read"));
+      }
+      sqlite3_busy_timeout(reader->db, 5000);
+      sqlite3_extended_result_codes(reader->db, 1);
+      db->readers_.push_back(std::move(reader));
+    }
+    absl::MutexLock lock(&db->readers_mu_);
+    for (auto& r : db->readers_) db->idle_readers_.push_back(r.get());
+  }
   return db;
 }
+
+// A reader taken for one call, given back at the end of it.
+class SqliteDatabase::BorrowedReader {
+ public:
+  explicit BorrowedReader(SqliteDatabase* db) : db_(db), reader_(db->TakeReader()) {}
+  ~BorrowedReader() {
+    if (reader_ != nullptr) db_->GiveBack(reader_);
+  }
+  Reader* get() const { return reader_; }
+
+ private:
+  SqliteDatabase* db_;
+  Reader* reader_;
+};
 
 SqliteDatabase::SqliteDatabase(sqlite3* db)
     : db_(db), statements_(std::make_unique<StatementCache>()) {}
 
 SqliteDatabase::~SqliteDatabase() {
+  readers_.clear();
   absl::MutexLock lock(&mu_);
   statements_.reset();  // finalized before the connection closes
   sqlite3_close_v2(db_);
+}
+
+SqliteDatabase::Reader* SqliteDatabase::TakeReader() {
+  if (readers_.empty()) return nullptr;
+  absl::MutexLock lock(&readers_mu_);
+  readers_mu_.Await(absl::Condition(
+      +[](std::vector<Reader*>* idle) { return !idle->empty(); }, &idle_readers_));
+  Reader* r = idle_readers_.back();
+  idle_readers_.pop_back();
+  return r;
+}
+
+void SqliteDatabase::GiveBack(Reader* reader) {
+  absl::MutexLock lock(&readers_mu_);
+  idle_readers_.push_back(reader);
 }
 
 absl::Status SqliteDatabase::Execute(absl::string_view sql, const std::vector<SqlValue>& params) {
@@ -268,8 +322,34 @@ absl::Status SqliteDatabase::Execute(absl::string_view sql, const std::vector<Sq
 
 absl::StatusOr<std::vector<SqlRow>> SqliteDatabase::Query(absl::string_view sql,
                                                           const std::vector<SqlValue>& params) {
+  BorrowedReader reader(this);
+  if (reader.get() != nullptr) {
+    return Run(reader.get()->db, reader.get()->statements.get(), sql, params);
+  }
   absl::MutexLock lock(&mu_);
   return Run(db_, statements_.get(), sql, params);
+}
+
+absl::Status SqliteDatabase::ReadTransaction(const std::function<absl::Status(Tx&)>& body) {
+  BorrowedReader reader(this);
+  if (reader.get() == nullptr) {
+    absl::MutexLock lock(&mu_);
+    absl::Status s = Run(db_, statements_.get(), "BEGIN", {}).status();
+    if (!s.ok()) return s;
+    Tx tx(db_, statements_.get());
+    s = body(tx);
+    if (s.ok()) s = Run(db_, statements_.get(), "COMMIT", {}).status();
+    if (!s.ok()) Exec(db_, "ROLLBACK").IgnoreError();
+    return s;
+  }
+  Reader* r = reader.get();
+  absl::Status s = Run(r->db, r->statements.get(), "BEGIN", {}).status();
+  if (!s.ok()) return s;
+  Tx tx(r->db, r->statements.get());
+  s = body(tx);
+  if (s.ok()) s = Run(r->db, r->statements.get(), "COMMIT", {}).status();
+  if (!s.ok()) Exec(r->db, "ROLLBACK").IgnoreError();
+  return s;
 }
 
 absl::Status SqliteDatabase::Transaction(const std::function<absl::Status(Tx&)>& body) {

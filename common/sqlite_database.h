@@ -22,7 +22,9 @@
 // -wal file until the next checkpoint ("PRAGMA wal_checkpoint(TRUNCATE)" to force one).
 // Errors: Unavailable for "busy/locked" (retry), AlreadyExists for constraint violations,
 // Internal otherwise; messages never include bound values (they may be secrets).
-// Thread-safe: one connection, serialized by a mutex.
+// Connections: one write connection, serialized by a mutex, and (for a file) kReaders read-only
+// connections for Query() and ReadTransaction(), so that reads proceed while a write commits.
+// Thread-safe.
 #ifndef CAPIF_COMMON_SQLITE_DATABASE_H_
 #define CAPIF_COMMON_SQLITE_DATABASE_H_
 
@@ -75,22 +77,41 @@ class SqliteDatabase {
       const std::string& path, const std::vector<std::string>& migrations);
   ~SqliteDatabase();
 
+  // On the write connection.
   absl::Status Execute(absl::string_view sql, const std::vector<SqlValue>& params = {});
+  // On a read connection (file databases): sees every committed write, never waits for a
+  // transaction in progress or its fsync. Writing through it fails (the connection is read-only).
   absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
                                             const std::vector<SqlValue>& params = {});
-  // Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back if it returns an error.
+  // Runs `body` in BEGIN IMMEDIATE ... COMMIT on the write connection; rolls back if it returns
+  // an error.
   absl::Status Transaction(const std::function<absl::Status(Tx&)>& body);
+  // Runs `body` in a read transaction on a read connection: one consistent snapshot across its
+  // queries, taken without waiting for writers (WAL). For ":memory:" and URI databases, which
+  // have no readers, on the write connection.
+  absl::Status ReadTransaction(const std::function<absl::Status(Tx&)>& body);
 
   int schema_version() const { return schema_version_; }
+  // Read connections beside the write one (0 for ":memory:" and URI databases).
+  static constexpr int kReaders = 4;
 
  private:
+  struct Reader;
+  class BorrowedReader;
   explicit SqliteDatabase(sqlite3* db);
+  // A reader for the caller's use; waits while all are in use. Null without readers.
+  Reader* TakeReader();
+  void GiveBack(Reader* reader);
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_PT_GUARDED_BY(mu_);
   // Every statement is prepared once and reused (sqlite3_reset): parsing SQL was a large part
   // of each request's CPU.
   std::unique_ptr<StatementCache> statements_ ABSL_PT_GUARDED_BY(mu_);
+  // Readers: reads never queue behind a write transaction's fsync.
+  std::vector<std::unique_ptr<Reader>> readers_;  // fixed after Open()
+  absl::Mutex readers_mu_;
+  std::vector<Reader*> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
   int schema_version_ = 0;
 };
 

@@ -194,3 +194,69 @@ TEST(SqliteDatabaseTest, ReusedStatementsStartClean) {
 
 }  // namespace
 }  // namespace capif
+
+namespace capif {
+namespace {
+
+int64_t CountIn(SqliteDatabase::Tx& tx) {
+  auto rows = tx.Query("SELECT COUNT(*) FROM kv");
+  return rows.ok() ? SqlInt((*rows)[0][0]) : -1;
+}
+
+// Issue 10: reads run on their own connections, so they never wait for a write transaction
+// (and its fsync), see only what is committed, and a read transaction is one snapshot.
+TEST(SqliteDatabaseTest, ReadsDoNotWaitForAWriteInProgressAndSeeOnlyCommittedRows) {
+  auto db = SqliteDatabase::Open(TestTmpDir("readers.db"), kV1);
+  ASSERT_TRUE(db.ok()) << db.status();
+  SqliteDatabase& d = **db;
+  ASSERT_TRUE(d.Execute("INSERT INTO kv(k, v) VALUES ('a', 1)").ok());
+  absl::Status s = d.Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    EXPECT_TRUE(tx.Execute("INSERT INTO kv(k, v) VALUES ('b', 2)").ok());
+    // With the write lock held (one connection would deadlock here): the committed row only.
+    auto rows = d.Query("SELECT COUNT(*) FROM kv");
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    if (rows.ok()) EXPECT_EQ(SqlInt((*rows)[0][0]), 1);
+    absl::Status read = d.ReadTransaction([&](SqliteDatabase::Tx& r) -> absl::Status {
+      EXPECT_EQ(CountIn(r), 1);
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(read.ok()) << read;
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  auto after = d.Query("SELECT COUNT(*) FROM kv");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(SqlInt((*after)[0][0]), 2);  // committed: every reader sees it at once
+
+  // A read transaction keeps its snapshot while a write commits meanwhile.
+  s = d.ReadTransaction([&](SqliteDatabase::Tx& r) -> absl::Status {
+    EXPECT_EQ(CountIn(r), 2);
+    EXPECT_TRUE(d.Execute("INSERT INTO kv(k, v) VALUES ('c', 3)").ok());
+    EXPECT_EQ(CountIn(r), 2);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(SqlInt((*d.Query("SELECT COUNT(*) FROM kv"))[0][0]), 3);
+
+  // Readers are read-only: a write through them fails and changes nothing.
+  EXPECT_FALSE(d.Query("INSERT INTO kv(k, v) VALUES ('d', 4)").ok());
+  EXPECT_FALSE(d.ReadTransaction([](SqliteDatabase::Tx& r) {
+                  return r.Execute("DELETE FROM kv");
+                }).ok());
+  EXPECT_EQ(SqlInt((*d.Query("SELECT COUNT(*) FROM kv"))[0][0]), 3);
+}
+
+TEST(SqliteDatabaseTest, InMemoryDatabasesReadOnTheirOneConnection) {
+  auto db = SqliteDatabase::Open(":memory:", kV1);
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE((*db)->Execute("INSERT INTO kv(k, v) VALUES ('a', 1)").ok());
+  int64_t n = 0;
+  ASSERT_TRUE((*db)->ReadTransaction([&](SqliteDatabase::Tx& r) -> absl::Status {
+                  n = CountIn(r);
+                  return absl::OkStatus();
+                }).ok());
+  EXPECT_EQ(n, 1);
+}
+
+}  // namespace
+}  // namespace capif

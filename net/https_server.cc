@@ -124,6 +124,8 @@ struct Reply {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   bool close = false;  // end the connection after this answer (its request was not read whole)
+  // A deferred answer (RestResponse::deferred): started once the worker is free.
+  std::function<void(RestResponder)> deferred;
 };
 
 Reply ProblemReply(const absl::Status& status, bool close = false, bool log = true) {
@@ -421,18 +423,29 @@ class HttpsServer::Impl {
     return nullptr;
   }
 
+  // The reply for a handler's (or a deferred responder's) answer.
+  static Reply ReplyOf(absl::StatusOr<RestResponse> out, bool may_defer) {
+    if (!out.ok()) return ProblemReply(out.status());
+    Reply reply;
+    if (out->deferred) {
+      if (may_defer) {
+        reply.deferred = std::move(out->deferred);
+        return reply;
+      }
+      return ProblemReply(absl::InternalError("a deferred answer answered with another deferral"));
+    }
+    reply.status = out->status;
+    reply.headers = std::move(out->headers);
+    reply.content_type = std::move(out->content_type);
+    if (!reply.content_type.empty()) reply.body = std::move(out->body);
+    return reply;
+  }
+
   // Runs on a worker: the handler's answer, or a ProblemDetails; never throws.
   Reply RunHandler(const RestHandler& handler, const RestRequest& request) {
     std::string what;
     try {
-      absl::StatusOr<RestResponse> out = handler(request);
-      if (!out.ok()) return ProblemReply(out.status());
-      Reply reply;
-      reply.status = out->status;
-      reply.headers = std::move(out->headers);
-      reply.content_type = std::move(out->content_type);
-      if (!reply.content_type.empty()) reply.body = std::move(out->body);
-      return reply;
+      return ReplyOf(handler(request), /*may_defer=*/true);
     } catch (const std::exception& e) {
       what = e.what();
     } catch (...) {
@@ -651,6 +664,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
           reply = ProblemReply(absl::InternalError("building the answer failed"));
         }
         return std::function<void()>([self, reply = std::move(reply)]() mutable {
+          if (reply.deferred) {
+            // The worker is free again; the answer comes through the responder.
+            RestResponder responder = self->Responder();
+            try {
+              reply.deferred(responder);
+            } catch (...) {
+              responder(absl::InternalError("starting the deferred answer failed"));
+            }
+            return;
+          }
           asio::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
             self->Respond(std::move(reply));
           });
@@ -668,6 +691,35 @@ class Connection : public std::enable_shared_from_this<Connection> {
       Bump(server_->counters().handler_exceptions);
       Respond(ProblemReply(absl::InternalError(absl::StrCat("dispatch: ", e.what())), true));
     }
+  }
+
+  // A responder for this connection's request: the first call's answer is sent (posted to the
+  // connection's executor); later calls are ignored; dropped uncalled, it answers 500.
+  RestResponder Responder() {
+    struct Once {
+      explicit Once(std::shared_ptr<Connection> c) : conn(std::move(c)) {}
+      ~Once() {
+        if (!done.load()) Answer(ProblemReply(absl::InternalError("a deferred answer was dropped")));
+      }
+      void Answer(Reply reply) {
+        if (done.exchange(true)) return;
+        std::shared_ptr<Connection> c = conn;
+        asio::post(c->stream_.get_executor(),
+                   [c, reply = std::move(reply)]() mutable { c->Respond(std::move(reply)); });
+      }
+      std::shared_ptr<Connection> conn;
+      std::atomic<bool> done{false};
+    };
+    auto once = std::make_shared<Once>(shared_from_this());
+    return [once](absl::StatusOr<RestResponse> out) {
+      Reply reply;
+      try {
+        reply = HttpsServer::Impl::ReplyOf(std::move(out), /*may_defer=*/false);
+      } catch (...) {
+        reply = ProblemReply(absl::InternalError("building the deferred answer failed"));
+      }
+      once->Answer(std::move(reply));
+    };
   }
 
   // The RestRequest for the parsed message, and its route (nullptr: none). 400 for input that

@@ -571,17 +571,54 @@ class HttpsServerOverloadTest : public HttpsServerTest {
     blocking_->Route("GET", "/whoami", [](const RestRequest&) -> absl::StatusOr<RestResponse> {
       return RestResponse::Json(200, json::object());
     });
+    // A handler whose answer waits for something else (a peer): it keeps no worker meanwhile.
+    blocking_->Route("GET", "/deferred/([^/]+)",
+                     [this](const RestRequest& r) -> absl::StatusOr<RestResponse> {
+                       bool drop = r.path_params[0] == "drop";
+                       return RestResponse::Deferred([this, drop](RestResponder done) {
+                         if (drop) return;  // never answers: the server must still answer
+                         deferred_thread_ = std::thread([this, done] {
+                           release_.WaitForNotificationWithTimeout(absl::Seconds(20));
+                           done(RestResponse::Json(200, {{"deferred", true}}));
+                         });
+                       });
+                     });
     ASSERT_TRUE(blocking_->Start().ok());
   }
   void TearDown() override {
     if (!release_.HasBeenNotified()) release_.Notify();
     if (blocked_.joinable()) blocked_.join();
+    if (deferred_thread_.joinable()) deferred_thread_.join();
   }
 
   absl::Notification entered_, release_;
   std::unique_ptr<HttpsServer> blocking_;
-  std::thread blocked_;
+  std::thread blocked_, deferred_thread_;
 };
+
+// Issue 10: a request waiting for a peer holds no worker: with one worker, other requests are
+// served meanwhile; the deferred answer arrives when it is ready; one never given is a 500.
+TEST_F(HttpsServerOverloadTest, DeferredAnswersFreeTheWorker) {
+  RawClient waiting(blocking_->port());
+  ASSERT_TRUE(waiting.Handshake());
+  ASSERT_TRUE(waiting.Send("GET /deferred/later HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // Served by the only worker while the first request waits for its answer.
+  for (int i = 0; i < 3; ++i) {
+    RawClient other(blocking_->port());
+    ASSERT_TRUE(other.Handshake());
+    ASSERT_TRUE(other.Send("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_EQ(StatusOf(other.ReadResponse()), 200);
+  }
+  release_.Notify();
+  std::string answer = waiting.ReadResponse();
+  EXPECT_EQ(StatusOf(answer), 200);
+  EXPECT_EQ(json::parse(BodyOf(answer))["deferred"], true);
+
+  RawClient dropped(blocking_->port());
+  ASSERT_TRUE(dropped.Handshake());
+  ASSERT_TRUE(dropped.Send("GET /deferred/drop HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(StatusOf(dropped.ReadResponse()), 500);
+}
 
 TEST_F(HttpsServerOverloadTest, FullPoolAnswers503WithRetryAfter) {
   int blocked_status = 0;

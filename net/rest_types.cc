@@ -110,6 +110,12 @@ RestResponse RestResponse::Json(int status, const nlohmann::json& body) {
   return r;
 }
 
+RestResponse RestResponse::Deferred(std::function<void(RestResponder)> start) {
+  RestResponse r;
+  r.deferred = std::move(start);
+  return r;
+}
+
 RestResponse RestResponse::NoContent() {
   RestResponse r;
   r.status = 204;

@@ -15,6 +15,7 @@
 
 #include <map>
 #include <optional>
+#include <functional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -44,15 +45,24 @@ struct RestRequest {
   std::optional<std::string> Query(const std::string& name) const;
 };
 
+struct RestResponse;
+// Called once, from any thread, with the answer of a deferred response.
+using RestResponder = std::function<void(absl::StatusOr<RestResponse>)>;
+
 struct RestResponse {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the answer is not known yet (it waits for a peer): the server frees the handler's
+  // worker, then calls `deferred` with a responder that must be called exactly once, from any
+  // thread (a responder dropped uncalled answers 500). The other fields are ignored.
+  std::function<void(RestResponder)> deferred;
 
   // Invalid UTF-8 in a string of `body` is replaced (U+FFFD), never thrown.
   static RestResponse Json(int status, const nlohmann::json& body);
   static RestResponse NoContent();
+  static RestResponse Deferred(std::function<void(RestResponder)> start);
 };
 
 struct InvalidParam {

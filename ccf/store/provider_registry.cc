@@ -118,7 +118,7 @@ absl::Status SqliteProviderRegistry::Replace(const ProviderDomain& d) {
 absl::StatusOr<std::optional<ProviderDomain>> SqliteProviderRegistry::Get(
     const std::string& domain_id) {
   std::optional<ProviderDomain> out;
-  RETURN_IF_ERROR(db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(db_->ReadTransaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
     out.reset();
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query("SELECT info, supported_features FROM provider_domains "

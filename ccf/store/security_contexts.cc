@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<SqliteSecurityContexts>> SqliteSecurityContexts::
 absl::StatusOr<std::optional<StoredSecurityContext>>
 SqliteSecurityContexts::Get(const std::string& api_invoker_id) {
   std::optional<StoredSecurityContext> out;
-  RETURN_IF_ERROR(db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(db_->ReadTransaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query("SELECT notification_destination, supported_features, "
                               "request_test_notification, websocket_uri, request_websocket_uri, "

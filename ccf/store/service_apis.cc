@@ -116,7 +116,7 @@ absl::Status SqliteServiceApis::Delete(const std::string& api_id, const std::str
 absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::Where(
     const std::string& where, const std::vector<SqlValue>& args) {
   std::vector<ServiceApiRecord> out;
-  absl::Status s = db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  absl::Status s = db_->ReadTransaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
     out.clear();
     const std::string selected = absl::StrCat("(SELECT api_id FROM service_apis a ", where, ")");
     ASSIGN_OR_RETURN(

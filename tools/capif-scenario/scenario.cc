@@ -51,7 +51,8 @@ constexpr absl::Duration kProcessWait = absl::Seconds(30);
 
 struct CcfSpec {
   std::string id, trust_domain;
-  json bus = json::object();  // extra bus settings of its ccfd.json (limits, e.g. for a benchmark)
+  // Extra settings of its ccfd.json: {"bus": {...}, "northbound": {...}} (limits, for benchmarks).
+  json extra = json::object();
   SeedSpec seed;               // bulk state written before its first start (seed.h)
 };
 struct PeeringSpec {
@@ -113,15 +114,19 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
       return SpecError{at + "trust_domain", "not a valid trust domain"};
     }
     if (!names.insert(c["id"]).second) return SpecError{at + "id", "used twice"};
-    json bus = json::object();
-    if (c.contains("bus")) {
-      if (auto e = Need(c, at, "bus", json::value_t::object)) return e;
+    // Extra settings of the "bus" and "northbound" sections of its ccfd.json.
+    json extra = json::object();
+    for (const char* section : {"bus", "northbound"}) {
+      if (!c.contains(section)) continue;
+      if (auto e = Need(c, at, section, json::value_t::object)) return e;
       static const std::set<std::string> kGenerated = {"listen", "certificate", "private_key",
                                                       "trust_bundle", "audit_log"};
-      for (const auto& [key, value] : c["bus"].items()) {
-        if (kGenerated.count(key)) return SpecError{at + "bus." + key, "is set by the runner"};
+      for (const auto& [key, value] : c[section].items()) {
+        if (kGenerated.count(key)) {
+          return SpecError{absl::StrCat(at, section, ".", key), "is set by the runner"};
+        }
       }
-      bus = c["bus"];
+      extra[section] = c[section];
     }
     SeedSpec seed;
     if (c.contains("seed")) {
@@ -140,7 +145,7 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
         return SpecError{at + "seed.security_contexts", "at most seed.invokers"};
       }
     }
-    s->ccfs.push_back({c["id"], c["trust_domain"], bus, seed});
+    s->ccfs.push_back({c["id"], c["trust_domain"], extra, seed});
   }
   auto is_ccf = [&](const std::string& id) {
     return std::any_of(s->ccfs.begin(), s->ccfs.end(), [&](const CcfSpec& c) { return c.id == id; });
@@ -434,7 +439,9 @@ absl::Status Runner::SetUp() {
         {"ca", {{"certificate", "pki/ca/ca.pem"}, {"private_key", "pki/ca/ca.key"}}},
         {"data_dir", "data"},
         {"peers", peers}};
-    for (const auto& [key, value] : c.spec.bus.items()) config["bus"][key] = value;
+    for (const auto& [section, values] : c.spec.extra.items()) {
+      for (const auto& [key, value] : values.items()) config[section][key] = value;
+    }
     c.config = c.dir + "/ccfd.json";
     RETURN_IF_ERROR(WriteFileAtomic(c.config, config.dump(2)));
   }
