@@ -83,26 +83,75 @@ absl::StatusOr<RemoteSecurityInfo> BusPeerRequests::LookupSecurityInfo(
                             resp.invoker_root_ca_pem(), resp.authorization_info()};
 }
 
-absl::StatusOr<ForwardedToken> BusPeerRequests::ForwardToken(
-    const std::string& ccf_id, const std::string& source, const std::string& scope,
-    const std::string& assertion, const std::string& certificate_pem) {
-  ASSIGN_OR_RETURN(Target target, TargetOf(ccf_id));
-  PeerClient* client = target.client;
+namespace {
+
+fv1::ForwardedTokenRequest ForwardedRequest(const PeerClient& client, const std::string& source,
+                                            const std::string& scope,
+                                            const std::string& assertion,
+                                            const std::string& certificate_pem) {
   fv1::ForwardedTokenRequest req;
-  *req.mutable_header() = client->NewHeader();
+  *req.mutable_header() = client.NewHeader();
   req.set_source_api_invoker_id(source);
   req.set_scope(scope);
   req.set_client_assertion(assertion);
   req.set_client_assertion_type("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
   req.set_invoker_certificate_pem(certificate_pem);
-  fv1::ForwardedTokenResponse resp;
-  grpc::ClientContext ctx;
-  PreparePeerCall(&ctx, absl::Now() + deadline_);
-  grpc::Status s = client->stub()->ForwardTokenRequest(&ctx, req, &resp);
-  target.pass.Done(s);
+  return req;
+}
+
+absl::StatusOr<ForwardedToken> ForwardedAnswer(const std::string& ccf_id, const grpc::Status& s,
+                                               const fv1::ForwardedTokenResponse& resp) {
   if (!s.ok()) return PeerCallError(ccf_id, s);
   return ForwardedToken{resp.access_token(), resp.expires_in(), resp.scope(), resp.error(),
                         resp.error_description()};
+}
+
+}  // namespace
+
+absl::StatusOr<ForwardedToken> BusPeerRequests::ForwardToken(
+    const std::string& ccf_id, const std::string& source, const std::string& scope,
+    const std::string& assertion, const std::string& certificate_pem) {
+  ASSIGN_OR_RETURN(Target target, TargetOf(ccf_id));
+  fv1::ForwardedTokenRequest req =
+      ForwardedRequest(*target.client, source, scope, assertion, certificate_pem);
+  fv1::ForwardedTokenResponse resp;
+  grpc::ClientContext ctx;
+  PreparePeerCall(&ctx, absl::Now() + deadline_);
+  grpc::Status s = target.client->stub()->ForwardTokenRequest(&ctx, req, &resp);
+  target.pass.Done(s);
+  return ForwardedAnswer(ccf_id, s, resp);
+}
+
+void BusPeerRequests::ForwardTokenAsync(
+    const std::string& ccf_id, const std::string& source, const std::string& scope,
+    const std::string& assertion, const std::string& certificate_pem,
+    std::function<void(absl::StatusOr<ForwardedToken>)> done) {
+  absl::StatusOr<Target> target = TargetOf(ccf_id);
+  if (!target.ok()) return done(target.status());
+  auto* async = target->client->stub()->async();
+  if (async == nullptr) {  // a stub without the callback API (a test's)
+    return PeerRequests::ForwardTokenAsync(ccf_id, source, scope, assertion, certificate_pem,
+                                           std::move(done));
+  }
+  // Everything the call needs lives until its callback has run.
+  struct Call {
+    explicit Call(PeerBreaker::Pass p) : pass(std::move(p)) {}
+    grpc::ClientContext ctx;
+    fv1::ForwardedTokenRequest req;
+    fv1::ForwardedTokenResponse resp;
+    PeerBreaker::Pass pass;
+    std::string ccf_id;
+    std::function<void(absl::StatusOr<ForwardedToken>)> done;
+  };
+  auto call = std::make_shared<Call>(std::move(target->pass));
+  call->req = ForwardedRequest(*target->client, source, scope, assertion, certificate_pem);
+  call->ccf_id = ccf_id;
+  call->done = std::move(done);
+  PreparePeerCall(&call->ctx, absl::Now() + deadline_);
+  async->ForwardTokenRequest(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+    call->pass.Done(s);
+    call->done(ForwardedAnswer(call->ccf_id, s, call->resp));
+  });
 }
 
 absl::StatusOr<std::string> BusPeerRequests::FindInvokerHome(const std::string& api_invoker_id) {

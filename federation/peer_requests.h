@@ -13,6 +13,7 @@
 #ifndef CAPIF_FEDERATION_PEER_REQUESTS_H_
 #define CAPIF_FEDERATION_PEER_REQUESTS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -69,6 +70,16 @@ class PeerRequests {
                                                       const std::string& client_assertion,
                                                       const std::string& invoker_certificate_pem) = 0;
 
+  // ForwardToken without holding the caller's thread: `done` is called once with the answer,
+  // possibly on another thread (a gRPC one). This default runs ForwardToken and then `done`.
+  virtual void ForwardTokenAsync(const std::string& ccf_id, const std::string& source_invoker_id,
+                                 const std::string& scope, const std::string& client_assertion,
+                                 const std::string& invoker_certificate_pem,
+                                 std::function<void(absl::StatusOr<ForwardedToken>)> done) {
+    done(ForwardToken(ccf_id, source_invoker_id, scope, client_assertion,
+                      invoker_certificate_pem));
+  }
+
   // Solution #14: the peer CCF that onboarded `api_invoker_id` (one claim among all peers).
   // NotFound when every peer denies it, Unavailable when some could not answer, FailedPrecondition
   // when several claim it.
@@ -105,6 +116,11 @@ class BusPeerRequests final : public PeerRequests {
                                               const std::string& scope,
                                               const std::string& client_assertion,
                                               const std::string& invoker_certificate_pem) override;
+  // Over the gRPC callback API: no thread waits for the peer.
+  void ForwardTokenAsync(const std::string& ccf_id, const std::string& source_invoker_id,
+                         const std::string& scope, const std::string& client_assertion,
+                         const std::string& invoker_certificate_pem,
+                         std::function<void(absl::StatusOr<ForwardedToken>)> done) override;
   absl::Status DeliverNotice(const PeerNoticeDelivery& notice) override;
   absl::StatusOr<std::string> FindInvokerHome(const std::string& api_invoker_id) override;
 

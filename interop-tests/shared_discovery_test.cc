@@ -337,9 +337,29 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   ASSERT_TRUE(token.ok()) << token.status();
   EXPECT_EQ(Introspect(token->token), true);
 
-  // A goes down; the invoker offboards at B meanwhile.
+  // A goes down. A cross-domain token request at B cannot be answered: 503 with Retry-After
+  // (issue 10, problems 6 and 7: an outage, not a refusal), and B's metrics show the failed call.
   ASSERT_EQ(a_->Stop(), 0);
   a_.reset();
+  {
+    auto form = (*invoker)->TokenRequestForm("3gpp#" + aef_id_ + ":location-query", "ccf-a");
+    ASSERT_TRUE(form.ok()) << form.status();
+    HttpsClient::Options o{b_->ca_pem(), (*invoker)->certificate_pem(),
+                           *(*invoker)->key().PrivateKeyPem()};
+    auto client = HttpsClient::Create(o);
+    ASSERT_TRUE(client.ok()) << client.status();
+    auto down = (*client)->Request("POST", (*invoker)->TokenUrl(), *form,
+                                   "application/x-www-form-urlencoded");
+    ASSERT_TRUE(down.ok()) << down.status();
+    EXPECT_EQ(down->status, 503) << down->body;
+    EXPECT_EQ(down->headers["retry-after"], "5") << down->body;
+    auto scraped = RunToCompletion({"/usr/bin/curl", "-sS", b_->metrics_url()}, absl::Seconds(30));
+    ASSERT_TRUE(scraped.ok() && scraped->exit_code == 0);
+    EXPECT_NE(scraped->out.find(R"(capif_bus_client_calls_total{peer="ccf-a",operation="ForwardTokenRequest",status="DEADLINE_EXCEEDED"} 1)"),
+              std::string::npos) << scraped->out;
+    EXPECT_NE(scraped->out.find(R"(capif_peer_answering{peer="ccf-a"} 0)"), std::string::npos)
+        << scraped->out;
+  }
   ASSERT_TRUE((*invoker)->Offboard().ok());
   ASSERT_TRUE(b_->process().WaitForStderr("notices to ccf-a are failing", absl::Seconds(20)).ok())
       << "B should say once that A does not take its notices";

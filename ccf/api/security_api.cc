@@ -653,6 +653,28 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
   return Conflict();
 }
 
+namespace {
+
+// What the invoker gets for the answer of the AEFs' CCF to its forwarded token request.
+absl::StatusOr<RestResponse> ForwardedTokenAnswer(const absl::StatusOr<ForwardedToken>& forwarded) {
+  if (!forwarded.ok()) {
+    return RestError(503, absl::StrCat("the AEFs' CCF did not answer: ",
+                                       forwarded.status().message()));
+  }
+  if (!forwarded->error.empty()) {
+    return AccessTokenErr(TokenError(forwarded->error == "invalid_client" ? 401 : 400,
+                                     forwarded->error, forwarded->error_description));
+  }
+  RestResponse res = RestResponse::Json(200, {{"access_token", forwarded->access_token},
+                                              {"token_type", "Bearer"},
+                                              {"expires_in", forwarded->expires_in},
+                                              {"scope", forwarded->scope}});
+  res.headers.emplace_back("Cache-Control", "no-store");
+  return res;
+}
+
+}  // namespace
+
 absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
   std::string security_id = req.path_params.empty() ? "" : req.path_params[0];
   auto fail = [](const absl::Status& s) -> absl::StatusOr<RestResponse> { return AccessTokenErr(s); };
@@ -739,22 +761,17 @@ absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
     if (config_.remote == nullptr) {
       return fail(TokenError(400, "invalid_scope", "no peer CCFs configured"));
     }
-    auto forwarded = config_.remote->ForwardToken(*remote_ccfs.begin(), client_id, form["scope"],
-                                                  form["client_assertion"], inv->certificate_pem);
-    if (!forwarded.ok()) {
-      return RestError(503, absl::StrCat("the AEFs' CCF did not answer: ",
-                                         forwarded.status().message()));
-    }
-    if (!forwarded->error.empty()) {
-      return fail(TokenError(forwarded->error == "invalid_client" ? 401 : 400, forwarded->error,
-                             forwarded->error_description));
-    }
-    RestResponse res = RestResponse::Json(200, {{"access_token", forwarded->access_token},
-                                                {"token_type", "Bearer"},
-                                                {"expires_in", forwarded->expires_in},
-                                                {"scope", forwarded->scope}});
-    res.headers.emplace_back("Cache-Control", "no-store");
-    return res;
+    // The answer waits for the peer without holding a worker (the server's deferred answer).
+    PeerRequests* remote = config_.remote;
+    return RestResponse::Deferred(
+        [remote, peer, client_id, scope = form["scope"], assertion = form["client_assertion"],
+         certificate = inv->certificate_pem](RestResponder done) {
+          remote->ForwardTokenAsync(
+              peer, client_id, scope, assertion, certificate,
+              [done](absl::StatusOr<ForwardedToken> forwarded) {
+                done(ForwardedTokenAnswer(forwarded));
+              });
+        });
   }
   auto audience = AuthorizeScope(*scope, [&](const std::string& aef_id) {
     std::vector<std::string> api_ids;
