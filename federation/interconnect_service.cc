@@ -3,11 +3,14 @@
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
+#include "common/worker_pool.h"
 #include "common/utf8.h"
 #include "federation/grpc_status.h"
 
@@ -92,6 +95,23 @@ class Admitted {
   PeerCallLimits* limits_;
 };
 
+// Finishes a reactor exactly once: with the status given, or UNAVAILABLE if dropped unfinished
+// (a job the writers' pool never ran because it shut down).
+class FinishOnce {
+ public:
+  explicit FinishOnce(grpc::ServerUnaryReactor* reactor) : reactor_(reactor) {}
+  ~FinishOnce() {
+    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down; retry later"));
+  }
+  void Finish(const grpc::Status& status) {
+    if (!done_.exchange(true)) reactor_->Finish(status);
+  }
+
+ private:
+  grpc::ServerUnaryReactor* reactor_;
+  std::atomic<bool> done_{false};
+};
+
 class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService {
  public:
   InterconnectServiceImpl(const BusIdentity& self, std::shared_ptr<const PeerDirectory> peers,
@@ -102,7 +122,8 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
         trust_domain_(self.trust_domain.value()),
         bundle_sequence_(self.bundle_sequence),
         refresh_hint_seconds_(self.bundle_refresh_hint_seconds),
-        peers_(std::move(peers)) {
+        peers_(std::move(peers)),
+        writers_(std::max(1, options.writer_threads), kMaxQueuedWrites) {
     for (const X509Cert& root : self.own_trust_bundle.roots()) {
       auto pem = root.ToPem();
       if (pem.ok()) root_pems_.push_back(*pem);
@@ -333,31 +354,47 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
                                    "and invoker_certificate_pem are required"));
       return reactor;
     }
+    // Issuing waits for the assertion's jti to be durable (an fsync shared by the calls that
+    // wait together): on the writers' pool, so the gRPC threads stay free and more calls share
+    // one commit.
+    auto admitted = std::make_shared<Admitted>(*std::move(peer));
+    auto finish = std::make_shared<FinishOnce>(reactor);
+    bool taken = writers_.TrySubmit([this, admitted, finish, caller, req, resp] {
+      finish->Finish(IssueForwardedToken(**admitted, caller, *req, resp));
+      return std::function<void()>();
+    });
+    if (!taken) {
+      finish->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "busy; retry later"));
+    }
+    return reactor;
+  }
+
+  grpc::Status IssueForwardedToken(const Peer& peer, const std::string& caller,
+                                   const fv1::ForwardedTokenRequest& req,
+                                   fv1::ForwardedTokenResponse* resp) {
     ForwardedToken token{"", 0, "", "invalid_client", "no token service here"};
     if (local_ != nullptr) {
-      auto t = local_->ForwardToken(**peer, req->source_api_invoker_id(), req->scope(),
-                                    req->client_assertion(), req->invoker_certificate_pem());
+      auto t = local_->ForwardToken(peer, req.source_api_invoker_id(), req.scope(),
+                                    req.client_assertion(), req.invoker_certificate_pem());
       if (!t.ok()) {
         LogError("bus", absl::StrCat("forwarded token: ", t.status().ToString()));
-        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "temporarily unavailable"));
-        return reactor;
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "temporarily unavailable");
       }
       token = *std::move(t);
     }
     if (options_.audit != nullptr) {
-      options_.audit->Record({caller, "FORWARD_TOKEN_REQUEST", req->header().request_id(),
-                              req->source_api_invoker_id(), "", token.error.empty(),
+      options_.audit->Record({caller, "FORWARD_TOKEN_REQUEST", req.header().request_id(),
+                              req.source_api_invoker_id(), "", token.error.empty(),
                               token.error.empty() ? "" : token.error + ": " + token.error_description});
     }
-    FillHeader(req->header(), resp->mutable_header());
+    FillHeader(req.header(), resp->mutable_header());
     resp->set_access_token(token.access_token);
     resp->set_token_type(token.error.empty() ? "Bearer" : "");
     resp->set_expires_in(static_cast<uint32_t>(token.expires_in));
     resp->set_scope(token.scope);
     resp->set_error(token.error);
     resp->set_error_description(token.error_description);
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
+    return grpc::Status::OK;
   }
   grpc::ServerUnaryReactor* NotifyOffboarding(grpc::CallbackServerContext* ctx,
                                               const fv1::OffboardingNotice* req,
@@ -524,6 +561,10 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   const uint32_t refresh_hint_seconds_;
   std::vector<std::string> root_pems_;
   const std::shared_ptr<const PeerDirectory> peers_;
+  // Handlers that wait on durable writes run here (ForwardTokenRequest); the per-peer call
+  // limits bound what waits.
+  static constexpr size_t kMaxQueuedWrites = 4096;
+  WorkerPool writers_;
 };
 
 }  // namespace

@@ -15,8 +15,10 @@
 //
 // Calls beyond InterconnectOptions::call_limits are RESOURCE_EXHAUSTED before any work.
 //
-// Callback API; handlers do only short local work (SQLite reads, one signature) and never call
-// other CCFs, so a slow peer cannot tie up the bus threads. Thread-safe.
+// Callback API; handlers never call other CCFs, so a slow peer cannot tie up the bus threads.
+// Most do only short local work (SQLite reads) on the gRPC threads; ForwardTokenRequest, which
+// waits for its assertion's jti to be on disk, runs on a pool of InterconnectOptions::
+// writer_threads. Thread-safe.
 #ifndef CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
 #define CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
 
@@ -79,6 +81,8 @@ struct InterconnectOptions {
   absl::Duration not_owned_ttl = absl::Minutes(1);
   // Calls in flight per peer; null: not limited.
   std::shared_ptr<PeerCallLimits> call_limits;
+  // Threads for handlers that wait on a durable write (forwarded tokens: the jti).
+  int writer_threads = 8;
 };
 
 // `local` may be null (no northbound): nobody is owned, nothing is shared, the JWKS is empty.

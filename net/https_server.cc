@@ -33,6 +33,7 @@
 #include "common/evp_key.h"
 #include "common/log.h"
 #include "common/utf8.h"
+#include "common/worker_pool.h"
 
 namespace capif {
 namespace {
@@ -196,73 +197,6 @@ std::string MediaType(absl::string_view content_type) {
   absl::StripAsciiWhitespace(&media);
   return media;
 }
-
-// A fixed number of threads running queued jobs; at most threads + max_queued jobs are accepted
-// at a time (running or waiting). A job returns what to do once its slot is free again (e.g.
-// send the answer), so a client that has its answer never finds the slot still taken.
-// Thread-safe.
-class WorkerPool {
- public:
-  using Job = std::function<std::function<void()>()>;
-
-  WorkerPool(int threads, size_t max_queued)
-      : capacity_(static_cast<size_t>(threads) + max_queued) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
-  }
-  ~WorkerPool() { Shutdown(); }
-
-  // False when the pool is full or shutting down: the job was not taken.
-  bool TrySubmit(Job job) {
-    absl::MutexLock lock(&mu_);
-    if (stopping_ || queue_.size() + running_ >= capacity_) return false;
-    queue_.push_back(std::move(job));
-    return true;
-  }
-
-  // Waits for running jobs; queued ones are dropped. Idempotent.
-  void Shutdown() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-    }
-    for (std::thread& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-    std::deque<Job> dropped;
-    absl::MutexLock lock(&mu_);
-    dropped.swap(queue_);
-  }
-
- private:
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
-
-  void Run() {
-    for (;;) {
-      Job job;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &WorkerPool::HasWork));
-        if (stopping_) return;
-        job = std::move(queue_.front());
-        queue_.pop_front();
-        ++running_;
-      }
-      std::function<void()> then = job();  // jobs catch their own exceptions
-      {
-        absl::MutexLock lock(&mu_);
-        --running_;
-      }
-      if (then) then();
-    }
-  }
-
-  const size_t capacity_;
-  absl::Mutex mu_;
-  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
-  size_t running_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
-};
 
 struct Counters {
   std::atomic<uint64_t> open_connections{0};
