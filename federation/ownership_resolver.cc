@@ -34,8 +34,7 @@ OwnershipResolver::OwnershipResolver(std::vector<std::pair<CcfId, PeerClient*>> 
     : peers_(std::move(peers)),
       clock_(clock),
       options_(options),
-      tokens_(std::max(1.0, options.fanouts_per_second)),
-      refilled_(clock.Now()) {}
+      fanouts_(options.fanouts_per_second, clock.Now()) {}
 
 int64_t OwnershipResolver::queries_sent() const { return queries_sent_->load(); }
 
@@ -81,11 +80,7 @@ absl::StatusOr<CcfId> OwnershipResolver::Resolve(const ApiInvokerId& invoker) {
     if (f != flights_.end()) {
       flight = f->second;
     } else {
-      double burst = std::max(1.0, options_.fanouts_per_second);
-      tokens_ = std::min(burst, tokens_ + absl::ToDoubleSeconds(now - refilled_) *
-                                              options_.fanouts_per_second);
-      refilled_ = now;
-      if (tokens_ < 1) {
+      if (!fanouts_.TryTake(now)) {
         if (!refusing_) {
           refusing_ = true;
           LogWarning("bus", absl::StrCat("more than ", options_.fanouts_per_second,
@@ -97,7 +92,6 @@ absl::StatusOr<CcfId> OwnershipResolver::Resolve(const ApiInvokerId& invoker) {
         refusing_ = false;
         LogInfo("bus", "ownership fan-outs below their rate limit again");
       }
-      tokens_ -= 1;
       flight = std::make_shared<Flight>();
       flights_[invoker.value()] = flight;
       leader = true;

@@ -35,6 +35,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/token_bucket.h"
 #include "common/ids.h"
 #include "federation/peer_client.h"
 
@@ -85,8 +86,7 @@ class OwnershipResolver {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, CacheEntry> cache_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
-  double tokens_ ABSL_GUARDED_BY(mu_);
-  absl::Time refilled_ ABSL_GUARDED_BY(mu_);
+  TokenBucket fanouts_ ABSL_GUARDED_BY(mu_);
   bool refusing_ ABSL_GUARDED_BY(mu_) = false;
   bool cache_full_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<std::atomic<int64_t>> queries_sent_ =

@@ -14,8 +14,7 @@ SecurityInfoCache::SecurityInfoCache(Fetch fetch, const Clock& clock, Options op
     : fetch_(std::move(fetch)),
       clock_(clock),
       options_(options),
-      tokens_(std::max(1.0, options.fetches_per_second)),
-      refilled_(clock.Now()) {
+      fetch_rate_(options.fetches_per_second, clock.Now()) {
   for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -43,10 +42,6 @@ bool SecurityInfoCache::StartLocked(const std::string& id, std::function<void()>
     return true;
   }
   absl::Time now = clock_.Now();
-  double burst = std::max(1.0, options_.fetches_per_second);
-  tokens_ = std::min(burst, tokens_ + absl::ToDoubleSeconds(now - refilled_) *
-                                          options_.fetches_per_second);
-  refilled_ = now;
   if (it == entries_.end() && entries_.size() >= options_.max_entries) {
     absl::erase_if(entries_, [now](const auto& e) { return !e.second.pending && now >= e.second.until; });
   }
@@ -57,7 +52,7 @@ bool SecurityInfoCache::StartLocked(const std::string& id, std::function<void()>
     why = "too many invokers cached";
   } else if (queue_.size() >= options_.max_pending) {
     why = "too many requests to the CCF waiting";
-  } else if (tokens_ < 1) {
+  } else if (!fetch_rate_.TryTake(now)) {  // takes one only when nothing else refuses
     why = "too many unknown invokers at once";
   }
   if (why != nullptr) {
@@ -72,7 +67,6 @@ bool SecurityInfoCache::StartLocked(const std::string& id, std::function<void()>
     refusing_ = false;
     LogInfo("aef", "asking the CCF about new invokers again");
   }
-  tokens_ -= 1;
   Entry& entry = entries_[id];
   entry.pending = true;
   entry.forgotten = false;

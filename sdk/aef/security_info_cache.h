@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/token_bucket.h"
 
 namespace capif {
 
@@ -100,8 +101,7 @@ class SecurityInfoCache {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
-  double tokens_ ABSL_GUARDED_BY(mu_);
-  absl::Time refilled_ ABSL_GUARDED_BY(mu_);
+  TokenBucket fetch_rate_ ABSL_GUARDED_BY(mu_);
   bool refusing_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t fetches_ ABSL_GUARDED_BY(mu_) = 0;
