@@ -330,37 +330,39 @@ absl::StatusOr<std::vector<SqlRow>> SqliteDatabase::Query(absl::string_view sql,
   return Run(db_, statements_.get(), sql, params);
 }
 
+namespace {
+
+// `begin`, then `body`, then COMMIT on one connection (the caller holds it); ROLLBACK on error.
+// `tx` runs on `db` with `statements`.
+absl::Status InTransaction(sqlite3* db, StatementCache* statements, absl::string_view begin,
+                           const std::function<absl::Status(SqliteDatabase::Tx&)>& body,
+                           SqliteDatabase::Tx& tx) {
+  absl::Status s = Run(db, statements, begin, {}).status();
+  if (!s.ok()) return s;
+  s = body(tx);
+  if (s.ok()) s = Run(db, statements, "COMMIT", {}).status();
+  if (!s.ok()) Exec(db, "ROLLBACK").IgnoreError();
+  return s;
+}
+
+}  // namespace
+
 absl::Status SqliteDatabase::ReadTransaction(const std::function<absl::Status(Tx&)>& body) {
   BorrowedReader reader(this);
   if (reader.get() == nullptr) {
     absl::MutexLock lock(&mu_);
-    absl::Status s = Run(db_, statements_.get(), "BEGIN", {}).status();
-    if (!s.ok()) return s;
     Tx tx(db_, statements_.get());
-    s = body(tx);
-    if (s.ok()) s = Run(db_, statements_.get(), "COMMIT", {}).status();
-    if (!s.ok()) Exec(db_, "ROLLBACK").IgnoreError();
-    return s;
+    return InTransaction(db_, statements_.get(), "BEGIN", body, tx);
   }
   Reader* r = reader.get();
-  absl::Status s = Run(r->db, r->statements.get(), "BEGIN", {}).status();
-  if (!s.ok()) return s;
   Tx tx(r->db, r->statements.get());
-  s = body(tx);
-  if (s.ok()) s = Run(r->db, r->statements.get(), "COMMIT", {}).status();
-  if (!s.ok()) Exec(r->db, "ROLLBACK").IgnoreError();
-  return s;
+  return InTransaction(r->db, r->statements.get(), "BEGIN", body, tx);
 }
 
 absl::Status SqliteDatabase::Transaction(const std::function<absl::Status(Tx&)>& body) {
   absl::MutexLock lock(&mu_);
-  absl::Status s = Run(db_, statements_.get(), "BEGIN IMMEDIATE", {}).status();
-  if (!s.ok()) return s;
   Tx tx(db_, statements_.get());
-  s = body(tx);
-  if (s.ok()) s = Run(db_, statements_.get(), "COMMIT", {}).status();
-  if (!s.ok()) Exec(db_, "ROLLBACK").IgnoreError();
-  return s;
+  return InTransaction(db_, statements_.get(), "BEGIN IMMEDIATE", body, tx);
 }
 
 std::string SqlText(const SqlValue& v) {

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "federation/bus_credentials.h"
+#include "federation/grpc_status.h"
 #include "federation/interconnect_service.h"
 
 namespace capif {
@@ -91,10 +92,8 @@ class CallMetricsInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      absl::string_view method(info_->method() != nullptr ? info_->method() : "");
-      std::string operation(method.substr(method.rfind('/') + 1));
-      if (operation.empty()) operation = "unknown";
-      metrics_->Record({PeerLabel(), operation, StatusName(methods->GetSendStatus().error_code())},
+      metrics_->Record({PeerLabel(), OperationOfMethod(info_->method()),
+                        StatusCodeName(methods->GetSendStatus().error_code())},
                        absl::Now() - started_);
     }
     methods->Proceed();
@@ -105,9 +104,6 @@ class CallMetricsInterceptor final : public grpc::experimental::Interceptor {
     auto id = SpiffeId::Parse(AuthenticatedIdentity(info_->server_context()));
     const Peer* peer = id.ok() ? peers_->FindByIdentity(*id) : nullptr;
     return peer != nullptr ? peer->ccf_id.value() : "unknown";
-  }
-  static std::string StatusName(grpc::StatusCode code) {
-    return std::string(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
   }
 
   grpc::experimental::ServerRpcInfo* info_;

@@ -5,6 +5,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include <string>
+
 #include "absl/status/status.h"
 
 namespace capif {
@@ -17,6 +19,19 @@ inline grpc::Status ToGrpcStatus(const absl::Status& s) {
 inline absl::Status FromGrpcStatus(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+// The RPC's name from its full method path ("/capif.federation.v1.Interconnect/Hello" ->
+// "Hello"); "unknown" when there is none. For metrics labels.
+inline std::string OperationOfMethod(const char* method) {
+  std::string path(method != nullptr ? method : "");
+  std::string name = path.substr(path.rfind('/') + 1);
+  return name.empty() ? "unknown" : name;
+}
+
+// A gRPC code's name ("DEADLINE_EXCEEDED"), for metrics labels.
+inline std::string StatusCodeName(grpc::StatusCode code) {
+  return std::string(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
 }
 
 }  // namespace capif

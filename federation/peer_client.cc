@@ -51,13 +51,10 @@ class ClientCallMetrics final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
-      absl::string_view method(info_->method() != nullptr ? info_->method() : "");
-      std::string operation(method.substr(method.rfind('/') + 1));
-      if (operation.empty()) operation = "unknown";
       grpc::Status* status = methods->GetRecvStatus();
-      auto code = static_cast<absl::StatusCode>(status != nullptr ? status->error_code()
-                                                                  : grpc::StatusCode::UNKNOWN);
-      metrics_->Record({*peer_, operation, std::string(absl::StatusCodeToString(code))},
+      metrics_->Record({*peer_, OperationOfMethod(info_->method()),
+                        StatusCodeName(status != nullptr ? status->error_code()
+                                                         : grpc::StatusCode::UNKNOWN)},
                        absl::Now() - started_);
     }
     methods->Proceed();
