@@ -312,6 +312,14 @@ class Runner {
     }
     return nullptr;
   }
+  // Client options of `aef` calling its CCF (its certificate, that CCF's roots).
+  absl::Status AsAef(const AefRun& aef, HttpsClient::Options& o) {
+    ASSIGN_OR_RETURN(o.client_cert_pem, ReadFile(aef.dir + "/aef.pem"));
+    ASSIGN_OR_RETURN(std::string key, ReadFile(aef.dir + "/aef.key"));
+    o.client_key_pem = SecretBytes(key);
+    o.ca_pem = Ccf(aef.spec.ccf).ca_pem;
+    return absl::OkStatus();
+  }
   // How many peers CCF `id` has.
   size_t Peers(const std::string& id) const {
     return std::count_if(spec_.peerings.begin(), spec_.peerings.end(),
@@ -539,10 +547,7 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
     r->what = absl::StrCat(inv.spec.name, " discovers at ", home.spec.id);
   } else if (flow == "aef_get") {
     CcfRun& at = Ccf(aef->spec.ccf);
-    ASSIGN_OR_RETURN(o.client_cert_pem, ReadFile(aef->dir + "/aef.pem"));
-    ASSIGN_OR_RETURN(std::string key, ReadFile(aef->dir + "/aef.key"));
-    o.client_key_pem = SecretBytes(key);
-    o.ca_pem = at.ca_pem;
+    RETURN_IF_ERROR(AsAef(*aef, o));
     url = absl::StrCat(at.api_root, "/capif-security/v1/trustedInvokers/",
                        inv.sdk->api_invoker_id(),
                        "?authenticationInfo=true&authorizationInfo=true");
@@ -551,10 +556,7 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
     // An invoker nobody onboarded, a new one each request: the AEF's CCF has no grant and no
     // cached answer, so it asks every peer who owns it (#14), all deny, and it answers 404.
     CcfRun& at = Ccf(aef->spec.ccf);
-    ASSIGN_OR_RETURN(o.client_cert_pem, ReadFile(aef->dir + "/aef.pem"));
-    ASSIGN_OR_RETURN(std::string key, ReadFile(aef->dir + "/aef.key"));
-    o.client_key_pem = SecretBytes(key);
-    o.ca_pem = at.ca_pem;
+    RETURN_IF_ERROR(AsAef(*aef, o));
     url = absl::StrCat(at.api_root, "/capif-security/v1/trustedInvokers/");
     r->what = absl::StrCat(aef->spec.name, " asks ", at.spec.id, " about invokers nobody has (",
                            Peers(at.spec.id), " peers asked each time)");
