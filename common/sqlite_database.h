@@ -81,6 +81,8 @@ class SqliteDatabase {
   absl::Status Execute(absl::string_view sql, const std::vector<SqlValue>& params = {});
   // On a read connection (file databases): sees every committed write, never waits for a
   // transaction in progress or its fsync. Writing through it fails (the connection is read-only).
+  // Not for use inside a Transaction() body: it would not see that transaction's writes (and a
+  // ":memory:" database, which has no readers, would deadlock).
   absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
                                             const std::vector<SqlValue>& params = {});
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT on the write connection; rolls back if it returns

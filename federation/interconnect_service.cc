@@ -77,7 +77,8 @@ std::string AuthenticatedIdentity(const grpc::ServerContextBase* ctx) {
 namespace {
 
 // One call past Authorize: the authorized peer, and its place among that peer's calls in flight,
-// given back when the handler returns (handlers finish their reactor before returning).
+// given back when the handler returns (handlers finish their reactor before returning), or, for
+// work moved to the writers' pool, just before that work finishes the reactor.
 class Admitted {
  public:
   Admitted(const Peer* peer, PeerCallLimits* limits) : peer_(peer), limits_(limits) {}
@@ -359,8 +360,14 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     // one commit.
     auto admitted = std::make_shared<Admitted>(*std::move(peer));
     auto finish = std::make_shared<FinishOnce>(reactor);
-    bool taken = writers_.TrySubmit([this, admitted, finish, caller, req, resp] {
-      finish->Finish(IssueForwardedToken(**admitted, caller, *req, resp));
+    bool taken = writers_.TrySubmit([this, admitted = std::move(admitted), finish, caller, ctx, req,
+                                     resp]() mutable {
+      // A caller that gave up while this waited gets nothing: no jti spent, no token minted.
+      grpc::Status status = ctx->IsCancelled()
+                                ? grpc::Status(grpc::StatusCode::CANCELLED, "the caller gave up")
+                                : IssueForwardedToken(**admitted, caller, *req, resp);
+      admitted.reset();  // the peer's slot is free before it hears the answer
+      finish->Finish(status);
       return std::function<void()>();
     });
     if (!taken) {
@@ -563,7 +570,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
   const std::shared_ptr<const PeerDirectory> peers_;
   // Handlers that wait on durable writes run here (ForwardTokenRequest); the per-peer call
   // limits bound what waits.
-  static constexpr size_t kMaxQueuedWrites = 4096;
+  static constexpr size_t kMaxQueuedWrites = 256;
   WorkerPool writers_;
 };
 

@@ -18,7 +18,9 @@
 // Callback API; handlers never call other CCFs, so a slow peer cannot tie up the bus threads.
 // Most do only short local work (SQLite reads) on the gRPC threads; ForwardTokenRequest, which
 // waits for its assertion's jti to be on disk, runs on a pool of InterconnectOptions::
-// writer_threads. Thread-safe.
+// writer_threads with at most 256 calls waiting (beyond: RESOURCE_EXHAUSTED "busy", which the
+// caller treats as an outage); a call whose caller gave up meanwhile is CANCELLED unworked.
+// Thread-safe.
 #ifndef CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
 #define CAPIF_FEDERATION_INTERCONNECT_SERVICE_H_
 

@@ -6,7 +6,8 @@
 // "not answering": one call at a time still goes to it (the probe, which costs its caller at most
 // the deadline), and every other call is refused at once with Unavailable, which the northbound
 // answers as 503 with Retry-After. The first answer (any status the peer itself sent, OK or not)
-// makes it answering again. Each change is logged once; refusals are counted, not logged.
+// makes it answering again. A peer that itself answers UNAVAILABLE (its own trouble, or shutting
+// down) counts as not answering too: one call at a time is the right load for it then. Each change is logged once; refusals are counted, not logged.
 //
 //   PeerBreaker breaker("ccf-a");
 //   ASSIGN_OR_RETURN(PeerBreaker::Pass pass, breaker.Admit());

@@ -69,11 +69,18 @@ TEST(PeerBreakerTest, APassDroppedWithoutAStatusCountsAsNoAnswer) {
 
 TEST(PeerBreakerTest, AMovedPassReportsOnce) {
   PeerBreaker breaker("ccf-a");
-  auto pass = breaker.Admit();
-  ASSERT_TRUE(pass.ok());
-  PeerBreaker::Pass moved(std::move(*pass));
-  moved.Done(grpc::Status::OK);
-  EXPECT_TRUE(breaker.stats().answering);  // the moved-from pass reported nothing on destruction
+  breaker.Admit()->Done(kDeadline);  // not answering: the next pass is the probe
+  {
+    auto pass = breaker.Admit();
+    ASSERT_TRUE(pass.ok());
+    ASSERT_TRUE(pass->probe());
+    PeerBreaker::Pass moved(std::move(*pass));
+    moved.Done(grpc::Status::OK);
+  }  // the moved-from pass is destroyed here: it must not report "no answer" after the OK
+  EXPECT_TRUE(breaker.stats().answering);
+  auto next = breaker.Admit();
+  ASSERT_TRUE(next.ok());
+  EXPECT_FALSE(next->probe());
 }
 
 }  // namespace

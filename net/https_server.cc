@@ -317,6 +317,15 @@ class HttpsServer::Impl {
       if (t.joinable()) t.join();
     }
     if (pool_) pool_->Shutdown();
+    // No new deferred answer can start now; those outstanding must be given (or dropped) before
+    // the loop they post to goes away.
+    {
+      absl::MutexLock lock(&deferred_mu_);
+      if (!deferred_mu_.AwaitWithTimeout(absl::Condition(&NoDeferred, &deferred_live_),
+                                         absl::Seconds(5))) {
+        LogWarning(kLog, absl::StrCat(deferred_live_, " deferred answers still outstanding at stop"));
+      }
+    }
     // Destroying the loop destroys every pending operation, and with them the connections.
     backoff_.reset();
     acceptor_.reset();
@@ -341,6 +350,15 @@ class HttpsServer::Impl {
 
   const Options& options() const { return options_; }
   asio::ssl::context& ssl() { return ssl_; }
+  // Deferred answers not given yet (Connection::Responder).
+  void DeferredBegin() {
+    absl::MutexLock lock(&deferred_mu_);
+    ++deferred_live_;
+  }
+  void DeferredEnd() {
+    absl::MutexLock lock(&deferred_mu_);
+    --deferred_live_;
+  }
   Counters& counters() { return counters_; }
   WorkerPool& pool() { return *pool_; }
 
@@ -411,6 +429,9 @@ class HttpsServer::Impl {
   asio::ssl::context ssl_;  // outlives every connection (declared before the loop)
   std::vector<RouteEntry> routes_;
   std::optional<asio::io_context> ioc_;
+  static bool NoDeferred(int* live) { return *live == 0; }
+  absl::Mutex deferred_mu_;
+  int deferred_live_ ABSL_GUARDED_BY(deferred_mu_) = 0;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<asio::steady_timer> backoff_;
   bool accept_failing_ = false;  // on the acceptor's strand
@@ -631,9 +652,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // connection's executor); later calls are ignored; dropped uncalled, it answers 500.
   RestResponder Responder() {
     struct Once {
-      explicit Once(std::shared_ptr<Connection> c) : conn(std::move(c)) {}
+      explicit Once(std::shared_ptr<Connection> c) : conn(std::move(c)), server(conn->server_) {
+        server->DeferredBegin();
+      }
       ~Once() {
         if (!done.load()) Answer(ProblemReply(absl::InternalError("a deferred answer was dropped")));
+        conn.reset();  // released before the server may stop
+        server->DeferredEnd();
       }
       void Answer(Reply reply) {
         if (done.exchange(true)) return;
@@ -642,6 +667,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                    [c, reply = std::move(reply)]() mutable { c->Respond(std::move(reply)); });
       }
       std::shared_ptr<Connection> conn;
+      HttpsServer::Impl* server;
       std::atomic<bool> done{false};
     };
     auto once = std::make_shared<Once>(shared_from_this());

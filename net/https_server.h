@@ -24,7 +24,9 @@
 //     any Transfer-Encoding other than chunked: 501;
 //   - one request at a time per connection (no pipelining concurrency); handler work in flight
 //     in total: worker_threads running plus max_queued_requests waiting; beyond that the answer
-//     is 503 with Retry-After (Stats::overloaded_requests), never an unbounded queue.
+//     is 503 with Retry-After (Stats::overloaded_requests), never an unbounded queue. A deferred
+//     answer (RestResponse::Deferred, waiting for a peer) holds no worker; those are bounded by
+//     the connections (one request at a time each) and end when the deferred code answers.
 // Keep-alive has no request-count cap. TCP_NODELAY on every accepted socket. An accept error
 // (EMFILE, ENFILE, ...) pauses accepting for accept_backoff and resumes.
 //
@@ -40,7 +42,8 @@
 //   RETURN_IF_ERROR(server->Start());
 //
 // Route() before Start(); after Start() the server is thread-safe. Handlers run concurrently
-// on the worker threads. Stop() waits for running handlers to return.
+// on the worker threads. Stop() waits for running handlers to return, and for deferred answers
+// still outstanding to be given (up to 5 s), so none arrives at a destroyed server.
 #ifndef CAPIF_NET_HTTPS_SERVER_H_
 #define CAPIF_NET_HTTPS_SERVER_H_
 

@@ -18,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -44,8 +46,10 @@ Credential Issue(const CertificateAuthority& ca, const std::string& uri) {
 // forever.
 class RawClient {
  public:
-  explicit RawClient(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  explicit RawClient(int port) : RawClient(port, socket(AF_INET, SOCK_STREAM, 0)) {}
+  // Over a socket made beforehand (when descriptors are about to run out).
+  RawClient(int port, int fd) {
+    fd_ = fd;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -521,12 +525,13 @@ TEST_F(HttpsServerLimitsTest, AcceptResumesAfterFileDescriptorExhaustion) {
   rlimit low = saved;
   low.rlim_cur = static_cast<rlim_t>(highest + 16);
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  // The client's socket is made first: no other thread can take its descriptor.
+  int client_socket = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(client_socket, 0);
   std::vector<int> filler;
   for (int fd; (fd = dup(0)) >= 0;) filler.push_back(fd);
   ASSERT_FALSE(filler.empty());
-  close(filler.back());  // one for the client's socket
-  filler.pop_back();
-  auto client = std::make_unique<RawClient>(server_->port());
+  auto client = std::make_unique<RawClient>(server_->port(), client_socket);
   bool failed = Eventually([&] { return server_->stats().accept_errors >= 1; });
   for (int fd : filler) close(fd);
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
@@ -579,6 +584,7 @@ class HttpsServerOverloadTest : public HttpsServerTest {
                          if (drop) return;  // never answers: the server must still answer
                          deferred_thread_ = std::thread([this, done] {
                            release_.WaitForNotificationWithTimeout(absl::Seconds(20));
+                           answered_ = true;
                            done(RestResponse::Json(200, {{"deferred", true}}));
                          });
                        });
@@ -594,7 +600,32 @@ class HttpsServerOverloadTest : public HttpsServerTest {
   absl::Notification entered_, release_;
   std::unique_ptr<HttpsServer> blocking_;
   std::thread blocked_, deferred_thread_;
+  std::atomic<bool> answered_{false};
 };
+
+// A deferred answer still outstanding at Stop(): Stop waits for it, so it never reaches a
+// destroyed server (ASan would see that).
+TEST_F(HttpsServerOverloadTest, StopWaitsForOutstandingDeferredAnswers) {
+  RawClient waiting(blocking_->port());
+  ASSERT_TRUE(waiting.Handshake());
+  ASSERT_TRUE(waiting.Send("GET /deferred/later HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // The request is being deferred once another request on the only worker gets through.
+  RawClient other(blocking_->port());
+  ASSERT_TRUE(other.Handshake());
+  ASSERT_TRUE(other.Send("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(StatusOf(other.ReadResponse()), 200);
+  absl::Notification stopping;
+  bool answered_when_stopped = false;
+  std::thread stopper([&] {
+    stopping.Notify();
+    blocking_->Stop();
+    answered_when_stopped = answered_.load();
+  });
+  stopping.WaitForNotification();
+  release_.Notify();
+  stopper.join();
+  EXPECT_TRUE(answered_when_stopped);
+}
 
 // Issue 10: a request waiting for a peer holds no worker: with one worker, other requests are
 // served meanwhile; the deferred answer arrives when it is ready; one never given is a 500.

@@ -1,12 +1,17 @@
 #include "ccf/daemon/ccf_daemon.h"
 
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "ccf/daemon/ccf_config.h"
@@ -24,6 +29,40 @@
 #include "ccf/daemon/admin_service.h"
 
 namespace capif {
+
+namespace {
+
+// A socket bound (not listening) to `host:port` when the port is fixed, so that no port-0 bind
+// of this process takes it meanwhile; -1 for port 0 or when it cannot be bound (the bus then
+// reports the real error itself).
+int HoldPort(const std::string& host_port) {
+  size_t colon = host_port.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(host_port.substr(colon + 1), &port) ||
+      port <= 0 || port > 65535) {
+    return -1;
+  }
+  std::string host = host_port.substr(0, colon);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (host.empty() || host == "0.0.0.0") {
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  } else if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    return -1;  // a name or IPv6: not held
+  }
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
 namespace {
 
 constexpr char kUsage[] = "usage: ccfd --config FILE [--check-config]\n";
@@ -107,6 +146,10 @@ int RunCcfd(int argc, char** argv) {
   peer_options.ownership_fanouts_per_second = config->ownership_fanouts_per_second;
   BusPeerRequests shared_apis(peer_handles, peer_options);
 
+  // A fixed bus port is held until the bus listens on it: the northbound (or metrics) on port 0
+  // binds first, and the kernel could otherwise hand it that very port (seen after restarts).
+  int bus_port_hold = HoldPort(config->listen_address);
+
   std::unique_ptr<Northbound> northbound;
   if (config->northbound) {
     auto nb = Northbound::Start(*config, Clock::Real(), &shared_apis);
@@ -189,6 +232,7 @@ int RunCcfd(int argc, char** argv) {
     }
     audit = *std::move(opened);
   }
+  if (bus_port_hold >= 0) close(bus_port_hold);
   auto server = BusServer::Start(self, *directory, config->listen_address, Clock::Real(),
                                  northbound ? northbound->local_state() : nullptr, audit.get(),
                                  config->bus_server);

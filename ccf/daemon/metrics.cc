@@ -188,7 +188,7 @@ std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
                                      prometheus::MetricType::Counter, {}};
     for (const SharedApiCache::PeerStatus& p : traffic_.shared_apis()) {
       if (p.fetched) Add(age, absl::ToDoubleSeconds(p.age), {{"peer", p.peer}});
-      Add(ok, p.failing ? 0 : 1, {{"peer", p.peer}});
+      Add(ok, p.fetched && !p.failing ? 1 : 0, {{"peer", p.peer}});
       AddCounter(stale, static_cast<double>(p.stale_answers), {{"peer", p.peer}});
       AddCounter(missing, static_cast<double>(p.missing_answers), {{"peer", p.peer}});
     }
