@@ -107,7 +107,12 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
         notices.push_back(AefRevokeNotice(NewRequestId(), aef_id, api_invoker_id, {d.api_id},
                                           config_.clock->Now()));
       }
-      RETURN_IF_ERROR(config_.grants->Put(grant, notices));
+      absl::Status put = config_.grants->Put(grant, notices);
+      if (absl::IsFailedPrecondition(put)) {  // the offboarding arrived meanwhile
+        return absl::PermissionDeniedError(absl::StrCat(
+            peer.ccf_id.value(), " announced that invoker ", api_invoker_id, " was offboarded"));
+      }
+      RETURN_IF_ERROR(put);
       if (!notices.empty() && hooks_.enqueued) hooks_.enqueued();
     }
     out.push_back(std::move(d));

@@ -39,6 +39,14 @@ absl::Status DeleteGrantIn(SqliteDatabase::Tx& tx, const RemoteGrant& g) {
 absl::Status SqliteRemoteGrants::Put(const RemoteGrant& g,
                                      const std::vector<OutboundNotice>& notices) {
   return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+    // Checked in the same transaction: an offboarding notice applied meanwhile wins.
+    ASSIGN_OR_RETURN(std::vector<SqlRow> gone,
+                     tx.Query("SELECT 1 FROM offboarded_invokers WHERE home_ccf_id = ? AND "
+                              "api_invoker_id = ?",
+                              {g.home_ccf_id, g.api_invoker_id}));
+    if (!gone.empty()) {
+      return absl::FailedPreconditionError("the home CCF announced this invoker was offboarded");
+    }
     RETURN_IF_ERROR(tx.Execute(
       "INSERT INTO remote_grants(home_ccf_id, api_invoker_id, aef_id, api_id, sel_method, "
       "granted_us, lease_until_us) VALUES (?, ?, ?, ?, ?, ?, ?) "

@@ -51,7 +51,8 @@ class RemoteGrantRepository {
   virtual ~RemoteGrantRepository() = default;
 
   // Creates the grant or replaces the one for the same (home, invoker, AEF, API), and enqueues
-  // `notices` with it.
+  // `notices` with it. FailedPrecondition (nothing written) if the home CCF announced the
+  // invoker offboarded, checked in the same transaction.
   virtual absl::Status Put(const RemoteGrant& grant,
                            const std::vector<OutboundNotice>& notices = {}) = 0;
   // Grants for `api_invoker_id` (of any home CCF), ordered by AEF and API.

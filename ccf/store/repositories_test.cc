@@ -236,6 +236,12 @@ TEST_F(RepositoriesTest, GrantsByInvokerByAefLeasesAndTombstones) {
   EXPECT_EQ(outbox.Pending()->size(), 1u);
   // A repeated notice changes nothing.
   EXPECT_TRUE(grants.Remove({}, OffboardedInvoker{"ccf-b", "inv-1", "n-1", 1, t0_}, {}).ok());
+  // A grant for the offboarded invoker (a request that raced the notice) is refused.
+  RemoteGrant late{"ccf-b", "inv-1", "aef-1", "api-1", "PSK", t0_, std::nullopt};
+  EXPECT_EQ(grants.Put(late).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(grants.OfInvoker("inv-1")->empty());
+  late.home_ccf_id = "ccf-c";  // another home's invoker of that id is not affected
+  EXPECT_TRUE(grants.Put(late).ok());
 }
 
 TEST_F(RepositoriesTest, AllGrantsAreListedInOrderAndCanBeRemovedTogether) {
