@@ -112,8 +112,13 @@ absl::StatusOr<ForwardedToken> BusPeerRequests::ForwardToken(
     const std::string& ccf_id, const std::string& source, const std::string& scope,
     const std::string& assertion, const std::string& certificate_pem) {
   ASSIGN_OR_RETURN(Target target, TargetOf(ccf_id));
-  fv1::ForwardedTokenRequest req =
-      ForwardedRequest(*target.client, source, scope, assertion, certificate_pem);
+  return ForwardTokenTo(target, ccf_id,
+                        ForwardedRequest(*target.client, source, scope, assertion,
+                                         certificate_pem));
+}
+
+absl::StatusOr<ForwardedToken> BusPeerRequests::ForwardTokenTo(
+    Target& target, const std::string& ccf_id, const fv1::ForwardedTokenRequest& req) {
   fv1::ForwardedTokenResponse resp;
   grpc::ClientContext ctx;
   PreparePeerCall(&ctx, absl::Now() + deadline_);
@@ -126,15 +131,14 @@ void BusPeerRequests::ForwardTokenAsync(
     const std::string& ccf_id, const std::string& source, const std::string& scope,
     const std::string& assertion, const std::string& certificate_pem,
     std::function<void(absl::StatusOr<ForwardedToken>)> done) {
-  PeerClient* client = ClientOf(ccf_id);
-  if (client != nullptr && client->stub()->async() == nullptr) {
-    // A stub without the callback API (a test's): the blocking call, which admits it itself.
-    return PeerRequests::ForwardTokenAsync(ccf_id, source, scope, assertion, certificate_pem,
-                                           std::move(done));
-  }
   absl::StatusOr<Target> target = TargetOf(ccf_id);
   if (!target.ok()) return done(target.status());
   auto* async = target->client->stub()->async();
+  if (async == nullptr) {  // a stub without the callback API (a test's): the blocking call
+    return done(ForwardTokenTo(*target, ccf_id,
+                               ForwardedRequest(*target->client, source, scope, assertion,
+                                                certificate_pem)));
+  }
   // Everything the call needs lives until its callback has run.
   struct Call {
     explicit Call(PeerBreaker::Pass p) : pass(std::move(p)) {}

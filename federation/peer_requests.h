@@ -136,6 +136,10 @@ class BusPeerRequests final : public PeerRequests {
   PeerClient* ClientOf(const std::string& ccf_id) const;
   // NotFound for a non-peer; Unavailable when the peer is not answering (peer_breaker.h).
   absl::StatusOr<Target> TargetOf(const std::string& ccf_id);
+  // The blocking ForwardTokenRequest to an admitted peer.
+  absl::StatusOr<ForwardedToken> ForwardTokenTo(
+      Target& target, const std::string& ccf_id,
+      const capif::federation::v1::ForwardedTokenRequest& req);
 
   const std::vector<std::pair<CcfId, PeerClient*>> peers_;
   const absl::Duration deadline_;

@@ -658,8 +658,9 @@ namespace {
 // What the invoker gets for the answer of the AEFs' CCF to its forwarded token request.
 absl::StatusOr<RestResponse> ForwardedTokenAnswer(const absl::StatusOr<ForwardedToken>& forwarded) {
   if (!forwarded.ok()) {
-    return RestError(503, absl::StrCat("the AEFs' CCF did not answer: ",
-                                       forwarded.status().message()));
+    return RetryLaterResponse(
+        RestError(503, absl::StrCat("the AEFs' CCF did not answer: ", forwarded.status().message())),
+        kPeerRetryAfterSeconds);
   }
   if (!forwarded->error.empty()) {
     return AccessTokenErr(TokenError(forwarded->error == "invalid_client" ? 401 : 400,

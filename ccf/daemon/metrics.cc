@@ -18,19 +18,16 @@ prometheus::MetricFamily Gauges(const std::string& name, const std::string& help
   return {name, help, prometheus::MetricType::Gauge, {}};
 }
 
+// One sample of a gauge or counter family (by the family's type).
 void Add(prometheus::MetricFamily& family, double value,
          std::vector<std::pair<std::string, std::string>> labels = {}) {
   prometheus::ClientMetric m;
   for (auto& [k, v] : labels) m.label.push_back({k, v});
-  m.gauge.value = value;
-  family.metric.push_back(std::move(m));
-}
-
-void AddCounter(prometheus::MetricFamily& family, double value,
-                std::vector<std::pair<std::string, std::string>> labels) {
-  prometheus::ClientMetric m;
-  for (auto& [k, v] : labels) m.label.push_back({k, v});
-  m.counter.value = value;
+  if (family.type == prometheus::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
   family.metric.push_back(std::move(m));
 }
 
@@ -169,7 +166,7 @@ std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
                                      prometheus::MetricType::Counter, {}};
     for (const auto& [peer, stats] : traffic_.peer_breakers()) {
       Add(answering, stats.answering ? 1 : 0, {{"peer", peer}});
-      AddCounter(refused, static_cast<double>(stats.refused), {{"peer", peer}});
+      Add(refused, static_cast<double>(stats.refused), {{"peer", peer}});
     }
     out.push_back(std::move(answering));
     out.push_back(std::move(refused));
@@ -189,8 +186,8 @@ std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
     for (const SharedApiCache::PeerStatus& p : traffic_.shared_apis()) {
       if (p.fetched) Add(age, absl::ToDoubleSeconds(p.age), {{"peer", p.peer}});
       Add(ok, p.fetched && !p.failing ? 1 : 0, {{"peer", p.peer}});
-      AddCounter(stale, static_cast<double>(p.stale_answers), {{"peer", p.peer}});
-      AddCounter(missing, static_cast<double>(p.missing_answers), {{"peer", p.peer}});
+      Add(stale, static_cast<double>(p.stale_answers), {{"peer", p.peer}});
+      Add(missing, static_cast<double>(p.missing_answers), {{"peer", p.peer}});
     }
     out.push_back(std::move(age));
     out.push_back(std::move(ok));
