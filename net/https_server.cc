@@ -34,6 +34,7 @@
 #include "common/log.h"
 #include "common/utf8.h"
 #include "common/worker_pool.h"
+#include "net/http_input.h"
 
 namespace capif {
 namespace {
@@ -145,57 +146,6 @@ Reply ProblemReply(const absl::Status& status, bool close = false, bool log = tr
 
 Reply RefusedReply(int http, absl::string_view detail) {
   return ProblemReply(RestError(http, detail), /*close=*/true, /*log=*/false);
-}
-
-// Percent-decoding of a path ('+' kept) or of a query / form component ('+' is a space).
-// nullopt for a malformed escape.
-std::optional<std::string> PercentDecode(absl::string_view in, bool plus_is_space) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size() || !absl::ascii_isxdigit(in[i + 1]) ||
-          !absl::ascii_isxdigit(in[i + 2])) {
-        return std::nullopt;
-      }
-      auto hex = [](char h) { return absl::ascii_isdigit(h) ? h - '0' : absl::ascii_tolower(h) - 'a' + 10; };
-      out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-// application/x-www-form-urlencoded or a query string: every name and value, decoded, must be
-// UTF-8. InvalidArgument (400) otherwise.
-absl::Status ParseForm(absl::string_view text, absl::string_view what,
-                       std::multimap<std::string, std::string>* out) {
-  for (absl::string_view pair : absl::StrSplit(text, '&', absl::SkipEmpty())) {
-    size_t eq = pair.find('=');
-    auto name = PercentDecode(pair.substr(0, eq), true);
-    auto value = PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true);
-    if (!name || !value) {
-      return RestError(400, absl::StrCat("malformed percent-encoding in the ", what),
-                       "INVALID_MSG_FORMAT");
-    }
-    if (!IsValidUtf8(*name) || !IsValidUtf8(*value)) {
-      return RestError(400, absl::StrCat("the ", what, " is not valid UTF-8"),
-                       "INVALID_MSG_FORMAT");
-    }
-    if (out != nullptr) out->emplace(*std::move(name), *std::move(value));
-  }
-  return absl::OkStatus();
-}
-
-std::string MediaType(absl::string_view content_type) {
-  std::string media = absl::AsciiStrToLower(content_type.substr(0, content_type.find(';')));
-  absl::StripAsciiWhitespace(&media);
-  return media;
 }
 
 struct Counters {
@@ -538,30 +488,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec) return Respond(RefusedReply(400, "malformed HTTP request"));
 
     const auto& req = parser_->get();
-    size_t fields = 0;
-    for (auto it = req.begin(); it != req.end(); ++it) ++fields;
-    if (fields > options_.max_header_count) {
-      return Respond(RefusedReply(431, "too many header fields"));
-    }
-    if (req.target().size() > options_.max_target_bytes) {
-      return Respond(RefusedReply(414, "the request target is too long"));
-    }
-    for (auto it = req.find(http::field::content_encoding);
-         it != req.end() && it->name() == http::field::content_encoding; ++it) {
-      for (absl::string_view coding : absl::StrSplit(
-               absl::string_view(it->value().data(), it->value().size()), ',')) {
-        coding = absl::StripAsciiWhitespace(coding);
-        if (!coding.empty() && !absl::EqualsIgnoreCase(coding, "identity")) {
-          return Respond(RefusedReply(415, "Content-Encoding is not supported: send identity"));
-        }
-      }
-    }
-    if (req.count(http::field::transfer_encoding) > 0) {
-      std::string te(req[http::field::transfer_encoding]);
-      absl::StripAsciiWhitespace(&te);
-      if (!absl::EqualsIgnoreCase(te, "chunked") || req.count(http::field::transfer_encoding) > 1) {
-        return Respond(RefusedReply(501, "only the chunked transfer coding is supported"));
-      }
+    absl::Status head = CheckRequestHead(
+        req, RequestHeadLimits{options_.max_header_count, options_.max_target_bytes});
+    if (!head.ok()) {
+      return Respond(RefusedReply(ProblemFromStatus(head).first, head.message()));
     }
     if (!parser_->is_done() &&
         absl::EqualsIgnoreCase(std::string(req[http::field::expect]), "100-continue")) {
@@ -686,38 +616,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // is not well-formed: bad percent-encoding, invalid UTF-8 in the path, query, header values or
   // a JSON or form body.
   absl::Status Prepare(RestRequest& r, const RouteEntry*& route) {
-    auto& req = parser_->get();
-    r.method = std::string(req.method_string());
-    absl::string_view target(req.target().data(), req.target().size());
-    size_t q = target.find('?');
-    auto path = PercentDecode(target.substr(0, q), false);
-    if (!path || path->empty() || (*path)[0] != '/') {
-      return RestError(400, "malformed request target", "INVALID_MSG_FORMAT");
-    }
-    if (!IsValidUtf8(*path)) {
-      return RestError(400, "the request path is not valid UTF-8", "INVALID_MSG_FORMAT");
-    }
-    r.path = *std::move(path);
-    if (q != absl::string_view::npos) {
-      absl::Status query = ParseForm(target.substr(q + 1), "query", &r.query);
-      if (!query.ok()) return query;
-    }
-    for (const auto& f : req) {
-      std::string value(f.value());
-      if (!IsValidUtf8(value)) {
-        return RestError(400, "a header value is not valid UTF-8", "INVALID_MSG_FORMAT");
-      }
-      r.headers.emplace(absl::AsciiStrToLower(std::string(f.name_string())), std::move(value));
-    }
-    r.body = std::move(req.body());
-    std::string media = MediaType(r.Header("content-type"));
-    if ((media == "application/json" || absl::EndsWith(media, "+json")) && !IsValidUtf8(r.body)) {
-      return RestError(400, "the JSON body is not valid UTF-8", "INVALID_MSG_FORMAT");
-    }
-    if (media == "application/x-www-form-urlencoded") {
-      absl::Status form = ParseForm(r.body, "form body", nullptr);
-      if (!form.ok()) return form;
-    }
+    absl::Status checked = ToRestRequest(parser_->get(), std::move(parser_->get().body()), &r);
+    if (!checked.ok()) return checked;
     r.ssl = stream_.native_handle();
     r.caller = CallerOf(r.ssl);
     try {

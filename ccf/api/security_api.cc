@@ -27,6 +27,7 @@
 #include "common/aef_psk.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "net/http_input.h"
 
 namespace capif {
 namespace {
@@ -35,30 +36,6 @@ using nlohmann::json;
 
 
 // Public view of a stored entry: without the private members.
-// application/x-www-form-urlencoded (strict: a parameter given twice is an error).
-absl::StatusOr<std::map<std::string, std::string>> ParseForm(absl::string_view body) {
-  std::map<std::string, std::string> form;
-  for (absl::string_view pair : absl::StrSplit(body, '&', absl::SkipEmpty())) {
-    std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
-    std::string value = kv.size() == 2 ? kv[1] : "";
-    std::replace(value.begin(), value.end(), '+', ' ');
-    std::string decoded;
-    for (size_t i = 0; i < value.size(); ++i) {
-      if (value[i] == '%' && i + 2 < value.size() && absl::ascii_isxdigit(value[i + 1]) &&
-          absl::ascii_isxdigit(value[i + 2])) {
-        decoded += static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        decoded += value[i];
-      }
-    }
-    if (!form.emplace(kv[0], decoded).second) {
-      return absl::InvalidArgumentError(absl::StrCat("duplicate parameter ", kv[0].substr(0, 32)));
-    }
-  }
-  return form;
-}
-
 // The TS 29.222 SecurityInformation of an entry, as the invoker and the AEF see it (no
 // authenticationInfo: GetForAef adds it for the AEF).
 json EntryJson(const SecurityEntry& e) {
@@ -679,11 +656,10 @@ absl::StatusOr<RestResponse> ForwardedTokenAnswer(const absl::StatusOr<Forwarded
 absl::StatusOr<RestResponse> SecurityApi::Token(const RestRequest& req) {
   std::string security_id = req.path_params.empty() ? "" : req.path_params[0];
   auto fail = [](const absl::Status& s) -> absl::StatusOr<RestResponse> { return AccessTokenErr(s); };
-  std::string type = absl::AsciiStrToLower(req.Header("content-type"));
-  if (!absl::StartsWith(type, "application/x-www-form-urlencoded")) {
+  if (MediaType(req.Header("content-type")) != "application/x-www-form-urlencoded") {
     return RestError(415, "the token request must be application/x-www-form-urlencoded");
   }
-  auto parsed_form = ParseForm(req.body);
+  auto parsed_form = ParseUniqueForm(req.body);
   if (!parsed_form.ok()) {
     return fail(TokenError(400, "invalid_request", std::string(parsed_form.status().message())));
   }
@@ -817,11 +793,10 @@ absl::StatusOr<RestResponse> SecurityApi::Introspect(const RestRequest& req) {
     return RestError(403, "only a registered AEF of this CCF may introspect tokens",
                      "OPERATION_NOT_ALLOWED");
   }
-  std::string type = absl::AsciiStrToLower(req.Header("content-type"));
-  if (!absl::StartsWith(type, "application/x-www-form-urlencoded")) {
+  if (MediaType(req.Header("content-type")) != "application/x-www-form-urlencoded") {
     return RestError(415, "the introspection request must be application/x-www-form-urlencoded");
   }
-  auto form = ParseForm(req.body);
+  auto form = ParseUniqueForm(req.body);
   if (!form.ok() || (*form)["token"].empty() || (*form)["token"].size() > 16384) {
     return RestError(400, "token is required (RFC 7662)", "INVALID_PARAMETER");
   }
