@@ -9,7 +9,6 @@
 #include <chrono>
 #include <deque>
 #include <optional>
-#include <regex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -161,25 +160,6 @@ struct Counters {
 
 void Bump(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
-struct RouteEntry {
-  std::string method;
-  std::regex pattern;
-  RestHandler handler;
-  std::string api;  // the metrics label: the pattern's first path segment
-};
-
-// "/capif-security/v1/trustedInvokers/([^/]+)" -> "capif-security"; a segment with regex syntax
-// -> "other".
-std::string ApiLabelOf(const std::string& pattern) {
-  absl::string_view p(pattern);
-  if (!p.empty() && p[0] == '/') p.remove_prefix(1);
-  p = p.substr(0, p.find('/'));
-  bool plain = !p.empty() && std::all_of(p.begin(), p.end(), [](char c) {
-    return absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.';
-  });
-  return plain ? std::string(p) : "other";
-}
-
 const char* MethodLabel(absl::string_view method) {
   for (const char* known : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
     if (method == known) return known;
@@ -218,9 +198,7 @@ class HttpsServer::Impl {
     return absl::OkStatus();
   }
 
-  void Route(const std::string& method, const std::string& pattern, RestHandler handler) {
-    routes_.push_back({method, std::regex(pattern), std::move(handler), ApiLabelOf(pattern)});
-  }
+  RestRouter& router() { return router_; }
 
   absl::Status Bind() {
     if (port_ > 0) return absl::OkStatus();
@@ -312,19 +290,6 @@ class HttpsServer::Impl {
   Counters& counters() { return counters_; }
   WorkerPool& pool() { return *pool_; }
 
-  // The route for a request, with its captures; nullptr if none.
-  const RouteEntry* Match(const std::string& method, const std::string& path,
-                          std::vector<std::string>* params) const {
-    for (const RouteEntry& r : routes_) {
-      if (r.method != method) continue;
-      std::smatch m;
-      if (!std::regex_match(path, m, r.pattern)) continue;
-      for (size_t i = 1; i < m.size(); ++i) params->push_back(m[i]);
-      return &r;
-    }
-    return nullptr;
-  }
-
   // The reply for a handler's (or a deferred responder's) answer.
   static Reply ReplyOf(absl::StatusOr<RestResponse> out, bool may_defer) {
     if (!out.ok()) return ProblemReply(out.status());
@@ -377,7 +342,7 @@ class HttpsServer::Impl {
   Options options_;
   Counters counters_;
   asio::ssl::context ssl_;  // outlives every connection (declared before the loop)
-  std::vector<RouteEntry> routes_;
+  RestRouter router_;
   std::optional<asio::io_context> ioc_;
   static bool NoDeferred(int* live) { return *live == 0; }
   absl::Mutex deferred_mu_;
@@ -532,7 +497,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     keep_alive_ = parser_->get().keep_alive();
     try {
       RestRequest r;
-      const RouteEntry* route = nullptr;
+      const RestRoute* route = nullptr;
       absl::Status checked = Prepare(r, route);
       if (!checked.ok()) return Respond(ProblemReply(checked));
       if (route == nullptr) {
@@ -615,16 +580,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The RestRequest for the parsed message, and its route (nullptr: none). 400 for input that
   // is not well-formed: bad percent-encoding, invalid UTF-8 in the path, query, header values or
   // a JSON or form body.
-  absl::Status Prepare(RestRequest& r, const RouteEntry*& route) {
+  absl::Status Prepare(RestRequest& r, const RestRoute*& route) {
     absl::Status checked = ToRestRequest(parser_->get(), std::move(parser_->get().body()), &r);
     if (!checked.ok()) return checked;
     r.ssl = stream_.native_handle();
     r.caller = CallerOf(r.ssl);
-    try {
-      route = server_->Match(r.method, r.path, &r.path_params);
-    } catch (const std::regex_error&) {
-      return RestError(400, "the request path cannot be matched", "INVALID_MSG_FORMAT");
-    }
+    absl::StatusOr<const RestRoute*> matched =
+        server_->router().Match(r.method, r.path, &r.path_params);
+    if (!matched.ok()) return matched.status();
+    route = *matched;
     return absl::OkStatus();
   }
 
@@ -762,8 +726,10 @@ HttpsServer::~HttpsServer() { Stop(); }
 
 void HttpsServer::Route(const std::string& method, const std::string& pattern,
                         RestHandler handler) {
-  impl_->Route(method, pattern, std::move(handler));
+  impl_->router().Route(method, pattern, std::move(handler));
 }
+
+RestRouter& HttpsServer::router() { return impl_->router(); }
 
 absl::Status HttpsServer::Bind() { return impl_->Bind(); }
 absl::Status HttpsServer::Start() { return impl_->Start(); }

@@ -57,13 +57,12 @@
 #include "common/secret_bytes.h"
 #include "common/x509_cert.h"
 #include "net/request_metrics.h"
+#include "net/rest_router.h"
 #include "net/rest_types.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 
 namespace capif {
-
-using RestHandler = std::function<absl::StatusOr<RestResponse>(const RestRequest&)>;
 
 struct NorthboundTls {
   std::string certificate_chain_pem;  // leaf first
@@ -145,6 +144,8 @@ class HttpsServer {
   // `pattern` is a regular expression over the whole (percent-decoded) path; captures become
   // path_params.
   void Route(const std::string& method, const std::string& pattern, RestHandler handler);
+  // The route table itself (what the TS 29.222 APIs register on); the same rule as Route().
+  RestRouter& router();
 
   // Binds the listening socket (so port() is known) without serving yet. Unavailable if the
   // address cannot be bound.

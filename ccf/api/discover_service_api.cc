@@ -66,7 +66,7 @@ json FilterServiceApi(const json& api, const std::multimap<std::string, std::str
   return out;
 }
 
-void DiscoverServiceApi::RegisterRoutes(HttpsServer& server) {
+void DiscoverServiceApi::RegisterRoutes(RestRouter& server) {
   server.Route("GET", "/service-apis/v1/allServiceAPIs",
                [this](const RestRequest& r) { return Discover(r); });
 }

@@ -23,7 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "net/https_server.h"
+#include "net/rest_router.h"
 #include "federation/peer_requests.h"
 #include "net/rest_types.h"
 #include "ccf/store/service_apis.h"
@@ -43,7 +43,7 @@ struct DiscoverServiceConfig {
 class DiscoverServiceApi {
  public:
   explicit DiscoverServiceApi(DiscoverServiceConfig config) : config_(std::move(config)) {}
-  void RegisterRoutes(HttpsServer& server);
+  void RegisterRoutes(RestRouter& server);
   absl::StatusOr<RestResponse> Discover(const RestRequest& req);
 
  private:

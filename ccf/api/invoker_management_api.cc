@@ -136,7 +136,7 @@ absl::StatusOr<std::string> IssueEnrollmentToken(EnrollmentTokenStore& store,
   return token;
 }
 
-void InvokerManagementApi::RegisterRoutes(HttpsServer& server) {
+void InvokerManagementApi::RegisterRoutes(RestRouter& server) {
   const std::string base = std::string(kInvokerManagementRoot) + "/onboardedInvokers";
   server.Route("POST", base, [this](const RestRequest& r) { return Onboard(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Update(r); });

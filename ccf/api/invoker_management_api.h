@@ -25,7 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "net/https_server.h"
+#include "net/rest_router.h"
 #include "net/rest_types.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/stores.h"
@@ -56,7 +56,7 @@ class InvokerManagementApi {
  public:
   explicit InvokerManagementApi(InvokerManagementConfig config) : config_(std::move(config)) {}
 
-  void RegisterRoutes(HttpsServer& server);
+  void RegisterRoutes(RestRouter& server);
 
   absl::StatusOr<RestResponse> Onboard(const RestRequest& req);
   absl::StatusOr<RestResponse> Update(const RestRequest& req);

@@ -122,7 +122,7 @@ absl::StatusOr<ProviderFunction> FindProviderFunction(ProviderRegistry& registry
   return *std::move(f);
 }
 
-void ProviderManagementApi::RegisterRoutes(HttpsServer& server) {
+void ProviderManagementApi::RegisterRoutes(RestRouter& server) {
   const std::string base = std::string(kProviderManagementRoot) + "/registrations";
   server.Route("POST", base, [this](const RestRequest& r) { return Register(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Update(r); });

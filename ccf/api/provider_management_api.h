@@ -24,7 +24,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "net/https_server.h"
+#include "net/rest_router.h"
 #include "net/rest_types.h"
 #include "ccf/store/provider_registry.h"
 #include "ccf/store/stores.h"
@@ -48,7 +48,7 @@ class ProviderManagementApi {
  public:
   explicit ProviderManagementApi(ProviderManagementConfig config) : config_(std::move(config)) {}
 
-  void RegisterRoutes(HttpsServer& server);
+  void RegisterRoutes(RestRouter& server);
 
   absl::StatusOr<RestResponse> Register(const RestRequest& req);
   absl::StatusOr<RestResponse> Update(const RestRequest& req);

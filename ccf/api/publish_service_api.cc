@@ -185,7 +185,7 @@ std::vector<json> DescriptionsOf(const std::vector<ServiceApiRecord>& apis) {
   return out;
 }
 
-void PublishServiceApi::RegisterRoutes(HttpsServer& server) {
+void PublishServiceApi::RegisterRoutes(RestRouter& server) {
   const std::string base = std::string(kPublishRoot) + "/([^/]+)/service-apis";
   server.Route("POST", base, [this](const RestRequest& r) { return Publish(r); });
   server.Route("GET", base, [this](const RestRequest& r) { return List(r); });

@@ -24,7 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "net/https_server.h"
+#include "net/rest_router.h"
 #include "net/rest_types.h"
 #include "ccf/store/provider_registry.h"
 #include "ccf/store/service_apis.h"
@@ -45,7 +45,7 @@ class PublishServiceApi {
  public:
   explicit PublishServiceApi(PublishServiceConfig config) : config_(std::move(config)) {}
 
-  void RegisterRoutes(HttpsServer& server);
+  void RegisterRoutes(RestRouter& server);
 
   absl::StatusOr<RestResponse> Publish(const RestRequest& req);
   absl::StatusOr<RestResponse> List(const RestRequest& req);

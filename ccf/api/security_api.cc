@@ -116,7 +116,7 @@ RestResponse AccessTokenErr(const absl::Status& s) {
 
 }  // namespace
 
-void SecurityApi::RegisterRoutes(HttpsServer& server) {
+void SecurityApi::RegisterRoutes(RestRouter& server) {
   const std::string base = std::string(kSecurityRoot) + "/trustedInvokers/([^/]+)";
   server.Route("PUT", base, [this](const RestRequest& r) { return Create(r); });
   server.Route("GET", base, [this](const RestRequest& r) { return GetForAef(r); });

@@ -62,7 +62,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "net/https_server.h"
+#include "net/rest_router.h"
 #include "federation/peer_requests.h"
 #include "net/rest_types.h"
 #include "ccf/store/provider_registry.h"
@@ -114,7 +114,7 @@ class SecurityApi {
  public:
   explicit SecurityApi(SecurityApiConfig config) : config_(std::move(config)) {}
 
-  void RegisterRoutes(HttpsServer& server);
+  void RegisterRoutes(RestRouter& server);
 
   // Drops the cached security information of a peer's invoker (after its home CCF's notice).
   void ForgetRemoteInvoker(const std::string& api_invoker_id);

@@ -81,18 +81,18 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   invoker_config.contexts = n->contexts_.get();
   invoker_config.notices_enqueued = wake;
   n->invoker_management_ = std::make_unique<InvokerManagementApi>(std::move(invoker_config));
-  n->invoker_management_->RegisterRoutes(*n->server_);
+  n->invoker_management_->RegisterRoutes(n->server_->router());
   n->provider_management_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
       n->providers_.get(), n->enrollment_tokens_.get(), n->ca_.get(), &clock, n->api_root_,
       config.security.certificate_validity});
-  n->provider_management_->RegisterRoutes(*n->server_);
+  n->provider_management_->RegisterRoutes(n->server_->router());
   n->publish_ = std::make_unique<PublishServiceApi>(
       PublishServiceConfig{n->providers_.get(), n->service_apis_.get(), n->ca_.get(),
                            n->api_root_});
-  n->publish_->RegisterRoutes(*n->server_);
+  n->publish_->RegisterRoutes(n->server_->router());
   n->discover_ = std::make_unique<DiscoverServiceApi>(
       DiscoverServiceConfig{n->service_apis_.get(), n->invokers_.get(), n->ca_.get(), remote});
-  n->discover_->RegisterRoutes(*n->server_);
+  n->discover_->RegisterRoutes(n->server_->router());
   ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, *n->kek_, clock));
   SecurityApiConfig security{n->invokers_.get(),
                              n->providers_.get(),
@@ -129,7 +129,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
     return out;
   };
   n->security_ = std::make_unique<SecurityApi>(std::move(security));
-  n->security_->RegisterRoutes(*n->server_);
+  n->security_->RegisterRoutes(n->server_->router());
   LocalCcfState::Config local;
   local.ccf_id = config.bus_identity.ccf_id.value();
   local.invokers = n->invokers_.get();
