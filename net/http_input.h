@@ -43,9 +43,10 @@ absl::StatusOr<std::map<std::string, std::string>> ParseUniqueForm(absl::string_
 // "Application/JSON; charset=utf-8" -> "application/json".
 std::string MediaType(absl::string_view content_type);
 
+// The server's limits (HttpsServer::Options holds their defaults).
 struct RequestHeadLimits {
-  size_t max_header_count = 100;
-  size_t max_target_bytes = 8 * 1024;
+  size_t max_header_count;
+  size_t max_target_bytes;
 };
 
 // A request head as Beast parsed it: 431 for too many fields, 414 for a target too long, 415 for

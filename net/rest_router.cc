@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace capif {
@@ -43,14 +42,6 @@ absl::StatusOr<const RestRoute*> RestRouter::Match(const std::string& method,
     return RestError(400, "the request path cannot be matched", "INVALID_MSG_FORMAT");
   }
   return nullptr;
-}
-
-absl::StatusOr<RestResponse> RestRouter::Dispatch(RestRequest& request) const {
-  absl::StatusOr<const RestRoute*> route = Match(request.method, request.path,
-                                                 &request.path_params);
-  if (!route.ok()) return route.status();
-  if (*route == nullptr) return RestError(404, absl::StrCat("no resource at ", request.path));
-  return (*route)->handler(request);
 }
 
 }  // namespace capif

@@ -1,5 +1,5 @@
 // RestRouter: the table from (method, path pattern) to handler that the HTTPS server serves,
-// usable without a socket (the TS 29.222 handler fuzz target drives the CCF's routes through it).
+// usable without a socket (for a TS 29.222 handler fuzz target, not written yet).
 //
 //   RestRouter router;
 //   router.Route("GET", "/service-apis/v1/allServiceAPIs", handler);
@@ -39,10 +39,6 @@ class RestRouter {
   // expression engine gives up on the path (it can, on very long paths).
   absl::StatusOr<const RestRoute*> Match(const std::string& method, const std::string& path,
                                          std::vector<std::string>* params) const;
-
-  // Match, then the handler; 404 ProblemDetails for a path no route has. What the handler
-  // returns or throws is passed through unchanged.
-  absl::StatusOr<RestResponse> Dispatch(RestRequest& request) const;
 
  private:
   std::vector<RestRoute> routes_;

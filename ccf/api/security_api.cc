@@ -10,12 +10,10 @@
 #include <set>
 #include <type_traits>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "ccf/api/certification.h"
 #include "ccf/core/access_tokens.h"
 #include "ccf/core/aef_directory.h"
