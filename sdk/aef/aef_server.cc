@@ -24,6 +24,7 @@
 #include "common/status_macros.h"
 #include "common/strict_json.h"
 #include "common/x509_cert.h"
+#include "sdk/aef/psk_identity.h"
 #include "net/https_client.h"
 
 namespace capif {
@@ -80,16 +81,12 @@ void LogPskRefusal(SSL* ssl, const std::string& identity, absl::string_view why)
                                  "': ", why));
 }
 
-// The invoker id a TLS 1.3 ClientHello offers as its first external PSK identity (the
-// pre_shared_key extension, RFC 8446 4.2.11), or "".
+// The invoker id a TLS 1.3 ClientHello offers as its first external PSK identity, or "".
 std::string OfferedPskIdentity(SSL* ssl) {
   const unsigned char* ext = nullptr;
   size_t len = 0;
-  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &ext, &len) != 1 || len < 4) return "";
-  size_t identities = (size_t{ext[0]} << 8) | ext[1];
-  size_t id_len = (size_t{ext[2]} << 8) | ext[3];
-  if (identities + 2 > len || id_len + 6 > identities + 2 || id_len == 0) return "";
-  return std::string(reinterpret_cast<const char*>(ext + 4), id_len);
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &ext, &len) != 1) return "";
+  return FirstPskIdentity(ext, len);
 }
 
 // Per connection: the identity a paused handshake waits for. Set once, so a handshake pauses
