@@ -2,15 +2,21 @@
 // (cpp-httplib client), enrollment with the real capifctl, and durability across SIGKILL.
 #include <httplib.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/evp_key.h"
 #include "common/file_io.h"
 #include "common/x509_cert.h"
@@ -93,6 +99,76 @@ TEST_F(OnboardingTest, OnboardUpdateOffboardSurviveSigkill) {
   ASSERT_TRUE(gone);
   EXPECT_EQ(gone->status, 404);
   EXPECT_EQ(gone->get_header_value("Content-Type"), "application/problem+json");
+}
+
+// `PRAGMA integrity_check` of a SQLite file: "ok" or what is wrong.
+std::string IntegrityCheck(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    std::string err = db ? sqlite3_errmsg(db) : "cannot open";
+    sqlite3_close(db);
+    return err;
+  }
+  std::string out;
+  char* err = nullptr;
+  sqlite3_exec(
+      db, "PRAGMA integrity_check",
+      [](void* o, int n, char** v, char**) {
+        if (n > 0 && v[0] != nullptr) static_cast<std::string*>(o)->append(v[0]);
+        return 0;
+      },
+      &out, &err);
+  if (err != nullptr) out = err;
+  sqlite3_free(err);
+  sqlite3_close(db);
+  return out;
+}
+
+// Issue 12 probe: SIGKILL while several clients are onboarding. Every onboarding the CCF
+// acknowledged (201) is still there after the restart, and the database is intact.
+TEST_F(OnboardingTest, SigkillDuringWritesLosesNothingAcknowledged) {
+  constexpr int kTokens = 40, kClients = 4, kKillAfter = 8;
+  signal(SIGPIPE, SIG_IGN);  // the clients write to a connection the SIGKILL cut
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kTokens; ++i) tokens.push_back(ccf_.EnrollmentToken("invoker"));
+  EvpKey key = *EvpKey::GenerateEcP256();
+  const std::string body = EnrolmentBody(key).dump();
+  std::atomic<int> next{0}, acknowledged{0};
+  absl::Mutex mu;
+  std::vector<std::pair<std::string, std::string>> onboarded;  // id, certificate
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, client = Client()] {
+      client->set_connection_timeout(5);
+      client->set_read_timeout(10);
+      for (int i = next++; i < kTokens; i = next++) {
+        httplib::Headers auth = {{"Authorization", "Bearer " + tokens[i]}};
+        auto r = client->Post(kOnboarded, auth, body, "application/json");
+        if (!r) return;  // the CCF is gone
+        if (r->status != 201) continue;
+        json out = json::parse(r->body);
+        absl::MutexLock lock(&mu);
+        onboarded.emplace_back(out["apiInvokerId"],
+                               out["onboardingInformation"]["apiInvokerCertificate"]);
+        ++acknowledged;
+      }
+    });
+  }
+  while (acknowledged < kKillAfter && next < kTokens) std::this_thread::yield();
+  int started_at_kill = next;
+  ccf_.KillAndRestart();  // while the clients still write
+  for (std::thread& t : clients) t.join();
+  EXPECT_LT(started_at_kill, kTokens) << "the SIGKILL came after the last write";
+  ASSERT_GE(onboarded.size(), static_cast<size_t>(kKillAfter));
+  EXPECT_EQ(IntegrityCheck(ccf_.dir() + "/data/ccf.db"), "ok");
+  json update = EnrolmentBody(key);
+  for (const auto& [id, pem] : onboarded) {
+    X509Cert cert = *X509Cert::FromPem(pem);
+    auto r = Client(&cert, &key)->Put(absl::StrCat(kOnboarded, "/", id), update.dump(),
+                                      "application/json");
+    ASSERT_TRUE(r) << id;
+    EXPECT_EQ(r->status, 200) << id << " was acknowledged before the SIGKILL: " << r->body;
+  }
 }
 
 TEST_F(OnboardingTest, RefusalsAreProblemDetails) {
