@@ -1,12 +1,15 @@
 // CAPIF interconnection, shareable API discovery (TS 23.222 8.25): an invoker of CCF-B finds,
 // with the standard Discover API, the APIs CCF-A shares with B over CAPIF-6e, labelled with
 // ccfId = ccf-a, and nothing A does not share.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include <map>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
@@ -425,6 +428,55 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   ASSERT_TRUE(later.ok());
   EXPECT_EQ(later->status, 404);
   EXPECT_EQ(aef_security_->AwaitCalls(2, absl::Milliseconds(1)).size(), 1u);
+}
+
+// Issue 12 probe: A is stopped (SIGSTOP: its sockets stay open and nothing answers), then
+// resumed. While it is stopped, B answers a cross-domain token request for A's AEF with 503 and
+// Retry-After within the bus deadline, not a hang and not a refusal, and the next one the same
+// way (the breaker refuses it without waiting). Once A runs again, B's requests reach it.
+TEST_F(TwoDomainsTest, PeerStoppedAndResumedIsAnOutageThenServesAgain) {
+  auto invoker = CapifInvoker::Onboard(b_->api_root(), b_->ca_pem(), b_->EnrollmentToken("invoker"),
+                                       "https://invoker.example/cb");
+  ASSERT_TRUE(invoker.ok()) << invoker.status();
+  auto all = (*invoker)->Discover();
+  ASSERT_TRUE(all.ok() && all->size() == 2u) << (all.ok() ? all->dump() : all.status().ToString());
+  ASSERT_TRUE((*invoker)->RequestSecurityMethods(*all, {"PSK", "OAUTH"}).ok());
+  const std::string scope = "3gpp#" + aef_id_ + ":location-query";
+  ASSERT_TRUE((*invoker)->RequestToken(scope, "ccf-a").ok());
+
+  HttpsClient::Options o{b_->ca_pem(), (*invoker)->certificate_pem(),
+                         *(*invoker)->key().PrivateKeyPem()};
+  o.timeout = absl::Seconds(20);  // far beyond B's bus deadline: a hang shows as a failure
+  auto client = HttpsClient::Create(o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto token_request = [&]() -> absl::StatusOr<HttpsResponse> {
+    auto form = (*invoker)->TokenRequestForm(scope, "ccf-a");  // a fresh assertion each time
+    if (!form.ok()) return form.status();
+    return (*client)->Request("POST", (*invoker)->TokenUrl(), *form,
+                              "application/x-www-form-urlencoded");
+  };
+
+  a_->process().Signal(SIGSTOP);
+  absl::Cleanup resume = [this] { a_->process().Signal(SIGCONT); };  // even if a check fails
+  for (int i = 0; i < 2; ++i) {
+    auto stopped = token_request();
+    ASSERT_TRUE(stopped.ok()) << stopped.status();
+    EXPECT_EQ(stopped->status, 503) << stopped->body;
+    EXPECT_EQ(stopped->headers["retry-after"], "5") << stopped->body;
+  }
+
+  std::move(resume).Invoke();
+  bool served = false;
+  for (int attempt = 0; attempt < 20 && !served; ++attempt) {
+    auto r = token_request();
+    ASSERT_TRUE(r.ok()) << r.status();
+    served = r->status == 200;
+    if (!served) {
+      EXPECT_EQ(r->status, 503) << r->body;  // still an outage while B reconnects, never a 4xx
+      b_->process().WaitForStderr("peer ccf-a answers again", absl::Seconds(1)).IgnoreError();
+    }
+  }
+  EXPECT_TRUE(served) << b_->process().stderr_text();
 }
 
 // Deleting the security context at B (a revocation) withdraws A's grants for that invoker too.
