@@ -1,8 +1,9 @@
-// capif-load [SCENARIO.json] [--requests N] [--in-flight N] [--out DIR]: the load benchmark.
-// Runs a capif-scenario scenario whose "load" steps drive real ccfd processes over real mTLS
-// (docs/performance.md), optionally overriding every load step's request count and
+// capif-load [SCENARIO.json] [--requests N] [--in-flight N] [--seconds N] [--out DIR]: the load
+// benchmark. Runs a capif-scenario scenario whose "load" steps drive real ccfd processes over
+// real mTLS (docs/performance.md), optionally overriding every load step's request count and
 // concurrency, and prints each step's requests/s, latency percentiles, errors and CPU per
-// request of each ccfd; the figures are also in <out>/load.jsonl.
+// request of each ccfd; the figures are also in <out>/load.jsonl. --seconds sets how long every
+// "chaos" step runs (its faults repeat each cycle; docs/reliability.md).
 #include <filesystem>
 #include <system_error>
 #include <iostream>
@@ -18,10 +19,10 @@
 
 int main(int argc, char** argv) {
   constexpr char kUsage[] =
-      "usage: capif-load [SCENARIO.json] [--requests N] [--in-flight N] [--out DIR]\n"
+      "usage: capif-load [SCENARIO.json] [--requests N] [--in-flight N] [--seconds N] [--out DIR]\n"
       "  SCENARIO defaults to tools/capif-load/two-domains.json (run from the repository root)\n";
   std::string file = "tools/capif-load/two-domains.json", out_dir;
-  int requests = 0, in_flight = 0;
+  int requests = 0, in_flight = 0, seconds = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto number = [&](int* v) {
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
       if (!number(&requests)) return std::cerr << kUsage, 2;
     } else if (a == "--in-flight") {
       if (!number(&in_flight)) return std::cerr << kUsage, 2;
+    } else if (a == "--seconds") {
+      if (!number(&seconds)) return std::cerr << kUsage, 2;
     } else if (a == "--out" && i + 1 < argc) {
       out_dir = argv[++i];
     } else if (a == "--help" || a == "-h") {
@@ -54,6 +57,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   for (nlohmann::json& step : scenario["steps"]) {
+    if (step.contains("chaos") && seconds > 0) step["seconds"] = seconds;
     if (!step.contains("load")) continue;
     if (requests > 0) step["requests"] = requests;
     if (in_flight > 0) step["in_flight"] = in_flight;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +28,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "ccf/daemon/admin_client.h"
 #include "common/evp_key.h"
@@ -35,6 +38,7 @@
 #include "common/subprocess.h"
 #include "common/x509_cert.h"
 #include "net/https_client.h"
+#include "tools/capif-scenario/chaos.h"
 #include "tools/capif-scenario/load.h"
 #include "tools/capif-scenario/seed.h"
 #include "sdk/invoker/invoker_client.h"
@@ -190,7 +194,9 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
   }
   static const std::set<std::string> kActions = {
       "onboard", "discover", "request_security", "connect", "get_token", "offboard",
-      "revoke", "stop", "start", "await_notices", "drop_grants", "load"};
+      "revoke", "stop", "start", "await_notices", "drop_grants", "load", "chaos"};
+  std::set<std::string> ccf_ids;
+  for (const CcfSpec& c : s->ccfs) ccf_ids.insert(c.id);
   for (size_t i = 0; i < j["steps"].size(); ++i) {
     const json& st = j["steps"][i];
     std::string at = absl::StrCat("steps[", i, "].");
@@ -202,6 +208,10 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
     }
     if (st.contains("expect") && st["expect"] != "ok" && st["expect"] != "fail") {
       return SpecError{at + "expect", "must be \"ok\" or \"fail\""};
+    }
+    if (st.contains("chaos")) {
+      absl::StatusOr<ChaosPlan> plan = ParseChaosPlan(st, ccf_ids);
+      if (!plan.ok()) return SpecError{at, std::string(plan.status().message())};
     }
   }
   s->steps = j["steps"];
@@ -329,6 +339,7 @@ class Runner {
   absl::Status Connect(InvokerRun& inv, AefRun& aef, const json& st, std::string* detail);
   absl::Status EnsureToken(InvokerRun& inv, AefRun& aef);
   absl::Status Load(InvokerRun& inv, AefRun* aef, const json& st, StepResult* r);
+  absl::Status Chaos(InvokerRun& inv, AefRun& aef, const json& st, StepResult* r);
   void Note(const std::string& from, const std::string& to, const std::string& label,
             const std::string& channel, bool reply = false) {
     events_.push_back({absl::Now(), from, to, label, channel, reply});
@@ -650,6 +661,349 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
   return absl::OkStatus();
 }
 
+// The chaos step (docs/reliability.md): token requests from `in_flight` threads and a writer
+// that onboards invokers (and, every second one, has A grant it a method and then offboards
+// it, which leaves a notice for A) run for plan.run while the plan's faults hit the CCFs; then
+// the end checks. Only this thread touches the CCF processes.
+absl::Status Runner::Chaos(InvokerRun& inv, AefRun& aef, const json& st, StepResult* r) {
+  std::set<std::string> ids;
+  for (const CcfRun& c : ccfs_) ids.insert(c.spec.id);
+  ASSIGN_OR_RETURN(ChaosPlan plan, ParseChaosPlan(st, ids));
+  CcfRun& home = Ccf(inv.spec.ccf);
+  r->what = absl::StrCat("chaos: ", inv.spec.name, "'s tokens for ", aef.spec.name, " and new invokers at ",
+                         home.spec.id, " for ", absl::FormatDuration(plan.run), " under faults");
+  HttpsClient::Options o;
+  o.ca_pem = home.ca_pem;
+  o.client_cert_pem = inv.sdk->certificate_pem();
+  ASSIGN_OR_RETURN(o.client_key_pem, inv.sdk->key().PrivateKeyPem());
+  o.timeout = absl::Seconds(15);
+  const std::string url = inv.sdk->TokenUrl();
+  const std::string scope = absl::StrCat("3gpp#", aef.id, ":", aef.spec.api);
+  const PeeringSpec* peering = Peering(inv.spec.ccf, aef.spec.ccf);
+  const std::string audience =
+      aef.spec.ccf != inv.spec.ccf && (peering == nullptr || peering->tokens != "issued-by-home-ccf")
+          ? aef.spec.ccf
+          : "";
+  // The writer's one-time enrollment tokens, issued before any fault.
+  std::vector<std::string> enrollments;
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<AdminClient> admin, AdminClient::Connect(home.dir + "/data"));
+    int n = std::clamp(static_cast<int>(absl::ToDoubleSeconds(plan.run) * 20), 100, 20000);
+    for (int i = 0; i < n; ++i) {
+      ASSIGN_OR_RETURN(IssuedEnrollmentToken t, admin->EnrollInvoker(absl::Hours(2)));
+      enrollments.push_back(t.token);
+    }
+  }
+
+  // What the clients saw. A transport error (the CCF they talk to is down or starved) is not an
+  // answer; every answer must be 200 or 503.
+  absl::Mutex mu;
+  std::map<int, int> statuses;
+  int transport_errors = 0;
+  std::string first_unexpected;
+  std::atomic<bool> stop{false};
+  auto pause_after_failure = [&] {
+    // A client backs off a little (Retry-After says 5 s; the point is to keep the pressure on).
+    for (int i = 0; i < 10 && !stop; ++i) absl::SleepFor(absl::Milliseconds(10));
+  };
+  std::vector<std::thread> threads;
+  for (int w = 0; w < plan.in_flight; ++w) {
+    threads.emplace_back([&] {
+      auto client = HttpsClient::Create(o);
+      if (!client.ok()) return;
+      while (!stop) {
+        auto form = inv.sdk->TokenRequestForm(scope, audience);
+        if (!form.ok()) break;
+        auto res = (*client)->Request("POST", url, *form, "application/x-www-form-urlencoded");
+        bool failed = !res.ok() || res->status != 200;
+        {
+          absl::MutexLock lock(&mu);
+          if (!res.ok()) {
+            ++transport_errors;
+          } else {
+            ++statuses[res->status];
+            if (res->status != 200 && res->status != 503 && first_unexpected.empty()) {
+              first_unexpected = absl::StrCat("HTTP ", res->status, ": ", res->body.substr(0, 200));
+            }
+          }
+        }
+        if (failed) pause_after_failure();
+      }
+    });
+  }
+  // The writer: acknowledged onboardings and offboardings, to be found (or not) at the end.
+  enum class Fate { kOnboarded, kOffboarded, kUnknown };
+  std::vector<std::pair<std::unique_ptr<CapifInvoker>, Fate>> written;
+  const std::vector<std::string> preference = aef.spec.methods.get<std::vector<std::string>>();
+  std::thread writer([&] {
+    for (size_t i = 0; i < enrollments.size() && !stop; ++i) {
+      auto n = CapifInvoker::Onboard(home.api_root, home.ca_pem, enrollments[i],
+                                     "https://chaos.example/cb");
+      if (!n.ok()) {
+        pause_after_failure();
+        continue;
+      }
+      written.emplace_back(*std::move(n), Fate::kOnboarded);
+      if (i % 2 != 0) continue;
+      CapifInvoker& fresh = *written.back().first;
+      auto apis = fresh.Discover({{"api-name", aef.spec.api}});
+      if (!apis.ok() || apis->empty() || !fresh.RequestSecurityMethods(*apis, preference).ok()) {
+        continue;
+      }
+      absl::Status off = fresh.Offboard();
+      // A lost answer leaves the outcome unknown: the CCF may have done it.
+      written.back().second = off.ok() ? Fate::kOffboarded
+                              : absl::IsUnavailable(off) || absl::IsDeadlineExceeded(off)
+                                  ? Fate::kUnknown
+                                  : Fate::kOnboarded;
+    }
+  });
+
+  // The faults, and a sample of each CCF's memory every second.
+  struct Sample {
+    absl::Duration at;
+    double mb;
+  };
+  std::map<std::string, std::vector<Sample>> rss;  // since the last (re)start
+  std::map<std::string, absl::Duration> started;   // when the process now running started
+  std::map<std::string, bool> paused;
+  std::map<std::string, long> saved_fd_limit;
+  std::vector<std::string> problems, notes;
+  const absl::Time t0 = absl::Now();
+  auto since = [&] { return absl::Now() - t0; };
+  auto restart = [&](CcfRun& c, bool clean) {
+    if (c.process) {
+      if (paused[c.spec.id]) c.process->Signal(SIGCONT);
+      c.process->Signal(clean ? SIGTERM : SIGKILL);
+      absl::StatusOr<int> code = c.process->Wait(kProcessWait);
+      if (clean && (!code.ok() || *code != 0)) {
+        problems.push_back(absl::StrCat(c.spec.id, " did not exit cleanly on SIGTERM at ",
+                                        absl::FormatDuration(since()), ": ",
+                                        code.ok() ? absl::StrCat("exit code ", *code)
+                                                  : std::string(code.status().message())));
+      }
+      c.process.reset();
+    }
+    paused[c.spec.id] = false;
+    saved_fd_limit.erase(c.spec.id);
+    if (absl::Status up = StartCcf(c); !up.ok()) {
+      problems.push_back(absl::StrCat(c.spec.id, " did not start again: ", up.message()));
+    }
+    rss[c.spec.id].clear();
+    started[c.spec.id] = since();
+  };
+  auto act = [&](const ChaosAction& a) {
+    CcfRun& c = Ccf(a.ccf);
+    std::string what = absl::StrCat(absl::FormatDuration(absl::Trunc(since(), absl::Milliseconds(100))),
+                                    " ", ChaosActionName(a.kind), " ", a.ccf);
+    if (!c.process && a.kind != ChaosAction::kKill && a.kind != ChaosAction::kRestart) {
+      notes.push_back(what + ": not running, skipped");
+      return;
+    }
+    switch (a.kind) {
+      case ChaosAction::kKill:
+      case ChaosAction::kRestart:
+        restart(c, a.kind == ChaosAction::kRestart);
+        break;
+      case ChaosAction::kPause:
+        c.process->Signal(SIGSTOP);
+        paused[a.ccf] = true;
+        break;
+      case ChaosAction::kResume:
+        c.process->Signal(SIGCONT);
+        paused[a.ccf] = false;
+        break;
+      case ChaosAction::kRotateTokenKey: {
+        auto admin = AdminClient::Connect(c.dir + "/data", absl::Seconds(5));
+        absl::Status rotated = admin.ok() ? (*admin)->RotateTokenKey().status() : admin.status();
+        if (!rotated.ok()) what += absl::StrCat(": failed (", rotated.message(), ")");
+        break;
+      }
+      case ChaosAction::kStarveFds: {
+        int open = OpenFds(c.process->pid());
+        long previous = 0;
+        absl::Status set = open < 0 ? absl::InternalError("cannot count its descriptors")
+                                    : SetFdLimit(c.process->pid(), open + 4, &previous);
+        if (set.ok()) {
+          saved_fd_limit[a.ccf] = previous;
+          what += absl::StrCat(" (", open, " open, limit ", open + 4, ")");
+        } else {
+          what += absl::StrCat(": failed (", set.message(), ")");
+        }
+        break;
+      }
+      case ChaosAction::kRestoreFds: {
+        auto saved = saved_fd_limit.find(a.ccf);
+        if (saved != saved_fd_limit.end()) {
+          SetFdLimit(c.process->pid(), saved->second, nullptr).IgnoreError();
+          saved_fd_limit.erase(saved);
+        }
+        break;
+      }
+    }
+    notes.push_back(what);
+  };
+  for (const CcfRun& c : ccfs_) started[c.spec.id] = absl::ZeroDuration();
+  std::vector<ChaosAction> timeline = plan.Timeline();
+  size_t next = 0;
+  for (;;) {
+    while (next < timeline.size() && timeline[next].at <= since()) act(timeline[next++]);
+    if (since() >= plan.run) break;
+    for (CcfRun& c : ccfs_) {
+      if (!c.process) continue;
+      if (c.process->Wait(absl::ZeroDuration()).ok()) {
+        problems.push_back(absl::StrCat(c.spec.id, " exited by itself at ",
+                                        absl::FormatDuration(since()), "; see ", c.dir,
+                                        "/ccfd.log"));
+        c.process.reset();
+        restart(c, false);
+        continue;
+      }
+      if (!paused[c.spec.id]) rss[c.spec.id].push_back({since(), ResidentMb(c.process->pid())});
+    }
+    absl::Duration wait = absl::Seconds(1);
+    if (next < timeline.size()) wait = std::min(wait, timeline[next].at - since());
+    absl::SleepFor(std::clamp(wait, absl::Milliseconds(1), plan.run - since() + absl::Milliseconds(1)));
+  }
+  // Faults over: everything runs again, with its own limits.
+  for (CcfRun& c : ccfs_) {
+    if (!c.process) {
+      restart(c, false);
+      continue;
+    }
+    if (paused[c.spec.id]) c.process->Signal(SIGCONT);
+    paused[c.spec.id] = false;
+    if (auto saved = saved_fd_limit.find(c.spec.id); saved != saved_fd_limit.end()) {
+      SetFdLimit(c.process->pid(), saved->second, nullptr).IgnoreError();
+    }
+  }
+  saved_fd_limit.clear();
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  writer.join();
+  const absl::Duration ran = since();
+
+  // 1. Tokens are served again.
+  absl::Time deadline = absl::Now() + plan.recover;
+  bool served = false;
+  std::string last;
+  while (!served && absl::Now() < deadline) {
+    auto client = HttpsClient::Create(o);
+    auto form = inv.sdk->TokenRequestForm(scope, audience);
+    if (client.ok() && form.ok()) {
+      auto res = (*client)->Request("POST", url, *form, "application/x-www-form-urlencoded");
+      served = res.ok() && res->status == 200;
+      last = res.ok() ? absl::StrCat("HTTP ", res->status) : std::string(res.status().message());
+    }
+    if (!served) absl::SleepFor(absl::Milliseconds(200));  // waiting on other processes
+  }
+  if (!served) problems.push_back("tokens were not served again within the recovery time: " + last);
+  // 2. Every notice is delivered (each outbox empty, asked of the running ccfd).
+  for (CcfRun& c : ccfs_) {
+    size_t pending = 0;
+    std::string example;
+    for (;;) {
+      auto admin = AdminClient::Connect(c.dir + "/data", absl::Seconds(5));
+      auto list = admin.ok() ? (*admin)->ListNotices()
+                             : absl::StatusOr<std::vector<OutboundNotice>>(admin.status());
+      pending = list.ok() ? list->size() : 1;
+      if (pending > 0) {
+        example = list.ok() ? absl::StrCat((*list)[0].kind, " to ", (*list)[0].destination, ": ",
+                                           (*list)[0].last_error)
+                            : std::string(list.status().message());
+      }
+      if (pending == 0 || absl::Now() > deadline) break;
+      absl::SleepFor(absl::Milliseconds(200));  // waiting on other processes
+    }
+    if (pending > 0) {
+      problems.push_back(absl::StrCat(c.spec.id, ": ", pending, " notice(s) not delivered, e.g. ", example));
+    }
+  }
+  // 3. No acknowledged write is lost: each onboarded invoker can update its onboarding, each
+  // offboarded one is gone.
+  int onboarded = 0, offboarded = 0, unknown = 0, lost = 0;
+  std::string first_lost;
+  for (const auto& [invoker, fate] : written) {
+    if (fate == Fate::kUnknown) {
+      ++unknown;
+      continue;
+    }
+    (fate == Fate::kOnboarded ? onboarded : offboarded)++;
+    HttpsClient::Options io;
+    io.ca_pem = home.ca_pem;
+    io.client_cert_pem = invoker->certificate_pem();
+    ASSIGN_OR_RETURN(io.client_key_pem, invoker->key().PrivateKeyPem());
+    ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Create(io));
+    ASSIGN_OR_RETURN(std::string csr, CreateCsrPem(invoker->key()));
+    json body = {{"onboardingInformation", {{"apiInvokerPublicKey", csr}}},
+                 {"notificationDestination", "https://chaos.example/cb"}};
+    auto res = client->Request(
+        "PUT", absl::StrCat(home.api_root, "/api-invoker-management/v1/onboardedInvokers/",
+                            invoker->api_invoker_id()),
+        body.dump(), "application/json");
+    int want = fate == Fate::kOnboarded ? 200 : 404;
+    if (!res.ok() || res->status != want) {
+      ++lost;
+      if (first_lost.empty()) {
+        first_lost = absl::StrCat(invoker->api_invoker_id(), " (wanted ", want, ", got ",
+                                  res.ok() ? absl::StrCat(res->status) : std::string(res.status().message()), ")");
+      }
+    }
+  }
+  if (lost > 0) problems.push_back(absl::StrCat(lost, " acknowledged write(s) lost, e.g. ", first_lost));
+  // 4. Every answer was 200 or 503.
+  int requests = transport_errors;
+  for (const auto& [status, n] : statuses) requests += n;
+  if (!first_unexpected.empty()) problems.push_back("an answer other than 200 or 503: " + first_unexpected);
+  // 5. Memory is flat: from `warmup` after the last (re)start to the end, when that spans at
+  // least a quarter of the run.
+  json memory = json::object();
+  for (const CcfRun& c : ccfs_) {
+    std::vector<Sample> warm;
+    for (const Sample& s : rss[c.spec.id]) {
+      if (s.at >= started[c.spec.id] + plan.warmup) warm.push_back(s);
+    }
+    if (warm.size() < 2 || warm.back().at - warm.front().at < plan.run / 4) {
+      memory[c.spec.id] = "not measured (restarted too late in the run)";
+      continue;
+    }
+    double base = warm.front().mb, end = warm.back().mb;
+    memory[c.spec.id] = {{"warm_mb", base}, {"end_mb", end},
+                         {"from_s", absl::ToDoubleSeconds(warm.front().at)},
+                         {"to_s", absl::ToDoubleSeconds(warm.back().at)}};
+    if (std::abs(end - base) > plan.rss_tolerance * base) {
+      problems.push_back(absl::StrFormat("%s: RSS went from %.1f MB to %.1f MB (more than %.0f %%)",
+                                         c.spec.id, base, end, plan.rss_tolerance * 100));
+    }
+  }
+
+  json status_counts = json::object();
+  for (const auto& [status, n] : statuses) status_counts[absl::StrCat(status)] = n;
+  json line = {{"step", st.value("name", r->what)},
+               {"chaos", {{"seconds", absl::ToDoubleSeconds(ran)},
+                          {"faults", notes},
+                          {"token_requests", requests},
+                          {"statuses", status_counts},
+                          {"transport_errors", transport_errors},
+                          {"onboarded_checked", onboarded},
+                          {"offboarded_checked", offboarded},
+                          {"outcome_unknown", unknown},
+                          {"lost", lost},
+                          {"rss", memory},
+                          {"problems", problems}}}};
+  std::ofstream(opt_.out_dir + "/load.jsonl", std::ios::app) << line.dump() << "\n";
+  out_ << "  chaos: " << notes.size() << " faults: " << absl::StrJoin(notes, "; ") << "\n"
+       << "  chaos: " << requests << " token requests: " << status_counts.dump() << ", "
+       << transport_errors << " transport errors; writes checked: " << onboarded
+       << " onboarded, " << offboarded << " offboarded (" << unknown << " unknown), " << lost
+       << " lost; RSS " << memory.dump() << "\n";
+  for (const std::string& p : problems) out_ << "  chaos: PROBLEM: " << p << "\n";
+  r->detail = absl::StrCat(requests, " token requests, ", lost, " writes lost, ", problems.size(),
+                           " problem(s)");
+  if (!problems.empty()) return absl::InternalError(absl::StrJoin(problems, "; "));
+  return absl::OkStatus();
+}
+
 absl::Status Runner::Connect(InvokerRun& inv, AefRun& aef, const json& st, std::string* detail) {
   auto m = inv.methods.find(aef.id);
   if (m == inv.methods.end()) return absl::FailedPreconditionError("no security method for this AEF yet");
@@ -846,6 +1200,11 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
       ASSIGN_OR_RETURN(aef, aef_of(st.value("aef", "")));
     }
     return Load(*inv, aef, st, r);
+  }
+  if (st.contains("chaos")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("chaos"));
+    ASSIGN_OR_RETURN(AefRun * aef, aef_of(st.value("aef", "")));
+    return Chaos(*inv, *aef, st, r);
   }
   if (st.contains("drop_grants")) {
     ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["drop_grants"]));
