@@ -28,6 +28,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/certificate_authority.h"
 #include "common/testing/test_credential.h"
+#include "common/testing/time_scale.h"
 #include "common/clock.h"
 #include "common/strict_json.h"
 
@@ -411,10 +412,10 @@ class HttpsServerLimitsTest : public HttpsServerTest {
   HttpsServer::Options ServerOptions() override {
     HttpsServer::Options o;
     o.max_body_bytes = 1024;
-    o.handshake_timeout = absl::Milliseconds(500);
-    o.header_timeout = absl::Milliseconds(500);
-    o.body_timeout = absl::Milliseconds(500);
-    o.idle_timeout = absl::Milliseconds(300);
+    o.handshake_timeout = Scaled(absl::Milliseconds(500));
+    o.header_timeout = Scaled(absl::Milliseconds(500));
+    o.body_timeout = Scaled(absl::Milliseconds(500));
+    o.idle_timeout = Scaled(absl::Milliseconds(300));
     o.max_header_bytes = 4096;
     o.max_header_count = 20;
     o.max_target_bytes = 1024;

@@ -71,8 +71,10 @@ struct Guarded {
   absl::Mutex* mu;
 };
 bool EvalGuarded(Guarded* g) {
+  // Looked up like the rest, so that a binary that never links Abseil links this file too.
+  static auto eval = Real<bool (*)(const absl::Condition*)>("K9Condition4EvalEv");
   Acquire(g->mu);
-  bool holds = g->cond->Eval();
+  bool holds = eval(g->cond);
   Release(g->mu);
   return holds;
 }
@@ -80,7 +82,13 @@ bool EvalGuarded(Guarded* g) {
 // Abseil's deadlock detector keeps its graph under a SpinLock that is not annotated either;
 // deadlock detection is a debug check that TSan's own job does not need.
 const bool kNoDeadlockGraph = [] {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  std::string ns = CAPIF_STR(ABSL_OPTION_INLINE_NAMESPACE_NAME);
+  std::string name = "_ZN4absl" + std::to_string(ns.size()) + ns +
+                     "29SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE";
+  // Absent from binaries without Abseil's synchronization library: nothing to turn off there.
+  if (void* f = dlsym(RTLD_DEFAULT, name.c_str())) {
+    reinterpret_cast<void (*)(absl::OnDeadlockCycle)>(f)(absl::OnDeadlockCycle::kIgnore);
+  }
   return true;
 }();
 
