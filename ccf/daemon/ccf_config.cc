@@ -381,7 +381,9 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
   json root;
   try {
     root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number too large for a double (which the parser
+    // throws even for an operator's typo): both are a configuration that is not valid JSON.
     return absl::InvalidArgumentError(absl::StrCat("not valid JSON: ", e.what()));
   }
   if (!root.is_object()) return absl::InvalidArgumentError("the configuration must be an object");

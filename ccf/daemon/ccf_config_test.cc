@@ -217,6 +217,9 @@ TEST_F(CcfConfigTest, ErrorsNameTheField) {
        "peers[1].colour: unknown field"},
       {R"("peers": [)", R"("peers": [1,)", "peers[0]: must be an object"},
       {"\n}", ",\n}", "not valid JSON"},
+      // A number beyond a double made the parser throw an exception the loader did not catch
+      // (found by ccf_config_fuzz): a typo must be an error, never an abort.
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": 7e999999)", "not valid JSON"},
       {R"("peers": [)", R"("security": {"method_priority": ["PSK", "PSK"]}, "peers": [)",
        "security.method_priority"},
       {R"("peers": [)", R"("security": {"token_validity_seconds": 5}, "peers": [)",
