@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "ccf/daemon/admin_client.h"
 #include "ccf/daemon/admin_service.h"
 #include "ccf/daemon/admin_socket.h"
@@ -64,7 +65,10 @@ class AdminServiceTest : public ::testing::Test {
     c.keyring = keyring_.get();
     c.outbox = &outbox_;
     c.grants = &grants_;
-    c.forget_invoker = [this](const std::string& id) { forgotten_.push_back(id); };
+    c.forget_invoker = [this](const std::string& id) {
+      absl::MutexLock lock(&mu_);  // called on the admin server's thread
+      forgotten_.push_back(id);
+    };
     c.clock = &clock_;
     return c;
   }
@@ -91,7 +95,13 @@ class AdminServiceTest : public ::testing::Test {
   SqliteEnrollmentTokenStore tokens_;
   SqliteNoticeOutbox outbox_;
   SqliteRemoteGrants grants_;
-  std::vector<std::string> forgotten_;
+  std::vector<std::string> Forgotten() {
+    absl::MutexLock lock(&mu_);
+    return forgotten_;
+  }
+
+  absl::Mutex mu_;
+  std::vector<std::string> forgotten_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_F(AdminServiceTest, EnrollmentTokensAreStoredAsDigestsForTheirPurpose) {
@@ -178,14 +188,14 @@ TEST_F(AdminServiceTest, DropGrantsRemovesOneInvokersOrAllAndForgetsThem) {
     ASSERT_TRUE(grants_.Put(g).ok());
   }
   EXPECT_EQ(*client->DropGrants("nobody"), 0);
-  EXPECT_TRUE(forgotten_.empty());
+  EXPECT_TRUE(Forgotten().empty());
   EXPECT_EQ(*client->DropGrants("inv-1"), 2);
-  EXPECT_EQ(forgotten_, std::vector<std::string>{"inv-1"});
+  EXPECT_EQ(Forgotten(), std::vector<std::string>{"inv-1"});
   EXPECT_TRUE(grants_.OfInvoker("inv-1")->empty());
   EXPECT_EQ(grants_.OfInvoker("inv-3")->size(), 1u);
   EXPECT_EQ(*client->DropGrants(), 1);
   EXPECT_TRUE(grants_.All()->empty());
-  EXPECT_EQ(forgotten_, (std::vector<std::string>{"inv-1", "inv-3"}));
+  EXPECT_EQ(Forgotten(), (std::vector<std::string>{"inv-1", "inv-3"}));
   // As after a restore: no tombstone, no notice.
   EXPECT_FALSE(*grants_.IsOffboarded("ccf-b", "inv-1"));
   EXPECT_TRUE(outbox_.Pending()->empty());
