@@ -14,12 +14,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/certificate_authority.h"
@@ -30,6 +30,7 @@
 #include "net/https_server.h"
 #include "sdk/aef/aef_server.h"
 #include "sdk/aef/psk_identity.h"
+#include "sdk/aef/testing/fake_ccf.h"
 #include "sdk/invoker/aef_client.h"
 
 namespace {
@@ -67,14 +68,7 @@ struct Aef {
                  if (id.rfind("inv-known", 0) != 0) {
                    return capif::RestError(404, "no security context");
                  }
-                 capif::RestResponse res = capif::RestResponse::Json(
-                     200, {{"apiInvokerId", id},
-                           {"securityInfo",
-                            {{{"aefId", "aef-1"},
-                              {"selSecurityMethod", "PSK"},
-                              {"authenticationInfo", absl::BytesToHexString(kKey)}}}}});
-                 res.headers.emplace_back("Cache-Control", "private, max-age=600");
-                 return res;
+                 return capif::PskSecurityInfoAnswer(id, "aef-1", kKey);
                });
     FUZZ_CHECK(ccf->Start().ok(), "the CCF starts");
     capif::AefOptions o{"aef-1", absl::StrCat("https://127.0.0.1:", ccf->port()), ca_pem,
@@ -91,9 +85,24 @@ struct Aef {
     FUZZ_CHECK(aef->Start().ok(), "the AEF starts");
   }
 
-  bool Get(const std::string& id, int tls_version) {
+  bool Get(const std::string& id, int tls_version, bool explain = false) {
+    absl::Time start = absl::Now();
     auto r = capif::AefGetWithPsk("127.0.0.1", aef->port(), id, capif::SecretBytes(kKey),
                                   "/location/v1/position", tls_version, absl::Seconds(10));
+    if (explain && !(r.ok() && r->status == 200)) {
+      capif::HttpsServer::Stats st = aef->server_stats();
+      std::fprintf(stderr,
+                   "GET as %s after %s: %s (AEF: %llu open, %llu accepted, %llu refused, %llu timeouts, "
+                   "%llu accept errors, %d TLS 1.2 waits)\n",
+                   id.c_str(), absl::FormatDuration(absl::Now() - start).c_str(),
+                   r.ok() ? absl::StrCat("HTTP ", r->status, " ", r->body).c_str()
+                          : r.status().ToString().c_str(),
+                   static_cast<unsigned long long>(st.open_connections),
+                   static_cast<unsigned long long>(st.accepted_connections),
+                   static_cast<unsigned long long>(st.refused_connections),
+                   static_cast<unsigned long long>(st.timeouts),
+                   static_cast<unsigned long long>(st.accept_errors), aef->tls12_waits().load());
+    }
     return r.ok() && r->status == 200;
   }
 
@@ -146,6 +155,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(first == known && again == known, "a PSK handshake succeeds for a known invoker only");
   FUZZ_CHECK(aef.Asked(sent) <= 1, "an identity costs the CCF at most one request");
   FUZZ_CHECK(before == 0 || aef.Asked(sent) == before, "a cached answer is not asked again");
-  FUZZ_CHECK(aef.Get("inv-known-canary", 0), "the AEF still serves a known invoker");
+  FUZZ_CHECK(aef.Get("inv-known-canary", 0, /*explain=*/true),
+             "the AEF still serves a known invoker");
   return 0;
 }

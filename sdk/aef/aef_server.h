@@ -94,6 +94,8 @@ class AefServer {
   absl::StatusOr<SecretBytes> PskFor(const std::string& invoker_id);
   // What the CCF said per invoker (for the TLS callbacks, and tests).
   SecurityInfoCache& security_info() { return *infos_; }
+  // The HTTPS server's counters (connections, refusals, deadlines).
+  HttpsServer::Stats server_stats() const { return server_->stats(); }
   // TLS 1.2 first contacts of this server waiting for the CCF now (the PSK callback's bound).
   std::atomic<int>& tls12_waits() { return tls12_waits_; }
 

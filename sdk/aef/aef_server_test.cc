@@ -4,6 +4,8 @@
 
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -11,7 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/certificate_authority.h"
@@ -19,6 +20,7 @@
 #include "common/clock.h"
 #include "net/https_client.h"
 #include "net/https_server.h"
+#include "sdk/aef/testing/fake_ccf.h"
 #include "sdk/invoker/aef_client.h"
 
 namespace capif {
@@ -49,14 +51,7 @@ class AefServerTest : public ::testing::Test {
           if (hold_) release_.WaitForNotificationWithTimeout(absl::Seconds(20));
           const std::string& id = r.path_params[0];
           if (id.rfind("inv-known", 0) != 0) return RestError(404, "no security context");
-          RestResponse res = RestResponse::Json(
-              200, {{"apiInvokerId", id},
-                    {"securityInfo",
-                     {{{"aefId", "aef-1"},
-                       {"selSecurityMethod", "PSK"},
-                       {"authenticationInfo", absl::BytesToHexString(kKey)}}}}});
-          res.headers.emplace_back("Cache-Control", "private, max-age=600");
-          return res;
+          return PskSecurityInfoAnswer(id, "aef-1", kKey);
         });
     ASSERT_TRUE(ccf_server_->Start().ok());
     auto aef = AefServer::Create({"aef-1", absl::StrCat("https://127.0.0.1:", ccf_server_->port()),
@@ -109,6 +104,39 @@ TEST_F(AefServerTest, FirstContactWithPskSucceedsOverBothVersions) {
                              SecretBytes("another key, 32 bytes long......"),
                              "/location/v1/position", 0, absl::Seconds(10))
                    .ok());
+}
+
+// A signal to the client's thread (a profiler's or a fuzzer's timer) interrupts its blocking
+// connect, handshake and reads (EINTR, as OpenSSL's "want read"): the PSK client carries on.
+// Found by aef_psk_identity_fuzz, whose libFuzzer timer did that now and then.
+TEST_F(AefServerTest, SignalsDoNotFailThePskClient) {
+  struct sigaction quiet {};
+  quiet.sa_handler = [](int) {};
+  sigemptyset(&quiet.sa_mask);
+  quiet.sa_flags = 0;  // no SA_RESTART: blocking calls return EINTR
+  struct sigaction previous {};
+  ASSERT_EQ(sigaction(SIGALRM, &quiet, &previous), 0);
+  sigevent to_me{};
+  to_me.sigev_notify = SIGEV_THREAD_ID;
+  to_me.sigev_signo = SIGALRM;
+  to_me._sigev_un._tid = gettid();
+  timer_t timer;
+  ASSERT_EQ(timer_create(CLOCK_MONOTONIC, &to_me, &timer), 0);
+  itimerspec often{{0, 100000}, {0, 100000}};  // every 100 us
+  ASSERT_EQ(timer_settime(timer, 0, &often, nullptr), 0);
+  int served = 0;
+  std::string failure;
+  for (int i = 0; i < 30; ++i) {
+    auto r = GetWithPsk("inv-known-1", i % 2 == 0 ? 0 : TLS1_2_VERSION);
+    if (r.ok() && r->status == 200) {
+      ++served;
+    } else if (failure.empty()) {
+      failure = r.ok() ? absl::StrCat("HTTP ", r->status) : r.status().ToString();
+    }
+  }
+  timer_delete(timer);
+  sigaction(SIGALRM, &previous, nullptr);
+  EXPECT_EQ(served, 30) << failure;
 }
 
 // Issue 10, problem 8: ClientHellos with invented PSK identities, while the CCF is slow, hold no

@@ -1,12 +1,15 @@
 #include "sdk/invoker/aef_client.h"
 
 #include <netdb.h>
+#include <poll.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <memory>
 
 #include "absl/strings/ascii.h"
@@ -15,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 
 namespace capif {
@@ -60,6 +64,38 @@ int PskUseSession(SSL* ssl, const EVP_MD* md, const unsigned char** id, size_t* 
   return 1;
 }
 
+// A signal during connect() (EINTR) leaves the connection going on in the background: wait
+// for it (up to `timeout`) instead of giving up.
+bool ConnectedAfterInterrupt(int fd, absl::Duration timeout) {
+  if (errno != EINTR) return false;
+  absl::Time deadline = absl::Now() + timeout;
+  pollfd p{fd, POLLOUT, 0};
+  for (;;) {
+    int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    int n = poll(&p, 1, std::max(left, 0));
+    if (n > 0) break;
+    if (n == 0 || errno != EINTR) return false;
+  }
+  int error = 0;
+  socklen_t len = sizeof(error);
+  return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0;
+}
+
+// An OpenSSL call on this blocking socket, repeated while it only says "again": a signal
+// (EINTR) or the socket's timeout (EAGAIN) surfaces as SSL_ERROR_WANT_READ/WRITE, and a signal
+// must not fail the handshake or cut the response. The last call's result after `deadline`.
+template <typename Call>
+int UntilDone(SSL* ssl, absl::Time deadline, Call call) {
+  for (;;) {
+    int r = call();
+    if (r > 0) return r;
+    int e = SSL_get_error(ssl, r);
+    bool again = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+                 (e == SSL_ERROR_SYSCALL && errno == EINTR);
+    if (!again || absl::Now() >= deadline) return r;
+  }
+}
+
 absl::StatusOr<int> Connect(const std::string& host, int port, absl::Duration timeout) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -75,7 +111,7 @@ absl::StatusOr<int> Connect(const std::string& host, int port, absl::Duration ti
     timeval tv = absl::ToTimeval(timeout);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 && !ConnectedAfterInterrupt(fd, timeout)) {
       close(fd);
       fd = -1;
     }
@@ -130,18 +166,21 @@ absl::StatusOr<HttpsResponse> AefGetWithPsk(const std::string& host, int port,
   SSL_set_fd(ssl.get(), fd);
   std::string raw;
   absl::Status status = absl::OkStatus();
-  if (SSL_connect(ssl.get()) != 1) {
+  const absl::Time deadline = absl::Now() + timeout;
+  SSL* s = ssl.get();
+  if (UntilDone(s, deadline, [s] { return SSL_connect(s); }) != 1) {
     unsigned long e = ERR_get_error();
     status = absl::UnavailableError(absl::StrCat("TLS-PSK handshake with ", host, ":", port,
                                                  " failed: ", e ? ERR_reason_error_string(e) : "refused"));
   } else {
     std::string req = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", host,
                                    "\r\nConnection: close\r\n\r\n");
-    if (SSL_write(ssl.get(), req.data(), static_cast<int>(req.size())) <= 0) {
+    if (UntilDone(s, deadline, [&] { return SSL_write(s, req.data(), static_cast<int>(req.size())); }) <= 0) {
       status = absl::UnavailableError("sending the request failed");
     }
     char buf[16384];
-    for (int n; status.ok() && (n = SSL_read(ssl.get(), buf, sizeof(buf))) > 0;) {
+    for (int n; status.ok() &&
+                (n = UntilDone(s, deadline, [&] { return SSL_read(s, buf, sizeof(buf)); })) > 0;) {
       raw.append(buf, n);
       if (raw.size() > (16u << 20)) status = absl::UnavailableError("response too large");
     }
