@@ -63,7 +63,10 @@ absl::StatusOr<ChaosPlan> ParseChaosPlan(const json& step, const std::set<std::s
   absl::StatusOr<double> recover = Seconds(step, "recover_seconds", "chaos.recover_seconds", 1, 600, 60);
   if (!recover.ok()) return recover.status();
   p.recover = absl::Seconds(*recover);
-  absl::StatusOr<double> warmup = Seconds(step, "warmup_seconds", "chaos.warmup_seconds", 0, 600, 10);
+  // Caches fill up first (SQLite's page caches, allocator arenas): by default the baseline is
+  // taken a fifth of the run (at least 10 s) after a start.
+  absl::StatusOr<double> warmup = Seconds(step, "warmup_seconds", "chaos.warmup_seconds", 0, 600,
+                                          std::max(10.0, *run / 5));
   if (!warmup.ok()) return warmup.status();
   p.warmup = absl::Seconds(*warmup);
   if (step.contains("in_flight")) {

@@ -44,7 +44,8 @@ struct ChaosPlan {
   int in_flight = 4;                // token requests at once
   absl::Duration recover;           // "recover_seconds": time allowed after the run
   double rss_tolerance = 0.10;      // "rss_tolerance": allowed RSS change, warm to end
-  absl::Duration warmup;            // RSS baseline taken this long after a (re)start
+  absl::Duration warmup;            // "warmup_seconds": RSS baseline this long after a start
+                                    // (default a fifth of the run, at least 10 s)
 
   // Every action of every cycle that starts before `run`, in time order. A pause or a
   // starvation that would outlast the run ends with it.
