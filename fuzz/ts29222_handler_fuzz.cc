@@ -27,7 +27,6 @@
 // (there is no peer to wait for).
 #include <unistd.h>
 
-#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -43,7 +42,6 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -63,19 +61,6 @@ namespace {
 std::string JsonEscaped(const std::string& s) {
   std::string quoted = json(s).dump();
   return quoted.substr(1, quoted.size() - 2);
-}
-
-// For a value in an application/x-www-form-urlencoded body.
-std::string FormEscaped(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += absl::StrFormat("%%%02X", c);
-    }
-  }
-  return out;
 }
 
 class World {
@@ -114,7 +99,7 @@ class World {
         {"{inv}", invoker_.id},          {"{aef}", provider_.aef_id},
         {"{apf}", provider_.apf_id},     {"{amf}", provider_.amf_id},
         {"{dom}", provider_.domain_id},  {"{api}", api_id_},
-        {"{csr}", csr_},                 {"{secret}", FormEscaped(invoker_.onboarding_secret)}};
+        {"{csr}", csr_},                 {"{secret}", capif::PercentEncode(invoker_.onboarding_secret)}};
     if (text.find("{itok}") != std::string::npos) subs.emplace_back("{itok}", Token(true));
     if (text.find("{ptok}") != std::string::npos) subs.emplace_back("{ptok}", Token(false));
     return absl::StrReplaceAll(text, subs);

@@ -24,6 +24,21 @@ absl::Status Malformed(absl::string_view detail) {
 
 }  // namespace
 
+std::string PercentEncode(absl::string_view in) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : in) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 std::optional<std::string> PercentDecode(absl::string_view in, bool plus_is_space) {
   std::string out;
   out.reserve(in.size());

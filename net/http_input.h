@@ -28,6 +28,8 @@ namespace capif {
 // Percent-decoding of a path ('+' kept) or of a query / form component (`plus_is_space`).
 // nullopt for a malformed escape ('%' not followed by two hex digits).
 std::optional<std::string> PercentDecode(absl::string_view in, bool plus_is_space);
+// The inverse, for a query or form component: every byte but A-Z a-z 0-9 - _ . ~ as %XX.
+std::string PercentEncode(absl::string_view in);
 
 // The name=value pairs of an application/x-www-form-urlencoded text or a query string, decoded
 // (a pair without '=' has an empty value; empty pairs are skipped). 400 INVALID_MSG_FORMAT for a

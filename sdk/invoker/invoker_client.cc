@@ -7,6 +7,7 @@
 #include "common/status_macros.h"
 #include "common/strict_json.h"
 #include "common/x509_cert.h"
+#include "net/http_input.h"
 
 namespace capif {
 namespace {
@@ -26,20 +27,6 @@ absl::StatusCode CodeOf(long http) {
   }
 }
 
-std::string UrlEncode(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 absl::StatusOr<json> JsonOf(const HttpsResponse& r) {
   auto body = ParseStrictJson(r.body);
@@ -98,8 +85,8 @@ absl::StatusOr<std::unique_ptr<CapifInvoker>> CapifInvoker::Onboard(
 
 absl::StatusOr<json> CapifInvoker::Discover(const std::map<std::string, std::string>& filters) {
   std::string url = absl::StrCat(api_root_, "/service-apis/v1/allServiceAPIs?api-invoker-id=",
-                                 UrlEncode(id_));
-  for (const auto& [k, v] : filters) absl::StrAppend(&url, "&", UrlEncode(k), "=", UrlEncode(v));
+                                 PercentEncode(id_));
+  for (const auto& [k, v] : filters) absl::StrAppend(&url, "&", PercentEncode(k), "=", PercentEncode(v));
   ASSIGN_OR_RETURN(auto client, Client(true));
   ASSIGN_OR_RETURN(HttpsResponse r, client->Request("GET", url));
   RETURN_IF_ERROR(StatusFromHttp(r));
@@ -175,12 +162,12 @@ namespace {
 std::string TokenForm(const std::string& id, const SecretBytes& secret, const std::string& scope,
                       const std::string& assertion) {
   std::string form = absl::StrCat(
-      "grant_type=client_credentials&client_id=", UrlEncode(id), "&client_secret=",
-      UrlEncode(std::string(secret.Reveal(InsecureSecretAccess()))), "&scope=", UrlEncode(scope));
+      "grant_type=client_credentials&client_id=", PercentEncode(id), "&client_secret=",
+      PercentEncode(std::string(secret.Reveal(InsecureSecretAccess()))), "&scope=", PercentEncode(scope));
   if (!assertion.empty()) {
     absl::StrAppend(&form, "&client_assertion_type=",
-                    UrlEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                    "&client_assertion=", UrlEncode(assertion));
+                    PercentEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    "&client_assertion=", PercentEncode(assertion));
   }
   return form;
 }

@@ -335,6 +335,13 @@ class Runner {
     return std::count_if(spec_.peerings.begin(), spec_.peerings.end(),
                          [&](const PeeringSpec& p) { return p.a == id || p.b == id; });
   }
+  // The audience of `inv`'s client assertion for `aef`'s token: the AEFs' CCF when it is in
+  // another domain and issues the tokens itself (#24 method 3); "" otherwise.
+  std::string AssertionAudience(const InvokerRun& inv, const AefRun& aef) const {
+    const PeeringSpec* p = Peering(inv.spec.ccf, aef.spec.ccf);
+    bool home_issues = p != nullptr && p->tokens == "issued-by-home-ccf";
+    return aef.spec.ccf != inv.spec.ccf && !home_issues ? aef.spec.ccf : "";
+  }
   absl::Status Step(const json& st, StepResult* r);
   absl::Status Connect(InvokerRun& inv, AefRun& aef, const json& st, std::string* detail);
   absl::Status EnsureToken(InvokerRun& inv, AefRun& aef);
@@ -508,11 +515,7 @@ absl::Status Runner::SetUp() {
 
 absl::Status Runner::EnsureToken(InvokerRun& inv, AefRun& aef) {
   if (inv.tokens.count(aef.id)) return absl::OkStatus();
-  std::string audience;
-  const PeeringSpec* p = Peering(inv.spec.ccf, aef.spec.ccf);
-  if (aef.spec.ccf != inv.spec.ccf && (p == nullptr || p->tokens != "issued-by-home-ccf")) {
-    audience = aef.spec.ccf;  // #24 method 3: an assertion for the AEFs' CCF
-  }
+  std::string audience = AssertionAudience(inv, aef);
   ASSIGN_OR_RETURN(AccessToken t, inv.sdk->RequestToken(
                                       absl::StrCat("3gpp#", aef.id, ":", aef.spec.api), audience));
   inv.tokens[aef.id] = t.token;
@@ -546,10 +549,7 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
   if (flow == "token") {
     url = inv.sdk->TokenUrl();
     scope = absl::StrCat("3gpp#", aef->id, ":", aef->spec.api);
-    const PeeringSpec* p = Peering(inv.spec.ccf, aef->spec.ccf);
-    if (aef->spec.ccf != inv.spec.ccf && (p == nullptr || p->tokens != "issued-by-home-ccf")) {
-      audience = aef->spec.ccf;
-    }
+    audience = AssertionAudience(inv, *aef);
     r->what = absl::StrCat(inv.spec.name, " requests tokens for ", aef->spec.name, " at ",
                            home.spec.id);
   } else if (flow == "discover") {
@@ -679,11 +679,7 @@ absl::Status Runner::Chaos(InvokerRun& inv, AefRun& aef, const json& st, StepRes
   o.timeout = absl::Seconds(15);
   const std::string url = inv.sdk->TokenUrl();
   const std::string scope = absl::StrCat("3gpp#", aef.id, ":", aef.spec.api);
-  const PeeringSpec* peering = Peering(inv.spec.ccf, aef.spec.ccf);
-  const std::string audience =
-      aef.spec.ccf != inv.spec.ccf && (peering == nullptr || peering->tokens != "issued-by-home-ccf")
-          ? aef.spec.ccf
-          : "";
+  const std::string audience = AssertionAudience(inv, aef);
   // The writer's one-time enrollment tokens, issued before any fault.
   std::vector<std::string> enrollments;
   {
