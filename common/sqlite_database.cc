@@ -192,17 +192,24 @@ struct SqliteDatabase::Reader {
   }
 };
 
-absl::Status SqliteDatabase::Tx::Execute(absl::string_view sql,
-                                         const std::vector<SqlValue>& params) {
-  return Run(db_, statements_, sql, params).status();
-}
+class SqliteDatabase::SqliteTx final : public SqlDatabase::Tx {
+ public:
+  SqliteTx(sqlite3* db, StatementCache* statements)
+      : db_(db), statements_(statements) {}
+  absl::Status Execute(absl::string_view sql,
+                       const std::vector<SqlValue>& params) override {
+    return Run(db_, statements_, sql, params).status();
+  }
+  absl::StatusOr<std::vector<SqlRow>> Query(
+      absl::string_view sql, const std::vector<SqlValue>& params) override {
+    return Run(db_, statements_, sql, params);
+  }
+  int64_t changes() const override { return sqlite3_changes64(db_); }
 
-absl::StatusOr<std::vector<SqlRow>> SqliteDatabase::Tx::Query(
-    absl::string_view sql, const std::vector<SqlValue>& params) {
-  return Run(db_, statements_, sql, params);
-}
-
-int64_t SqliteDatabase::Tx::changes() const { return sqlite3_changes64(db_); }
+ private:
+  sqlite3* db_;
+  StatementCache* statements_;
+};
 
 absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
     const std::string& path, const std::vector<std::string>& migrations) {
@@ -334,9 +341,10 @@ namespace {
 
 // `begin`, then `body`, then COMMIT on one connection (the caller holds it); ROLLBACK on error.
 // `tx` runs on `db` with `statements`.
-absl::Status InTransaction(sqlite3* db, StatementCache* statements, absl::string_view begin,
-                           const std::function<absl::Status(SqliteDatabase::Tx&)>& body,
-                           SqliteDatabase::Tx& tx) {
+absl::Status InTransaction(
+    sqlite3* db, StatementCache* statements, absl::string_view begin,
+    const std::function<absl::Status(SqlDatabase::Tx&)>& body,
+    SqlDatabase::Tx& tx) {
   absl::Status s = Run(db, statements, begin, {}).status();
   if (!s.ok()) return s;
   s = body(tx);
@@ -351,31 +359,18 @@ absl::Status SqliteDatabase::ReadTransaction(const std::function<absl::Status(Tx
   BorrowedReader reader(this);
   if (reader.get() == nullptr) {
     absl::MutexLock lock(&mu_);
-    Tx tx(db_, statements_.get());
+    SqliteTx tx(db_, statements_.get());
     return InTransaction(db_, statements_.get(), "BEGIN", body, tx);
   }
   Reader* r = reader.get();
-  Tx tx(r->db, r->statements.get());
+  SqliteTx tx(r->db, r->statements.get());
   return InTransaction(r->db, r->statements.get(), "BEGIN", body, tx);
 }
 
 absl::Status SqliteDatabase::Transaction(const std::function<absl::Status(Tx&)>& body) {
   absl::MutexLock lock(&mu_);
-  Tx tx(db_, statements_.get());
+  SqliteTx tx(db_, statements_.get());
   return InTransaction(db_, statements_.get(), "BEGIN IMMEDIATE", body, tx);
 }
-
-std::string SqlText(const SqlValue& v) {
-  if (const std::string* s = std::get_if<std::string>(&v)) return *s;
-  if (const SqlBlob* b = std::get_if<SqlBlob>(&v)) return b->bytes;
-  return "";
-}
-
-int64_t SqlInt(const SqlValue& v) {
-  if (const int64_t* n = std::get_if<int64_t>(&v)) return *n;
-  return 0;
-}
-
-std::string SqlBytes(const SqlValue& v) { return SqlText(v); }
 
 }  // namespace capif

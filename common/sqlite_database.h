@@ -32,13 +32,13 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/sql_database.h"
 
 struct sqlite3;
 
@@ -47,59 +47,40 @@ namespace capif {
 // Prepared statements kept per connection, by SQL text (internal to sqlite_database.cc).
 class StatementCache;
 
-// A bound parameter or a column value. Blobs are std::string tagged by SqlBlob.
-struct SqlBlob {
-  std::string bytes;
-};
-struct SqlNull {};
-using SqlValue = std::variant<SqlNull, int64_t, std::string, SqlBlob>;
-using SqlRow = std::vector<SqlValue>;
-
-class SqliteDatabase {
+class SqliteDatabase final : public SqlDatabase {
  public:
-  // Statements inside one transaction.
-  class Tx {
-   public:
-    absl::Status Execute(absl::string_view sql, const std::vector<SqlValue>& params = {});
-    absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
-                                              const std::vector<SqlValue>& params = {});
-    // Rows changed by the last Execute.
-    int64_t changes() const;
-
-   private:
-    friend class SqliteDatabase;
-    Tx(sqlite3* db, StatementCache* statements) : db_(db), statements_(statements) {}
-    sqlite3* db_;
-    StatementCache* statements_;
-  };
-
   static absl::StatusOr<std::unique_ptr<SqliteDatabase>> Open(
       const std::string& path, const std::vector<std::string>& migrations);
-  ~SqliteDatabase();
+  ~SqliteDatabase() override;
 
+  Dialect dialect() const override { return Dialect::kSqlite; }
   // On the write connection.
-  absl::Status Execute(absl::string_view sql, const std::vector<SqlValue>& params = {});
+  absl::Status Execute(absl::string_view sql,
+                       const std::vector<SqlValue>& params = {}) override;
   // On a read connection (file databases): sees every committed write, never waits for a
   // transaction in progress or its fsync. Writing through it fails (the connection is read-only).
   // Not for use inside a Transaction() body: it would not see that transaction's writes (and a
   // ":memory:" database, which has no readers, would deadlock).
-  absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
-                                            const std::vector<SqlValue>& params = {});
+  absl::StatusOr<std::vector<SqlRow>> Query(
+      absl::string_view sql, const std::vector<SqlValue>& params = {}) override;
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT on the write connection; rolls back if it returns
   // an error.
-  absl::Status Transaction(const std::function<absl::Status(Tx&)>& body);
+  absl::Status Transaction(
+      const std::function<absl::Status(Tx&)>& body) override;
   // Runs `body` in a read transaction on a read connection: one consistent snapshot across its
   // queries, taken without waiting for writers (WAL). For ":memory:" and URI databases, which
   // have no readers, on the write connection.
-  absl::Status ReadTransaction(const std::function<absl::Status(Tx&)>& body);
+  absl::Status ReadTransaction(
+      const std::function<absl::Status(Tx&)>& body) override;
 
-  int schema_version() const { return schema_version_; }
+  int schema_version() const override { return schema_version_; }
   // Read connections beside the write one (0 for ":memory:" and URI databases).
   static constexpr int kReaders = 4;
 
  private:
   struct Reader;
   class BorrowedReader;
+  class SqliteTx;
   explicit SqliteDatabase(sqlite3* db);
   // A reader for the caller's use; waits while all are in use. Null without readers.
   Reader* TakeReader();
@@ -116,11 +97,6 @@ class SqliteDatabase {
   std::vector<Reader*> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
   int schema_version_ = 0;
 };
-
-// Accessors for column values; InvalidArgument-free: a wrong type gives the empty value.
-std::string SqlText(const SqlValue& v);
-int64_t SqlInt(const SqlValue& v);
-std::string SqlBytes(const SqlValue& v);
 
 }  // namespace capif
 

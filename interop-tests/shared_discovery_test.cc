@@ -1,34 +1,32 @@
 // CAPIF interconnection, shareable API discovery (TS 23.222 8.25): an invoker of CCF-B finds,
 // with the standard Discover API, the APIs CCF-A shares with B over CAPIF-6e, labelled with
 // ccfId = ccf-a, and nothing A does not share.
+#include <gtest/gtest.h>
 #include <signal.h>
 
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
-
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "ccf/daemon/ccf_config.h"
+#include "ccf/store/remote_grants.h"
+#include "ccf/store/sql_stores.h"
 #include "common/clock.h"
 #include "common/evp_key.h"
 #include "common/jws.h"
-#include "common/x509_cert.h"
-#include "absl/synchronization/mutex.h"
-#include "ccf/daemon/ccf_config.h"
-#include "net/https_server.h"
-#include "federation/ownership_resolver.h"
-#include "federation/peer_client.h"
-#include "proto/interconnect.grpc.pb.h"
-#include "ccf/store/remote_grants.h"
-#include "ccf/store/sqlite_stores.h"
 #include "common/secret_bytes.h"
 #include "common/subprocess.h"
 #include "common/testing/test_paths.h"
+#include "common/x509_cert.h"
+#include "federation/ownership_resolver.h"
+#include "federation/peer_client.h"
 #include "interop-tests/ccfd_fixture.h"
 #include "net/https_client.h"
+#include "net/https_server.h"
+#include "proto/interconnect.grpc.pb.h"
 #include "sdk/invoker/invoker_client.h"
 #include "sdk/provider/provider_client.h"
 
@@ -166,13 +164,14 @@ class TwoDomainsTest : public ::testing::Test {
   size_t GrantsAtA(const std::string& invoker_id) {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
     if (!db.ok()) return 1000;
-    return SqliteRemoteGrants(*db).OfInvoker(invoker_id)->size();
+    return SqlRemoteGrants(*db).OfInvoker(invoker_id)->size();
   }
   size_t ConfirmedGrantsAtA(const std::string& invoker_id) {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
     if (!db.ok()) return 1000;
     size_t n = 0;
-    auto grants = SqliteRemoteGrants(*db).OfInvoker(invoker_id);  // named: outlives the loop
+    auto grants =
+        SqlRemoteGrants(*db).OfInvoker(invoker_id);  // named: outlives the loop
     if (!grants.ok()) return 1000;
     for (const RemoteGrant& g : *grants) {
       n += g.lease_until.has_value() ? 0 : 1;
@@ -181,7 +180,7 @@ class TwoDomainsTest : public ::testing::Test {
   }
   bool OffboardedAtA(const std::string& invoker_id) {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
-    return db.ok() && *SqliteRemoteGrants(*db).IsOffboarded("ccf-b", invoker_id);
+    return db.ok() && *SqlRemoteGrants(*db).IsOffboarded("ccf-b", invoker_id);
   }
 
   // Both agreements use #24's home-issued tokens instead of method 3 (set before SetUp).
@@ -668,7 +667,7 @@ TEST_F(TwoDomainsTest, WithoutAGrantAFindsTheHomeByOwnershipQuery) {
   {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
     ASSERT_TRUE(db.ok());
-    SqliteRemoteGrants store(*db);
+    SqlRemoteGrants store(*db);
     auto grants = store.OfInvoker(id);
     ASSERT_TRUE(grants.ok() && grants->size() == 1u);
     ASSERT_TRUE(store.Remove(*grants, std::nullopt, {}).ok());

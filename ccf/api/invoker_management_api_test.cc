@@ -1,11 +1,10 @@
 #include "ccf/api/invoker_management_api.h"
 
+#include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include <gtest/gtest.h>
-
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/fake_clock.h"
 #include "common/testing/test_paths.h"
 
@@ -35,8 +34,8 @@ class InvokerManagementApiTest : public ::testing::Test {
   void SetUp() override {
     db_ = *OpenCcfDatabase(
         TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    invokers_ = std::make_unique<SqliteInvokerStore>(db_);
-    tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(db_);
+    invokers_ = std::make_unique<SqlInvokerStore>(db_);
+    tokens_ = std::make_unique<SqlEnrollmentTokenStore>(db_);
     api_ = std::make_unique<InvokerManagementApi>(InvokerManagementConfig{
         invokers_.get(), tokens_.get(), &ca_, &clock_, "https://127.0.0.1:8443"});
   }
@@ -87,9 +86,9 @@ class InvokerManagementApiTest : public ::testing::Test {
   CertificateAuthority ca_ =
       *CertificateAuthority::CreateRoot(TrustDomain("a.example"), clock_, absl::Hours(24 * 365));
   EvpKey key_ = *EvpKey::GenerateEcP256();
-  std::shared_ptr<SqliteDatabase> db_;
-  std::unique_ptr<SqliteInvokerStore> invokers_;
-  std::unique_ptr<SqliteEnrollmentTokenStore> tokens_;
+  std::shared_ptr<SqlDatabase> db_;
+  std::unique_ptr<SqlInvokerStore> invokers_;
+  std::unique_ptr<SqlEnrollmentTokenStore> tokens_;
   std::unique_ptr<InvokerManagementApi> api_;
 };
 

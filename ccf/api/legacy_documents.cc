@@ -14,9 +14,9 @@ namespace {
 
 using nlohmann::json;
 
-absl::Status RemoveDocuments(SqliteDatabase& db, const std::string& kind,
+absl::Status RemoveDocuments(SqlDatabase& db, const std::string& kind,
                              const std::vector<std::string>& ids) {
-  return db.Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  return db.Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     for (const std::string& id : ids) {
       RETURN_IF_ERROR(tx.Execute("DELETE FROM resources WHERE kind = ? AND id = ?", {kind, id}));
     }
@@ -29,7 +29,8 @@ void Kept(const std::string& what, const std::string& id, absl::string_view why)
 }
 
 // A domain document and its functions' documents, as a typed domain.
-absl::StatusOr<int> ConvertProviders(SqliteDatabase& db, ProviderRegistry& providers) {
+absl::StatusOr<int> ConvertProviders(SqlDatabase& db,
+                                     ProviderRegistry& providers) {
   int converted = 0;
   ASSIGN_OR_RETURN(std::vector<SqlRow> domains,
                    db.Query("SELECT id, json FROM resources WHERE kind = 'provider-domain'"));
@@ -73,7 +74,8 @@ absl::StatusOr<int> ConvertProviders(SqliteDatabase& db, ProviderRegistry& provi
   return converted;
 }
 
-absl::StatusOr<int> ConvertServiceApis(SqliteDatabase& db, ServiceApiRepository& apis) {
+absl::StatusOr<int> ConvertServiceApis(SqlDatabase& db,
+                                       ServiceApiRepository& apis) {
   int converted = 0;
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db.Query("SELECT id, owner, json FROM resources WHERE kind = 'service-api'"));
@@ -100,7 +102,7 @@ absl::StatusOr<int> ConvertServiceApis(SqliteDatabase& db, ServiceApiRepository&
   return converted;
 }
 
-absl::StatusOr<int> ConvertEnrolments(SqliteDatabase& db, InvokerStore& invokers) {
+absl::StatusOr<int> ConvertEnrolments(SqlDatabase& db, InvokerStore& invokers) {
   int converted = 0;
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db.Query("SELECT api_invoker_id, enrolment_json FROM invokers "
@@ -124,10 +126,9 @@ absl::StatusOr<int> ConvertEnrolments(SqliteDatabase& db, InvokerStore& invokers
 
 }  // namespace
 
-absl::StatusOr<int> ConvertLegacyDocuments(const std::shared_ptr<SqliteDatabase>& db,
-                                           ProviderRegistry& providers,
-                                           ServiceApiRepository& service_apis,
-                                           InvokerStore& invokers) {
+absl::StatusOr<int> ConvertLegacyDocuments(
+    const std::shared_ptr<SqlDatabase>& db, ProviderRegistry& providers,
+    ServiceApiRepository& service_apis, InvokerStore& invokers) {
   // Providers first: a service API is converted only under a registered APF.
   ASSIGN_OR_RETURN(int domains, ConvertProviders(*db, providers));
   ASSIGN_OR_RETURN(int apis, ConvertServiceApis(*db, service_apis));

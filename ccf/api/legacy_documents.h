@@ -13,15 +13,14 @@
 #include "ccf/store/provider_registry.h"
 #include "ccf/store/service_apis.h"
 #include "ccf/store/stores.h"
-#include "common/sqlite_database.h"
+#include "common/sql_database.h"
 
 namespace capif {
 
 // Returns how many documents were converted.
-absl::StatusOr<int> ConvertLegacyDocuments(const std::shared_ptr<SqliteDatabase>& db,
-                                           ProviderRegistry& providers,
-                                           ServiceApiRepository& service_apis,
-                                           InvokerStore& invokers);
+absl::StatusOr<int> ConvertLegacyDocuments(
+    const std::shared_ptr<SqlDatabase>& db, ProviderRegistry& providers,
+    ServiceApiRepository& service_apis, InvokerStore& invokers);
 
 }  // namespace capif
 

@@ -4,19 +4,20 @@
 
 #include <gtest/gtest.h>
 
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/testing/test_paths.h"
 
 namespace capif {
 namespace {
 
-absl::Status InsertDocument(SqliteDatabase& db, const std::string& kind, const std::string& id,
-                            const std::string& owner, const std::string& json) {
+absl::Status InsertDocument(SqlDatabase& db, const std::string& kind,
+                            const std::string& id, const std::string& owner,
+                            const std::string& json) {
   return db.Execute("INSERT INTO resources(kind, id, owner, json) VALUES (?, ?, ?, ?)",
                     {kind, id, owner, json});
 }
 
-int64_t Count(SqliteDatabase& db, const std::string& sql) {
+int64_t Count(SqlDatabase& db, const std::string& sql) {
   return SqlInt((*db.Query(sql))[0][0]);
 }
 
@@ -54,9 +55,9 @@ TEST(LegacyDocumentsTest, ProvidersServiceApisAndEnrolmentsBecomeRecords) {
                            "IC", SqlBlob{"s"}, SqlBlob{"d"}, int64_t{1700000000}})
                   .ok());
 
-  SqliteProviderRegistry providers(db);
-  SqliteServiceApis apis(db);
-  SqliteInvokerStore invokers(db);
+  SqlProviderRegistry providers(db);
+  SqlServiceApis apis(db);
+  SqlInvokerStore invokers(db);
   auto n = ConvertLegacyDocuments(db, providers, apis, invokers);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 4 + 1 + 1);  // a domain with three functions, one API, one enrolment

@@ -4,7 +4,7 @@
 
 #include "ccf/api/invoker_management_api.h"
 #include "ccf/store/provider_registry.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/fake_clock.h"
 #include "common/file_io.h"
 #include "common/testing/test_paths.h"
@@ -20,8 +20,8 @@ class ProviderManagementApiTest : public ::testing::Test {
   void SetUp() override {
     db_ = *OpenCcfDatabase(
         TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    providers_ = std::make_unique<SqliteProviderRegistry>(db_);
-    tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(db_);
+    providers_ = std::make_unique<SqlProviderRegistry>(db_);
+    tokens_ = std::make_unique<SqlEnrollmentTokenStore>(db_);
     api_ = std::make_unique<ProviderManagementApi>(ProviderManagementConfig{
         providers_.get(), tokens_.get(), &ca_, &clock_, "https://ccf.example"});
   }
@@ -65,9 +65,9 @@ class ProviderManagementApiTest : public ::testing::Test {
   CertificateAuthority ca_ =
       *CertificateAuthority::CreateRoot(TrustDomain("a.example"), clock_, absl::Hours(24 * 365));
   EvpKey key_ = *EvpKey::GenerateEcP256();
-  std::shared_ptr<SqliteDatabase> db_;
-  std::unique_ptr<SqliteProviderRegistry> providers_;
-  std::unique_ptr<SqliteEnrollmentTokenStore> tokens_;
+  std::shared_ptr<SqlDatabase> db_;
+  std::unique_ptr<SqlProviderRegistry> providers_;
+  std::unique_ptr<SqlEnrollmentTokenStore> tokens_;
   std::unique_ptr<ProviderManagementApi> api_;
 };
 

@@ -355,7 +355,7 @@ TEST_F(SecurityApiTest, UpdateRacingARevocationDoesNotBringItBack) {
   EXPECT_EQ((*ctx)->entries[0].aef_id, "aef-r");
   EXPECT_EQ((*ctx)->entries[0].remote_ccf_id, "ccf-z");
   // The peer's grant is confirmed through the outbox, written with the context.
-  auto pending = SqliteNoticeOutbox(w_.db).Pending();
+  auto pending = SqlNoticeOutbox(w_.db).Pending();
   ASSERT_TRUE(pending.ok());
   int confirmations = 0;
   for (const OutboundNotice& n : *pending) {

@@ -148,7 +148,7 @@ TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {
 TEST(LocalCcfStateTest, PeerNoticeForgetsOnlyThatPeersInvokerAndTellsTheAef) {
   CcfWorld w("LocalCcfStateNotice");
   LocalCcfState state(w.LocalConfig("ccf-a"));
-  SqliteNoticeOutbox outbox(w.db);
+  SqlNoticeOutbox outbox(w.db);
   int wakes = 0;
   std::vector<std::string> forgotten;
   state.SetNoticeHooks({/*tell_aefs=*/true, [&] { ++wakes; },
@@ -284,7 +284,7 @@ TEST(LocalCcfStateTest, ForwardedTokenNeedsTheInvokerOfThePeerItsKeyAndAnOauthGr
   EXPECT_EQ(error_of("inv-b1", scope, good, cert), "invalid_grant");  // replayed jti
   // Issue 9, problem 5: a restarted CCF (new state over the same database) still refuses it.
   {
-    SqliteUsedAssertions reopened_store(w.db);
+    SqlUsedAssertions reopened_store(w.db);
     LocalCcfState::Config config = w.LocalConfig("ccf-a");
     config.used_assertions = &reopened_store;
     LocalCcfState restarted(std::move(config));

@@ -48,8 +48,8 @@ SecretBytes TakeSecret(SqlValue& v) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TokenKeyring>> TokenKeyring::Open(
-    std::shared_ptr<SqliteDatabase> db, const KeyEncryptionKey& kek, const Clock& clock,
-    absl::Duration retire_after) {
+    std::shared_ptr<SqlDatabase> db, const KeyEncryptionKey& kek,
+    const Clock& clock, absl::Duration retire_after) {
   std::unique_ptr<TokenKeyring> k(new TokenKeyring(std::move(db), kek, clock, retire_after));
   RETURN_IF_ERROR(k->SealPlaintextKeys());
   ASSIGN_OR_RETURN(auto rows, k->db_->Query("SELECT COUNT(*) FROM signing_keys"));
@@ -63,7 +63,7 @@ absl::StatusOr<std::unique_ptr<TokenKeyring>> TokenKeyring::Open(
 
 absl::Status TokenKeyring::SealPlaintextKeys() {
   int sealed_now = 0;
-  RETURN_IF_ERROR(db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(auto rows,
                      tx.Query("SELECT kid, private_key_pem, sealed_key FROM signing_keys"));
     // Keys sealed already must open with this KEK: otherwise it is the wrong kek file, and the
@@ -81,9 +81,10 @@ absl::Status TokenKeyring::SealPlaintextKeys() {
             absl::StrCat("token-signing key '", absl::CEscape(kid), "' has no key"));
       }
       ASSIGN_OR_RETURN(std::string sealed, kek_.Seal(pem, AadOf(kid)));
-      RETURN_IF_ERROR(tx.Execute(
-          "UPDATE signing_keys SET sealed_key = ?, private_key_pem = X'' WHERE kid = ?",
-          {SqlBlob{std::move(sealed)}, kid}));
+      RETURN_IF_ERROR(
+          tx.Execute("UPDATE signing_keys SET sealed_key = ?, private_key_pem "
+                     "= ? WHERE kid = ?",
+                     {SqlBlob{std::move(sealed)}, SqlBlob{}, kid}));
       ++sealed_now;
     }
     return absl::OkStatus();
@@ -91,9 +92,12 @@ absl::Status TokenKeyring::SealPlaintextKeys() {
   if (sealed_now == 0) return absl::OkStatus();
   LogInfo("keyring", absl::StrCat("sealed ", sealed_now,
                                   " token-signing keys stored in plaintext by an older version"));
-  // The overwritten plaintext was zeroed in its page (secure_delete), but older copies may sit
-  // in the main file until a checkpoint, and in free space left by keys an older version
-  // deleted: rewrite the file without free space, then empty the WAL.
+  // The overwritten plaintext was zeroed in its page (secure_delete), but older
+  // copies may sit in the main file until a checkpoint, and in free space left
+  // by keys an older version deleted: rewrite the file without free space, then
+  // empty the WAL. (Only SQLite files come from such versions; PostgreSQL
+  // databases start sealed.)
+  if (db_->dialect() != SqlDatabase::Dialect::kSqlite) return absl::OkStatus();
   absl::Status compact = db_->Execute("VACUUM");
   if (compact.ok()) compact = db_->Execute("PRAGMA wal_checkpoint(TRUNCATE)");
   if (!compact.ok()) {
@@ -115,8 +119,8 @@ absl::Status TokenKeyring::Rotate() {
   ASSIGN_OR_RETURN(std::string sealed, kek_.Seal(pem, AadOf(kid)));
   RETURN_IF_ERROR(db_->Execute(
       "INSERT INTO signing_keys(kid, private_key_pem, sealed_key, created_at) "
-      "VALUES (?, X'', ?, ?)",
-      {kid, SqlBlob{std::move(sealed)}, now}));
+      "VALUES (?, ?, ?, ?)",
+      {kid, SqlBlob{}, SqlBlob{std::move(sealed)}, now}));
   return Load();
 }
 

@@ -1,16 +1,15 @@
 #include "ccf/core/token_keyring.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
+#include "common/sqlite_database.h"
 #include "common/evp_key.h"
 #include "common/fake_clock.h"
 #include "common/file_io.h"
@@ -48,7 +47,7 @@ class TokenKeyringTest : public ::testing::Test {
     ASSERT_TRUE(MakeDirectories(dir_, 0700).ok());
   }
 
-  std::shared_ptr<SqliteDatabase> Db() {
+  std::shared_ptr<SqlDatabase> Db() {
     auto db = OpenCcfDatabase(dir_);
     EXPECT_TRUE(db.ok()) << db.status();
     return db.ok() ? *db : nullptr;

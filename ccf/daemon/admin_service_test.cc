@@ -1,5 +1,7 @@
 // The admin server and client in one process, over the real unix socket, on real SQLite stores
 // and a real token keyring under TEST_TMPDIR.
+#include "ccf/daemon/admin_service.h"
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,13 +13,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "ccf/daemon/admin_client.h"
-#include "ccf/daemon/admin_service.h"
-#include "ccf/daemon/admin_socket.h"
 #include "ccf/api/invoker_management_api.h"
-#include "ccf/store/remote_grants.h"
-#include "ccf/store/sqlite_stores.h"
 #include "ccf/core/token_keyring.h"
+#include "ccf/daemon/admin_client.h"
+#include "ccf/daemon/admin_socket.h"
+#include "ccf/store/remote_grants.h"
+#include "ccf/store/sql_stores.h"
 #include "common/fake_clock.h"
 #include "common/key_encryption_key.h"
 #include "common/secret_bytes.h"
@@ -89,12 +90,12 @@ class AdminServiceTest : public ::testing::Test {
 
   FakeClock clock_;
   std::string dir_;
-  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<SqlDatabase> db_;
   KeyEncryptionKey kek_;
   std::unique_ptr<TokenKeyring> keyring_;
-  SqliteEnrollmentTokenStore tokens_;
-  SqliteNoticeOutbox outbox_;
-  SqliteRemoteGrants grants_;
+  SqlEnrollmentTokenStore tokens_;
+  SqlNoticeOutbox outbox_;
+  SqlRemoteGrants grants_;
   std::vector<std::string> Forgotten() {
     absl::MutexLock lock(&mu_);
     return forgotten_;

@@ -1,8 +1,8 @@
 #include "ccf/daemon/ccf_daemon.h"
 
-#include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,19 +14,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "ccf/daemon/admin_service.h"
 #include "ccf/daemon/ccf_config.h"
+#include "ccf/daemon/metrics.h"
+#include "ccf/daemon/northbound.h"
+#include "ccf/store/sql_stores.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "federation/bus_server.h"
-#include "federation/peer_directory.h"
-#include "ccf/daemon/northbound.h"
-#include "federation/peer_requests.h"
 #include "federation/audit_log.h"
+#include "federation/bus_server.h"
 #include "federation/peer_bundles.h"
-#include "ccf/daemon/metrics.h"
 #include "federation/peer_client.h"
-#include "ccf/store/sqlite_stores.h"
-#include "ccf/daemon/admin_service.h"
+#include "federation/peer_directory.h"
+#include "federation/peer_requests.h"
 
 namespace capif {
 
@@ -161,8 +161,9 @@ int RunCcfd(int argc, char** argv) {
   }
 
   // Peers' trust bundles, refreshed on their hints; the last good ones are kept in the database.
-  std::unique_ptr<SqlitePeerBundleStore> bundle_store;
-  if (northbound) bundle_store = std::make_unique<SqlitePeerBundleStore>(northbound->database());
+  std::unique_ptr<SqlPeerBundleStore> bundle_store;
+  if (northbound)
+    bundle_store = std::make_unique<SqlPeerBundleStore>(northbound->database());
   std::vector<std::pair<Peer, PeerClient*>> bundle_peers;
   for (size_t i = 0; i < config->peers.size(); ++i) {
     bundle_peers.emplace_back(config->peers[i], peer_clients[i].get());

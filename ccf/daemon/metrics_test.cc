@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/fake_clock.h"
 #include "common/testing/test_paths.h"
 
@@ -14,7 +14,7 @@ TEST(CcfMetricsTest, ReportsOutboxAndBundleState) {
   FakeClock clock;
   auto db = OpenCcfDatabase(TestTmpDir("CcfMetricsTest"));
   ASSERT_TRUE(db.ok());
-  SqliteNoticeOutbox outbox(*db);
+  SqlNoticeOutbox outbox(*db);
   ASSERT_TRUE(outbox.Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, "x", clock.Now()},
                               {"n-2", "ccf-b", kNoticeOffboarding, "y", clock.Now()},
                               {"n-3", "aef-1", kNoticeAefRevoke, "{}", clock.Now()}})

@@ -31,14 +31,14 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   }
   n->kek_ = std::make_unique<const KeyEncryptionKey>(*std::move(kek));
   n->ca_ = config.ca;
-  n->invokers_ = std::make_unique<SqliteInvokerStore>(n->db_);
-  n->enrollment_tokens_ = std::make_unique<SqliteEnrollmentTokenStore>(n->db_);
-  n->providers_ = std::make_unique<SqliteProviderRegistry>(n->db_);
-  n->service_apis_ = std::make_unique<SqliteServiceApis>(n->db_);
+  n->invokers_ = std::make_unique<SqlInvokerStore>(n->db_);
+  n->enrollment_tokens_ = std::make_unique<SqlEnrollmentTokenStore>(n->db_);
+  n->providers_ = std::make_unique<SqlProviderRegistry>(n->db_);
+  n->service_apis_ = std::make_unique<SqlServiceApis>(n->db_);
   // Secrets at rest are sealed under the key-encryption key beside the database.
-  ASSIGN_OR_RETURN(n->contexts_, SqliteSecurityContexts::Create(n->db_, *n->kek_));
-  n->grants_ = std::make_unique<SqliteRemoteGrants>(n->db_);
-  n->used_assertions_ = std::make_unique<SqliteUsedAssertions>(n->db_);
+  ASSIGN_OR_RETURN(n->contexts_, SqlSecurityContexts::Create(n->db_, *n->kek_));
+  n->grants_ = std::make_unique<SqlRemoteGrants>(n->db_);
+  n->used_assertions_ = std::make_unique<SqlUsedAssertions>(n->db_);
   RETURN_IF_ERROR(MigrateLegacyResources(n->db_, *n->kek_).status());
   RETURN_IF_ERROR(
       ConvertLegacyDocuments(n->db_, *n->providers_, *n->service_apis_, *n->invokers_).status());
@@ -57,7 +57,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
                                      : nb.api_root;
   // Offboarding/revocation notices (solution #17): written with the change they announce,
   // delivered by the dispatcher until acknowledged.
-  n->outbox_ = std::make_unique<SqliteNoticeOutbox>(n->db_);
+  n->outbox_ = std::make_unique<SqlNoticeOutbox>(n->db_);
   std::string ca_pem = *n->ca_->certificate().ToPem();
   n->aef_notifier_ = std::make_unique<AefNotifier>(
       n->service_apis_.get(),

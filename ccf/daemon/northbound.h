@@ -17,25 +17,25 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "ccf/notices/aef_notifier.h"
-#include "ccf/daemon/ccf_config.h"
-#include "ccf/notices/notice_dispatcher.h"
+#include "ccf/api/discover_service_api.h"
 #include "ccf/api/invoker_management_api.h"
 #include "ccf/api/provider_management_api.h"
 #include "ccf/api/publish_service_api.h"
-#include "ccf/api/discover_service_api.h"
-#include "ccf/core/local_ccf_state.h"
 #include "ccf/api/security_api.h"
+#include "ccf/core/local_ccf_state.h"
 #include "ccf/core/token_keyring.h"
-#include "net/https_server.h"
+#include "ccf/daemon/ccf_config.h"
+#include "ccf/notices/aef_notifier.h"
+#include "ccf/notices/notice_dispatcher.h"
 #include "ccf/store/provider_registry.h"
 #include "ccf/store/remote_grants.h"
-#include "ccf/store/service_apis.h"
 #include "ccf/store/security_contexts.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/service_apis.h"
+#include "ccf/store/sql_stores.h"
 #include "ccf/store/used_assertions.h"
 #include "common/clock.h"
 #include "common/key_encryption_key.h"
+#include "net/https_server.h"
 
 namespace capif {
 
@@ -55,7 +55,7 @@ class Northbound {
   NoticeOutbox* outbox() { return outbox_.get(); }
   const NoticeDispatcher* dispatcher() const { return dispatcher_.get(); }
   // The CCF database (for stores that live beside the northbound's, e.g. peer bundles).
-  std::shared_ptr<SqliteDatabase> database() { return db_; }
+  std::shared_ptr<SqlDatabase> database() { return db_; }
   // What the admin API (ccf/daemon/admin_service.h) acts on in the running CCF: enrollment
   // tokens, the token-signing keys in use, and peers' invokers' grants.
   EnrollmentTokenStore* enrollment_tokens() { return enrollment_tokens_.get(); }
@@ -78,15 +78,15 @@ class Northbound {
  private:
   Northbound() = default;
 
-  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<SqlDatabase> db_;
   std::shared_ptr<const CertificateAuthority> ca_;
-  std::unique_ptr<SqliteInvokerStore> invokers_;
-  std::unique_ptr<SqliteEnrollmentTokenStore> enrollment_tokens_;
-  std::unique_ptr<SqliteProviderRegistry> providers_;
-  std::unique_ptr<SqliteServiceApis> service_apis_;
-  std::unique_ptr<SqliteSecurityContexts> contexts_;
-  std::unique_ptr<SqliteRemoteGrants> grants_;
-  std::unique_ptr<SqliteUsedAssertions> used_assertions_;
+  std::unique_ptr<SqlInvokerStore> invokers_;
+  std::unique_ptr<SqlEnrollmentTokenStore> enrollment_tokens_;
+  std::unique_ptr<SqlProviderRegistry> providers_;
+  std::unique_ptr<SqlServiceApis> service_apis_;
+  std::unique_ptr<SqlSecurityContexts> contexts_;
+  std::unique_ptr<SqlRemoteGrants> grants_;
+  std::unique_ptr<SqlUsedAssertions> used_assertions_;
   std::unique_ptr<InvokerManagementApi> invoker_management_;
   std::unique_ptr<ProviderManagementApi> provider_management_;
   std::unique_ptr<PublishServiceApi> publish_;
@@ -96,7 +96,7 @@ class Northbound {
   std::unique_ptr<TokenKeyring> keyring_;
   std::unique_ptr<SecurityApi> security_;
   std::unique_ptr<LocalCcfState> local_state_;
-  std::unique_ptr<SqliteNoticeOutbox> outbox_;
+  std::unique_ptr<SqlNoticeOutbox> outbox_;
   std::unique_ptr<AefNotifier> aef_notifier_;
   std::unique_ptr<NoticeDispatcher> dispatcher_;
   std::unique_ptr<HttpsServer> server_;

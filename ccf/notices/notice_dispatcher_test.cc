@@ -5,7 +5,7 @@
 #include <map>
 #include <vector>
 
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/fake_clock.h"
 #include "common/testing/test_paths.h"
 
@@ -27,7 +27,7 @@ class NoticeDispatcherTest : public ::testing::Test {
     auto db = OpenCcfDatabase(
         TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     ASSERT_TRUE(db.ok()) << db.status();
-    outbox_ = std::make_unique<SqliteNoticeOutbox>(*db);
+    outbox_ = std::make_unique<SqlNoticeOutbox>(*db);
   }
   // Delivers to the destinations marked up; records every attempt.
   absl::Status Deliver(const OutboundNotice& n) {
@@ -41,7 +41,7 @@ class NoticeDispatcherTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  std::unique_ptr<SqliteNoticeOutbox> outbox_;
+  std::unique_ptr<SqlNoticeOutbox> outbox_;
   std::map<std::string, bool> up_;
   std::vector<std::string> attempts_;
 };

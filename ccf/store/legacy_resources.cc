@@ -69,14 +69,14 @@ std::optional<StoredSecurityContext> ContextOf(const std::string& invoker,
 
 }  // namespace
 
-absl::StatusOr<int> MigrateLegacyResources(const std::shared_ptr<SqliteDatabase>& db,
-                                           const KeyEncryptionKey& kek) {
+absl::StatusOr<int> MigrateLegacyResources(
+    const std::shared_ptr<SqlDatabase>& db, const KeyEncryptionKey& kek) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db->Query("SELECT kind, id, json FROM resources WHERE kind IN "
                              "('security-context', 'remote-grant', 'offboarded-invoker')"));
   if (rows.empty()) return 0;
-  ASSIGN_OR_RETURN(auto contexts, SqliteSecurityContexts::Create(db, kek));
-  SqliteRemoteGrants grants(db);
+  ASSIGN_OR_RETURN(auto contexts, SqlSecurityContexts::Create(db, kek));
+  SqlRemoteGrants grants(db);
   int converted = 0;
   for (const SqlRow& row : rows) {
     std::string kind = SqlText(row[0]), id = SqlText(row[1]);

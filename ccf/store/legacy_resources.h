@@ -12,13 +12,13 @@
 
 #include "absl/status/statusor.h"
 #include "common/key_encryption_key.h"
-#include "common/sqlite_database.h"
+#include "common/sql_database.h"
 
 namespace capif {
 
 // Returns how many documents were converted.
-absl::StatusOr<int> MigrateLegacyResources(const std::shared_ptr<SqliteDatabase>& db,
-                                           const KeyEncryptionKey& kek);
+absl::StatusOr<int> MigrateLegacyResources(
+    const std::shared_ptr<SqlDatabase>& db, const KeyEncryptionKey& kek);
 
 }  // namespace capif
 

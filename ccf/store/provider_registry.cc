@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ccf/store/service_apis.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/status_macros.h"
 
 namespace capif {
@@ -44,13 +44,13 @@ ProviderFunction FunctionOfRow(const SqlRow& row) {
   return f;
 }
 
-absl::Status DeleteFunctionIn(SqliteDatabase::Tx& tx, const std::string& id) {
+absl::Status DeleteFunctionIn(SqlDatabase::Tx& tx, const std::string& id) {
   RETURN_IF_ERROR(DeleteServiceApisOfApfIn(tx, id));
   return tx.Execute("DELETE FROM provider_functions WHERE func_id = ?", {id});
 }
 
 // Writes the domain row and its functions; functions of the domain not in `d` are deleted.
-absl::Status WriteDomainIn(SqliteDatabase::Tx& tx, const ProviderDomain& d) {
+absl::Status WriteDomainIn(SqlDatabase::Tx& tx, const ProviderDomain& d) {
   RETURN_IF_ERROR(tx.Execute(
       "INSERT INTO provider_domains(dom_id, info, supported_features) VALUES (?, ?, ?) "
       "ON CONFLICT(dom_id) DO UPDATE SET info = excluded.info, "
@@ -86,7 +86,8 @@ absl::Status WriteDomainIn(SqliteDatabase::Tx& tx, const ProviderDomain& d) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> DomainExistsIn(SqliteDatabase::Tx& tx, const std::string& id) {
+absl::StatusOr<bool> DomainExistsIn(SqlDatabase::Tx& tx,
+                                    const std::string& id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    tx.Query("SELECT 1 FROM provider_domains WHERE dom_id = ?", {id}));
   return !rows.empty();
@@ -94,31 +95,33 @@ absl::StatusOr<bool> DomainExistsIn(SqliteDatabase::Tx& tx, const std::string& i
 
 }  // namespace
 
-absl::Status SqliteProviderRegistry::Insert(const ProviderDomain& d) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+absl::Status SqlProviderRegistry::Insert(const ProviderDomain& d) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(bool exists, DomainExistsIn(tx, d.id));
     if (exists) return absl::AlreadyExistsError("the domain id exists");
     for (const ProviderFunction& f : d.functions) {
       ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                        tx.Query("SELECT 1 FROM provider_functions WHERE func_id = ?", {f.id}));
-      if (!rows.empty()) return absl::AlreadyExistsError("a function id exists");
+      if (!rows.empty())
+        return absl::AlreadyExistsError("a function id exists");
     }
     return WriteDomainIn(tx, d);
   });
 }
 
-absl::Status SqliteProviderRegistry::Replace(const ProviderDomain& d) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+absl::Status SqlProviderRegistry::Replace(const ProviderDomain& d) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(bool exists, DomainExistsIn(tx, d.id));
     if (!exists) return absl::NotFoundError("no such API provider domain");
     return WriteDomainIn(tx, d);
   });
 }
 
-absl::StatusOr<std::optional<ProviderDomain>> SqliteProviderRegistry::Get(
+absl::StatusOr<std::optional<ProviderDomain>> SqlProviderRegistry::Get(
     const std::string& domain_id) {
   std::optional<ProviderDomain> out;
-  RETURN_IF_ERROR(db_->ReadTransaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(db_->ReadTransaction([&](SqlDatabase::Tx& tx)
+                                           -> absl::Status {
     out.reset();
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query("SELECT info, supported_features FROM provider_domains "
@@ -129,28 +132,30 @@ absl::StatusOr<std::optional<ProviderDomain>> SqliteProviderRegistry::Get(
     ASSIGN_OR_RETURN(std::vector<SqlRow> funcs,
                      tx.Query(absl::StrCat(kFunctionColumns, "WHERE dom_id = ? ORDER BY position"),
                               {domain_id}));
-    for (const SqlRow& row : funcs) out->functions.push_back(FunctionOfRow(row));
+    for (const SqlRow& row : funcs)
+      out->functions.push_back(FunctionOfRow(row));
     return absl::OkStatus();
   }));
   return out;
 }
 
-absl::StatusOr<std::optional<ProviderFunction>> SqliteProviderRegistry::GetFunction(
-    const std::string& function_id) {
+absl::StatusOr<std::optional<ProviderFunction>>
+SqlProviderRegistry::GetFunction(const std::string& function_id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query(absl::StrCat(kFunctionColumns, "WHERE func_id = ?"), {function_id}));
   if (rows.empty()) return std::optional<ProviderFunction>();
   return std::optional<ProviderFunction>(FunctionOfRow(rows[0]));
 }
 
-absl::Status SqliteProviderRegistry::Delete(const std::string& domain_id) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+absl::Status SqlProviderRegistry::Delete(const std::string& domain_id) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(bool exists, DomainExistsIn(tx, domain_id));
     if (!exists) return absl::NotFoundError("no such API provider domain");
     ASSIGN_OR_RETURN(std::vector<SqlRow> funcs,
                      tx.Query("SELECT func_id FROM provider_functions WHERE dom_id = ?",
                               {domain_id}));
-    for (const SqlRow& row : funcs) RETURN_IF_ERROR(DeleteFunctionIn(tx, SqlText(row[0])));
+    for (const SqlRow& row : funcs)
+      RETURN_IF_ERROR(DeleteFunctionIn(tx, SqlText(row[0])));
     return tx.Execute("DELETE FROM provider_domains WHERE dom_id = ?", {domain_id});
   });
 }

@@ -1,18 +1,20 @@
-// API provider domains registered at this CCF (TS 29.222 APIProviderEnrolmentDetails) and their
-// functions (AEF, APF, AMF), as typed records.
+// API provider domains registered at this CCF (TS 29.222
+// APIProviderEnrolmentDetails) and their functions (AEF, APF, AMF), as typed
+// records.
 //
-// A domain and its functions change together: Insert() and Replace() write the whole set in one
-// transaction, and a function left out of a Replace() is deregistered with the service APIs it
-// published (when an APF). Delete() removes the domain, its functions and their service APIs.
-// Full replacement: of two concurrent Replace() calls the later one wins entirely.
+// A domain and its functions change together: Insert() and Replace() write the
+// whole set in one transaction, and a function left out of a Replace() is
+// deregistered with the service APIs it published (when an APF). Delete()
+// removes the domain, its functions and their service APIs. Full replacement:
+// of two concurrent Replace() calls the later one wins entirely.
 //
-//   SqliteProviderRegistry registry(db);
-//   ASSIGN_OR_RETURN(std::optional<ProviderFunction> f, registry.GetFunction("aef-1"));
-//   if (f && f->role == ProviderRole::kAef) ...
+//   SqlProviderRegistry registry(db);
+//   ASSIGN_OR_RETURN(std::optional<ProviderFunction> f,
+//   registry.GetFunction("aef-1")); if (f && f->role == ProviderRole::kAef) ...
 //
-// Errors: AlreadyExists (Insert of a known domain or function id), NotFound (Replace or Delete of
-// an absent domain; Replace naming a function of another domain), Unavailable (database busy),
-// Internal. Thread-safe.
+// Errors: AlreadyExists (Insert of a known domain or function id), NotFound
+// (Replace or Delete of an absent domain; Replace naming a function of another
+// domain), Unavailable (database busy), Internal. Thread-safe.
 #ifndef CAPIF_CCF_STORE_PROVIDER_REGISTRY_H_
 #define CAPIF_CCF_STORE_PROVIDER_REGISTRY_H_
 
@@ -23,7 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/sqlite_database.h"
+#include "common/sql_database.h"
 
 namespace capif {
 
@@ -60,9 +62,10 @@ class ProviderRegistry {
   virtual absl::Status Delete(const std::string& domain_id) = 0;
 };
 
-class SqliteProviderRegistry final : public ProviderRegistry {
+class SqlProviderRegistry final : public ProviderRegistry {
  public:
-  explicit SqliteProviderRegistry(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  explicit SqlProviderRegistry(std::shared_ptr<SqlDatabase> db)
+      : db_(std::move(db)) {}
   absl::Status Insert(const ProviderDomain& domain) override;
   absl::Status Replace(const ProviderDomain& domain) override;
   absl::StatusOr<std::optional<ProviderDomain>> Get(const std::string& domain_id) override;
@@ -71,7 +74,7 @@ class SqliteProviderRegistry final : public ProviderRegistry {
   absl::Status Delete(const std::string& domain_id) override;
 
  private:
-  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<SqlDatabase> db_;
 };
 
 }  // namespace capif

@@ -1,7 +1,7 @@
 #include "ccf/store/remote_grants.h"
 
 #include "absl/strings/str_cat.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/status_macros.h"
 
 namespace capif {
@@ -27,7 +27,7 @@ std::vector<RemoteGrant> GrantsOf(const std::vector<SqlRow>& rows) {
   return out;
 }
 
-absl::Status DeleteGrantIn(SqliteDatabase::Tx& tx, const RemoteGrant& g) {
+absl::Status DeleteGrantIn(SqlDatabase::Tx& tx, const RemoteGrant& g) {
   return tx.Execute(
       "DELETE FROM remote_grants WHERE home_ccf_id = ? AND api_invoker_id = ? AND aef_id = ? "
       "AND api_id = ?",
@@ -36,9 +36,9 @@ absl::Status DeleteGrantIn(SqliteDatabase::Tx& tx, const RemoteGrant& g) {
 
 }  // namespace
 
-absl::Status SqliteRemoteGrants::Put(const RemoteGrant& g,
-                                     const std::vector<OutboundNotice>& notices) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+absl::Status SqlRemoteGrants::Put(const RemoteGrant& g,
+                                  const std::vector<OutboundNotice>& notices) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     // Checked in the same transaction: an offboarding notice applied meanwhile wins.
     ASSIGN_OR_RETURN(std::vector<SqlRow> gone,
                      tx.Query("SELECT 1 FROM offboarded_invokers WHERE home_ccf_id = ? AND "
@@ -60,7 +60,7 @@ absl::Status SqliteRemoteGrants::Put(const RemoteGrant& g,
   });
 }
 
-absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::OfInvoker(
+absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::OfInvoker(
     const std::string& api_invoker_id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query(absl::StrCat(kGrantColumns,
@@ -69,7 +69,8 @@ absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::OfInvoker(
   return GrantsOf(rows);
 }
 
-absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::OfAef(const std::string& aef_id) {
+absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::OfAef(
+    const std::string& aef_id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query(absl::StrCat(kGrantColumns,
                                            "WHERE aef_id = ? ORDER BY api_invoker_id, api_id"),
@@ -77,7 +78,7 @@ absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::OfAef(const std::st
   return GrantsOf(rows);
 }
 
-absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::All() {
+absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::All() {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query(absl::StrCat(kGrantColumns,
                                            "ORDER BY api_invoker_id, aef_id, api_id, "
@@ -85,11 +86,11 @@ absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::All() {
   return GrantsOf(rows);
 }
 
-absl::StatusOr<int> SqliteRemoteGrants::Confirm(
+absl::StatusOr<int> SqlRemoteGrants::Confirm(
     const std::string& home_ccf_id, const std::string& api_invoker_id,
     const std::vector<std::pair<std::string, std::string>>& pairs) {
   int confirmed = 0;
-  RETURN_IF_ERROR(db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     confirmed = 0;
     for (const auto& [aef, api] : pairs) {
       if (api.empty()) {
@@ -110,9 +111,10 @@ absl::StatusOr<int> SqliteRemoteGrants::Confirm(
   return confirmed;
 }
 
-absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::RemoveUnconfirmed(absl::Time now) {
+absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::RemoveUnconfirmed(
+    absl::Time now) {
   std::vector<RemoteGrant> removed;
-  RETURN_IF_ERROR(db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query(absl::StrCat(kGrantColumns,
                                            "WHERE lease_until_us IS NOT NULL AND "
@@ -125,24 +127,27 @@ absl::StatusOr<std::vector<RemoteGrant>> SqliteRemoteGrants::RemoveUnconfirmed(a
   return removed;
 }
 
-absl::Status SqliteRemoteGrants::Remove(const std::vector<RemoteGrant>& grants,
-                                        const std::optional<OffboardedInvoker>& t,
-                                        const std::vector<OutboundNotice>& notices) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+absl::Status SqlRemoteGrants::Remove(
+    const std::vector<RemoteGrant>& grants,
+    const std::optional<OffboardedInvoker>& t,
+    const std::vector<OutboundNotice>& notices) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     for (const RemoteGrant& g : grants) RETURN_IF_ERROR(DeleteGrantIn(tx, g));
     if (t) {
-      RETURN_IF_ERROR(tx.Execute(
-          "INSERT OR IGNORE INTO offboarded_invokers(home_ccf_id, api_invoker_id, notice_id, "
-          "occurred_at, received_us) VALUES (?, ?, ?, ?, ?)",
-          {t->home_ccf_id, t->api_invoker_id, t->notice_id, t->occurred_at,
-           ToUnixMicrosOrZero(t->received_at)}));
+      RETURN_IF_ERROR(
+          tx.Execute("INSERT INTO offboarded_invokers(home_ccf_id, "
+                     "api_invoker_id, notice_id, "
+                     "occurred_at, received_us) VALUES (?, ?, ?, ?, ?) ON "
+                     "CONFLICT DO NOTHING",
+                     {t->home_ccf_id, t->api_invoker_id, t->notice_id,
+                      t->occurred_at, ToUnixMicrosOrZero(t->received_at)}));
     }
     return EnqueueNoticesIn(tx, notices);
   });
 }
 
-absl::StatusOr<bool> SqliteRemoteGrants::IsOffboarded(const std::string& home_ccf_id,
-                                                      const std::string& api_invoker_id) {
+absl::StatusOr<bool> SqlRemoteGrants::IsOffboarded(
+    const std::string& home_ccf_id, const std::string& api_invoker_id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query("SELECT 1 FROM offboarded_invokers WHERE home_ccf_id = ? AND "
                               "api_invoker_id = ?",

@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ccf/store/stores.h"
-#include "common/sqlite_database.h"
+#include "common/sql_database.h"
 
 namespace capif {
 
@@ -79,9 +79,10 @@ class RemoteGrantRepository {
                                             const std::string& api_invoker_id) = 0;
 };
 
-class SqliteRemoteGrants final : public RemoteGrantRepository {
+class SqlRemoteGrants final : public RemoteGrantRepository {
  public:
-  explicit SqliteRemoteGrants(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  explicit SqlRemoteGrants(std::shared_ptr<SqlDatabase> db)
+      : db_(std::move(db)) {}
 
   absl::Status Put(const RemoteGrant& grant,
                    const std::vector<OutboundNotice>& notices = {}) override;
@@ -99,7 +100,7 @@ class SqliteRemoteGrants final : public RemoteGrantRepository {
                                     const std::string& api_invoker_id) override;
 
  private:
-  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<SqlDatabase> db_;
 };
 
 }  // namespace capif

@@ -5,16 +5,15 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
-
-#include "gtest/gtest.h"
 #include "ccf/store/legacy_resources.h"
 #include "ccf/store/provider_registry.h"
-#include "ccf/store/service_apis.h"
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/service_apis.h"
+#include "ccf/store/sql_stores.h"
 #include "ccf/store/used_assertions.h"
 #include "common/testing/test_paths.h"
+#include "gtest/gtest.h"
 
 namespace capif {
 namespace {
@@ -54,11 +53,11 @@ class RepositoriesTest : public ::testing::Test {
       : db_(*OpenCcfDatabase(TestTmpDir(
             ::testing::UnitTest::GetInstance()->current_test_info()->name()))),
         kek_(TestKek()),
-        contexts_(*SqliteSecurityContexts::Create(db_, kek_)) {}
+        contexts_(*SqlSecurityContexts::Create(db_, kek_)) {}
 
-  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<SqlDatabase> db_;
   KeyEncryptionKey kek_;
-  std::unique_ptr<SqliteSecurityContexts> contexts_;
+  std::unique_ptr<SqlSecurityContexts> contexts_;
   const absl::Time t0_ = absl::FromUnixMicros(1'700'000'000'000'001);
 };
 
@@ -105,7 +104,7 @@ TEST_F(RepositoriesTest, AefPskIsSealedInTheDatabaseAndNeedsTheSameKey) {
   std::string sealed = SqlBytes((*rows)[0][0]);
   EXPECT_EQ(sealed.find(std::string(psk.aef_psk.Reveal(InsecureSecretAccess()))),
             std::string::npos);
-  auto other = *SqliteSecurityContexts::Create(db_, TestKek());
+  auto other = *SqlSecurityContexts::Create(db_, TestKek());
   EXPECT_EQ(other->Get("inv-1").status().code(), absl::StatusCode::kDataLoss);
 }
 
@@ -169,7 +168,7 @@ TEST_F(RepositoriesTest, EntriesByAefAndByApi) {
 }
 
 TEST_F(RepositoriesTest, NoticesAreEnqueuedWithTheWriteOrNotAtAll) {
-  SqliteNoticeOutbox outbox(db_);
+  SqlNoticeOutbox outbox(db_);
   OutboundNotice n{"n-1", "aef-1", kNoticeAefRevoke, "{}", t0_};
   ASSERT_TRUE(contexts_->Write(Context("inv-1", {}), 0, {n}).ok());
   EXPECT_EQ(outbox.Pending()->size(), 1u);
@@ -182,7 +181,7 @@ TEST_F(RepositoriesTest, NoticesAreEnqueuedWithTheWriteOrNotAtAll) {
 }
 
 TEST_F(RepositoriesTest, OffboardingAnInvokerTakesItsContextAndChecksItsVersion) {
-  SqliteInvokerStore invokers(db_);
+  SqlInvokerStore invokers(db_);
   InvokerRecord invoker;
   invoker.id = ApiInvokerId("inv-1");
   invoker.certificate_pem = "pem";
@@ -197,7 +196,7 @@ TEST_F(RepositoriesTest, OffboardingAnInvokerTakesItsContextAndChecksItsVersion)
 }
 
 TEST_F(RepositoriesTest, GrantsByInvokerByAefLeasesAndTombstones) {
-  SqliteRemoteGrants grants(db_);
+  SqlRemoteGrants grants(db_);
   RemoteGrant g1{"ccf-b", "inv-1", "aef-1", "api-1", "PSK", t0_, t0_ + absl::Seconds(60)};
   RemoteGrant g2{"ccf-b", "inv-1", "aef-2", "api-2", "OAUTH", t0_, std::nullopt};
   RemoteGrant g3{"ccf-c", "inv-3", "aef-1", "api-1", "PKI", t0_, t0_ + absl::Seconds(60)};
@@ -224,7 +223,7 @@ TEST_F(RepositoriesTest, GrantsByInvokerByAefLeasesAndTombstones) {
   ASSERT_TRUE(grants.Put(g2).ok());
   EXPECT_EQ(grants.OfAef("aef-2")->at(0).granted_at, g2.granted_at);
   // Offboarding: grants, tombstone and notices together.
-  SqliteNoticeOutbox outbox(db_);
+  SqlNoticeOutbox outbox(db_);
   ASSERT_TRUE(grants
                   .Remove(*grants.OfInvoker("inv-1"),
                           OffboardedInvoker{"ccf-b", "inv-1", "n-1", 1700000000, t0_},
@@ -245,7 +244,7 @@ TEST_F(RepositoriesTest, GrantsByInvokerByAefLeasesAndTombstones) {
 }
 
 TEST_F(RepositoriesTest, AllGrantsAreListedInOrderAndCanBeRemovedTogether) {
-  SqliteRemoteGrants grants(db_);
+  SqlRemoteGrants grants(db_);
   EXPECT_TRUE(grants.All()->empty());
   RemoteGrant g1{"ccf-c", "inv-3", "aef-1", "api-1", "PKI", t0_, t0_ + absl::Seconds(60)};
   RemoteGrant g2{"ccf-b", "inv-1", "aef-2", "api-2", "OAUTH", t0_, std::nullopt};
@@ -263,7 +262,7 @@ TEST_F(RepositoriesTest, AllGrantsAreListedInOrderAndCanBeRemovedTogether) {
   ASSERT_TRUE((*all)[2].lease_until.has_value());
   EXPECT_EQ(*(*all)[2].lease_until, t0_ + absl::Seconds(60));
   // Removed without a tombstone or notice (what DropGrants does): nothing else changes.
-  SqliteNoticeOutbox outbox(db_);
+  SqlNoticeOutbox outbox(db_);
   ASSERT_TRUE(grants.Remove(*all, std::nullopt, {}).ok());
   EXPECT_TRUE(grants.All()->empty());
   EXPECT_FALSE(*grants.IsOffboarded("ccf-b", "inv-1"));
@@ -272,13 +271,13 @@ TEST_F(RepositoriesTest, AllGrantsAreListedInOrderAndCanBeRemovedTogether) {
 
 TEST_F(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopening) {
   {
-    SqliteUsedAssertions used(db_);
+    SqlUsedAssertions used(db_);
     ASSERT_TRUE(used.Remember("ccf-b/inv/j1", t0_ + absl::Minutes(5), t0_).ok());
     EXPECT_EQ(used.Remember("ccf-b/inv/j1", t0_ + absl::Minutes(5), t0_).code(),
               absl::StatusCode::kAlreadyExists);
     EXPECT_TRUE(used.Remember("ccf-b/inv/j2", t0_ + absl::Minutes(5), t0_).ok());
   }
-  SqliteUsedAssertions reopened(db_);
+  SqlUsedAssertions reopened(db_);
   EXPECT_EQ(reopened.Remember("ccf-b/inv/j1", t0_ + absl::Minutes(5), t0_ + absl::Minutes(4))
                 .code(),
             absl::StatusCode::kAlreadyExists);
@@ -292,7 +291,7 @@ TEST_F(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopen
 // Group commit: concurrent callers share transactions, each gets its own answer, and of two
 // uses of one id exactly one succeeds.
 TEST_F(RepositoriesTest, ConcurrentAssertionIdsAreEachRememberedOnce) {
-  SqliteUsedAssertions used(db_);
+  SqlUsedAssertions used(db_);
   std::atomic<int> ok{0}, replays{0}, other{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
@@ -320,13 +319,14 @@ TEST_F(RepositoriesTest, ConcurrentAssertionIdsAreEachRememberedOnce) {
 }
 
 // A document as ccfd up to schema version 8 kept them.
-absl::Status InsertDocument(SqliteDatabase& db, const std::string& kind, const std::string& id,
-                            const std::string& owner, const std::string& json) {
+absl::Status InsertDocument(SqlDatabase& db, const std::string& kind,
+                            const std::string& id, const std::string& owner,
+                            const std::string& json) {
   return db.Execute("INSERT INTO resources(kind, id, owner, json) VALUES (?, ?, ?, ?)",
                     {kind, id, owner, json});
 }
 
-size_t Documents(SqliteDatabase& db, const std::string& kind) {
+size_t Documents(SqlDatabase& db, const std::string& kind) {
   return db.Query("SELECT id FROM resources WHERE kind = ?", {kind})->size();
 }
 
@@ -359,7 +359,7 @@ TEST_F(RepositoriesTest, LegacyDocumentsAreConvertedAndSealed) {
             absl::HexStringToBytes("00112233"));
   EXPECT_EQ((*c)->entries[0].authorized_at, absl::FromUnixSeconds(1700000000));
   EXPECT_EQ((*c)->entries[1].remote_ccf_id, "ccf-a");
-  SqliteRemoteGrants grants(db_);
+  SqlRemoteGrants grants(db_);
   ASSERT_EQ(grants.OfInvoker("inv-b")->size(), 1u);
   EXPECT_FALSE(grants.OfInvoker("inv-b")->at(0).lease_until.has_value());
   EXPECT_TRUE(*grants.IsOffboarded("ccf-b", "inv-x"));
@@ -392,8 +392,8 @@ InterfaceAddress Address(const std::string& ipv4, int64_t port) {
 }
 
 TEST_F(RepositoriesTest, ProviderDomainsChangeWithTheirFunctionsAtOnce) {
-  SqliteProviderRegistry registry(db_);
-  SqliteServiceApis apis(db_);
+  SqlProviderRegistry registry(db_);
+  SqlServiceApis apis(db_);
   ASSERT_TRUE(registry
                   .Insert(Domain("dom-1", {Function("amf-1", "dom-1", ProviderRole::kAmf),
                                            Function("apf-1", "dom-1", ProviderRole::kApf),
@@ -446,8 +446,8 @@ TEST_F(RepositoriesTest, ProviderDomainsChangeWithTheirFunctionsAtOnce) {
 }
 
 TEST_F(RepositoriesTest, ServiceApisAreFoundByApfNameAefAndInterface) {
-  SqliteProviderRegistry registry(db_);
-  SqliteServiceApis apis(db_);
+  SqlProviderRegistry registry(db_);
+  SqlServiceApis apis(db_);
   ASSERT_TRUE(registry
                   .Insert(Domain("dom-1", {Function("apf-1", "dom-1", ProviderRole::kApf),
                                            Function("aef-1", "dom-1", ProviderRole::kAef),
@@ -518,8 +518,8 @@ TEST_F(RepositoriesTest, ServiceApisAreFoundByApfNameAefAndInterface) {
 }
 
 TEST_F(RepositoriesTest, PublishingRacingADeregistrationLeavesNoOrphan) {
-  SqliteProviderRegistry registry(db_);
-  SqliteServiceApis apis(db_);
+  SqlProviderRegistry registry(db_);
+  SqlServiceApis apis(db_);
   for (int round = 0; round < 20; ++round) {
     std::string dom = "dom-" + std::to_string(round), apf = "apf-" + std::to_string(round),
                 aef = "aef-" + std::to_string(round);

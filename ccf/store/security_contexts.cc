@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/status_macros.h"
 
 namespace capif {
@@ -18,14 +18,30 @@ std::string PskAad(const std::string& invoker, const SecurityEntry& e) {
   return absl::StrCat("aefpsk/", invoker, "/", e.aef_id, "/", ToUnixMicrosOrZero(e.authorized_at));
 }
 
-constexpr char kEntryColumns[] =
-    "SELECT e.api_invoker_id, e.aef_id, e.by_interface, e.if_ipv4, e.if_ipv6, e.if_fqdn, "
-    "e.if_port, e.if_api_prefix, e.api_id, e.pref_methods, e.sel_method, "
-    "(SELECT group_concat(api_id, ',') FROM (SELECT x.api_id FROM security_entry_apis x "
+// An entry's API ids joined by ',' in their order: the one aggregate the
+// dialects spell differently.
+constexpr char kEntryApiIdsSqlite[] =
+    "(SELECT group_concat(api_id, ',') FROM (SELECT x.api_id FROM "
+    "security_entry_apis x "
     "  WHERE x.api_invoker_id = e.api_invoker_id AND x.position = e.position "
-    "  ORDER BY x.ordinal)), "
-    "e.remote_ccf_id, e.remote_api_name, e.psk_sealed, e.psk_expires_us, e.authorized_us "
-    "FROM security_entries e ";
+    "  ORDER BY x.ordinal)), ";
+constexpr char kEntryApiIdsPostgres[] =
+    "(SELECT string_agg(x.api_id, ',' ORDER BY x.ordinal) FROM "
+    "security_entry_apis x "
+    "  WHERE x.api_invoker_id = e.api_invoker_id AND x.position = "
+    "e.position), ";
+
+std::string EntryColumns(SqlDatabase::Dialect dialect) {
+  return absl::StrCat(
+      "SELECT e.api_invoker_id, e.aef_id, e.by_interface, e.if_ipv4, "
+      "e.if_ipv6, e.if_fqdn, "
+      "e.if_port, e.if_api_prefix, e.api_id, e.pref_methods, e.sel_method, ",
+      dialect == SqlDatabase::Dialect::kPostgres ? kEntryApiIdsPostgres
+                                                 : kEntryApiIdsSqlite,
+      "e.remote_ccf_id, e.remote_api_name, e.psk_sealed, e.psk_expires_us, "
+      "e.authorized_us "
+      "FROM security_entries e ");
+}
 
 absl::StatusOr<InvokerEntry> EntryOfRow(const SqlRow& row, const KeyEncryptionKey& kek) {
   InvokerEntry out;
@@ -60,17 +76,19 @@ absl::StatusOr<InvokerEntry> EntryOfRow(const SqlRow& row, const KeyEncryptionKe
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SqliteSecurityContexts>> SqliteSecurityContexts::Create(
-    std::shared_ptr<SqliteDatabase> db, KeyEncryptionKey kek) {
+absl::StatusOr<std::unique_ptr<SqlSecurityContexts>>
+SqlSecurityContexts::Create(std::shared_ptr<SqlDatabase> db,
+                            KeyEncryptionKey kek) {
   if (db == nullptr) return absl::InvalidArgumentError("no database");
-  return std::unique_ptr<SqliteSecurityContexts>(
-      new SqliteSecurityContexts(std::move(db), std::move(kek)));
+  return std::unique_ptr<SqlSecurityContexts>(
+      new SqlSecurityContexts(std::move(db), std::move(kek)));
 }
 
-absl::StatusOr<std::optional<StoredSecurityContext>>
-SqliteSecurityContexts::Get(const std::string& api_invoker_id) {
+absl::StatusOr<std::optional<StoredSecurityContext>> SqlSecurityContexts::Get(
+    const std::string& api_invoker_id) {
   std::optional<StoredSecurityContext> out;
-  RETURN_IF_ERROR(db_->ReadTransaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(db_->ReadTransaction([&](SqlDatabase::Tx& tx)
+                                           -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query("SELECT notification_destination, supported_features, "
                               "request_test_notification, websocket_uri, request_websocket_uri, "
@@ -87,10 +105,11 @@ SqliteSecurityContexts::Get(const std::string& api_invoker_id) {
     c.request_websocket_uri = BoolOrNull(r[4]);
     c.created = FromUnixMicrosOrPast(SqlInt(r[5]));
     c.version = SqlInt(r[6]);
-    ASSIGN_OR_RETURN(std::vector<SqlRow> entries,
-                     tx.Query(absl::StrCat(kEntryColumns,
-                                           "WHERE e.api_invoker_id = ? ORDER BY e.position"),
-                              {api_invoker_id}));
+    ASSIGN_OR_RETURN(
+        std::vector<SqlRow> entries,
+        tx.Query(absl::StrCat(EntryColumns(db_->dialect()),
+                              "WHERE e.api_invoker_id = ? ORDER BY e.position"),
+                 {api_invoker_id}));
     for (const SqlRow& row : entries) {
       ASSIGN_OR_RETURN(InvokerEntry e, EntryOfRow(row, kek_));
       c.entries.push_back(std::move(e.entry));
@@ -104,7 +123,8 @@ SqliteSecurityContexts::Get(const std::string& api_invoker_id) {
 namespace {
 
 // Compare-and-swap: Aborted unless the stored version is `expected` (0: no context stored).
-absl::StatusOr<int64_t> CheckVersion(SqliteDatabase::Tx& tx, const std::string& invoker,
+absl::StatusOr<int64_t> CheckVersion(SqlDatabase::Tx& tx,
+                                     const std::string& invoker,
                                      int64_t expected) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    tx.Query("SELECT version FROM security_contexts WHERE api_invoker_id = ?",
@@ -118,7 +138,7 @@ absl::StatusOr<int64_t> CheckVersion(SqliteDatabase::Tx& tx, const std::string& 
 
 }  // namespace
 
-absl::StatusOr<int64_t> SqliteSecurityContexts::Write(
+absl::StatusOr<int64_t> SqlSecurityContexts::Write(
     const StoredSecurityContext& c, int64_t expected_version,
     const std::vector<OutboundNotice>& notices) {
   // Seal outside the transaction: it holds the database lock.
@@ -132,7 +152,7 @@ absl::StatusOr<int64_t> SqliteSecurityContexts::Write(
     sealed.push_back(std::move(s));
   }
   int64_t version = 0;
-  RETURN_IF_ERROR(db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(int64_t stored, CheckVersion(tx, c.api_invoker_id, expected_version));
     version = stored + 1;
     RETURN_IF_ERROR(DeleteSecurityContextIn(tx, c.api_invoker_id));
@@ -159,10 +179,12 @@ absl::StatusOr<int64_t> SqliteSecurityContexts::Write(
            e.remote_api_name, SqlBlob{sealed[i]}, ToUnixMicrosOrZero(e.psk_expires),
            ToUnixMicrosOrZero(e.authorized_at)}));
       for (size_t k = 0; k < e.api_ids.size(); ++k) {
-        RETURN_IF_ERROR(tx.Execute(
-            "INSERT OR IGNORE INTO security_entry_apis(api_invoker_id, position, ordinal, api_id) "
-            "VALUES (?, ?, ?, ?)",
-            {c.api_invoker_id, static_cast<int64_t>(i), static_cast<int64_t>(k), e.api_ids[k]}));
+        RETURN_IF_ERROR(
+            tx.Execute("INSERT INTO security_entry_apis(api_invoker_id, "
+                       "position, ordinal, api_id) "
+                       "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                       {c.api_invoker_id, static_cast<int64_t>(i),
+                        static_cast<int64_t>(k), e.api_ids[k]}));
       }
     }
     return EnqueueNoticesIn(tx, notices);
@@ -170,10 +192,10 @@ absl::StatusOr<int64_t> SqliteSecurityContexts::Write(
   return version;
 }
 
-absl::Status SqliteSecurityContexts::Delete(const std::string& api_invoker_id,
-                                            int64_t expected_version,
-                                            const std::vector<OutboundNotice>& notices) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+absl::Status SqlSecurityContexts::Delete(
+    const std::string& api_invoker_id, int64_t expected_version,
+    const std::vector<OutboundNotice>& notices) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query("SELECT version FROM security_contexts WHERE api_invoker_id = ?",
                               {api_invoker_id}));
@@ -186,12 +208,13 @@ absl::Status SqliteSecurityContexts::Delete(const std::string& api_invoker_id,
   });
 }
 
-absl::StatusOr<std::vector<InvokerEntry>> SqliteSecurityContexts::EntriesWhere(
+absl::StatusOr<std::vector<InvokerEntry>> SqlSecurityContexts::EntriesWhere(
     const std::string& where, const std::string& value) {
-  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
-                   db_->Query(absl::StrCat(kEntryColumns, where,
-                                           " ORDER BY e.api_invoker_id, e.position"),
-                              {value}));
+  ASSIGN_OR_RETURN(
+      std::vector<SqlRow> rows,
+      db_->Query(absl::StrCat(EntryColumns(db_->dialect()), where,
+                              " ORDER BY e.api_invoker_id, e.position"),
+                 {value}));
   std::vector<InvokerEntry> out;
   for (const SqlRow& row : rows) {
     ASSIGN_OR_RETURN(InvokerEntry e, EntryOfRow(row, kek_));
@@ -200,12 +223,12 @@ absl::StatusOr<std::vector<InvokerEntry>> SqliteSecurityContexts::EntriesWhere(
   return out;
 }
 
-absl::StatusOr<std::vector<InvokerEntry>> SqliteSecurityContexts::EntriesOfAef(
+absl::StatusOr<std::vector<InvokerEntry>> SqlSecurityContexts::EntriesOfAef(
     const std::string& aef_id) {
   return EntriesWhere("WHERE e.aef_id = ?", aef_id);
 }
 
-absl::StatusOr<std::vector<InvokerEntry>> SqliteSecurityContexts::EntriesOfApi(
+absl::StatusOr<std::vector<InvokerEntry>> SqlSecurityContexts::EntriesOfApi(
     const std::string& api_id) {
   return EntriesWhere(
       "JOIN security_entry_apis a ON a.api_invoker_id = e.api_invoker_id AND "

@@ -14,10 +14,10 @@
 // Aborted and changes nothing: read again and redo, or answer 409. Notices
 // (outbox) passed to a write are enqueued in the same transaction.
 //
-//   ASSIGN_OR_RETURN(auto repo, SqliteSecurityContexts::Create(db, kek));
-//   ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx, repo->Get("inv-1"));
-//   ctx->entries.pop_back();
-//   absl::Status s = repo->Write(*ctx, ctx->version, {});  // Aborted: lost a race, retry
+//   ASSIGN_OR_RETURN(auto repo, SqlSecurityContexts::Create(db, kek));
+//   ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
+//   repo->Get("inv-1")); ctx->entries.pop_back(); absl::Status s =
+//   repo->Write(*ctx, ctx->version, {});  // Aborted: lost a race, retry
 //
 // Errors: Aborted (version changed), NotFound (Delete of an absent context),
 // Unavailable (database busy), DataLoss (a sealed AEFPSK does not open: wrong
@@ -37,7 +37,7 @@
 #include "ccf/store/stores.h"
 #include "common/key_encryption_key.h"
 #include "common/secret_bytes.h"
-#include "common/sqlite_database.h"
+#include "common/sql_database.h"
 
 namespace capif {
 
@@ -105,10 +105,10 @@ class SecurityContextRepository {
   virtual absl::StatusOr<std::vector<InvokerEntry>> EntriesOfApi(const std::string& api_id) = 0;
 };
 
-class SqliteSecurityContexts final : public SecurityContextRepository {
+class SqlSecurityContexts final : public SecurityContextRepository {
  public:
-  static absl::StatusOr<std::unique_ptr<SqliteSecurityContexts>> Create(
-      std::shared_ptr<SqliteDatabase> db, KeyEncryptionKey kek);
+  static absl::StatusOr<std::unique_ptr<SqlSecurityContexts>> Create(
+      std::shared_ptr<SqlDatabase> db, KeyEncryptionKey kek);
 
   absl::StatusOr<std::optional<StoredSecurityContext>> Get(
       const std::string& api_invoker_id) override;
@@ -121,12 +121,12 @@ class SqliteSecurityContexts final : public SecurityContextRepository {
   absl::StatusOr<std::vector<InvokerEntry>> EntriesOfApi(const std::string& api_id) override;
 
  private:
-  SqliteSecurityContexts(std::shared_ptr<SqliteDatabase> db, KeyEncryptionKey kek)
+  SqlSecurityContexts(std::shared_ptr<SqlDatabase> db, KeyEncryptionKey kek)
       : db_(std::move(db)), kek_(std::move(kek)) {}
   absl::StatusOr<std::vector<InvokerEntry>> EntriesWhere(const std::string& where,
                                                          const std::string& value);
 
-  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<SqlDatabase> db_;
   const KeyEncryptionKey kek_;
 };
 

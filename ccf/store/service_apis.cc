@@ -3,7 +3,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/status_macros.h"
 
 namespace capif {
@@ -18,7 +18,7 @@ std::string AddressKey(const InterfaceAddress& a) {
                       a.port ? absl::StrCat(*a.port) : "-", "|", part(a.api_prefix));
 }
 
-absl::Status DeleteApiIn(SqliteDatabase::Tx& tx, const std::string& api_id) {
+absl::Status DeleteApiIn(SqlDatabase::Tx& tx, const std::string& api_id) {
   for (const char* table :
        {"service_api_interfaces", "service_api_aefs", "service_api_shares", "service_apis"}) {
     RETURN_IF_ERROR(
@@ -29,7 +29,8 @@ absl::Status DeleteApiIn(SqliteDatabase::Tx& tx, const std::string& api_id) {
 
 // FailedPrecondition unless `apf_id` is a registered APF and every AEF of `api` is an AEF of the
 // same API provider domain.
-absl::Status CheckPublisherIn(SqliteDatabase::Tx& tx, const ServiceApiRecord& api) {
+absl::Status CheckPublisherIn(SqlDatabase::Tx& tx,
+                              const ServiceApiRecord& api) {
   auto function = [&](const std::string& id) {
     return tx.Query("SELECT dom_id, role FROM provider_functions WHERE func_id = ?", {id});
   };
@@ -48,7 +49,7 @@ absl::Status CheckPublisherIn(SqliteDatabase::Tx& tx, const ServiceApiRecord& ap
   return absl::OkStatus();
 }
 
-absl::Status InsertApiIn(SqliteDatabase::Tx& tx, const ServiceApiRecord& api) {
+absl::Status InsertApiIn(SqlDatabase::Tx& tx, const ServiceApiRecord& api) {
   RETURN_IF_ERROR(tx.Execute(
       "INSERT INTO service_apis(api_id, apf_id, api_name, shareable, description) "
       "VALUES (?, ?, ?, ?, ?)",
@@ -79,44 +80,53 @@ absl::Status InsertApiIn(SqliteDatabase::Tx& tx, const ServiceApiRecord& api) {
 
 }  // namespace
 
-absl::Status DeleteServiceApisOfApfIn(SqliteDatabase::Tx& tx, const std::string& apf_id) {
+absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx,
+                                      const std::string& apf_id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    tx.Query("SELECT api_id FROM service_apis WHERE apf_id = ?", {apf_id}));
   for (const SqlRow& row : rows) RETURN_IF_ERROR(DeleteApiIn(tx, SqlText(row[0])));
   return absl::OkStatus();
 }
 
-absl::Status SqliteServiceApis::Write(const ServiceApiRecord& api, bool replace) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+absl::Status SqlServiceApis::Write(const ServiceApiRecord& api, bool replace) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> existing,
                      tx.Query("SELECT apf_id FROM service_apis WHERE api_id = ?", {api.api_id}));
     if (replace && (existing.empty() || SqlText(existing[0][0]) != api.apf_id)) {
       return absl::NotFoundError("no such service API of this APF");
     }
-    if (!replace && !existing.empty()) return absl::AlreadyExistsError("the apiId exists");
+    if (!replace && !existing.empty())
+      return absl::AlreadyExistsError("the apiId exists");
     RETURN_IF_ERROR(CheckPublisherIn(tx, api));
     if (replace) RETURN_IF_ERROR(DeleteApiIn(tx, api.api_id));
     return InsertApiIn(tx, api);
   });
 }
 
-absl::Status SqliteServiceApis::Insert(const ServiceApiRecord& api) { return Write(api, false); }
-absl::Status SqliteServiceApis::Replace(const ServiceApiRecord& api) { return Write(api, true); }
+absl::Status SqlServiceApis::Insert(const ServiceApiRecord& api) {
+  return Write(api, false);
+}
+absl::Status SqlServiceApis::Replace(const ServiceApiRecord& api) {
+  return Write(api, true);
+}
 
-absl::Status SqliteServiceApis::Delete(const std::string& api_id, const std::string& apf_id) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+absl::Status SqlServiceApis::Delete(const std::string& api_id,
+                                    const std::string& apf_id) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> existing,
                      tx.Query("SELECT 1 FROM service_apis WHERE api_id = ? AND apf_id = ?",
                               {api_id, apf_id}));
-    if (existing.empty()) return absl::NotFoundError("no such service API of this APF");
+    if (existing.empty())
+      return absl::NotFoundError("no such service API of this APF");
     return DeleteApiIn(tx, api_id);
   });
 }
 
-absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::Where(
+absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::Where(
     const std::string& where, const std::vector<SqlValue>& args) {
   std::vector<ServiceApiRecord> out;
-  absl::Status s = db_->ReadTransaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  absl::Status s = db_->ReadTransaction([&](SqlDatabase::Tx& tx)
+                                            -> absl::Status {
     out.clear();
     const std::string selected = absl::StrCat("(SELECT api_id FROM service_apis a ", where, ")");
     ASSIGN_OR_RETURN(
@@ -159,7 +169,8 @@ absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::Where(
     for (const SqlRow& row : ifs) {
       ServiceApiRecord& r = out[index[SqlText(row[0])]];
       size_t position = static_cast<size_t>(SqlInt(row[1]));
-      if (position >= r.aefs.size()) return absl::InternalError("an interface of no AEF profile");
+      if (position >= r.aefs.size())
+        return absl::InternalError("an interface of no AEF profile");
       r.aefs[position].interfaces.push_back({TextOrNull(row[2]), TextOrNull(row[3]),
                                              TextOrNull(row[4]), IntOrNull(row[5]),
                                              TextOrNull(row[6])});
@@ -170,36 +181,38 @@ absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::Where(
   return out;
 }
 
-absl::StatusOr<std::optional<ServiceApiRecord>> SqliteServiceApis::Get(const std::string& api_id) {
+absl::StatusOr<std::optional<ServiceApiRecord>> SqlServiceApis::Get(
+    const std::string& api_id) {
   ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> found, Where("WHERE a.api_id = ?", {api_id}));
   if (found.empty()) return std::optional<ServiceApiRecord>();
   return std::optional<ServiceApiRecord>(std::move(found[0]));
 }
 
-absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::OfApf(const std::string& apf_id) {
+absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::OfApf(
+    const std::string& apf_id) {
   return Where("WHERE a.apf_id = ?", {apf_id});
 }
 
-absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::Named(
+absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::Named(
     const std::string& api_name) {
   if (api_name.empty()) return Where("", {});
   return Where("WHERE a.api_name = ?", {api_name});
 }
 
-absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::WithAef(
+absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::WithAef(
     const std::string& aef_id) {
   return Where("WHERE a.api_id IN (SELECT api_id FROM service_api_aefs WHERE aef_id = ?)",
                {aef_id});
 }
 
-absl::StatusOr<std::vector<ServiceApiRecord>> SqliteServiceApis::WithInterface(
+absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::WithInterface(
     const InterfaceAddress& address) {
   return Where(
       "WHERE a.api_id IN (SELECT api_id FROM service_api_interfaces WHERE address_key = ?)",
       {AddressKey(address)});
 }
 
-absl::StatusOr<std::set<std::string>> SqliteServiceApis::Names(
+absl::StatusOr<std::set<std::string>> SqlServiceApis::Names(
     const std::vector<std::string>& api_ids) {
   std::set<std::string> names;
   for (const std::string& id : api_ids) {

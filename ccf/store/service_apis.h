@@ -1,19 +1,23 @@
-// Service APIs published at this CCF (TS 29.222 ServiceAPIDescription), as typed records indexed
-// for the queries the flows make: by APF (Publish API), by name (Discover, peers' shared APIs),
-// by AEF and by AEF interface (security method selection, AEF notices).
+// Service APIs published at this CCF (TS 29.222 ServiceAPIDescription), as
+// typed records indexed for the queries the flows make: by APF (Publish API),
+// by name (Discover, peers' shared APIs), by AEF and by AEF interface (security
+// method selection, AEF notices).
 //
-// The members the CCF acts on are typed columns: apiId, the APF, apiName, shareableInfo and,
-// per AEF profile, the aefId and its interfaces. `description` is the ServiceAPIDescription as the
-// APF published it (with apiId): the CCF answers GET and Discover with exactly that and never
-// queries into it; the conversion between the two is ccf/api/publish_service_api.h's.
+// The members the CCF acts on are typed columns: apiId, the APF, apiName,
+// shareableInfo and, per AEF profile, the aefId and its interfaces.
+// `description` is the ServiceAPIDescription as the APF published it (with
+// apiId): the CCF answers GET and Discover with exactly that and never queries
+// into it; the conversion between the two is ccf/api/publish_service_api.h's.
 //
-//   SqliteServiceApis apis(db);
-//   ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> of_aef, apis.WithAef("aef-1"));
+//   SqlServiceApis apis(db);
+//   ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> of_aef,
+//   apis.WithAef("aef-1"));
 //
-// Insert() and Replace() check, in their transaction, that the APF is registered and every AEF
-// is an AEF of the APF's domain (FailedPrecondition otherwise), so an API never outlives the
-// registration it was published under. Errors: AlreadyExists, NotFound (Replace or Delete of an
-// API absent or of another APF), FailedPrecondition, Unavailable (busy), Internal. Thread-safe.
+// Insert() and Replace() check, in their transaction, that the APF is
+// registered and every AEF is an AEF of the APF's domain (FailedPrecondition
+// otherwise), so an API never outlives the registration it was published under.
+// Errors: AlreadyExists, NotFound (Replace or Delete of an API absent or of
+// another APF), FailedPrecondition, Unavailable (busy), Internal. Thread-safe.
 #ifndef CAPIF_CCF_STORE_SERVICE_APIS_H_
 #define CAPIF_CCF_STORE_SERVICE_APIS_H_
 
@@ -25,7 +29,7 @@
 
 #include "absl/status/statusor.h"
 #include "ccf/store/stores.h"
-#include "common/sqlite_database.h"
+#include "common/sql_database.h"
 
 namespace capif {
 
@@ -65,9 +69,10 @@ class ServiceApiRepository {
   virtual absl::Status Delete(const std::string& api_id, const std::string& apf_id) = 0;
 };
 
-class SqliteServiceApis final : public ServiceApiRepository {
+class SqlServiceApis final : public ServiceApiRepository {
  public:
-  explicit SqliteServiceApis(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  explicit SqlServiceApis(std::shared_ptr<SqlDatabase> db)
+      : db_(std::move(db)) {}
   absl::Status Insert(const ServiceApiRecord& api) override;
   absl::Status Replace(const ServiceApiRecord& api) override;
   absl::StatusOr<std::optional<ServiceApiRecord>> Get(const std::string& api_id) override;
@@ -84,11 +89,12 @@ class SqliteServiceApis final : public ServiceApiRepository {
                                                       const std::vector<SqlValue>& args);
   absl::Status Write(const ServiceApiRecord& api, bool replace);
 
-  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<SqlDatabase> db_;
 };
 
 // Inside a transaction on the CCF database: removes every service API `apf_id` published.
-absl::Status DeleteServiceApisOfApfIn(SqliteDatabase::Tx& tx, const std::string& apf_id);
+absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx,
+                                      const std::string& apf_id);
 
 }  // namespace capif
 

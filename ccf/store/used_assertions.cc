@@ -4,18 +4,18 @@
 
 namespace capif {
 
-bool SqliteUsedAssertions::DoneOrFree(Waiter* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+bool SqlUsedAssertions::DoneOrFree(Waiter* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   return w->pending->done || !w->self->committing_;
 }
 
-absl::Status SqliteUsedAssertions::Remember(const std::string& key, absl::Time expires,
-                                            absl::Time now) {
+absl::Status SqlUsedAssertions::Remember(const std::string& key,
+                                         absl::Time expires, absl::Time now) {
   Pending me{key, expires, now};
   Waiter waiter{this, &me};
   absl::MutexLock lock(&mu_);
   queue_.push_back(&me);
   for (;;) {
-    mu_.Await(absl::Condition(&SqliteUsedAssertions::DoneOrFree, &waiter));
+    mu_.Await(absl::Condition(&SqlUsedAssertions::DoneOrFree, &waiter));
     if (me.done) return me.result;
     // Nobody is committing: commit everything waiting, this call's id included.
     committing_ = true;
@@ -29,8 +29,8 @@ absl::Status SqliteUsedAssertions::Remember(const std::string& key, absl::Time e
   }
 }
 
-void SqliteUsedAssertions::Commit(const std::vector<Pending*>& batch) {
-  absl::Status s = db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+void SqlUsedAssertions::Commit(const std::vector<Pending*>& batch) {
+  absl::Status s = db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     // A bounded sweep per commit keeps the table at about the number of live assertions.
     RETURN_IF_ERROR(tx.Execute(
         "DELETE FROM used_assertions WHERE assertion_key IN (SELECT assertion_key FROM "

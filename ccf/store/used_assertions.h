@@ -21,7 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/sqlite_database.h"
+#include "common/sql_database.h"
 
 namespace capif {
 
@@ -31,9 +31,10 @@ class UsedAssertionRepository {
   virtual absl::Status Remember(const std::string& key, absl::Time expires, absl::Time now) = 0;
 };
 
-class SqliteUsedAssertions final : public UsedAssertionRepository {
+class SqlUsedAssertions final : public UsedAssertionRepository {
  public:
-  explicit SqliteUsedAssertions(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  explicit SqlUsedAssertions(std::shared_ptr<SqlDatabase> db)
+      : db_(std::move(db)) {}
   absl::Status Remember(const std::string& key, absl::Time expires, absl::Time now) override;
 
  private:
@@ -44,13 +45,13 @@ class SqliteUsedAssertions final : public UsedAssertionRepository {
     bool done = false;
   };
   struct Waiter {
-    SqliteUsedAssertions* self;
+    SqlUsedAssertions* self;
     Pending* pending;
   };
   static bool DoneOrFree(Waiter* w);
   void Commit(const std::vector<Pending*>& batch);
 
-  std::shared_ptr<SqliteDatabase> db_;
+  std::shared_ptr<SqlDatabase> db_;
   absl::Mutex mu_;
   std::vector<Pending*> queue_ ABSL_GUARDED_BY(mu_);
   bool committing_ ABSL_GUARDED_BY(mu_) = false;

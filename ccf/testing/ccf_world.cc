@@ -42,7 +42,8 @@ LocalCcfState::Config CcfWorld::LocalConfig(const std::string& ccf_id) {
 }
 
 CcfWorld::CcfWorld(const std::string& name)
-    : clock(absl::Now()),  // certificates are checked by OpenSSL against real time too
+    : clock(absl::Now()),  // certificates are checked by OpenSSL against real
+                           // time too
       ca(OrDie(CertificateAuthority::CreateRoot(TrustDomain("a.example"), clock,
                                                 absl::Hours(24 * 365)),
                "CA")),
@@ -52,7 +53,7 @@ CcfWorld::CcfWorld(const std::string& name)
       providers(db),
       service_apis(db),
       kek(OrDie(KeyEncryptionKey::LoadOrCreate(TestTmpDir(name)), "kek")),
-      contexts(OrDie(SqliteSecurityContexts::Create(db, kek), "contexts")),
+      contexts(OrDie(SqlSecurityContexts::Create(db, kek), "contexts")),
       grants(db),
       used_assertions(db),
       invoker_api(InvokerConfig(*this)),

@@ -5,24 +5,22 @@
 #define CAPIF_CCF_TESTING_CCF_WORLD_H_
 
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "ccf/api/discover_service_api.h"
 #include "ccf/api/invoker_management_api.h"
 #include "ccf/api/provider_management_api.h"
 #include "ccf/api/publish_service_api.h"
 #include "ccf/api/security_api.h"
-#include "ccf/core/token_keyring.h"
 #include "ccf/core/local_ccf_state.h"
+#include "ccf/core/token_keyring.h"
 #include "ccf/store/provider_registry.h"
 #include "ccf/store/remote_grants.h"
-#include "ccf/store/service_apis.h"
 #include "ccf/store/security_contexts.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/service_apis.h"
+#include "ccf/store/sql_stores.h"
 #include "ccf/store/used_assertions.h"
-#include "common/key_encryption_key.h"
 #include "common/fake_clock.h"
 #include "common/key_encryption_key.h"
 
@@ -65,15 +63,15 @@ class CcfWorld {
 
   FakeClock clock;
   CertificateAuthority ca;
-  std::shared_ptr<SqliteDatabase> db;
-  SqliteInvokerStore invokers;
-  SqliteEnrollmentTokenStore tokens;
-  SqliteProviderRegistry providers;
-  SqliteServiceApis service_apis;
+  std::shared_ptr<SqlDatabase> db;
+  SqlInvokerStore invokers;
+  SqlEnrollmentTokenStore tokens;
+  SqlProviderRegistry providers;
+  SqlServiceApis service_apis;
   KeyEncryptionKey kek;  // <TEST_TMPDIR>/<name>/kek, as ccfd keeps it
-  std::unique_ptr<SqliteSecurityContexts> contexts;
-  SqliteRemoteGrants grants;
-  SqliteUsedAssertions used_assertions;
+  std::unique_ptr<SqlSecurityContexts> contexts;
+  SqlRemoteGrants grants;
+  SqlUsedAssertions used_assertions;
   InvokerManagementApi invoker_api;
   ProviderManagementApi provider_api;
   PublishServiceApi publish_api;

@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "ccf/store/security_contexts.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/certificate_authority.h"
 #include "common/clock.h"
 #include "common/key_encryption_key.h"
@@ -32,13 +32,13 @@ absl::Status SeedCcfState(const std::string& data_dir, const SeedSpec& spec) {
     return absl::InvalidArgumentError(
         "seed: invokers 0-10000000, security_contexts 0 to the number of invokers");
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<SqliteDatabase> db, OpenCcfDatabase(data_dir));
+  ASSIGN_OR_RETURN(std::shared_ptr<SqlDatabase> db, OpenCcfDatabase(data_dir));
   // Bulk load: no fsync per row (this is benchmark state, rebuilt at will).
   RETURN_IF_ERROR(db->Execute("PRAGMA synchronous=OFF"));
   ASSIGN_OR_RETURN(KeyEncryptionKey kek, KeyEncryptionKey::LoadOrCreate(data_dir));
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteSecurityContexts> contexts,
-                   SqliteSecurityContexts::Create(db, std::move(kek)));
-  SqliteInvokerStore invokers(db);
+  ASSIGN_OR_RETURN(std::unique_ptr<SqlSecurityContexts> contexts,
+                   SqlSecurityContexts::Create(db, std::move(kek)));
+  SqlInvokerStore invokers(db);
 
   // A real certificate of realistic size as every seeded invoker's placeholder.
   ASSIGN_OR_RETURN(CertificateAuthority ca, CertificateAuthority::CreateRoot(

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "ccf/store/security_contexts.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 #include "common/key_encryption_key.h"
 #include "common/testing/test_paths.h"
 
@@ -16,7 +16,7 @@ TEST(SeedCcfStateTest, WritesInvokersAndContextsThroughTheRepositories) {
 
   auto db = OpenCcfDatabase(dir);
   ASSERT_TRUE(db.ok()) << db.status();
-  SqliteInvokerStore invokers(*db);
+  SqlInvokerStore invokers(*db);
   auto last = invokers.Get(ApiInvokerId("inv-seed-0000049"));
   ASSERT_TRUE(last.ok() && last->has_value()) << last.status();
   EXPECT_FALSE((*last)->certificate_pem.empty());
@@ -24,7 +24,8 @@ TEST(SeedCcfStateTest, WritesInvokersAndContextsThroughTheRepositories) {
   ASSERT_TRUE(absent.ok());
   EXPECT_FALSE(absent->has_value());
 
-  auto contexts = SqliteSecurityContexts::Create(*db, *KeyEncryptionKey::LoadOrCreate(dir));
+  auto contexts =
+      SqlSecurityContexts::Create(*db, *KeyEncryptionKey::LoadOrCreate(dir));
   ASSERT_TRUE(contexts.ok()) << contexts.status();
   auto ctx = (*contexts)->Get("inv-seed-0000019");
   ASSERT_TRUE(ctx.ok() && ctx->has_value()) << ctx.status();

@@ -1,18 +1,17 @@
 #include "tools/capifctl/capifctl_command.h"
 
-#include <nlohmann/json.hpp>
-
 #include <unistd.h>
 
 #include <iomanip>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "ccf/daemon/ccf_config.h"
 #include "ccf/daemon/admin_client.h"
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/daemon/ccf_config.h"
+#include "ccf/store/sql_stores.h"
 #include "common/clock.h"
 #include "federation/peer_client.h"
 
@@ -190,7 +189,7 @@ int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   // What ccfd holds of each peer's bundle, when it has a database (it refreshes them).
   if (config->northbound && ::access((config->data_dir + "/ccf.db").c_str(), F_OK) == 0) {
     auto db = OpenCcfDatabase(config->data_dir);
-    auto held = db.ok() ? SqlitePeerBundleStore(*db).LoadAll() : db.status();
+    auto held = db.ok() ? SqlPeerBundleStore(*db).LoadAll() : db.status();
     if (held.ok()) {
       for (PeerReport& r : reports) {
         auto it = held->find(r.ccf_id);

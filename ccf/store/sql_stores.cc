@@ -1,16 +1,17 @@
-#include "ccf/store/sqlite_stores.h"
+#include "ccf/store/sql_stores.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_io.h"
-
-#include <nlohmann/json.hpp>
+#include "common/sqlite_database.h"
 
 namespace capif {
 
 const std::vector<std::string>& CcfSchema() {
-  static const std::vector<std::string>* const kSchema = new std::vector<std::string>{
+  static const std::vector<std::string>* const kSchema = new std::vector<
+      std::string>{
       // 1: onboarded invokers and enrollment tokens.
       "CREATE TABLE invokers ("
       "  api_invoker_id TEXT PRIMARY KEY,"
@@ -31,13 +32,15 @@ const std::vector<std::string>& CcfSchema() {
       "  PRIMARY KEY (kind, id));"
       "CREATE INDEX resources_by_owner ON resources(owner);",
       // 3: enrollment tokens for provider registration too.
-      "ALTER TABLE enrollment_tokens ADD COLUMN purpose TEXT NOT NULL DEFAULT 'invoker';",
+      "ALTER TABLE enrollment_tokens ADD COLUMN purpose TEXT NOT NULL DEFAULT "
+      "'invoker';",
       // 4: token-signing keys (ES256), newest signs, all unretired ones verify.
       "CREATE TABLE signing_keys ("
       "  kid TEXT PRIMARY KEY,"
       "  private_key_pem BLOB NOT NULL,"
       "  created_at INTEGER NOT NULL);",
-      // 5: durable outbox of notices to peers and AEFs (solution #17), retried until acknowledged.
+      // 5: durable outbox of notices to peers and AEFs (solution #17), retried
+      // until acknowledged.
       "CREATE TABLE outbox ("
       "  notice_id TEXT PRIMARY KEY,"
       "  destination TEXT NOT NULL,"
@@ -48,14 +51,19 @@ const std::vector<std::string>& CcfSchema() {
       "  next_attempt_ms INTEGER NOT NULL,"
       "  last_error TEXT NOT NULL DEFAULT '');"
       "CREATE INDEX outbox_by_due ON outbox(next_attempt_ms);",
-      // 6: the last good trust bundle of each peer and the state of its refresh.
+      // 6: the last good trust bundle of each peer and the state of its
+      // refresh.
       "CREATE TABLE peer_bundles ("
       "  ccf_id TEXT PRIMARY KEY,"
       "  status_json TEXT NOT NULL);",
-      // 7: typed security state (security contexts and their entries, peers' invokers' grants,
-      // offboarding tombstones, used client-assertion ids) instead of JSON documents in
-      // `resources`; times in microseconds; AEFPSKs sealed under the key-encryption key. Rows of
-      // the old kinds are converted at open (MigrateLegacyResources), since sealing needs the key.
+      // 7: typed security state (security contexts and their entries, peers'
+      // invokers' grants,
+      // offboarding tombstones, used client-assertion ids) instead of JSON
+      // documents in
+      // `resources`; times in microseconds; AEFPSKs sealed under the
+      // key-encryption key. Rows of
+      // the old kinds are converted at open (MigrateLegacyResources), since
+      // sealing needs the key.
       "CREATE TABLE security_contexts ("
       "  api_invoker_id TEXT PRIMARY KEY,"
       "  notification_destination TEXT NOT NULL,"
@@ -70,7 +78,8 @@ const std::vector<std::string>& CcfSchema() {
       "  position INTEGER NOT NULL,"
       "  aef_id TEXT NOT NULL,"
       "  by_interface INTEGER NOT NULL,"
-      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, if_api_prefix TEXT,"
+      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, "
+      "if_api_prefix TEXT,"
       "  api_id TEXT,"
       "  pref_methods TEXT NOT NULL,"
       "  sel_method TEXT NOT NULL,"
@@ -111,11 +120,15 @@ const std::vector<std::string>& CcfSchema() {
       "  expires_us INTEGER NOT NULL);"
       "CREATE INDEX used_assertions_by_expiry ON used_assertions(expires_us);",
       // 8: token-signing private keys sealed with the key-encryption key (aad
-      // "signing_keys/<kid>"); private_key_pem stays empty (TokenKeyring seals old rows).
+      // "signing_keys/<kid>"); private_key_pem stays empty (TokenKeyring seals
+      // old rows).
       "ALTER TABLE signing_keys ADD COLUMN sealed_key BLOB;",
-      // 9: typed API provider domains, their functions and published service APIs (indexed by
-      // APF, name, AEF and AEF interface), and typed enrolment details of invokers, instead of
-      // JSON documents. Old documents are converted at open (ccf/api/legacy_documents.h).
+      // 9: typed API provider domains, their functions and published service
+      // APIs (indexed by
+      // APF, name, AEF and AEF interface), and typed enrolment details of
+      // invokers, instead of
+      // JSON documents. Old documents are converted at open
+      // (ccf/api/legacy_documents.h).
       "CREATE TABLE provider_domains ("
       "  dom_id TEXT PRIMARY KEY,"
       "  info TEXT,"
@@ -128,7 +141,8 @@ const std::vector<std::string>& CcfSchema() {
       "  info TEXT,"
       "  public_key_pem TEXT NOT NULL,"
       "  certificate_pem TEXT NOT NULL);"
-      "CREATE INDEX provider_functions_by_domain ON provider_functions(dom_id, position);"
+      "CREATE INDEX provider_functions_by_domain ON provider_functions(dom_id, "
+      "position);"
       "CREATE TABLE service_apis ("
       "  api_id TEXT PRIMARY KEY,"
       "  apf_id TEXT NOT NULL,"
@@ -153,10 +167,12 @@ const std::vector<std::string>& CcfSchema() {
       "  position INTEGER NOT NULL,"
       "  ordinal INTEGER NOT NULL,"
       "  aef_id TEXT NOT NULL,"
-      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, if_api_prefix TEXT,"
+      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, "
+      "if_api_prefix TEXT,"
       "  address_key TEXT NOT NULL,"
       "  PRIMARY KEY (api_id, position, ordinal));"
-      "CREATE INDEX service_api_interfaces_by_address ON service_api_interfaces(address_key);"
+      "CREATE INDEX service_api_interfaces_by_address ON "
+      "service_api_interfaces(address_key);"
       "ALTER TABLE invokers ADD COLUMN public_key_pem TEXT;"
       "ALTER TABLE invokers ADD COLUMN notification_destination TEXT;"
       "ALTER TABLE invokers ADD COLUMN request_test_notification INTEGER;"
@@ -165,7 +181,8 @@ const std::vector<std::string>& CcfSchema() {
       "ALTER TABLE invokers ADD COLUMN api_invoker_information TEXT;"
       "ALTER TABLE invokers ADD COLUMN supported_features TEXT;"
       "ALTER TABLE invokers ADD COLUMN api_list TEXT;",
-      // 10: the invoker each notice is about, and dead letters (given up after an age).
+      // 10: the invoker each notice is about, and dead letters (given up after
+      // an age).
       "ALTER TABLE outbox ADD COLUMN api_invoker_id TEXT NOT NULL DEFAULT '';"
       "ALTER TABLE outbox ADD COLUMN dead_at_ms INTEGER NOT NULL DEFAULT 0;"
       "DROP INDEX outbox_by_due;"
@@ -175,12 +192,14 @@ const std::vector<std::string>& CcfSchema() {
   return *kSchema;
 }
 
-absl::StatusOr<std::shared_ptr<SqliteDatabase>> OpenCcfDatabase(const std::string& data_dir) {
+absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfDatabase(
+    const std::string& data_dir) {
   absl::Status dir = MakeDirectories(data_dir, 0700);
   if (!dir.ok()) return dir;
-  auto db = SqliteDatabase::Open(absl::StrCat(data_dir, "/ccf.db"), CcfSchema());
+  auto db =
+      SqliteDatabase::Open(absl::StrCat(data_dir, "/ccf.db"), CcfSchema());
   if (!db.ok()) return db.status();
-  return std::shared_ptr<SqliteDatabase>(*std::move(db));
+  return std::shared_ptr<SqlDatabase>(*std::move(db));
 }
 
 namespace {
@@ -201,27 +220,32 @@ std::vector<SqlValue> InvokerColumnsOf(const InvokerRecord& r) {
 
 }  // namespace
 
-absl::Status SqliteInvokerStore::Insert(const InvokerRecord& r) {
+absl::Status SqlInvokerStore::Insert(const InvokerRecord& r) {
   std::vector<SqlValue> values = InvokerColumnsOf(r);
   values.push_back(absl::ToUnixSeconds(r.created));
   values.push_back(r.id.value());
   return db_->Execute(
-      "INSERT INTO invokers(public_key_pem, certificate_pem, notification_destination, "
+      "INSERT INTO invokers(public_key_pem, certificate_pem, "
+      "notification_destination, "
       "request_test_notification, websocket_uri, request_websocket_uri, "
-      "api_invoker_information, supported_features, api_list, secret_salt, secret_digest, "
-      "created_at, api_invoker_id, enrolment_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "api_invoker_information, supported_features, api_list, secret_salt, "
+      "secret_digest, "
+      "created_at, api_invoker_id, enrolment_json) VALUES (?, ?, ?, ?, ?, ?, "
+      "?, ?, ?, ?, ?, ?, "
       "?, '')",
       values);
 }
 
-absl::Status SqliteInvokerStore::Update(const InvokerRecord& r) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+absl::Status SqlInvokerStore::Update(const InvokerRecord& r) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     std::vector<SqlValue> values = InvokerColumnsOf(r);
     values.push_back(r.id.value());
     absl::Status s = tx.Execute(
         "UPDATE invokers SET public_key_pem = ?, certificate_pem = ?, "
-        "notification_destination = ?, request_test_notification = ?, websocket_uri = ?, "
-        "request_websocket_uri = ?, api_invoker_information = ?, supported_features = ?, "
+        "notification_destination = ?, request_test_notification = ?, "
+        "websocket_uri = ?, "
+        "request_websocket_uri = ?, api_invoker_information = ?, "
+        "supported_features = ?, "
         "api_list = ?, secret_salt = ?, secret_digest = ?, enrolment_json = '' "
         "WHERE api_invoker_id = ?",
         values);
@@ -231,11 +255,13 @@ absl::Status SqliteInvokerStore::Update(const InvokerRecord& r) {
   });
 }
 
-absl::StatusOr<std::optional<InvokerRecord>> SqliteInvokerStore::Get(const ApiInvokerId& id) {
+absl::StatusOr<std::optional<InvokerRecord>> SqlInvokerStore::Get(
+    const ApiInvokerId& id) {
   auto rows = db_->Query(
       "SELECT public_key_pem, certificate_pem, notification_destination, "
       "request_test_notification, websocket_uri, request_websocket_uri, "
-      "api_invoker_information, supported_features, api_list, secret_salt, secret_digest, "
+      "api_invoker_information, supported_features, api_list, secret_salt, "
+      "secret_digest, "
       "created_at FROM invokers WHERE api_invoker_id = ?",
       {id.value()});
   if (!rows.ok()) return rows.status();
@@ -261,7 +287,9 @@ absl::StatusOr<std::optional<InvokerRecord>> SqliteInvokerStore::Get(const ApiIn
 SqlValue OptText(const std::optional<std::string>& v) {
   return v ? SqlValue(*v) : SqlValue(SqlNull{});
 }
-SqlValue OptInt(const std::optional<int64_t>& v) { return v ? SqlValue(*v) : SqlValue(SqlNull{}); }
+SqlValue OptInt(const std::optional<int64_t>& v) {
+  return v ? SqlValue(*v) : SqlValue(SqlNull{});
+}
 SqlValue OptBool(const std::optional<bool>& v) {
   return v ? SqlValue(int64_t{*v ? 1 : 0}) : SqlValue(SqlNull{});
 }
@@ -286,55 +314,68 @@ absl::Time FromUnixMicrosOrPast(int64_t us) {
   return us == 0 ? absl::InfinitePast() : absl::FromUnixMicros(us);
 }
 
-absl::Status DeleteSecurityContextIn(SqliteDatabase::Tx& tx, const std::string& api_invoker_id) {
-  for (const char* table : {"security_entry_apis", "security_entries", "security_contexts"}) {
-    absl::Status s = tx.Execute(absl::StrCat("DELETE FROM ", table, " WHERE api_invoker_id = ?"),
-                                {api_invoker_id});
+absl::Status DeleteSecurityContextIn(SqlDatabase::Tx& tx,
+                                     const std::string& api_invoker_id) {
+  for (const char* table :
+       {"security_entry_apis", "security_entries", "security_contexts"}) {
+    absl::Status s = tx.Execute(
+        absl::StrCat("DELETE FROM ", table, " WHERE api_invoker_id = ?"),
+        {api_invoker_id});
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }
 
-absl::Status EnqueueNoticesIn(SqliteDatabase::Tx& tx, const std::vector<OutboundNotice>& notices) {
+absl::Status EnqueueNoticesIn(SqlDatabase::Tx& tx,
+                              const std::vector<OutboundNotice>& notices) {
   for (const OutboundNotice& n : notices) {
     absl::Status s = tx.Execute(
-        "INSERT OR IGNORE INTO outbox(notice_id, destination, kind, payload, created_at, "
-        "next_attempt_ms, api_invoker_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        {n.notice_id, n.destination, n.kind, SqlBlob{n.payload}, absl::ToUnixSeconds(n.created),
-         absl::ToUnixMillis(n.created), n.api_invoker_id});
+        "INSERT INTO outbox(notice_id, destination, kind, payload, created_at, "
+        "next_attempt_ms, api_invoker_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON "
+        "CONFLICT DO NOTHING",
+        {n.notice_id, n.destination, n.kind, SqlBlob{n.payload},
+         absl::ToUnixSeconds(n.created), absl::ToUnixMillis(n.created),
+         n.api_invoker_id});
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }
 
-absl::Status SqliteInvokerStore::Delete(const ApiInvokerId& id,
-                                        const std::vector<OutboundNotice>& notices,
-                                        int64_t context_version) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
-    auto ctx = tx.Query("SELECT version FROM security_contexts WHERE api_invoker_id = ?",
-                        {id.value()});
+absl::Status SqlInvokerStore::Delete(const ApiInvokerId& id,
+                                     const std::vector<OutboundNotice>& notices,
+                                     int64_t context_version) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
+    auto ctx = tx.Query(
+        "SELECT version FROM security_contexts WHERE api_invoker_id = ?",
+        {id.value()});
     if (!ctx.ok()) return ctx.status();
     if ((ctx->empty() ? 0 : SqlInt((*ctx)[0][0])) != context_version) {
-      return absl::AbortedError("the invoker's security context changed meanwhile");
+      return absl::AbortedError(
+          "the invoker's security context changed meanwhile");
     }
-    absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?", {id.value()});
+    absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?",
+                                {id.value()});
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
-    // Everything derived from the invoker (its security context and keys) goes with it.
+    // Everything derived from the invoker (its security context and keys) goes
+    // with it.
     s = DeleteSecurityContextIn(tx, id.value());
     if (!s.ok()) return s;
     return EnqueueNoticesIn(tx, notices);
   });
 }
 
-absl::Status SqliteNoticeOutbox::Enqueue(const std::vector<OutboundNotice>& notices) {
-  return db_->Transaction([&](SqliteDatabase::Tx& tx) { return EnqueueNoticesIn(tx, notices); });
+absl::Status SqlNoticeOutbox::Enqueue(
+    const std::vector<OutboundNotice>& notices) {
+  return db_->Transaction(
+      [&](SqlDatabase::Tx& tx) { return EnqueueNoticesIn(tx, notices); });
 }
 
 namespace {
 
 constexpr char kOutboxColumns[] =
-    "SELECT notice_id, destination, kind, payload, created_at, attempts, next_attempt_ms, "
+    "SELECT notice_id, destination, kind, payload, created_at, attempts, "
+    "next_attempt_ms, "
     "last_error, api_invoker_id, dead_at_ms FROM outbox ";
 
 std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
@@ -350,7 +391,8 @@ std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
     n.next_attempt = absl::FromUnixMillis(SqlInt(row[6]));
     n.last_error = SqlText(row[7]);
     n.api_invoker_id = SqlText(row[8]);
-    if (SqlInt(row[9]) != 0) n.dead_since = absl::FromUnixMillis(SqlInt(row[9]));
+    if (SqlInt(row[9]) != 0)
+      n.dead_since = absl::FromUnixMillis(SqlInt(row[9]));
     out.push_back(std::move(n));
   }
   return out;
@@ -358,23 +400,27 @@ std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::Due(absl::Time now, int limit) {
-  auto rows = db_->Query(absl::StrCat(kOutboxColumns,
-                                      "WHERE dead_at_ms = 0 AND next_attempt_ms <= ? "
-                                      "ORDER BY next_attempt_ms, created_at LIMIT ?"),
-                         {absl::ToUnixMillis(now), int64_t{limit}});
+absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::Due(absl::Time now,
+                                                                 int limit) {
+  auto rows =
+      db_->Query(absl::StrCat(kOutboxColumns,
+                              "WHERE dead_at_ms = 0 AND next_attempt_ms <= ? "
+                              "ORDER BY next_attempt_ms, created_at LIMIT ?"),
+                 {absl::ToUnixMillis(now), int64_t{limit}});
   if (!rows.ok()) return rows.status();
   return NoticesOf(*rows);
 }
 
-absl::Status SqliteNoticeOutbox::Delivered(const std::string& notice_id) {
+absl::Status SqlNoticeOutbox::Delivered(const std::string& notice_id) {
   return db_->Execute("DELETE FROM outbox WHERE notice_id = ?", {notice_id});
 }
 
-absl::Status SqliteNoticeOutbox::Failed(const std::string& notice_id, absl::Time next_attempt,
-                                        const std::string& error) {
+absl::Status SqlNoticeOutbox::Failed(const std::string& notice_id,
+                                     absl::Time next_attempt,
+                                     const std::string& error) {
   return db_->Execute(
-      "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
+      "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, "
+      "last_error = ? "
       "WHERE notice_id = ?",
       {absl::ToUnixMillis(next_attempt), error.substr(0, 500), notice_id});
 }
@@ -390,7 +436,8 @@ absl::Time TimeOrPast(int64_t ms) {
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, PeerBundleStatus>> SqlitePeerBundleStore::LoadAll() {
+absl::StatusOr<std::map<std::string, PeerBundleStatus>>
+SqlPeerBundleStore::LoadAll() {
   auto rows = db_->Query("SELECT ccf_id, status_json FROM peer_bundles");
   if (!rows.ok()) return rows.status();
   std::map<std::string, PeerBundleStatus> out;
@@ -417,7 +464,8 @@ absl::StatusOr<std::map<std::string, PeerBundleStatus>> SqlitePeerBundleStore::L
   return out;
 }
 
-absl::Status SqlitePeerBundleStore::Save(const std::string& ccf_id, const PeerBundleStatus& s) {
+absl::Status SqlPeerBundleStore::Save(const std::string& ccf_id,
+                                      const PeerBundleStatus& s) {
   nlohmann::json j = {{"last_attempt_ms", MillisOrZero(s.last_attempt)},
                       {"last_error", s.last_error},
                       {"failures", s.failures},
@@ -432,21 +480,24 @@ absl::Status SqlitePeerBundleStore::Save(const std::string& ccf_id, const PeerBu
   return db_->Execute(
       "INSERT INTO peer_bundles(ccf_id, status_json) VALUES (?, ?) "
       "ON CONFLICT(ccf_id) DO UPDATE SET status_json = excluded.status_json",
-      {ccf_id, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+      {ccf_id,
+       j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
 }
 
-absl::Status SqliteNoticeOutbox::Postpone(const std::string& destination,
-                                          absl::Time next_attempt) {
+absl::Status SqlNoticeOutbox::Postpone(const std::string& destination,
+                                       absl::Time next_attempt) {
   return db_->Execute(
-      "UPDATE outbox SET next_attempt_ms = ? WHERE destination = ? AND dead_at_ms = 0 AND "
+      "UPDATE outbox SET next_attempt_ms = ? WHERE destination = ? AND "
+      "dead_at_ms = 0 AND "
       "next_attempt_ms < ?",
-      {absl::ToUnixMillis(next_attempt), destination, absl::ToUnixMillis(next_attempt)});
+      {absl::ToUnixMillis(next_attempt), destination,
+       absl::ToUnixMillis(next_attempt)});
 }
 
-absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::DeadLetter(
+absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::DeadLetter(
     absl::Time created_before, absl::Time now) {
   std::vector<OutboundNotice> out;
-  absl::Status s = db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  absl::Status s = db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     auto rows = tx.Query(absl::StrCat(kOutboxColumns,
                                       "WHERE dead_at_ms = 0 AND created_at < ? "
                                       "ORDER BY created_at, notice_id"),
@@ -454,16 +505,19 @@ absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::DeadLetter(
     if (!rows.ok()) return rows.status();
     out = NoticesOf(*rows);
     for (OutboundNotice& n : out) n.dead_since = now;
-    return tx.Execute("UPDATE outbox SET dead_at_ms = ? WHERE dead_at_ms = 0 AND created_at < ?",
-                      {std::max<int64_t>(1, absl::ToUnixMillis(now)),
-                       absl::ToUnixSeconds(created_before)});
+    return tx.Execute(
+        "UPDATE outbox SET dead_at_ms = ? WHERE dead_at_ms = 0 AND created_at "
+        "< ?",
+        {std::max<int64_t>(1, absl::ToUnixMillis(now)),
+         absl::ToUnixSeconds(created_before)});
   });
   if (!s.ok()) return s;
   return out;
 }
 
-absl::StatusOr<std::vector<OutboundNotice>> SqliteNoticeOutbox::Pending() {
-  auto rows = db_->Query(absl::StrCat(kOutboxColumns, "ORDER BY created_at, notice_id"));
+absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::Pending() {
+  auto rows = db_->Query(
+      absl::StrCat(kOutboxColumns, "ORDER BY created_at, notice_id"));
   if (!rows.ok()) return rows.status();
   return NoticesOf(*rows);
 }
@@ -474,24 +528,31 @@ std::string PurposeName(EnrollmentPurpose p) {
 }
 }  // namespace
 
-absl::Status SqliteEnrollmentTokenStore::Add(const std::string& token_digest,
-                                             EnrollmentPurpose purpose, absl::Time expires) {
+absl::Status SqlEnrollmentTokenStore::Add(const std::string& token_digest,
+                                          EnrollmentPurpose purpose,
+                                          absl::Time expires) {
   return db_->Execute(
-      "INSERT INTO enrollment_tokens(token_digest, purpose, expires_at) VALUES (?, ?, ?)",
-      {SqlBlob{token_digest}, PurposeName(purpose), absl::ToUnixSeconds(expires)});
+      "INSERT INTO enrollment_tokens(token_digest, purpose, expires_at) VALUES "
+      "(?, ?, ?)",
+      {SqlBlob{token_digest}, PurposeName(purpose),
+       absl::ToUnixSeconds(expires)});
 }
 
-absl::Status SqliteEnrollmentTokenStore::Consume(const std::string& token_digest,
-                                                 EnrollmentPurpose purpose, absl::Time now) {
+absl::Status SqlEnrollmentTokenStore::Consume(const std::string& token_digest,
+                                              EnrollmentPurpose purpose,
+                                              absl::Time now) {
   bool expired = false;
-  absl::Status s = db_->Transaction([&](SqliteDatabase::Tx& tx) -> absl::Status {
+  absl::Status s = db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     auto rows = tx.Query(
-        "SELECT expires_at FROM enrollment_tokens WHERE token_digest = ? AND purpose = ?",
+        "SELECT expires_at FROM enrollment_tokens WHERE token_digest = ? AND "
+        "purpose = ?",
         {SqlBlob{token_digest}, PurposeName(purpose)});
     if (!rows.ok()) return rows.status();
-    if (rows->empty()) return absl::UnauthenticatedError("unknown enrollment token");
+    if (rows->empty())
+      return absl::UnauthenticatedError("unknown enrollment token");
     absl::Status s =
-        tx.Execute("DELETE FROM enrollment_tokens WHERE token_digest = ?", {SqlBlob{token_digest}});
+        tx.Execute("DELETE FROM enrollment_tokens WHERE token_digest = ?",
+                   {SqlBlob{token_digest}});
     if (!s.ok()) return s;
     // Also sweep tokens that expired long ago, so the table stays small.
     s = tx.Execute("DELETE FROM enrollment_tokens WHERE expires_at < ?",
@@ -500,7 +561,8 @@ absl::Status SqliteEnrollmentTokenStore::Consume(const std::string& token_digest
     expired = absl::FromUnixSeconds(SqlInt((*rows)[0][0])) <= now;
     return absl::OkStatus();  // commit: an expired token is removed as well
   });
-  if (s.ok() && expired) return absl::UnauthenticatedError("expired enrollment token");
+  if (s.ok() && expired)
+    return absl::UnauthenticatedError("expired enrollment token");
   return s;
 }
 
