@@ -31,9 +31,7 @@ struct ResultDeleter {
 };
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
-bool IsRetryable(const std::string& sqlstate) {
-  return sqlstate == "40001" || sqlstate == "40P01";
-}
+bool IsRetryable(const std::string& sqlstate) { return sqlstate == "40001" || sqlstate == "40P01"; }
 
 absl::Status ErrorOf(const PGresult* res, PGconn* conn, absl::string_view what,
                      std::string* sqlstate_out) {
@@ -55,8 +53,7 @@ absl::Status ErrorOf(const PGresult* res, PGconn* conn, absl::string_view what,
   if (!sqlstate.empty()) absl::StrAppend(&msg, " (SQLSTATE ", sqlstate, ")");
   std::string cls = sqlstate.substr(0, 2);
   if (cls == "23") return absl::AlreadyExistsError(msg);
-  if (IsRetryable(sqlstate) || cls == "08" || cls == "53" || cls == "57" ||
-      sqlstate == "55P03") {
+  if (IsRetryable(sqlstate) || cls == "08" || cls == "53" || cls == "57" || sqlstate == "55P03") {
     return absl::UnavailableError(msg);  // 57014: statement_timeout; 57P0x: shutting down
   }
   return absl::InternalError(msg);
@@ -176,8 +173,8 @@ struct PostgresDatabase::Connection {
       ASSIGN_OR_RETURN(bool present, TextOf(params[i], &texts[i]));
       if (present) values[i] = texts[i].c_str();
     }
-    ResultPtr res(PQexecPrepared(conn, name.c_str(), static_cast<int>(params.size()),
-                                 values.data(), nullptr, nullptr, /*resultFormat=*/0));
+    ResultPtr res(PQexecPrepared(conn, name.c_str(), static_cast<int>(params.size()), values.data(),
+                                 nullptr, nullptr, /*resultFormat=*/0));
     // Parameter texts may be secrets.
     for (std::string& t : texts) {
       if (!t.empty()) std::memset(&t[0], 0, t.size());
@@ -279,14 +276,13 @@ absl::Status Connect(const PostgresOptions& options, PostgresDatabase::Connectio
     while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
     return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", m));
   }
-  if (PQclientEncoding(c.conn) != 6 /* PG_UTF8 */ &&
-      PQsetClientEncoding(c.conn, "UTF8") != 0) {
+  if (PQclientEncoding(c.conn) != 6 /* PG_UTF8 */ && PQsetClientEncoding(c.conn, "UTF8") != 0) {
     return absl::FailedPreconditionError("PostgreSQL: cannot use UTF8 as the client encoding");
   }
-  return c.Simple(absl::StrCat(
-      "SET default_transaction_isolation = 'serializable'; SET bytea_output = 'hex'; "
-      "SET statement_timeout = ",
-      absl::ToInt64Milliseconds(options.statement_timeout)));
+  return c.Simple(
+      absl::StrCat("SET default_transaction_isolation = 'serializable'; SET bytea_output = 'hex'; "
+                   "SET statement_timeout = ",
+                   absl::ToInt64Milliseconds(options.statement_timeout)));
 }
 
 }  // namespace
@@ -333,8 +329,7 @@ absl::StatusOr<std::unique_ptr<PostgresDatabase>> PostgresDatabase::Open(
     if (!s.ok()) s = absl::InternalError(absl::StrCat("migration ", i + 1, ": ", s.message()));
   }
   if (s.ok() && version < static_cast<int>(migrations.size())) {
-    s = c.Simple(
-        absl::StrCat("UPDATE capif_schema_version SET version = ", migrations.size()));
+    s = c.Simple(absl::StrCat("UPDATE capif_schema_version SET version = ", migrations.size()));
   }
   if (s.ok()) s = c.Simple("COMMIT");
   if (!s.ok()) {
@@ -396,8 +391,7 @@ absl::Status PostgresDatabase::WithRetries(
   }
 }
 
-absl::Status PostgresDatabase::Execute(absl::string_view sql,
-                                       const std::vector<SqlValue>& params) {
+absl::Status PostgresDatabase::Execute(absl::string_view sql, const std::vector<SqlValue>& params) {
   return WithRetries([&](Connection& c) { return c.Run(sql, params).status(); });
 }
 

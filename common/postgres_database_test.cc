@@ -61,12 +61,14 @@ TEST_F(PostgresDatabaseTest, MigratesOnceAndKeepsData) {
     auto db = Open(kV1);
     ASSERT_NE(db, nullptr);
     EXPECT_EQ(db->schema_version(), 1);
-    ASSERT_TRUE(db->Execute("INSERT INTO kv(k, v) VALUES (?, ?)", {std::string("a"), int64_t{1}}).ok());
+    ASSERT_TRUE(
+        db->Execute("INSERT INTO kv(k, v) VALUES (?, ?)", {std::string("a"), int64_t{1}}).ok());
   }
   auto db = Open(kV2);
   ASSERT_NE(db, nullptr);
   EXPECT_EQ(db->schema_version(), 2);
-  ASSERT_TRUE(db->Execute("UPDATE kv SET note = ? WHERE k = ?", {std::string("n"), std::string("a")}).ok());
+  ASSERT_TRUE(
+      db->Execute("UPDATE kv SET note = ? WHERE k = ?", {std::string("n"), std::string("a")}).ok());
   auto rows = db->Query("SELECT v, note FROM kv WHERE k = ?", {std::string("a")});
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 1u);

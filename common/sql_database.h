@@ -54,8 +54,8 @@ class SqlDatabase {
     virtual ~Tx() = default;
     virtual absl::Status Execute(absl::string_view sql,
                                  const std::vector<SqlValue>& params = {}) = 0;
-    virtual absl::StatusOr<std::vector<SqlRow>> Query(
-        absl::string_view sql, const std::vector<SqlValue>& params = {}) = 0;
+    virtual absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
+                                                      const std::vector<SqlValue>& params = {}) = 0;
     // Rows changed by the last Execute.
     virtual int64_t changes() const = 0;
   };
@@ -64,21 +64,18 @@ class SqlDatabase {
   virtual Dialect dialect() const = 0;
 
   // One statement in a transaction of its own.
-  virtual absl::Status Execute(absl::string_view sql,
-                               const std::vector<SqlValue>& params = {}) = 0;
+  virtual absl::Status Execute(absl::string_view sql, const std::vector<SqlValue>& params = {}) = 0;
   // Sees every committed write. Not for use inside a Transaction() body: it
   // would not see that transaction's writes (and may wait for the connection
   // the body holds).
-  virtual absl::StatusOr<std::vector<SqlRow>> Query(
-      absl::string_view sql, const std::vector<SqlValue>& params = {}) = 0;
+  virtual absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
+                                                    const std::vector<SqlValue>& params = {}) = 0;
   // Runs `body` in one serializable read-write transaction; rolls back if it
   // returns an error.
-  virtual absl::Status Transaction(
-      const std::function<absl::Status(Tx&)>& body) = 0;
+  virtual absl::Status Transaction(const std::function<absl::Status(Tx&)>& body) = 0;
   // Runs `body` in a read-only transaction: one consistent snapshot across its
   // queries.
-  virtual absl::Status ReadTransaction(
-      const std::function<absl::Status(Tx&)>& body) = 0;
+  virtual absl::Status ReadTransaction(const std::function<absl::Status(Tx&)>& body) = 0;
 
   // The schema version the database is at (the number of migrations applied).
   virtual int schema_version() const = 0;

@@ -194,14 +194,12 @@ struct SqliteDatabase::Reader {
 
 class SqliteDatabase::SqliteTx final : public SqlDatabase::Tx {
  public:
-  SqliteTx(sqlite3* db, StatementCache* statements)
-      : db_(db), statements_(statements) {}
-  absl::Status Execute(absl::string_view sql,
-                       const std::vector<SqlValue>& params) override {
+  SqliteTx(sqlite3* db, StatementCache* statements) : db_(db), statements_(statements) {}
+  absl::Status Execute(absl::string_view sql, const std::vector<SqlValue>& params) override {
     return Run(db_, statements_, sql, params).status();
   }
-  absl::StatusOr<std::vector<SqlRow>> Query(
-      absl::string_view sql, const std::vector<SqlValue>& params) override {
+  absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
+                                            const std::vector<SqlValue>& params) override {
     return Run(db_, statements_, sql, params);
   }
   int64_t changes() const override { return sqlite3_changes64(db_); }
@@ -341,10 +339,9 @@ namespace {
 
 // `begin`, then `body`, then COMMIT on one connection (the caller holds it); ROLLBACK on error.
 // `tx` runs on `db` with `statements`.
-absl::Status InTransaction(
-    sqlite3* db, StatementCache* statements, absl::string_view begin,
-    const std::function<absl::Status(SqlDatabase::Tx&)>& body,
-    SqlDatabase::Tx& tx) {
+absl::Status InTransaction(sqlite3* db, StatementCache* statements, absl::string_view begin,
+                           const std::function<absl::Status(SqlDatabase::Tx&)>& body,
+                           SqlDatabase::Tx& tx) {
   absl::Status s = Run(db, statements, begin, {}).status();
   if (!s.ok()) return s;
   s = body(tx);

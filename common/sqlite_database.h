@@ -55,23 +55,20 @@ class SqliteDatabase final : public SqlDatabase {
 
   Dialect dialect() const override { return Dialect::kSqlite; }
   // On the write connection.
-  absl::Status Execute(absl::string_view sql,
-                       const std::vector<SqlValue>& params = {}) override;
+  absl::Status Execute(absl::string_view sql, const std::vector<SqlValue>& params = {}) override;
   // On a read connection (file databases): sees every committed write, never waits for a
   // transaction in progress or its fsync. Writing through it fails (the connection is read-only).
   // Not for use inside a Transaction() body: it would not see that transaction's writes (and a
   // ":memory:" database, which has no readers, would deadlock).
-  absl::StatusOr<std::vector<SqlRow>> Query(
-      absl::string_view sql, const std::vector<SqlValue>& params = {}) override;
+  absl::StatusOr<std::vector<SqlRow>> Query(absl::string_view sql,
+                                            const std::vector<SqlValue>& params = {}) override;
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT on the write connection; rolls back if it returns
   // an error.
-  absl::Status Transaction(
-      const std::function<absl::Status(Tx&)>& body) override;
+  absl::Status Transaction(const std::function<absl::Status(Tx&)>& body) override;
   // Runs `body` in a read transaction on a read connection: one consistent snapshot across its
   // queries, taken without waiting for writers (WAL). For ":memory:" and URI databases, which
   // have no readers, on the write connection.
-  absl::Status ReadTransaction(
-      const std::function<absl::Status(Tx&)>& body) override;
+  absl::Status ReadTransaction(const std::function<absl::Status(Tx&)>& body) override;
 
   int schema_version() const override { return schema_version_; }
   // Read connections beside the write one (0 for ":memory:" and URI databases).

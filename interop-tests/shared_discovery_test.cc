@@ -170,8 +170,7 @@ class TwoDomainsTest : public ::testing::Test {
     auto db = OpenCcfDatabase(a_->dir() + "/data");
     if (!db.ok()) return 1000;
     size_t n = 0;
-    auto grants =
-        SqlRemoteGrants(*db).OfInvoker(invoker_id);  // named: outlives the loop
+    auto grants = SqlRemoteGrants(*db).OfInvoker(invoker_id);  // named: outlives the loop
     if (!grants.ok()) return 1000;
     for (const RemoteGrant& g : *grants) {
       n += g.lease_until.has_value() ? 0 : 1;

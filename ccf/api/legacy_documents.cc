@@ -29,8 +29,7 @@ void Kept(const std::string& what, const std::string& id, absl::string_view why)
 }
 
 // A domain document and its functions' documents, as a typed domain.
-absl::StatusOr<int> ConvertProviders(SqlDatabase& db,
-                                     ProviderRegistry& providers) {
+absl::StatusOr<int> ConvertProviders(SqlDatabase& db, ProviderRegistry& providers) {
   int converted = 0;
   ASSIGN_OR_RETURN(std::vector<SqlRow> domains,
                    db.Query("SELECT id, json FROM resources WHERE kind = 'provider-domain'"));
@@ -74,8 +73,7 @@ absl::StatusOr<int> ConvertProviders(SqlDatabase& db,
   return converted;
 }
 
-absl::StatusOr<int> ConvertServiceApis(SqlDatabase& db,
-                                       ServiceApiRepository& apis) {
+absl::StatusOr<int> ConvertServiceApis(SqlDatabase& db, ServiceApiRepository& apis) {
   int converted = 0;
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db.Query("SELECT id, owner, json FROM resources WHERE kind = 'service-api'"));
@@ -126,9 +124,10 @@ absl::StatusOr<int> ConvertEnrolments(SqlDatabase& db, InvokerStore& invokers) {
 
 }  // namespace
 
-absl::StatusOr<int> ConvertLegacyDocuments(
-    const std::shared_ptr<SqlDatabase>& db, ProviderRegistry& providers,
-    ServiceApiRepository& service_apis, InvokerStore& invokers) {
+absl::StatusOr<int> ConvertLegacyDocuments(const std::shared_ptr<SqlDatabase>& db,
+                                           ProviderRegistry& providers,
+                                           ServiceApiRepository& service_apis,
+                                           InvokerStore& invokers) {
   // Providers first: a service API is converted only under a registered APF.
   ASSIGN_OR_RETURN(int domains, ConvertProviders(*db, providers));
   ASSIGN_OR_RETURN(int apis, ConvertServiceApis(*db, service_apis));

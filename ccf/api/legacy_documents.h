@@ -18,9 +18,10 @@
 namespace capif {
 
 // Returns how many documents were converted.
-absl::StatusOr<int> ConvertLegacyDocuments(
-    const std::shared_ptr<SqlDatabase>& db, ProviderRegistry& providers,
-    ServiceApiRepository& service_apis, InvokerStore& invokers);
+absl::StatusOr<int> ConvertLegacyDocuments(const std::shared_ptr<SqlDatabase>& db,
+                                           ProviderRegistry& providers,
+                                           ServiceApiRepository& service_apis,
+                                           InvokerStore& invokers);
 
 }  // namespace capif
 

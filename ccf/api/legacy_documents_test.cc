@@ -10,16 +10,13 @@
 namespace capif {
 namespace {
 
-absl::Status InsertDocument(SqlDatabase& db, const std::string& kind,
-                            const std::string& id, const std::string& owner,
-                            const std::string& json) {
+absl::Status InsertDocument(SqlDatabase& db, const std::string& kind, const std::string& id,
+                            const std::string& owner, const std::string& json) {
   return db.Execute("INSERT INTO resources(kind, id, owner, json) VALUES (?, ?, ?, ?)",
                     {kind, id, owner, json});
 }
 
-int64_t Count(SqlDatabase& db, const std::string& sql) {
-  return SqlInt((*db.Query(sql))[0][0]);
-}
+int64_t Count(SqlDatabase& db, const std::string& sql) { return SqlInt((*db.Query(sql))[0][0]); }
 
 TEST(LegacyDocumentsTest, ProvidersServiceApisAndEnrolmentsBecomeRecords) {
   auto db = *OpenCcfDatabase(TestTmpDir("LegacyDocuments"));

@@ -47,9 +47,10 @@ SecretBytes TakeSecret(SqlValue& v) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TokenKeyring>> TokenKeyring::Open(
-    std::shared_ptr<SqlDatabase> db, const KeyEncryptionKey& kek,
-    const Clock& clock, absl::Duration retire_after) {
+absl::StatusOr<std::unique_ptr<TokenKeyring>> TokenKeyring::Open(std::shared_ptr<SqlDatabase> db,
+                                                                 const KeyEncryptionKey& kek,
+                                                                 const Clock& clock,
+                                                                 absl::Duration retire_after) {
   std::unique_ptr<TokenKeyring> k(new TokenKeyring(std::move(db), kek, clock, retire_after));
   RETURN_IF_ERROR(k->SealPlaintextKeys());
   ASSIGN_OR_RETURN(auto rows, k->db_->Query("SELECT COUNT(*) FROM signing_keys"));
@@ -117,10 +118,10 @@ absl::Status TokenKeyring::Rotate() {
       "k-", now, "-",
       absl::BytesToHexString(SecretBytes::Random(4).Reveal(InsecureSecretAccess())));
   ASSIGN_OR_RETURN(std::string sealed, kek_.Seal(pem, AadOf(kid)));
-  RETURN_IF_ERROR(db_->Execute(
-      "INSERT INTO signing_keys(kid, private_key_pem, sealed_key, created_at) "
-      "VALUES (?, ?, ?, ?)",
-      {kid, SqlBlob{}, SqlBlob{std::move(sealed)}, now}));
+  RETURN_IF_ERROR(
+      db_->Execute("INSERT INTO signing_keys(kid, private_key_pem, sealed_key, created_at) "
+                   "VALUES (?, ?, ?, ?)",
+                   {kid, SqlBlob{}, SqlBlob{std::move(sealed)}, now}));
   return Load();
 }
 

@@ -42,8 +42,8 @@ class TokenKeyring {
   // `db` must have the CCF schema (ccf/sqlite_stores.h). `kek` is copied; `clock` must outlive
   // the keyring.
   static absl::StatusOr<std::unique_ptr<TokenKeyring>> Open(
-      std::shared_ptr<SqlDatabase> db, const KeyEncryptionKey& kek,
-      const Clock& clock, absl::Duration retire_after = absl::Hours(24 * 7));
+      std::shared_ptr<SqlDatabase> db, const KeyEncryptionKey& kek, const Clock& clock,
+      absl::Duration retire_after = absl::Hours(24 * 7));
 
   // The signer of new tokens.
   std::shared_ptr<const JwsSigner> signer() const;
@@ -53,8 +53,8 @@ class TokenKeyring {
   absl::Status Rotate();
 
  private:
-  TokenKeyring(std::shared_ptr<SqlDatabase> db, const KeyEncryptionKey& kek,
-               const Clock& clock, absl::Duration retire)
+  TokenKeyring(std::shared_ptr<SqlDatabase> db, const KeyEncryptionKey& kek, const Clock& clock,
+               absl::Duration retire)
       : db_(std::move(db)), kek_(kek), clock_(clock), retire_after_(retire) {}
   // Seals the keys still stored in plaintext by an older version.
   absl::Status SealPlaintextKeys();

@@ -9,12 +9,12 @@
 
 #include "absl/strings/str_split.h"
 #include "ccf/store/sql_stores.h"
-#include "common/sqlite_database.h"
 #include "common/evp_key.h"
 #include "common/fake_clock.h"
 #include "common/file_io.h"
 #include "common/jws.h"
 #include "common/key_encryption_key.h"
+#include "common/sqlite_database.h"
 #include "common/testing/test_paths.h"
 
 namespace capif {

@@ -162,8 +162,7 @@ int RunCcfd(int argc, char** argv) {
 
   // Peers' trust bundles, refreshed on their hints; the last good ones are kept in the database.
   std::unique_ptr<SqlPeerBundleStore> bundle_store;
-  if (northbound)
-    bundle_store = std::make_unique<SqlPeerBundleStore>(northbound->database());
+  if (northbound) bundle_store = std::make_unique<SqlPeerBundleStore>(northbound->database());
   std::vector<std::pair<Peer, PeerClient*>> bundle_peers;
   for (size_t i = 0; i < config->peers.size(); ++i) {
     bundle_peers.emplace_back(config->peers[i], peer_clients[i].get());

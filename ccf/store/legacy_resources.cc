@@ -69,8 +69,8 @@ std::optional<StoredSecurityContext> ContextOf(const std::string& invoker,
 
 }  // namespace
 
-absl::StatusOr<int> MigrateLegacyResources(
-    const std::shared_ptr<SqlDatabase>& db, const KeyEncryptionKey& kek) {
+absl::StatusOr<int> MigrateLegacyResources(const std::shared_ptr<SqlDatabase>& db,
+                                           const KeyEncryptionKey& kek) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db->Query("SELECT kind, id, json FROM resources WHERE kind IN "
                              "('security-context', 'remote-grant', 'offboarded-invoker')"));

@@ -17,8 +17,8 @@
 namespace capif {
 
 // Returns how many documents were converted.
-absl::StatusOr<int> MigrateLegacyResources(
-    const std::shared_ptr<SqlDatabase>& db, const KeyEncryptionKey& kek);
+absl::StatusOr<int> MigrateLegacyResources(const std::shared_ptr<SqlDatabase>& db,
+                                           const KeyEncryptionKey& kek);
 
 }  // namespace capif
 

@@ -86,8 +86,7 @@ absl::Status WriteDomainIn(SqlDatabase::Tx& tx, const ProviderDomain& d) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> DomainExistsIn(SqlDatabase::Tx& tx,
-                                    const std::string& id) {
+absl::StatusOr<bool> DomainExistsIn(SqlDatabase::Tx& tx, const std::string& id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    tx.Query("SELECT 1 FROM provider_domains WHERE dom_id = ?", {id}));
   return !rows.empty();
@@ -102,8 +101,7 @@ absl::Status SqlProviderRegistry::Insert(const ProviderDomain& d) {
     for (const ProviderFunction& f : d.functions) {
       ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                        tx.Query("SELECT 1 FROM provider_functions WHERE func_id = ?", {f.id}));
-      if (!rows.empty())
-        return absl::AlreadyExistsError("a function id exists");
+      if (!rows.empty()) return absl::AlreadyExistsError("a function id exists");
     }
     return WriteDomainIn(tx, d);
   });
@@ -120,8 +118,7 @@ absl::Status SqlProviderRegistry::Replace(const ProviderDomain& d) {
 absl::StatusOr<std::optional<ProviderDomain>> SqlProviderRegistry::Get(
     const std::string& domain_id) {
   std::optional<ProviderDomain> out;
-  RETURN_IF_ERROR(db_->ReadTransaction([&](SqlDatabase::Tx& tx)
-                                           -> absl::Status {
+  RETURN_IF_ERROR(db_->ReadTransaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     out.reset();
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query("SELECT info, supported_features FROM provider_domains "
@@ -132,15 +129,14 @@ absl::StatusOr<std::optional<ProviderDomain>> SqlProviderRegistry::Get(
     ASSIGN_OR_RETURN(std::vector<SqlRow> funcs,
                      tx.Query(absl::StrCat(kFunctionColumns, "WHERE dom_id = ? ORDER BY position"),
                               {domain_id}));
-    for (const SqlRow& row : funcs)
-      out->functions.push_back(FunctionOfRow(row));
+    for (const SqlRow& row : funcs) out->functions.push_back(FunctionOfRow(row));
     return absl::OkStatus();
   }));
   return out;
 }
 
-absl::StatusOr<std::optional<ProviderFunction>>
-SqlProviderRegistry::GetFunction(const std::string& function_id) {
+absl::StatusOr<std::optional<ProviderFunction>> SqlProviderRegistry::GetFunction(
+    const std::string& function_id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query(absl::StrCat(kFunctionColumns, "WHERE func_id = ?"), {function_id}));
   if (rows.empty()) return std::optional<ProviderFunction>();
@@ -154,8 +150,7 @@ absl::Status SqlProviderRegistry::Delete(const std::string& domain_id) {
     ASSIGN_OR_RETURN(std::vector<SqlRow> funcs,
                      tx.Query("SELECT func_id FROM provider_functions WHERE dom_id = ?",
                               {domain_id}));
-    for (const SqlRow& row : funcs)
-      RETURN_IF_ERROR(DeleteFunctionIn(tx, SqlText(row[0])));
+    for (const SqlRow& row : funcs) RETURN_IF_ERROR(DeleteFunctionIn(tx, SqlText(row[0])));
     return tx.Execute("DELETE FROM provider_domains WHERE dom_id = ?", {domain_id});
   });
 }

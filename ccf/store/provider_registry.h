@@ -64,8 +64,7 @@ class ProviderRegistry {
 
 class SqlProviderRegistry final : public ProviderRegistry {
  public:
-  explicit SqlProviderRegistry(std::shared_ptr<SqlDatabase> db)
-      : db_(std::move(db)) {}
+  explicit SqlProviderRegistry(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
   absl::Status Insert(const ProviderDomain& domain) override;
   absl::Status Replace(const ProviderDomain& domain) override;
   absl::StatusOr<std::optional<ProviderDomain>> Get(const std::string& domain_id) override;

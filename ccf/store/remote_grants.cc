@@ -69,8 +69,7 @@ absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::OfInvoker(
   return GrantsOf(rows);
 }
 
-absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::OfAef(
-    const std::string& aef_id) {
+absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::OfAef(const std::string& aef_id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query(absl::StrCat(kGrantColumns,
                                            "WHERE aef_id = ? ORDER BY api_invoker_id, api_id"),
@@ -111,8 +110,7 @@ absl::StatusOr<int> SqlRemoteGrants::Confirm(
   return confirmed;
 }
 
-absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::RemoveUnconfirmed(
-    absl::Time now) {
+absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::RemoveUnconfirmed(absl::Time now) {
   std::vector<RemoteGrant> removed;
   RETURN_IF_ERROR(db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
@@ -127,10 +125,9 @@ absl::StatusOr<std::vector<RemoteGrant>> SqlRemoteGrants::RemoveUnconfirmed(
   return removed;
 }
 
-absl::Status SqlRemoteGrants::Remove(
-    const std::vector<RemoteGrant>& grants,
-    const std::optional<OffboardedInvoker>& t,
-    const std::vector<OutboundNotice>& notices) {
+absl::Status SqlRemoteGrants::Remove(const std::vector<RemoteGrant>& grants,
+                                     const std::optional<OffboardedInvoker>& t,
+                                     const std::vector<OutboundNotice>& notices) {
   return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     for (const RemoteGrant& g : grants) RETURN_IF_ERROR(DeleteGrantIn(tx, g));
     if (t) {
@@ -139,15 +136,15 @@ absl::Status SqlRemoteGrants::Remove(
                      "api_invoker_id, notice_id, "
                      "occurred_at, received_us) VALUES (?, ?, ?, ?, ?) ON "
                      "CONFLICT DO NOTHING",
-                     {t->home_ccf_id, t->api_invoker_id, t->notice_id,
-                      t->occurred_at, ToUnixMicrosOrZero(t->received_at)}));
+                     {t->home_ccf_id, t->api_invoker_id, t->notice_id, t->occurred_at,
+                      ToUnixMicrosOrZero(t->received_at)}));
     }
     return EnqueueNoticesIn(tx, notices);
   });
 }
 
-absl::StatusOr<bool> SqlRemoteGrants::IsOffboarded(
-    const std::string& home_ccf_id, const std::string& api_invoker_id) {
+absl::StatusOr<bool> SqlRemoteGrants::IsOffboarded(const std::string& home_ccf_id,
+                                                   const std::string& api_invoker_id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query("SELECT 1 FROM offboarded_invokers WHERE home_ccf_id = ? AND "
                               "api_invoker_id = ?",

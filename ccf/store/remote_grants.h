@@ -81,8 +81,7 @@ class RemoteGrantRepository {
 
 class SqlRemoteGrants final : public RemoteGrantRepository {
  public:
-  explicit SqlRemoteGrants(std::shared_ptr<SqlDatabase> db)
-      : db_(std::move(db)) {}
+  explicit SqlRemoteGrants(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
 
   absl::Status Put(const RemoteGrant& grant,
                    const std::vector<OutboundNotice>& notices = {}) override;

@@ -50,8 +50,8 @@ StoredSecurityContext Context(const std::string& invoker,
 class RepositoriesTest : public ::testing::Test {
  protected:
   RepositoriesTest()
-      : db_(*OpenCcfDatabase(TestTmpDir(
-            ::testing::UnitTest::GetInstance()->current_test_info()->name()))),
+      : db_(*OpenCcfDatabase(
+            TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()))),
         kek_(TestKek()),
         contexts_(*SqlSecurityContexts::Create(db_, kek_)) {}
 
@@ -319,9 +319,8 @@ TEST_F(RepositoriesTest, ConcurrentAssertionIdsAreEachRememberedOnce) {
 }
 
 // A document as ccfd up to schema version 8 kept them.
-absl::Status InsertDocument(SqlDatabase& db, const std::string& kind,
-                            const std::string& id, const std::string& owner,
-                            const std::string& json) {
+absl::Status InsertDocument(SqlDatabase& db, const std::string& kind, const std::string& id,
+                            const std::string& owner, const std::string& json) {
   return db.Execute("INSERT INTO resources(kind, id, owner, json) VALUES (?, ?, ?, ?)",
                     {kind, id, owner, json});
 }

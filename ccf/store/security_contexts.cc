@@ -36,8 +36,7 @@ std::string EntryColumns(SqlDatabase::Dialect dialect) {
       "SELECT e.api_invoker_id, e.aef_id, e.by_interface, e.if_ipv4, "
       "e.if_ipv6, e.if_fqdn, "
       "e.if_port, e.if_api_prefix, e.api_id, e.pref_methods, e.sel_method, ",
-      dialect == SqlDatabase::Dialect::kPostgres ? kEntryApiIdsPostgres
-                                                 : kEntryApiIdsSqlite,
+      dialect == SqlDatabase::Dialect::kPostgres ? kEntryApiIdsPostgres : kEntryApiIdsSqlite,
       "e.remote_ccf_id, e.remote_api_name, e.psk_sealed, e.psk_expires_us, "
       "e.authorized_us "
       "FROM security_entries e ");
@@ -76,9 +75,8 @@ absl::StatusOr<InvokerEntry> EntryOfRow(const SqlRow& row, const KeyEncryptionKe
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SqlSecurityContexts>>
-SqlSecurityContexts::Create(std::shared_ptr<SqlDatabase> db,
-                            KeyEncryptionKey kek) {
+absl::StatusOr<std::unique_ptr<SqlSecurityContexts>> SqlSecurityContexts::Create(
+    std::shared_ptr<SqlDatabase> db, KeyEncryptionKey kek) {
   if (db == nullptr) return absl::InvalidArgumentError("no database");
   return std::unique_ptr<SqlSecurityContexts>(
       new SqlSecurityContexts(std::move(db), std::move(kek)));
@@ -87,8 +85,7 @@ SqlSecurityContexts::Create(std::shared_ptr<SqlDatabase> db,
 absl::StatusOr<std::optional<StoredSecurityContext>> SqlSecurityContexts::Get(
     const std::string& api_invoker_id) {
   std::optional<StoredSecurityContext> out;
-  RETURN_IF_ERROR(db_->ReadTransaction([&](SqlDatabase::Tx& tx)
-                                           -> absl::Status {
+  RETURN_IF_ERROR(db_->ReadTransaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query("SELECT notification_destination, supported_features, "
                               "request_test_notification, websocket_uri, request_websocket_uri, "
@@ -105,11 +102,10 @@ absl::StatusOr<std::optional<StoredSecurityContext>> SqlSecurityContexts::Get(
     c.request_websocket_uri = BoolOrNull(r[4]);
     c.created = FromUnixMicrosOrPast(SqlInt(r[5]));
     c.version = SqlInt(r[6]);
-    ASSIGN_OR_RETURN(
-        std::vector<SqlRow> entries,
-        tx.Query(absl::StrCat(EntryColumns(db_->dialect()),
-                              "WHERE e.api_invoker_id = ? ORDER BY e.position"),
-                 {api_invoker_id}));
+    ASSIGN_OR_RETURN(std::vector<SqlRow> entries,
+                     tx.Query(absl::StrCat(EntryColumns(db_->dialect()),
+                                           "WHERE e.api_invoker_id = ? ORDER BY e.position"),
+                              {api_invoker_id}));
     for (const SqlRow& row : entries) {
       ASSIGN_OR_RETURN(InvokerEntry e, EntryOfRow(row, kek_));
       c.entries.push_back(std::move(e.entry));
@@ -123,8 +119,7 @@ absl::StatusOr<std::optional<StoredSecurityContext>> SqlSecurityContexts::Get(
 namespace {
 
 // Compare-and-swap: Aborted unless the stored version is `expected` (0: no context stored).
-absl::StatusOr<int64_t> CheckVersion(SqlDatabase::Tx& tx,
-                                     const std::string& invoker,
+absl::StatusOr<int64_t> CheckVersion(SqlDatabase::Tx& tx, const std::string& invoker,
                                      int64_t expected) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    tx.Query("SELECT version FROM security_contexts WHERE api_invoker_id = ?",
@@ -138,9 +133,9 @@ absl::StatusOr<int64_t> CheckVersion(SqlDatabase::Tx& tx,
 
 }  // namespace
 
-absl::StatusOr<int64_t> SqlSecurityContexts::Write(
-    const StoredSecurityContext& c, int64_t expected_version,
-    const std::vector<OutboundNotice>& notices) {
+absl::StatusOr<int64_t> SqlSecurityContexts::Write(const StoredSecurityContext& c,
+                                                   int64_t expected_version,
+                                                   const std::vector<OutboundNotice>& notices) {
   // Seal outside the transaction: it holds the database lock.
   std::vector<std::string> sealed;
   for (const SecurityEntry& e : c.entries) {
@@ -179,12 +174,11 @@ absl::StatusOr<int64_t> SqlSecurityContexts::Write(
            e.remote_api_name, SqlBlob{sealed[i]}, ToUnixMicrosOrZero(e.psk_expires),
            ToUnixMicrosOrZero(e.authorized_at)}));
       for (size_t k = 0; k < e.api_ids.size(); ++k) {
-        RETURN_IF_ERROR(
-            tx.Execute("INSERT INTO security_entry_apis(api_invoker_id, "
-                       "position, ordinal, api_id) "
-                       "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                       {c.api_invoker_id, static_cast<int64_t>(i),
-                        static_cast<int64_t>(k), e.api_ids[k]}));
+        RETURN_IF_ERROR(tx.Execute(
+            "INSERT INTO security_entry_apis(api_invoker_id, "
+            "position, ordinal, api_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            {c.api_invoker_id, static_cast<int64_t>(i), static_cast<int64_t>(k), e.api_ids[k]}));
       }
     }
     return EnqueueNoticesIn(tx, notices);
@@ -192,9 +186,9 @@ absl::StatusOr<int64_t> SqlSecurityContexts::Write(
   return version;
 }
 
-absl::Status SqlSecurityContexts::Delete(
-    const std::string& api_invoker_id, int64_t expected_version,
-    const std::vector<OutboundNotice>& notices) {
+absl::Status SqlSecurityContexts::Delete(const std::string& api_invoker_id,
+                                         int64_t expected_version,
+                                         const std::vector<OutboundNotice>& notices) {
   return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      tx.Query("SELECT version FROM security_contexts WHERE api_invoker_id = ?",
@@ -210,11 +204,10 @@ absl::Status SqlSecurityContexts::Delete(
 
 absl::StatusOr<std::vector<InvokerEntry>> SqlSecurityContexts::EntriesWhere(
     const std::string& where, const std::string& value) {
-  ASSIGN_OR_RETURN(
-      std::vector<SqlRow> rows,
-      db_->Query(absl::StrCat(EntryColumns(db_->dialect()), where,
-                              " ORDER BY e.api_invoker_id, e.position"),
-                 {value}));
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                   db_->Query(absl::StrCat(EntryColumns(db_->dialect()), where,
+                                           " ORDER BY e.api_invoker_id, e.position"),
+                              {value}));
   std::vector<InvokerEntry> out;
   for (const SqlRow& row : rows) {
     ASSIGN_OR_RETURN(InvokerEntry e, EntryOfRow(row, kek_));

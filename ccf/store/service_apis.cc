@@ -29,8 +29,7 @@ absl::Status DeleteApiIn(SqlDatabase::Tx& tx, const std::string& api_id) {
 
 // FailedPrecondition unless `apf_id` is a registered APF and every AEF of `api` is an AEF of the
 // same API provider domain.
-absl::Status CheckPublisherIn(SqlDatabase::Tx& tx,
-                              const ServiceApiRecord& api) {
+absl::Status CheckPublisherIn(SqlDatabase::Tx& tx, const ServiceApiRecord& api) {
   auto function = [&](const std::string& id) {
     return tx.Query("SELECT dom_id, role FROM provider_functions WHERE func_id = ?", {id});
   };
@@ -80,8 +79,7 @@ absl::Status InsertApiIn(SqlDatabase::Tx& tx, const ServiceApiRecord& api) {
 
 }  // namespace
 
-absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx,
-                                      const std::string& apf_id) {
+absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx, const std::string& apf_id) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    tx.Query("SELECT api_id FROM service_apis WHERE apf_id = ?", {apf_id}));
   for (const SqlRow& row : rows) RETURN_IF_ERROR(DeleteApiIn(tx, SqlText(row[0])));
@@ -95,29 +93,22 @@ absl::Status SqlServiceApis::Write(const ServiceApiRecord& api, bool replace) {
     if (replace && (existing.empty() || SqlText(existing[0][0]) != api.apf_id)) {
       return absl::NotFoundError("no such service API of this APF");
     }
-    if (!replace && !existing.empty())
-      return absl::AlreadyExistsError("the apiId exists");
+    if (!replace && !existing.empty()) return absl::AlreadyExistsError("the apiId exists");
     RETURN_IF_ERROR(CheckPublisherIn(tx, api));
     if (replace) RETURN_IF_ERROR(DeleteApiIn(tx, api.api_id));
     return InsertApiIn(tx, api);
   });
 }
 
-absl::Status SqlServiceApis::Insert(const ServiceApiRecord& api) {
-  return Write(api, false);
-}
-absl::Status SqlServiceApis::Replace(const ServiceApiRecord& api) {
-  return Write(api, true);
-}
+absl::Status SqlServiceApis::Insert(const ServiceApiRecord& api) { return Write(api, false); }
+absl::Status SqlServiceApis::Replace(const ServiceApiRecord& api) { return Write(api, true); }
 
-absl::Status SqlServiceApis::Delete(const std::string& api_id,
-                                    const std::string& apf_id) {
+absl::Status SqlServiceApis::Delete(const std::string& api_id, const std::string& apf_id) {
   return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> existing,
                      tx.Query("SELECT 1 FROM service_apis WHERE api_id = ? AND apf_id = ?",
                               {api_id, apf_id}));
-    if (existing.empty())
-      return absl::NotFoundError("no such service API of this APF");
+    if (existing.empty()) return absl::NotFoundError("no such service API of this APF");
     return DeleteApiIn(tx, api_id);
   });
 }
@@ -125,8 +116,7 @@ absl::Status SqlServiceApis::Delete(const std::string& api_id,
 absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::Where(
     const std::string& where, const std::vector<SqlValue>& args) {
   std::vector<ServiceApiRecord> out;
-  absl::Status s = db_->ReadTransaction([&](SqlDatabase::Tx& tx)
-                                            -> absl::Status {
+  absl::Status s = db_->ReadTransaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     out.clear();
     const std::string selected = absl::StrCat("(SELECT api_id FROM service_apis a ", where, ")");
     ASSIGN_OR_RETURN(
@@ -169,8 +159,7 @@ absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::Where(
     for (const SqlRow& row : ifs) {
       ServiceApiRecord& r = out[index[SqlText(row[0])]];
       size_t position = static_cast<size_t>(SqlInt(row[1]));
-      if (position >= r.aefs.size())
-        return absl::InternalError("an interface of no AEF profile");
+      if (position >= r.aefs.size()) return absl::InternalError("an interface of no AEF profile");
       r.aefs[position].interfaces.push_back({TextOrNull(row[2]), TextOrNull(row[3]),
                                              TextOrNull(row[4]), IntOrNull(row[5]),
                                              TextOrNull(row[6])});
@@ -181,26 +170,22 @@ absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::Where(
   return out;
 }
 
-absl::StatusOr<std::optional<ServiceApiRecord>> SqlServiceApis::Get(
-    const std::string& api_id) {
+absl::StatusOr<std::optional<ServiceApiRecord>> SqlServiceApis::Get(const std::string& api_id) {
   ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> found, Where("WHERE a.api_id = ?", {api_id}));
   if (found.empty()) return std::optional<ServiceApiRecord>();
   return std::optional<ServiceApiRecord>(std::move(found[0]));
 }
 
-absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::OfApf(
-    const std::string& apf_id) {
+absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::OfApf(const std::string& apf_id) {
   return Where("WHERE a.apf_id = ?", {apf_id});
 }
 
-absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::Named(
-    const std::string& api_name) {
+absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::Named(const std::string& api_name) {
   if (api_name.empty()) return Where("", {});
   return Where("WHERE a.api_name = ?", {api_name});
 }
 
-absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::WithAef(
-    const std::string& aef_id) {
+absl::StatusOr<std::vector<ServiceApiRecord>> SqlServiceApis::WithAef(const std::string& aef_id) {
   return Where("WHERE a.api_id IN (SELECT api_id FROM service_api_aefs WHERE aef_id = ?)",
                {aef_id});
 }

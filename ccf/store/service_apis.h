@@ -71,8 +71,7 @@ class ServiceApiRepository {
 
 class SqlServiceApis final : public ServiceApiRepository {
  public:
-  explicit SqlServiceApis(std::shared_ptr<SqlDatabase> db)
-      : db_(std::move(db)) {}
+  explicit SqlServiceApis(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
   absl::Status Insert(const ServiceApiRecord& api) override;
   absl::Status Replace(const ServiceApiRecord& api) override;
   absl::StatusOr<std::optional<ServiceApiRecord>> Get(const std::string& api_id) override;
@@ -93,8 +92,7 @@ class SqlServiceApis final : public ServiceApiRepository {
 };
 
 // Inside a transaction on the CCF database: removes every service API `apf_id` published.
-absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx,
-                                      const std::string& apf_id);
+absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx, const std::string& apf_id);
 
 }  // namespace capif
 

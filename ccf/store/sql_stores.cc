@@ -10,8 +10,7 @@
 namespace capif {
 
 const std::vector<std::string>& CcfSchema() {
-  static const std::vector<std::string>* const kSchema = new std::vector<
-      std::string>{
+  static const std::vector<std::string>* const kSchema = new std::vector<std::string>{
       // 1: onboarded invokers and enrollment tokens.
       "CREATE TABLE invokers ("
       "  api_invoker_id TEXT PRIMARY KEY,"
@@ -192,12 +191,10 @@ const std::vector<std::string>& CcfSchema() {
   return *kSchema;
 }
 
-absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfDatabase(
-    const std::string& data_dir) {
+absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfDatabase(const std::string& data_dir) {
   absl::Status dir = MakeDirectories(data_dir, 0700);
   if (!dir.ok()) return dir;
-  auto db =
-      SqliteDatabase::Open(absl::StrCat(data_dir, "/ccf.db"), CcfSchema());
+  auto db = SqliteDatabase::Open(absl::StrCat(data_dir, "/ccf.db"), CcfSchema());
   if (!db.ok()) return db.status();
   return std::shared_ptr<SqlDatabase>(*std::move(db));
 }
@@ -255,8 +252,7 @@ absl::Status SqlInvokerStore::Update(const InvokerRecord& r) {
   });
 }
 
-absl::StatusOr<std::optional<InvokerRecord>> SqlInvokerStore::Get(
-    const ApiInvokerId& id) {
+absl::StatusOr<std::optional<InvokerRecord>> SqlInvokerStore::Get(const ApiInvokerId& id) {
   auto rows = db_->Query(
       "SELECT public_key_pem, certificate_pem, notification_destination, "
       "request_test_notification, websocket_uri, request_websocket_uri, "
@@ -287,9 +283,7 @@ absl::StatusOr<std::optional<InvokerRecord>> SqlInvokerStore::Get(
 SqlValue OptText(const std::optional<std::string>& v) {
   return v ? SqlValue(*v) : SqlValue(SqlNull{});
 }
-SqlValue OptInt(const std::optional<int64_t>& v) {
-  return v ? SqlValue(*v) : SqlValue(SqlNull{});
-}
+SqlValue OptInt(const std::optional<int64_t>& v) { return v ? SqlValue(*v) : SqlValue(SqlNull{}); }
 SqlValue OptBool(const std::optional<bool>& v) {
   return v ? SqlValue(int64_t{*v ? 1 : 0}) : SqlValue(SqlNull{});
 }
@@ -314,28 +308,23 @@ absl::Time FromUnixMicrosOrPast(int64_t us) {
   return us == 0 ? absl::InfinitePast() : absl::FromUnixMicros(us);
 }
 
-absl::Status DeleteSecurityContextIn(SqlDatabase::Tx& tx,
-                                     const std::string& api_invoker_id) {
-  for (const char* table :
-       {"security_entry_apis", "security_entries", "security_contexts"}) {
-    absl::Status s = tx.Execute(
-        absl::StrCat("DELETE FROM ", table, " WHERE api_invoker_id = ?"),
-        {api_invoker_id});
+absl::Status DeleteSecurityContextIn(SqlDatabase::Tx& tx, const std::string& api_invoker_id) {
+  for (const char* table : {"security_entry_apis", "security_entries", "security_contexts"}) {
+    absl::Status s = tx.Execute(absl::StrCat("DELETE FROM ", table, " WHERE api_invoker_id = ?"),
+                                {api_invoker_id});
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }
 
-absl::Status EnqueueNoticesIn(SqlDatabase::Tx& tx,
-                              const std::vector<OutboundNotice>& notices) {
+absl::Status EnqueueNoticesIn(SqlDatabase::Tx& tx, const std::vector<OutboundNotice>& notices) {
   for (const OutboundNotice& n : notices) {
     absl::Status s = tx.Execute(
         "INSERT INTO outbox(notice_id, destination, kind, payload, created_at, "
         "next_attempt_ms, api_invoker_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON "
         "CONFLICT DO NOTHING",
-        {n.notice_id, n.destination, n.kind, SqlBlob{n.payload},
-         absl::ToUnixSeconds(n.created), absl::ToUnixMillis(n.created),
-         n.api_invoker_id});
+        {n.notice_id, n.destination, n.kind, SqlBlob{n.payload}, absl::ToUnixSeconds(n.created),
+         absl::ToUnixMillis(n.created), n.api_invoker_id});
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
@@ -345,16 +334,13 @@ absl::Status SqlInvokerStore::Delete(const ApiInvokerId& id,
                                      const std::vector<OutboundNotice>& notices,
                                      int64_t context_version) {
   return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
-    auto ctx = tx.Query(
-        "SELECT version FROM security_contexts WHERE api_invoker_id = ?",
-        {id.value()});
+    auto ctx =
+        tx.Query("SELECT version FROM security_contexts WHERE api_invoker_id = ?", {id.value()});
     if (!ctx.ok()) return ctx.status();
     if ((ctx->empty() ? 0 : SqlInt((*ctx)[0][0])) != context_version) {
-      return absl::AbortedError(
-          "the invoker's security context changed meanwhile");
+      return absl::AbortedError("the invoker's security context changed meanwhile");
     }
-    absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?",
-                                {id.value()});
+    absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?", {id.value()});
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
     // Everything derived from the invoker (its security context and keys) goes
@@ -365,10 +351,8 @@ absl::Status SqlInvokerStore::Delete(const ApiInvokerId& id,
   });
 }
 
-absl::Status SqlNoticeOutbox::Enqueue(
-    const std::vector<OutboundNotice>& notices) {
-  return db_->Transaction(
-      [&](SqlDatabase::Tx& tx) { return EnqueueNoticesIn(tx, notices); });
+absl::Status SqlNoticeOutbox::Enqueue(const std::vector<OutboundNotice>& notices) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) { return EnqueueNoticesIn(tx, notices); });
 }
 
 namespace {
@@ -391,8 +375,7 @@ std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
     n.next_attempt = absl::FromUnixMillis(SqlInt(row[6]));
     n.last_error = SqlText(row[7]);
     n.api_invoker_id = SqlText(row[8]);
-    if (SqlInt(row[9]) != 0)
-      n.dead_since = absl::FromUnixMillis(SqlInt(row[9]));
+    if (SqlInt(row[9]) != 0) n.dead_since = absl::FromUnixMillis(SqlInt(row[9]));
     out.push_back(std::move(n));
   }
   return out;
@@ -400,13 +383,11 @@ std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::Due(absl::Time now,
-                                                                 int limit) {
-  auto rows =
-      db_->Query(absl::StrCat(kOutboxColumns,
-                              "WHERE dead_at_ms = 0 AND next_attempt_ms <= ? "
-                              "ORDER BY next_attempt_ms, created_at LIMIT ?"),
-                 {absl::ToUnixMillis(now), int64_t{limit}});
+absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::Due(absl::Time now, int limit) {
+  auto rows = db_->Query(absl::StrCat(kOutboxColumns,
+                                      "WHERE dead_at_ms = 0 AND next_attempt_ms <= ? "
+                                      "ORDER BY next_attempt_ms, created_at LIMIT ?"),
+                         {absl::ToUnixMillis(now), int64_t{limit}});
   if (!rows.ok()) return rows.status();
   return NoticesOf(*rows);
 }
@@ -415,8 +396,7 @@ absl::Status SqlNoticeOutbox::Delivered(const std::string& notice_id) {
   return db_->Execute("DELETE FROM outbox WHERE notice_id = ?", {notice_id});
 }
 
-absl::Status SqlNoticeOutbox::Failed(const std::string& notice_id,
-                                     absl::Time next_attempt,
+absl::Status SqlNoticeOutbox::Failed(const std::string& notice_id, absl::Time next_attempt,
                                      const std::string& error) {
   return db_->Execute(
       "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, "
@@ -427,17 +407,14 @@ absl::Status SqlNoticeOutbox::Failed(const std::string& notice_id,
 
 namespace {
 
-int64_t MillisOrZero(absl::Time t) {
-  return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t);
-}
+int64_t MillisOrZero(absl::Time t) { return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t); }
 absl::Time TimeOrPast(int64_t ms) {
   return ms == 0 ? absl::InfinitePast() : absl::FromUnixMillis(ms);
 }
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, PeerBundleStatus>>
-SqlPeerBundleStore::LoadAll() {
+absl::StatusOr<std::map<std::string, PeerBundleStatus>> SqlPeerBundleStore::LoadAll() {
   auto rows = db_->Query("SELECT ccf_id, status_json FROM peer_bundles");
   if (!rows.ok()) return rows.status();
   std::map<std::string, PeerBundleStatus> out;
@@ -464,8 +441,7 @@ SqlPeerBundleStore::LoadAll() {
   return out;
 }
 
-absl::Status SqlPeerBundleStore::Save(const std::string& ccf_id,
-                                      const PeerBundleStatus& s) {
+absl::Status SqlPeerBundleStore::Save(const std::string& ccf_id, const PeerBundleStatus& s) {
   nlohmann::json j = {{"last_attempt_ms", MillisOrZero(s.last_attempt)},
                       {"last_error", s.last_error},
                       {"failures", s.failures},
@@ -480,22 +456,19 @@ absl::Status SqlPeerBundleStore::Save(const std::string& ccf_id,
   return db_->Execute(
       "INSERT INTO peer_bundles(ccf_id, status_json) VALUES (?, ?) "
       "ON CONFLICT(ccf_id) DO UPDATE SET status_json = excluded.status_json",
-      {ccf_id,
-       j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+      {ccf_id, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
 }
 
-absl::Status SqlNoticeOutbox::Postpone(const std::string& destination,
-                                       absl::Time next_attempt) {
+absl::Status SqlNoticeOutbox::Postpone(const std::string& destination, absl::Time next_attempt) {
   return db_->Execute(
       "UPDATE outbox SET next_attempt_ms = ? WHERE destination = ? AND "
       "dead_at_ms = 0 AND "
       "next_attempt_ms < ?",
-      {absl::ToUnixMillis(next_attempt), destination,
-       absl::ToUnixMillis(next_attempt)});
+      {absl::ToUnixMillis(next_attempt), destination, absl::ToUnixMillis(next_attempt)});
 }
 
-absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::DeadLetter(
-    absl::Time created_before, absl::Time now) {
+absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::DeadLetter(absl::Time created_before,
+                                                                        absl::Time now) {
   std::vector<OutboundNotice> out;
   absl::Status s = db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     auto rows = tx.Query(absl::StrCat(kOutboxColumns,
@@ -508,16 +481,14 @@ absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::DeadLetter(
     return tx.Execute(
         "UPDATE outbox SET dead_at_ms = ? WHERE dead_at_ms = 0 AND created_at "
         "< ?",
-        {std::max<int64_t>(1, absl::ToUnixMillis(now)),
-         absl::ToUnixSeconds(created_before)});
+        {std::max<int64_t>(1, absl::ToUnixMillis(now)), absl::ToUnixSeconds(created_before)});
   });
   if (!s.ok()) return s;
   return out;
 }
 
 absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::Pending() {
-  auto rows = db_->Query(
-      absl::StrCat(kOutboxColumns, "ORDER BY created_at, notice_id"));
+  auto rows = db_->Query(absl::StrCat(kOutboxColumns, "ORDER BY created_at, notice_id"));
   if (!rows.ok()) return rows.status();
   return NoticesOf(*rows);
 }
@@ -529,18 +500,15 @@ std::string PurposeName(EnrollmentPurpose p) {
 }  // namespace
 
 absl::Status SqlEnrollmentTokenStore::Add(const std::string& token_digest,
-                                          EnrollmentPurpose purpose,
-                                          absl::Time expires) {
+                                          EnrollmentPurpose purpose, absl::Time expires) {
   return db_->Execute(
       "INSERT INTO enrollment_tokens(token_digest, purpose, expires_at) VALUES "
       "(?, ?, ?)",
-      {SqlBlob{token_digest}, PurposeName(purpose),
-       absl::ToUnixSeconds(expires)});
+      {SqlBlob{token_digest}, PurposeName(purpose), absl::ToUnixSeconds(expires)});
 }
 
 absl::Status SqlEnrollmentTokenStore::Consume(const std::string& token_digest,
-                                              EnrollmentPurpose purpose,
-                                              absl::Time now) {
+                                              EnrollmentPurpose purpose, absl::Time now) {
   bool expired = false;
   absl::Status s = db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     auto rows = tx.Query(
@@ -548,11 +516,9 @@ absl::Status SqlEnrollmentTokenStore::Consume(const std::string& token_digest,
         "purpose = ?",
         {SqlBlob{token_digest}, PurposeName(purpose)});
     if (!rows.ok()) return rows.status();
-    if (rows->empty())
-      return absl::UnauthenticatedError("unknown enrollment token");
+    if (rows->empty()) return absl::UnauthenticatedError("unknown enrollment token");
     absl::Status s =
-        tx.Execute("DELETE FROM enrollment_tokens WHERE token_digest = ?",
-                   {SqlBlob{token_digest}});
+        tx.Execute("DELETE FROM enrollment_tokens WHERE token_digest = ?", {SqlBlob{token_digest}});
     if (!s.ok()) return s;
     // Also sweep tokens that expired long ago, so the table stays small.
     s = tx.Execute("DELETE FROM enrollment_tokens WHERE expires_at < ?",
@@ -561,8 +527,7 @@ absl::Status SqlEnrollmentTokenStore::Consume(const std::string& token_digest,
     expired = absl::FromUnixSeconds(SqlInt((*rows)[0][0])) <= now;
     return absl::OkStatus();  // commit: an expired token is removed as well
   });
-  if (s.ok() && expired)
-    return absl::UnauthenticatedError("expired enrollment token");
+  if (s.ok() && expired) return absl::UnauthenticatedError("expired enrollment token");
   return s;
 }
 

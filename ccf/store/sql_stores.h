@@ -26,10 +26,8 @@ const std::vector<std::string>& CcfSchema();
 // Inside a transaction of any store on the CCF database: enqueues `notices` in
 // the outbox (an id already there is left as it is), and deletes an invoker's
 // security context.
-absl::Status EnqueueNoticesIn(SqlDatabase::Tx& tx,
-                              const std::vector<OutboundNotice>& notices);
-absl::Status DeleteSecurityContextIn(SqlDatabase::Tx& tx,
-                                     const std::string& api_invoker_id);
+absl::Status EnqueueNoticesIn(SqlDatabase::Tx& tx, const std::vector<OutboundNotice>& notices);
+absl::Status DeleteSecurityContextIn(SqlDatabase::Tx& tx, const std::string& api_invoker_id);
 
 // Microseconds since the Unix epoch, the precision authorization times are
 // stored at; 0 stands for InfinitePast().
@@ -46,19 +44,15 @@ std::optional<bool> BoolOrNull(const SqlValue& v);
 
 // Creates `data_dir` (0700) if needed and opens <data_dir>/ccf.db with the
 // current schema.
-absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfDatabase(
-    const std::string& data_dir);
+absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfDatabase(const std::string& data_dir);
 
 class SqlInvokerStore final : public InvokerStore {
  public:
-  explicit SqlInvokerStore(std::shared_ptr<SqlDatabase> db)
-      : db_(std::move(db)) {}
+  explicit SqlInvokerStore(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
   absl::Status Insert(const InvokerRecord& record) override;
   absl::Status Update(const InvokerRecord& record) override;
-  absl::StatusOr<std::optional<InvokerRecord>> Get(
-      const ApiInvokerId& id) override;
-  absl::Status Delete(const ApiInvokerId& id,
-                      const std::vector<OutboundNotice>& notices,
+  absl::StatusOr<std::optional<InvokerRecord>> Get(const ApiInvokerId& id) override;
+  absl::Status Delete(const ApiInvokerId& id, const std::vector<OutboundNotice>& notices,
                       int64_t context_version) override;
 
  private:
@@ -67,12 +61,11 @@ class SqlInvokerStore final : public InvokerStore {
 
 class SqlEnrollmentTokenStore final : public EnrollmentTokenStore {
  public:
-  explicit SqlEnrollmentTokenStore(std::shared_ptr<SqlDatabase> db)
-      : db_(std::move(db)) {}
+  explicit SqlEnrollmentTokenStore(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
   absl::Status Add(const std::string& token_digest, EnrollmentPurpose purpose,
                    absl::Time expires) override;
-  absl::Status Consume(const std::string& token_digest,
-                       EnrollmentPurpose purpose, absl::Time now) override;
+  absl::Status Consume(const std::string& token_digest, EnrollmentPurpose purpose,
+                       absl::Time now) override;
 
  private:
   std::shared_ptr<SqlDatabase> db_;
@@ -80,18 +73,15 @@ class SqlEnrollmentTokenStore final : public EnrollmentTokenStore {
 
 class SqlNoticeOutbox final : public NoticeOutbox {
  public:
-  explicit SqlNoticeOutbox(std::shared_ptr<SqlDatabase> db)
-      : db_(std::move(db)) {}
+  explicit SqlNoticeOutbox(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
   absl::Status Enqueue(const std::vector<OutboundNotice>& notices) override;
-  absl::StatusOr<std::vector<OutboundNotice>> Due(absl::Time now,
-                                                  int limit) override;
+  absl::StatusOr<std::vector<OutboundNotice>> Due(absl::Time now, int limit) override;
   absl::Status Delivered(const std::string& notice_id) override;
   absl::Status Failed(const std::string& notice_id, absl::Time next_attempt,
                       const std::string& error) override;
-  absl::Status Postpone(const std::string& destination,
-                        absl::Time next_attempt) override;
-  absl::StatusOr<std::vector<OutboundNotice>> DeadLetter(
-      absl::Time created_before, absl::Time now) override;
+  absl::Status Postpone(const std::string& destination, absl::Time next_attempt) override;
+  absl::StatusOr<std::vector<OutboundNotice>> DeadLetter(absl::Time created_before,
+                                                         absl::Time now) override;
   absl::StatusOr<std::vector<OutboundNotice>> Pending() override;
 
  private:
@@ -102,11 +92,9 @@ class SqlNoticeOutbox final : public NoticeOutbox {
 // peer.
 class SqlPeerBundleStore final : public PeerBundleStore {
  public:
-  explicit SqlPeerBundleStore(std::shared_ptr<SqlDatabase> db)
-      : db_(std::move(db)) {}
+  explicit SqlPeerBundleStore(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
   absl::StatusOr<std::map<std::string, PeerBundleStatus>> LoadAll() override;
-  absl::Status Save(const std::string& ccf_id,
-                    const PeerBundleStatus& status) override;
+  absl::Status Save(const std::string& ccf_id, const PeerBundleStatus& status) override;
 
  private:
   std::shared_ptr<SqlDatabase> db_;

@@ -10,8 +10,8 @@ namespace {
 class SqliteStoresTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = OpenCcfDatabase(TestTmpDir(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    auto db = OpenCcfDatabase(
+        TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = *db;
   }
@@ -58,35 +58,26 @@ TEST_F(SqliteStoresTest, InvokerLifecycle) {
   EXPECT_EQ((*got)->api_list, R"({"serviceAPIDescriptions":[]})");
   ASSERT_TRUE(store.Delete(ApiInvokerId("inv-1"), {}, 0).ok());
   EXPECT_FALSE(store.Get(ApiInvokerId("inv-1"))->has_value());
-  EXPECT_EQ(store.Delete(ApiInvokerId("inv-1"), {}, 0).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store.Delete(ApiInvokerId("inv-1"), {}, 0).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store.Update(r).code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(SqliteStoresTest, EnrollmentTokensAreSingleUseAndExpire) {
   SqlEnrollmentTokenStore tokens(db_);
   absl::Time now = absl::FromUnixSeconds(1700000000);
-  ASSERT_TRUE(
-      tokens.Add("t1", EnrollmentPurpose::kInvoker, now + absl::Minutes(10))
-          .ok());
-  ASSERT_TRUE(
-      tokens.Add("t2", EnrollmentPurpose::kInvoker, now + absl::Minutes(10))
-          .ok());
+  ASSERT_TRUE(tokens.Add("t1", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).ok());
+  ASSERT_TRUE(tokens.Add("t2", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).ok());
   EXPECT_TRUE(tokens.Consume("t1", EnrollmentPurpose::kInvoker, now).ok());
   EXPECT_EQ(tokens.Consume("t1", EnrollmentPurpose::kInvoker, now).code(),
             absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(
-      tokens.Consume("t2", EnrollmentPurpose::kInvoker, now + absl::Minutes(10))
-          .code(),
-      absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(tokens.Consume("t2", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).code(),
+            absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(tokens.Consume("t2", EnrollmentPurpose::kInvoker, now).code(),
             absl::StatusCode::kUnauthenticated);  // removed
   EXPECT_EQ(tokens.Consume("never", EnrollmentPurpose::kInvoker, now).code(),
             absl::StatusCode::kUnauthenticated);
   // A token is good only for its purpose.
-  ASSERT_TRUE(
-      tokens.Add("t3", EnrollmentPurpose::kProvider, now + absl::Minutes(10))
-          .ok());
+  ASSERT_TRUE(tokens.Add("t3", EnrollmentPurpose::kProvider, now + absl::Minutes(10)).ok());
   EXPECT_FALSE(tokens.Consume("t3", EnrollmentPurpose::kInvoker, now).ok());
   EXPECT_TRUE(tokens.Consume("t3", EnrollmentPurpose::kProvider, now).ok());
 }
@@ -94,9 +85,7 @@ TEST_F(SqliteStoresTest, EnrollmentTokensAreSingleUseAndExpire) {
 TEST_F(SqliteStoresTest, EnrollmentTokenIsGoodOnlyForItsPurpose) {
   SqlEnrollmentTokenStore tokens(db_);
   absl::Time now = absl::FromUnixSeconds(1700000000);
-  ASSERT_TRUE(
-      tokens.Add("t3", EnrollmentPurpose::kProvider, now + absl::Minutes(10))
-          .ok());
+  ASSERT_TRUE(tokens.Add("t3", EnrollmentPurpose::kProvider, now + absl::Minutes(10)).ok());
   EXPECT_FALSE(tokens.Consume("t3", EnrollmentPurpose::kInvoker, now).ok());
   EXPECT_TRUE(tokens.Consume("t3", EnrollmentPurpose::kProvider, now).ok());
 }
@@ -115,15 +104,12 @@ TEST_F(SqliteStoresTest, DataSurvivesReopening) {
 TEST_F(SqliteStoresTest, OutboxKeepsNoticesUntilDelivered) {
   SqlNoticeOutbox outbox(db_);
   absl::Time t0 = absl::FromUnixSeconds(1700000000);
-  ASSERT_TRUE(
-      outbox
-          .Enqueue(
-              {{"n-1", "ccf-b", kNoticeOffboarding, std::string("p\0q", 3), t0},
-               {"n-2", "ccf-c", kNoticeRevocation, "r", t0 + absl::Seconds(1)}})
-          .ok());
+  ASSERT_TRUE(outbox
+                  .Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, std::string("p\0q", 3), t0},
+                            {"n-2", "ccf-c", kNoticeRevocation, "r", t0 + absl::Seconds(1)}})
+                  .ok());
   // Enqueueing an id again changes nothing.
-  ASSERT_TRUE(
-      outbox.Enqueue({{"n-1", "ccf-x", kNoticeRevocation, "other", t0}}).ok());
+  ASSERT_TRUE(outbox.Enqueue({{"n-1", "ccf-x", kNoticeRevocation, "other", t0}}).ok());
   auto due = outbox.Due(t0, 10);
   ASSERT_TRUE(due.ok()) << due.status();
   ASSERT_EQ(due->size(), 1u);  // n-2 is due only from t0 + 1 s
@@ -149,8 +135,7 @@ TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
   absl::Time t0 = absl::FromUnixSeconds(1700000000);
   OutboundNotice n{"n-1", "ccf-b", kNoticeOffboarding, "x", t0};
   // Nothing to delete: nothing enqueued.
-  EXPECT_EQ(invokers.Delete(ApiInvokerId("inv-1"), {n}, 0).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(invokers.Delete(ApiInvokerId("inv-1"), {n}, 0).code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(outbox.Pending()->empty());
   ASSERT_TRUE(invokers.Insert(Invoker("inv-1")).ok());
   ASSERT_TRUE(invokers.Delete(ApiInvokerId("inv-1"), {n}, 0).ok());
@@ -158,8 +143,7 @@ TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
   ASSERT_EQ(outbox.Pending()->size(), 1u);
   // Survives reopening the database.
   db_.reset();
-  auto db = OpenCcfDatabase(
-      TestTmpDir("DeletingEnqueuesItsNoticesInTheSameTransaction"));
+  auto db = OpenCcfDatabase(TestTmpDir("DeletingEnqueuesItsNoticesInTheSameTransaction"));
   ASSERT_TRUE(db.ok()) << db.status();
   EXPECT_EQ(SqlNoticeOutbox(*db).Pending()->size(), 1u);
 }
@@ -167,11 +151,8 @@ TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
 TEST_F(SqliteStoresTest, PeerBundlesRoundTrip) {
   SqlPeerBundleStore store(db_);
   PeerBundleStatus s;
-  s.last_good = HeldBundle{9,
-                           {"ROOT1", "ROOT2"},
-                           R"({"keys":[]})",
-                           600,
-                           absl::FromUnixMillis(1700000000123)};
+  s.last_good =
+      HeldBundle{9, {"ROOT1", "ROOT2"}, R"({"keys":[]})", 600, absl::FromUnixMillis(1700000000123)};
   s.last_attempt = absl::FromUnixMillis(1700000001000);
   s.last_error = "deadline exceeded";
   s.failures = 2;
@@ -186,8 +167,7 @@ TEST_F(SqliteStoresTest, PeerBundlesRoundTrip) {
   const PeerBundleStatus& b = (*all)["ccf-b"];
   ASSERT_TRUE(b.last_good.has_value());
   EXPECT_EQ(b.last_good->sequence, 9u);
-  EXPECT_EQ(b.last_good->root_ca_pems,
-            (std::vector<std::string>{"ROOT1", "ROOT2"}));
+  EXPECT_EQ(b.last_good->root_ca_pems, (std::vector<std::string>{"ROOT1", "ROOT2"}));
   EXPECT_EQ(b.last_good->fetched_at, absl::FromUnixMillis(1700000000123));
   EXPECT_EQ(b.failures, 3);
   EXPECT_EQ(b.last_error, "deadline exceeded");

@@ -8,8 +8,8 @@ bool SqlUsedAssertions::DoneOrFree(Waiter* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   return w->pending->done || !w->self->committing_;
 }
 
-absl::Status SqlUsedAssertions::Remember(const std::string& key,
-                                         absl::Time expires, absl::Time now) {
+absl::Status SqlUsedAssertions::Remember(const std::string& key, absl::Time expires,
+                                         absl::Time now) {
   Pending me{key, expires, now};
   Waiter waiter{this, &me};
   absl::MutexLock lock(&mu_);

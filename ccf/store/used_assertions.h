@@ -33,8 +33,7 @@ class UsedAssertionRepository {
 
 class SqlUsedAssertions final : public UsedAssertionRepository {
  public:
-  explicit SqlUsedAssertions(std::shared_ptr<SqlDatabase> db)
-      : db_(std::move(db)) {}
+  explicit SqlUsedAssertions(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
   absl::Status Remember(const std::string& key, absl::Time expires, absl::Time now) override;
 
  private:

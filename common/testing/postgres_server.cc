@@ -94,21 +94,20 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
     return absl::InternalError(absl::StrCat("cannot give ", templ, " to the postgres account"));
   }
   const std::string data = pg->dir_ + "/data";
-  ASSIGN_OR_RETURN(
-      RunResult init,
-      RunToCompletion(As(account,
-                         {bin + "/initdb", "-D", data, "-A", "trust", "-U", "capif", "-E", "UTF8",
-                          "--locale=C", "--no-sync", "--no-instructions"},
-                         /*die_with_parent=*/false),
-                      absl::Seconds(120)));
+  ASSIGN_OR_RETURN(RunResult init, RunToCompletion(As(account,
+                                                      {bin + "/initdb", "-D", data, "-A", "trust",
+                                                       "-U", "capif", "-E", "UTF8", "--locale=C",
+                                                       "--no-sync", "--no-instructions"},
+                                                      /*die_with_parent=*/false),
+                                                   absl::Seconds(120)));
   if (init.exit_code != 0) {
-    return absl::InternalError(absl::StrCat("initdb failed (exit ", init.exit_code, "): ",
-                                            init.err.substr(0, 2000)));
+    return absl::InternalError(
+        absl::StrCat("initdb failed (exit ", init.exit_code, "): ", init.err.substr(0, 2000)));
   }
   std::vector<std::string> server = {
-      bin + "/postgres", "-D", data, "-k", pg->socket_dir_, "-p", absl::StrCat(kPort),
-      "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-      "-c", "full_page_writes=off", "-c", "max_connections=200",
+      bin + "/postgres", "-D", data, "-k", pg->socket_dir_, "-p", absl::StrCat(kPort), "-c",
+      "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c",
+      "full_page_writes=off", "-c", "max_connections=200",
       // Server messages go to files under data/log, so that nobody has to drain a pipe.
       "-c", "logging_collector=on", "-c", "log_directory=log"};
   ASSIGN_OR_RETURN(pg->server_, Subprocess::Start(As(account, server, /*die_with_parent=*/true)));
@@ -118,9 +117,9 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
     // Waits for the server to exit or 20 ms, whichever comes first.
     auto exited = pg->server_->Wait(absl::Milliseconds(20));
     if (exited.ok()) {
-      return absl::InternalError(absl::StrCat("postgres exited (", *exited,
-                                              ") before accepting connections: ",
-                                              pg->server_->stderr_text().substr(0, 2000)));
+      return absl::InternalError(absl::StrCat(
+          "postgres exited (", *exited,
+          ") before accepting connections: ", pg->server_->stderr_text().substr(0, 2000)));
     }
     if (absl::Now() > deadline) {
       return absl::DeadlineExceededError("postgres did not accept connections within 60 s");

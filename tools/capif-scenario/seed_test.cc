@@ -24,8 +24,7 @@ TEST(SeedCcfStateTest, WritesInvokersAndContextsThroughTheRepositories) {
   ASSERT_TRUE(absent.ok());
   EXPECT_FALSE(absent->has_value());
 
-  auto contexts =
-      SqlSecurityContexts::Create(*db, *KeyEncryptionKey::LoadOrCreate(dir));
+  auto contexts = SqlSecurityContexts::Create(*db, *KeyEncryptionKey::LoadOrCreate(dir));
   ASSERT_TRUE(contexts.ok()) << contexts.status();
   auto ctx = (*contexts)->Get("inv-seed-0000019");
   ASSERT_TRUE(ctx.ok() && ctx->has_value()) << ctx.status();
