@@ -83,8 +83,7 @@ absl::Status TokenKeyring::SealPlaintextKeys() {
       }
       ASSIGN_OR_RETURN(std::string sealed, kek_.Seal(pem, AadOf(kid)));
       RETURN_IF_ERROR(
-          tx.Execute("UPDATE signing_keys SET sealed_key = ?, private_key_pem "
-                     "= ? WHERE kid = ?",
+          tx.Execute("UPDATE signing_keys SET sealed_key = ?, private_key_pem = ? WHERE kid = ?",
                      {SqlBlob{std::move(sealed)}, SqlBlob{}, kid}));
       ++sealed_now;
     }
@@ -93,11 +92,10 @@ absl::Status TokenKeyring::SealPlaintextKeys() {
   if (sealed_now == 0) return absl::OkStatus();
   LogInfo("keyring", absl::StrCat("sealed ", sealed_now,
                                   " token-signing keys stored in plaintext by an older version"));
-  // The overwritten plaintext was zeroed in its page (secure_delete), but older
-  // copies may sit in the main file until a checkpoint, and in free space left
-  // by keys an older version deleted: rewrite the file without free space, then
-  // empty the WAL. (Only SQLite files come from such versions; PostgreSQL
-  // databases start sealed.)
+  // The overwritten plaintext was zeroed in its page (secure_delete), but older copies may sit
+  // in the main file until a checkpoint, and in free space left by keys an older version
+  // deleted: rewrite the file without free space, then empty the WAL.
+  // (Only SQLite files come from such versions; PostgreSQL databases start sealed.)
   if (db_->dialect() != SqlDatabase::Dialect::kSqlite) return absl::OkStatus();
   absl::Status compact = db_->Execute("VACUUM");
   if (compact.ok()) compact = db_->Execute("PRAGMA wal_checkpoint(TRUNCATE)");

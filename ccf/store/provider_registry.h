@@ -1,20 +1,18 @@
-// API provider domains registered at this CCF (TS 29.222
-// APIProviderEnrolmentDetails) and their functions (AEF, APF, AMF), as typed
-// records.
+// API provider domains registered at this CCF (TS 29.222 APIProviderEnrolmentDetails) and their
+// functions (AEF, APF, AMF), as typed records.
 //
-// A domain and its functions change together: Insert() and Replace() write the
-// whole set in one transaction, and a function left out of a Replace() is
-// deregistered with the service APIs it published (when an APF). Delete()
-// removes the domain, its functions and their service APIs. Full replacement:
-// of two concurrent Replace() calls the later one wins entirely.
+// A domain and its functions change together: Insert() and Replace() write the whole set in one
+// transaction, and a function left out of a Replace() is deregistered with the service APIs it
+// published (when an APF). Delete() removes the domain, its functions and their service APIs.
+// Full replacement: of two concurrent Replace() calls the later one wins entirely.
 //
 //   SqlProviderRegistry registry(db);
-//   ASSIGN_OR_RETURN(std::optional<ProviderFunction> f,
-//   registry.GetFunction("aef-1")); if (f && f->role == ProviderRole::kAef) ...
+//   ASSIGN_OR_RETURN(std::optional<ProviderFunction> f, registry.GetFunction("aef-1"));
+//   if (f && f->role == ProviderRole::kAef) ...
 //
-// Errors: AlreadyExists (Insert of a known domain or function id), NotFound
-// (Replace or Delete of an absent domain; Replace naming a function of another
-// domain), Unavailable (database busy), Internal. Thread-safe.
+// Errors: AlreadyExists (Insert of a known domain or function id), NotFound (Replace or Delete of
+// an absent domain; Replace naming a function of another domain), Unavailable (database busy),
+// Internal. Thread-safe.
 #ifndef CAPIF_CCF_STORE_PROVIDER_REGISTRY_H_
 #define CAPIF_CCF_STORE_PROVIDER_REGISTRY_H_
 

@@ -132,10 +132,8 @@ absl::Status SqlRemoteGrants::Remove(const std::vector<RemoteGrant>& grants,
     for (const RemoteGrant& g : grants) RETURN_IF_ERROR(DeleteGrantIn(tx, g));
     if (t) {
       RETURN_IF_ERROR(
-          tx.Execute("INSERT INTO offboarded_invokers(home_ccf_id, "
-                     "api_invoker_id, notice_id, "
-                     "occurred_at, received_us) VALUES (?, ?, ?, ?, ?) ON "
-                     "CONFLICT DO NOTHING",
+          tx.Execute("INSERT INTO offboarded_invokers(home_ccf_id, api_invoker_id, notice_id, "
+                     "occurred_at, received_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                      {t->home_ccf_id, t->api_invoker_id, t->notice_id, t->occurred_at,
                       ToUnixMicrosOrZero(t->received_at)}));
     }

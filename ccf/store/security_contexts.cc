@@ -18,27 +18,22 @@ std::string PskAad(const std::string& invoker, const SecurityEntry& e) {
   return absl::StrCat("aefpsk/", invoker, "/", e.aef_id, "/", ToUnixMicrosOrZero(e.authorized_at));
 }
 
-// An entry's API ids joined by ',' in their order: the one aggregate the
-// dialects spell differently.
+// An entry's API ids joined by ',' in their order: the one aggregate the dialects spell
+// differently.
 constexpr char kEntryApiIdsSqlite[] =
-    "(SELECT group_concat(api_id, ',') FROM (SELECT x.api_id FROM "
-    "security_entry_apis x "
+    "(SELECT group_concat(api_id, ',') FROM (SELECT x.api_id FROM security_entry_apis x "
     "  WHERE x.api_invoker_id = e.api_invoker_id AND x.position = e.position "
     "  ORDER BY x.ordinal)), ";
 constexpr char kEntryApiIdsPostgres[] =
-    "(SELECT string_agg(x.api_id, ',' ORDER BY x.ordinal) FROM "
-    "security_entry_apis x "
-    "  WHERE x.api_invoker_id = e.api_invoker_id AND x.position = "
-    "e.position), ";
+    "(SELECT string_agg(x.api_id, ',' ORDER BY x.ordinal) FROM security_entry_apis x "
+    "  WHERE x.api_invoker_id = e.api_invoker_id AND x.position = e.position), ";
 
 std::string EntryColumns(SqlDatabase::Dialect dialect) {
   return absl::StrCat(
-      "SELECT e.api_invoker_id, e.aef_id, e.by_interface, e.if_ipv4, "
-      "e.if_ipv6, e.if_fqdn, "
+      "SELECT e.api_invoker_id, e.aef_id, e.by_interface, e.if_ipv4, e.if_ipv6, e.if_fqdn, "
       "e.if_port, e.if_api_prefix, e.api_id, e.pref_methods, e.sel_method, ",
       dialect == SqlDatabase::Dialect::kPostgres ? kEntryApiIdsPostgres : kEntryApiIdsSqlite,
-      "e.remote_ccf_id, e.remote_api_name, e.psk_sealed, e.psk_expires_us, "
-      "e.authorized_us "
+      "e.remote_ccf_id, e.remote_api_name, e.psk_sealed, e.psk_expires_us, e.authorized_us "
       "FROM security_entries e ");
 }
 
@@ -175,8 +170,7 @@ absl::StatusOr<int64_t> SqlSecurityContexts::Write(const StoredSecurityContext& 
            ToUnixMicrosOrZero(e.authorized_at)}));
       for (size_t k = 0; k < e.api_ids.size(); ++k) {
         RETURN_IF_ERROR(tx.Execute(
-            "INSERT INTO security_entry_apis(api_invoker_id, "
-            "position, ordinal, api_id) "
+            "INSERT INTO security_entry_apis(api_invoker_id, position, ordinal, api_id) "
             "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             {c.api_invoker_id, static_cast<int64_t>(i), static_cast<int64_t>(k), e.api_ids[k]}));
       }

@@ -15,9 +15,9 @@
 // (outbox) passed to a write are enqueued in the same transaction.
 //
 //   ASSIGN_OR_RETURN(auto repo, SqlSecurityContexts::Create(db, kek));
-//   ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
-//   repo->Get("inv-1")); ctx->entries.pop_back(); absl::Status s =
-//   repo->Write(*ctx, ctx->version, {});  // Aborted: lost a race, retry
+//   ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx, repo->Get("inv-1"));
+//   ctx->entries.pop_back();
+//   absl::Status s = repo->Write(*ctx, ctx->version, {});  // Aborted: lost a race, retry
 //
 // Errors: Aborted (version changed), NotFound (Delete of an absent context),
 // Unavailable (database busy), DataLoss (a sealed AEFPSK does not open: wrong

@@ -1,23 +1,19 @@
-// Service APIs published at this CCF (TS 29.222 ServiceAPIDescription), as
-// typed records indexed for the queries the flows make: by APF (Publish API),
-// by name (Discover, peers' shared APIs), by AEF and by AEF interface (security
-// method selection, AEF notices).
+// Service APIs published at this CCF (TS 29.222 ServiceAPIDescription), as typed records indexed
+// for the queries the flows make: by APF (Publish API), by name (Discover, peers' shared APIs),
+// by AEF and by AEF interface (security method selection, AEF notices).
 //
-// The members the CCF acts on are typed columns: apiId, the APF, apiName,
-// shareableInfo and, per AEF profile, the aefId and its interfaces.
-// `description` is the ServiceAPIDescription as the APF published it (with
-// apiId): the CCF answers GET and Discover with exactly that and never queries
-// into it; the conversion between the two is ccf/api/publish_service_api.h's.
+// The members the CCF acts on are typed columns: apiId, the APF, apiName, shareableInfo and,
+// per AEF profile, the aefId and its interfaces. `description` is the ServiceAPIDescription as the
+// APF published it (with apiId): the CCF answers GET and Discover with exactly that and never
+// queries into it; the conversion between the two is ccf/api/publish_service_api.h's.
 //
 //   SqlServiceApis apis(db);
-//   ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> of_aef,
-//   apis.WithAef("aef-1"));
+//   ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> of_aef, apis.WithAef("aef-1"));
 //
-// Insert() and Replace() check, in their transaction, that the APF is
-// registered and every AEF is an AEF of the APF's domain (FailedPrecondition
-// otherwise), so an API never outlives the registration it was published under.
-// Errors: AlreadyExists, NotFound (Replace or Delete of an API absent or of
-// another APF), FailedPrecondition, Unavailable (busy), Internal. Thread-safe.
+// Insert() and Replace() check, in their transaction, that the APF is registered and every AEF
+// is an AEF of the APF's domain (FailedPrecondition otherwise), so an API never outlives the
+// registration it was published under. Errors: AlreadyExists, NotFound (Replace or Delete of an
+// API absent or of another APF), FailedPrecondition, Unavailable (busy), Internal. Thread-safe.
 #ifndef CAPIF_CCF_STORE_SERVICE_APIS_H_
 #define CAPIF_CCF_STORE_SERVICE_APIS_H_
 

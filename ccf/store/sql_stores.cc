@@ -1,9 +1,8 @@
-#include "ccf/store/sql_stores.h"
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "ccf/store/sql_stores.h"
 #include "common/file_io.h"
 #include "common/sqlite_database.h"
 
@@ -31,15 +30,13 @@ const std::vector<std::string>& CcfSchema() {
       "  PRIMARY KEY (kind, id));"
       "CREATE INDEX resources_by_owner ON resources(owner);",
       // 3: enrollment tokens for provider registration too.
-      "ALTER TABLE enrollment_tokens ADD COLUMN purpose TEXT NOT NULL DEFAULT "
-      "'invoker';",
+      "ALTER TABLE enrollment_tokens ADD COLUMN purpose TEXT NOT NULL DEFAULT 'invoker';",
       // 4: token-signing keys (ES256), newest signs, all unretired ones verify.
       "CREATE TABLE signing_keys ("
       "  kid TEXT PRIMARY KEY,"
       "  private_key_pem BLOB NOT NULL,"
       "  created_at INTEGER NOT NULL);",
-      // 5: durable outbox of notices to peers and AEFs (solution #17), retried
-      // until acknowledged.
+      // 5: durable outbox of notices to peers and AEFs (solution #17), retried until acknowledged.
       "CREATE TABLE outbox ("
       "  notice_id TEXT PRIMARY KEY,"
       "  destination TEXT NOT NULL,"
@@ -50,19 +47,14 @@ const std::vector<std::string>& CcfSchema() {
       "  next_attempt_ms INTEGER NOT NULL,"
       "  last_error TEXT NOT NULL DEFAULT '');"
       "CREATE INDEX outbox_by_due ON outbox(next_attempt_ms);",
-      // 6: the last good trust bundle of each peer and the state of its
-      // refresh.
+      // 6: the last good trust bundle of each peer and the state of its refresh.
       "CREATE TABLE peer_bundles ("
       "  ccf_id TEXT PRIMARY KEY,"
       "  status_json TEXT NOT NULL);",
-      // 7: typed security state (security contexts and their entries, peers'
-      // invokers' grants,
-      // offboarding tombstones, used client-assertion ids) instead of JSON
-      // documents in
-      // `resources`; times in microseconds; AEFPSKs sealed under the
-      // key-encryption key. Rows of
-      // the old kinds are converted at open (MigrateLegacyResources), since
-      // sealing needs the key.
+      // 7: typed security state (security contexts and their entries, peers' invokers' grants,
+      // offboarding tombstones, used client-assertion ids) instead of JSON documents in
+      // `resources`; times in microseconds; AEFPSKs sealed under the key-encryption key. Rows of
+      // the old kinds are converted at open (MigrateLegacyResources), since sealing needs the key.
       "CREATE TABLE security_contexts ("
       "  api_invoker_id TEXT PRIMARY KEY,"
       "  notification_destination TEXT NOT NULL,"
@@ -77,8 +69,7 @@ const std::vector<std::string>& CcfSchema() {
       "  position INTEGER NOT NULL,"
       "  aef_id TEXT NOT NULL,"
       "  by_interface INTEGER NOT NULL,"
-      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, "
-      "if_api_prefix TEXT,"
+      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, if_api_prefix TEXT,"
       "  api_id TEXT,"
       "  pref_methods TEXT NOT NULL,"
       "  sel_method TEXT NOT NULL,"
@@ -119,15 +110,11 @@ const std::vector<std::string>& CcfSchema() {
       "  expires_us INTEGER NOT NULL);"
       "CREATE INDEX used_assertions_by_expiry ON used_assertions(expires_us);",
       // 8: token-signing private keys sealed with the key-encryption key (aad
-      // "signing_keys/<kid>"); private_key_pem stays empty (TokenKeyring seals
-      // old rows).
+      // "signing_keys/<kid>"); private_key_pem stays empty (TokenKeyring seals old rows).
       "ALTER TABLE signing_keys ADD COLUMN sealed_key BLOB;",
-      // 9: typed API provider domains, their functions and published service
-      // APIs (indexed by
-      // APF, name, AEF and AEF interface), and typed enrolment details of
-      // invokers, instead of
-      // JSON documents. Old documents are converted at open
-      // (ccf/api/legacy_documents.h).
+      // 9: typed API provider domains, their functions and published service APIs (indexed by
+      // APF, name, AEF and AEF interface), and typed enrolment details of invokers, instead of
+      // JSON documents. Old documents are converted at open (ccf/api/legacy_documents.h).
       "CREATE TABLE provider_domains ("
       "  dom_id TEXT PRIMARY KEY,"
       "  info TEXT,"
@@ -140,8 +127,7 @@ const std::vector<std::string>& CcfSchema() {
       "  info TEXT,"
       "  public_key_pem TEXT NOT NULL,"
       "  certificate_pem TEXT NOT NULL);"
-      "CREATE INDEX provider_functions_by_domain ON provider_functions(dom_id, "
-      "position);"
+      "CREATE INDEX provider_functions_by_domain ON provider_functions(dom_id, position);"
       "CREATE TABLE service_apis ("
       "  api_id TEXT PRIMARY KEY,"
       "  apf_id TEXT NOT NULL,"
@@ -166,12 +152,10 @@ const std::vector<std::string>& CcfSchema() {
       "  position INTEGER NOT NULL,"
       "  ordinal INTEGER NOT NULL,"
       "  aef_id TEXT NOT NULL,"
-      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, "
-      "if_api_prefix TEXT,"
+      "  if_ipv4 TEXT, if_ipv6 TEXT, if_fqdn TEXT, if_port INTEGER, if_api_prefix TEXT,"
       "  address_key TEXT NOT NULL,"
       "  PRIMARY KEY (api_id, position, ordinal));"
-      "CREATE INDEX service_api_interfaces_by_address ON "
-      "service_api_interfaces(address_key);"
+      "CREATE INDEX service_api_interfaces_by_address ON service_api_interfaces(address_key);"
       "ALTER TABLE invokers ADD COLUMN public_key_pem TEXT;"
       "ALTER TABLE invokers ADD COLUMN notification_destination TEXT;"
       "ALTER TABLE invokers ADD COLUMN request_test_notification INTEGER;"
@@ -180,8 +164,7 @@ const std::vector<std::string>& CcfSchema() {
       "ALTER TABLE invokers ADD COLUMN api_invoker_information TEXT;"
       "ALTER TABLE invokers ADD COLUMN supported_features TEXT;"
       "ALTER TABLE invokers ADD COLUMN api_list TEXT;",
-      // 10: the invoker each notice is about, and dead letters (given up after
-      // an age).
+      // 10: the invoker each notice is about, and dead letters (given up after an age).
       "ALTER TABLE outbox ADD COLUMN api_invoker_id TEXT NOT NULL DEFAULT '';"
       "ALTER TABLE outbox ADD COLUMN dead_at_ms INTEGER NOT NULL DEFAULT 0;"
       "DROP INDEX outbox_by_due;"
@@ -222,13 +205,10 @@ absl::Status SqlInvokerStore::Insert(const InvokerRecord& r) {
   values.push_back(absl::ToUnixSeconds(r.created));
   values.push_back(r.id.value());
   return db_->Execute(
-      "INSERT INTO invokers(public_key_pem, certificate_pem, "
-      "notification_destination, "
+      "INSERT INTO invokers(public_key_pem, certificate_pem, notification_destination, "
       "request_test_notification, websocket_uri, request_websocket_uri, "
-      "api_invoker_information, supported_features, api_list, secret_salt, "
-      "secret_digest, "
-      "created_at, api_invoker_id, enrolment_json) VALUES (?, ?, ?, ?, ?, ?, "
-      "?, ?, ?, ?, ?, ?, "
+      "api_invoker_information, supported_features, api_list, secret_salt, secret_digest, "
+      "created_at, api_invoker_id, enrolment_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
       "?, '')",
       values);
 }
@@ -239,10 +219,8 @@ absl::Status SqlInvokerStore::Update(const InvokerRecord& r) {
     values.push_back(r.id.value());
     absl::Status s = tx.Execute(
         "UPDATE invokers SET public_key_pem = ?, certificate_pem = ?, "
-        "notification_destination = ?, request_test_notification = ?, "
-        "websocket_uri = ?, "
-        "request_websocket_uri = ?, api_invoker_information = ?, "
-        "supported_features = ?, "
+        "notification_destination = ?, request_test_notification = ?, websocket_uri = ?, "
+        "request_websocket_uri = ?, api_invoker_information = ?, supported_features = ?, "
         "api_list = ?, secret_salt = ?, secret_digest = ?, enrolment_json = '' "
         "WHERE api_invoker_id = ?",
         values);
@@ -256,8 +234,7 @@ absl::StatusOr<std::optional<InvokerRecord>> SqlInvokerStore::Get(const ApiInvok
   auto rows = db_->Query(
       "SELECT public_key_pem, certificate_pem, notification_destination, "
       "request_test_notification, websocket_uri, request_websocket_uri, "
-      "api_invoker_information, supported_features, api_list, secret_salt, "
-      "secret_digest, "
+      "api_invoker_information, supported_features, api_list, secret_salt, secret_digest, "
       "created_at FROM invokers WHERE api_invoker_id = ?",
       {id.value()});
   if (!rows.ok()) return rows.status();
@@ -321,8 +298,7 @@ absl::Status EnqueueNoticesIn(SqlDatabase::Tx& tx, const std::vector<OutboundNot
   for (const OutboundNotice& n : notices) {
     absl::Status s = tx.Execute(
         "INSERT INTO outbox(notice_id, destination, kind, payload, created_at, "
-        "next_attempt_ms, api_invoker_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON "
-        "CONFLICT DO NOTHING",
+        "next_attempt_ms, api_invoker_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         {n.notice_id, n.destination, n.kind, SqlBlob{n.payload}, absl::ToUnixSeconds(n.created),
          absl::ToUnixMillis(n.created), n.api_invoker_id});
     if (!s.ok()) return s;
@@ -334,8 +310,8 @@ absl::Status SqlInvokerStore::Delete(const ApiInvokerId& id,
                                      const std::vector<OutboundNotice>& notices,
                                      int64_t context_version) {
   return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
-    auto ctx =
-        tx.Query("SELECT version FROM security_contexts WHERE api_invoker_id = ?", {id.value()});
+    auto ctx = tx.Query("SELECT version FROM security_contexts WHERE api_invoker_id = ?",
+                        {id.value()});
     if (!ctx.ok()) return ctx.status();
     if ((ctx->empty() ? 0 : SqlInt((*ctx)[0][0])) != context_version) {
       return absl::AbortedError("the invoker's security context changed meanwhile");
@@ -343,8 +319,7 @@ absl::Status SqlInvokerStore::Delete(const ApiInvokerId& id,
     absl::Status s = tx.Execute("DELETE FROM invokers WHERE api_invoker_id = ?", {id.value()});
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
-    // Everything derived from the invoker (its security context and keys) goes
-    // with it.
+    // Everything derived from the invoker (its security context and keys) goes with it.
     s = DeleteSecurityContextIn(tx, id.value());
     if (!s.ok()) return s;
     return EnqueueNoticesIn(tx, notices);
@@ -358,8 +333,7 @@ absl::Status SqlNoticeOutbox::Enqueue(const std::vector<OutboundNotice>& notices
 namespace {
 
 constexpr char kOutboxColumns[] =
-    "SELECT notice_id, destination, kind, payload, created_at, attempts, "
-    "next_attempt_ms, "
+    "SELECT notice_id, destination, kind, payload, created_at, attempts, next_attempt_ms, "
     "last_error, api_invoker_id, dead_at_ms FROM outbox ";
 
 std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
@@ -399,15 +373,16 @@ absl::Status SqlNoticeOutbox::Delivered(const std::string& notice_id) {
 absl::Status SqlNoticeOutbox::Failed(const std::string& notice_id, absl::Time next_attempt,
                                      const std::string& error) {
   return db_->Execute(
-      "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, "
-      "last_error = ? "
+      "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
       "WHERE notice_id = ?",
       {absl::ToUnixMillis(next_attempt), error.substr(0, 500), notice_id});
 }
 
 namespace {
 
-int64_t MillisOrZero(absl::Time t) { return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t); }
+int64_t MillisOrZero(absl::Time t) {
+  return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t);
+}
 absl::Time TimeOrPast(int64_t ms) {
   return ms == 0 ? absl::InfinitePast() : absl::FromUnixMillis(ms);
 }
@@ -461,8 +436,7 @@ absl::Status SqlPeerBundleStore::Save(const std::string& ccf_id, const PeerBundl
 
 absl::Status SqlNoticeOutbox::Postpone(const std::string& destination, absl::Time next_attempt) {
   return db_->Execute(
-      "UPDATE outbox SET next_attempt_ms = ? WHERE destination = ? AND "
-      "dead_at_ms = 0 AND "
+      "UPDATE outbox SET next_attempt_ms = ? WHERE destination = ? AND dead_at_ms = 0 AND "
       "next_attempt_ms < ?",
       {absl::ToUnixMillis(next_attempt), destination, absl::ToUnixMillis(next_attempt)});
 }
@@ -478,10 +452,9 @@ absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::DeadLetter(absl::Ti
     if (!rows.ok()) return rows.status();
     out = NoticesOf(*rows);
     for (OutboundNotice& n : out) n.dead_since = now;
-    return tx.Execute(
-        "UPDATE outbox SET dead_at_ms = ? WHERE dead_at_ms = 0 AND created_at "
-        "< ?",
-        {std::max<int64_t>(1, absl::ToUnixMillis(now)), absl::ToUnixSeconds(created_before)});
+    return tx.Execute("UPDATE outbox SET dead_at_ms = ? WHERE dead_at_ms = 0 AND created_at < ?",
+                      {std::max<int64_t>(1, absl::ToUnixMillis(now)),
+                       absl::ToUnixSeconds(created_before)});
   });
   if (!s.ok()) return s;
   return out;
@@ -502,8 +475,7 @@ std::string PurposeName(EnrollmentPurpose p) {
 absl::Status SqlEnrollmentTokenStore::Add(const std::string& token_digest,
                                           EnrollmentPurpose purpose, absl::Time expires) {
   return db_->Execute(
-      "INSERT INTO enrollment_tokens(token_digest, purpose, expires_at) VALUES "
-      "(?, ?, ?)",
+      "INSERT INTO enrollment_tokens(token_digest, purpose, expires_at) VALUES (?, ?, ?)",
       {SqlBlob{token_digest}, PurposeName(purpose), absl::ToUnixSeconds(expires)});
 }
 
@@ -512,8 +484,7 @@ absl::Status SqlEnrollmentTokenStore::Consume(const std::string& token_digest,
   bool expired = false;
   absl::Status s = db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     auto rows = tx.Query(
-        "SELECT expires_at FROM enrollment_tokens WHERE token_digest = ? AND "
-        "purpose = ?",
+        "SELECT expires_at FROM enrollment_tokens WHERE token_digest = ? AND purpose = ?",
         {SqlBlob{token_digest}, PurposeName(purpose)});
     if (!rows.ok()) return rows.status();
     if (rows->empty()) return absl::UnauthenticatedError("unknown enrollment token");

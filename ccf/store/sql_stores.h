@@ -19,18 +19,16 @@
 
 namespace capif {
 
-// Migration i takes the schema from version i to i + 1. Append only; never edit
-// a shipped step.
+// Migration i takes the schema from version i to i + 1. Append only; never edit a shipped step.
 const std::vector<std::string>& CcfSchema();
 
-// Inside a transaction of any store on the CCF database: enqueues `notices` in
-// the outbox (an id already there is left as it is), and deletes an invoker's
-// security context.
+// Inside a transaction of any store on the CCF database: enqueues `notices` in the outbox
+// (an id already there is left as it is), and deletes an invoker's security context.
 absl::Status EnqueueNoticesIn(SqlDatabase::Tx& tx, const std::vector<OutboundNotice>& notices);
 absl::Status DeleteSecurityContextIn(SqlDatabase::Tx& tx, const std::string& api_invoker_id);
 
-// Microseconds since the Unix epoch, the precision authorization times are
-// stored at; 0 stands for InfinitePast().
+// Microseconds since the Unix epoch, the precision authorization times are stored at; 0 stands
+// for InfinitePast().
 int64_t ToUnixMicrosOrZero(absl::Time t);
 absl::Time FromUnixMicrosOrPast(int64_t us);
 
@@ -42,8 +40,7 @@ std::optional<std::string> TextOrNull(const SqlValue& v);
 std::optional<int64_t> IntOrNull(const SqlValue& v);
 std::optional<bool> BoolOrNull(const SqlValue& v);
 
-// Creates `data_dir` (0700) if needed and opens <data_dir>/ccf.db with the
-// current schema.
+// Creates `data_dir` (0700) if needed and opens <data_dir>/ccf.db with the current schema.
 absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfDatabase(const std::string& data_dir);
 
 class SqlInvokerStore final : public InvokerStore {
@@ -88,8 +85,7 @@ class SqlNoticeOutbox final : public NoticeOutbox {
   std::shared_ptr<SqlDatabase> db_;
 };
 
-// The peers' trust bundles (federation/peer_bundles.h), one JSON document per
-// peer.
+// The peers' trust bundles (federation/peer_bundles.h), one JSON document per peer.
 class SqlPeerBundleStore final : public PeerBundleStore {
  public:
   explicit SqlPeerBundleStore(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}

@@ -1,7 +1,6 @@
-#include "ccf/store/sql_stores.h"
-
 #include <gtest/gtest.h>
 
+#include "ccf/store/sql_stores.h"
 #include "common/testing/test_paths.h"
 
 namespace capif {
@@ -10,8 +9,8 @@ namespace {
 class SqliteStoresTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = OpenCcfDatabase(
-        TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    auto db = OpenCcfDatabase(TestTmpDir(
+        ::testing::UnitTest::GetInstance()->current_test_info()->name()));
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = *db;
   }
@@ -43,8 +42,7 @@ TEST_F(SqliteStoresTest, InvokerLifecycle) {
   EXPECT_EQ((*got)->created, absl::FromUnixSeconds(1700000000));
   EXPECT_EQ((*got)->public_key_pem, "KEY");
   EXPECT_EQ((*got)->notification_destination, "https://inv.example/n");
-  EXPECT_EQ((*got)->request_test_notification,
-            false);  // present and false, not absent
+  EXPECT_EQ((*got)->request_test_notification, false);  // present and false, not absent
   EXPECT_EQ((*got)->websocket_uri, "wss://inv.example/w");
   EXPECT_FALSE((*got)->request_websocket_uri.has_value());
   EXPECT_FALSE((*got)->supported_features.has_value());
@@ -68,14 +66,11 @@ TEST_F(SqliteStoresTest, EnrollmentTokensAreSingleUseAndExpire) {
   ASSERT_TRUE(tokens.Add("t1", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).ok());
   ASSERT_TRUE(tokens.Add("t2", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).ok());
   EXPECT_TRUE(tokens.Consume("t1", EnrollmentPurpose::kInvoker, now).ok());
-  EXPECT_EQ(tokens.Consume("t1", EnrollmentPurpose::kInvoker, now).code(),
-            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(tokens.Consume("t1", EnrollmentPurpose::kInvoker, now).code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(tokens.Consume("t2", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).code(),
             absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(tokens.Consume("t2", EnrollmentPurpose::kInvoker, now).code(),
-            absl::StatusCode::kUnauthenticated);  // removed
-  EXPECT_EQ(tokens.Consume("never", EnrollmentPurpose::kInvoker, now).code(),
-            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(tokens.Consume("t2", EnrollmentPurpose::kInvoker, now).code(), absl::StatusCode::kUnauthenticated);  // removed
+  EXPECT_EQ(tokens.Consume("never", EnrollmentPurpose::kInvoker, now).code(), absl::StatusCode::kUnauthenticated);
   // A token is good only for its purpose.
   ASSERT_TRUE(tokens.Add("t3", EnrollmentPurpose::kProvider, now + absl::Minutes(10)).ok());
   EXPECT_FALSE(tokens.Consume("t3", EnrollmentPurpose::kInvoker, now).ok());
@@ -104,9 +99,8 @@ TEST_F(SqliteStoresTest, DataSurvivesReopening) {
 TEST_F(SqliteStoresTest, OutboxKeepsNoticesUntilDelivered) {
   SqlNoticeOutbox outbox(db_);
   absl::Time t0 = absl::FromUnixSeconds(1700000000);
-  ASSERT_TRUE(outbox
-                  .Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, std::string("p\0q", 3), t0},
-                            {"n-2", "ccf-c", kNoticeRevocation, "r", t0 + absl::Seconds(1)}})
+  ASSERT_TRUE(outbox.Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, std::string("p\0q", 3), t0},
+                              {"n-2", "ccf-c", kNoticeRevocation, "r", t0 + absl::Seconds(1)}})
                   .ok());
   // Enqueueing an id again changes nothing.
   ASSERT_TRUE(outbox.Enqueue({{"n-1", "ccf-x", kNoticeRevocation, "other", t0}}).ok());
@@ -151,8 +145,8 @@ TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
 TEST_F(SqliteStoresTest, PeerBundlesRoundTrip) {
   SqlPeerBundleStore store(db_);
   PeerBundleStatus s;
-  s.last_good =
-      HeldBundle{9, {"ROOT1", "ROOT2"}, R"({"keys":[]})", 600, absl::FromUnixMillis(1700000000123)};
+  s.last_good = HeldBundle{9, {"ROOT1", "ROOT2"}, R"({"keys":[]})", 600,
+                           absl::FromUnixMillis(1700000000123)};
   s.last_attempt = absl::FromUnixMillis(1700000001000);
   s.last_error = "deadline exceeded";
   s.failures = 2;

@@ -42,8 +42,7 @@ LocalCcfState::Config CcfWorld::LocalConfig(const std::string& ccf_id) {
 }
 
 CcfWorld::CcfWorld(const std::string& name)
-    : clock(absl::Now()),  // certificates are checked by OpenSSL against real
-                           // time too
+    : clock(absl::Now()),  // certificates are checked by OpenSSL against real time too
       ca(OrDie(
           CertificateAuthority::CreateRoot(TrustDomain("a.example"), clock, absl::Hours(24 * 365)),
           "CA")),
