@@ -1,4 +1,4 @@
-// The typed repositories on a real SQLite file: every query the flows make, and the
+// The typed repositories on a real SQLite file and a real PostgreSQL server: every query the flows make, and the
 // compare-and-swap rule with two writers racing.
 #include <atomic>
 #include <set>
@@ -12,7 +12,7 @@
 #include "ccf/store/service_apis.h"
 #include "ccf/store/sql_stores.h"
 #include "ccf/store/used_assertions.h"
-#include "common/testing/test_paths.h"
+#include "ccf/store/testing/test_storage.h"
 #include "gtest/gtest.h"
 
 namespace capif {
@@ -47,21 +47,27 @@ StoredSecurityContext Context(const std::string& invoker,
   return c;
 }
 
-class RepositoriesTest : public ::testing::Test {
+// Every test runs on both backends: SQLite and PostgreSQL.
+class RepositoriesTest : public ::testing::TestWithParam<StorageBackend> {
  protected:
-  RepositoriesTest()
-      : db_(*OpenCcfDatabase(
-            TestTmpDir(::testing::UnitTest::GetInstance()->current_test_info()->name()))),
-        kek_(TestKek()),
-        contexts_(*SqlSecurityContexts::Create(db_, kek_)) {}
+  void SetUp() override {
+    auto storage = NewTestStorage(GetParam());
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    auto db = storage->Open();
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *db;
+    auto contexts = SqlSecurityContexts::Create(db_, kek_);
+    ASSERT_TRUE(contexts.ok()) << contexts.status();
+    contexts_ = *std::move(contexts);
+  }
 
   std::shared_ptr<SqlDatabase> db_;
-  KeyEncryptionKey kek_;
+  KeyEncryptionKey kek_ = TestKek();
   std::unique_ptr<SqlSecurityContexts> contexts_;
   const absl::Time t0_ = absl::FromUnixMicros(1'700'000'000'000'001);
 };
 
-TEST_F(RepositoriesTest, ContextRoundTripKeepsEveryFieldAndMicroseconds) {
+TEST_P(RepositoriesTest, ContextRoundTripKeepsEveryFieldAndMicroseconds) {
   SecurityEntry psk = Entry("aef-1", {"api-1", "api-2"}, "PSK", t0_);
   psk.interface_details = InterfaceAddress{"127.0.0.1", std::nullopt, std::nullopt, 8443, "/x"};
   psk.api_id = "api-1";
@@ -95,7 +101,7 @@ TEST_F(RepositoriesTest, ContextRoundTripKeepsEveryFieldAndMicroseconds) {
   EXPECT_FALSE(contexts_->Get("inv-2")->has_value());
 }
 
-TEST_F(RepositoriesTest, AefPskIsSealedInTheDatabaseAndNeedsTheSameKey) {
+TEST_P(RepositoriesTest, AefPskIsSealedInTheDatabaseAndNeedsTheSameKey) {
   SecurityEntry psk = Entry("aef-1", {"api-1"}, "PSK", t0_);
   ASSERT_TRUE(contexts_->Write(Context("inv-1", {psk}), 0, {}).ok());
   auto rows = db_->Query("SELECT psk_sealed FROM security_entries");
@@ -108,7 +114,7 @@ TEST_F(RepositoriesTest, AefPskIsSealedInTheDatabaseAndNeedsTheSameKey) {
   EXPECT_EQ(other->Get("inv-1").status().code(), absl::StatusCode::kDataLoss);
 }
 
-TEST_F(RepositoriesTest, WriteAndDeleteAreCompareAndSwapOnTheVersion) {
+TEST_P(RepositoriesTest, WriteAndDeleteAreCompareAndSwapOnTheVersion) {
   ASSERT_TRUE(contexts_->Write(Context("inv-1", {Entry("aef-1", {"a"}, "PKI", t0_)}), 0, {}).ok());
   // Creating again as if absent loses: it exists.
   EXPECT_EQ(contexts_->Write(Context("inv-1", {}), 0, {}).status().code(),
@@ -125,7 +131,7 @@ TEST_F(RepositoriesTest, WriteAndDeleteAreCompareAndSwapOnTheVersion) {
   EXPECT_EQ(contexts_->Delete("inv-1", 2, {}).code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(RepositoriesTest, TwoWritersRacingOnOneVersionExactlyOneWins) {
+TEST_P(RepositoriesTest, TwoWritersRacingOnOneVersionExactlyOneWins) {
   ASSERT_TRUE(contexts_->Write(Context("inv-1", {}), 0, {}).ok());
   for (int round = 0; round < 20; ++round) {
     int64_t version = (*contexts_->Get("inv-1"))->version;
@@ -146,7 +152,7 @@ TEST_F(RepositoriesTest, TwoWritersRacingOnOneVersionExactlyOneWins) {
   }
 }
 
-TEST_F(RepositoriesTest, EntriesByAefAndByApi) {
+TEST_P(RepositoriesTest, EntriesByAefAndByApi) {
   ASSERT_TRUE(contexts_
                   ->Write(Context("inv-1", {Entry("aef-1", {"a", "b"}, "PKI", t0_),
                                             Entry("aef-2", {"c"}, "OAUTH", t0_)}),
@@ -167,7 +173,7 @@ TEST_F(RepositoriesTest, EntriesByAefAndByApi) {
   EXPECT_TRUE(contexts_->EntriesOfApi("zzz")->empty());
 }
 
-TEST_F(RepositoriesTest, NoticesAreEnqueuedWithTheWriteOrNotAtAll) {
+TEST_P(RepositoriesTest, NoticesAreEnqueuedWithTheWriteOrNotAtAll) {
   SqlNoticeOutbox outbox(db_);
   OutboundNotice n{"n-1", "aef-1", kNoticeAefRevoke, "{}", t0_};
   ASSERT_TRUE(contexts_->Write(Context("inv-1", {}), 0, {n}).ok());
@@ -180,7 +186,7 @@ TEST_F(RepositoriesTest, NoticesAreEnqueuedWithTheWriteOrNotAtAll) {
   EXPECT_EQ(outbox.Pending()->size(), 2u);
 }
 
-TEST_F(RepositoriesTest, OffboardingAnInvokerTakesItsContextAndChecksItsVersion) {
+TEST_P(RepositoriesTest, OffboardingAnInvokerTakesItsContextAndChecksItsVersion) {
   SqlInvokerStore invokers(db_);
   InvokerRecord invoker;
   invoker.id = ApiInvokerId("inv-1");
@@ -195,7 +201,7 @@ TEST_F(RepositoriesTest, OffboardingAnInvokerTakesItsContextAndChecksItsVersion)
   EXPECT_TRUE(contexts_->EntriesOfAef("aef-1")->empty());
 }
 
-TEST_F(RepositoriesTest, GrantsByInvokerByAefLeasesAndTombstones) {
+TEST_P(RepositoriesTest, GrantsByInvokerByAefLeasesAndTombstones) {
   SqlRemoteGrants grants(db_);
   RemoteGrant g1{"ccf-b", "inv-1", "aef-1", "api-1", "PSK", t0_, t0_ + absl::Seconds(60)};
   RemoteGrant g2{"ccf-b", "inv-1", "aef-2", "api-2", "OAUTH", t0_, std::nullopt};
@@ -243,7 +249,7 @@ TEST_F(RepositoriesTest, GrantsByInvokerByAefLeasesAndTombstones) {
   EXPECT_TRUE(grants.Put(late).ok());
 }
 
-TEST_F(RepositoriesTest, AllGrantsAreListedInOrderAndCanBeRemovedTogether) {
+TEST_P(RepositoriesTest, AllGrantsAreListedInOrderAndCanBeRemovedTogether) {
   SqlRemoteGrants grants(db_);
   EXPECT_TRUE(grants.All()->empty());
   RemoteGrant g1{"ccf-c", "inv-3", "aef-1", "api-1", "PKI", t0_, t0_ + absl::Seconds(60)};
@@ -269,7 +275,7 @@ TEST_F(RepositoriesTest, AllGrantsAreListedInOrderAndCanBeRemovedTogether) {
   EXPECT_TRUE(outbox.Pending()->empty());
 }
 
-TEST_F(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopening) {
+TEST_P(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopening) {
   {
     SqlUsedAssertions used(db_);
     ASSERT_TRUE(used.Remember("ccf-b/inv/j1", t0_ + absl::Minutes(5), t0_).ok());
@@ -290,7 +296,7 @@ TEST_F(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopen
 
 // Group commit: concurrent callers share transactions, each gets its own answer, and of two
 // uses of one id exactly one succeeds.
-TEST_F(RepositoriesTest, ConcurrentAssertionIdsAreEachRememberedOnce) {
+TEST_P(RepositoriesTest, ConcurrentAssertionIdsAreEachRememberedOnce) {
   SqlUsedAssertions used(db_);
   std::atomic<int> ok{0}, replays{0}, other{0};
   std::vector<std::thread> threads;
@@ -329,7 +335,10 @@ size_t Documents(SqlDatabase& db, const std::string& kind) {
   return db.Query("SELECT id FROM resources WHERE kind = ?", {kind})->size();
 }
 
-TEST_F(RepositoriesTest, LegacyDocumentsAreConvertedAndSealed) {
+TEST_P(RepositoriesTest, LegacyDocumentsAreConvertedAndSealed) {
+  if (GetParam() == StorageBackend::kPostgres) {
+    GTEST_SKIP() << "JSON documents of schema version 8 and older exist only in SQLite files";
+  }
   std::string ctx =
       R"({"notificationDestination":"https://n","_since":1700000000,"securityInfo":[)"
       R"({"aefId":"aef-1","prefSecurityMethods":["PSK"],"selSecurityMethod":"PSK",)"
@@ -390,7 +399,7 @@ InterfaceAddress Address(const std::string& ipv4, int64_t port) {
   return {ipv4, std::nullopt, std::nullopt, port, std::nullopt};
 }
 
-TEST_F(RepositoriesTest, ProviderDomainsChangeWithTheirFunctionsAtOnce) {
+TEST_P(RepositoriesTest, ProviderDomainsChangeWithTheirFunctionsAtOnce) {
   SqlProviderRegistry registry(db_);
   SqlServiceApis apis(db_);
   ASSERT_TRUE(registry
@@ -444,7 +453,7 @@ TEST_F(RepositoriesTest, ProviderDomainsChangeWithTheirFunctionsAtOnce) {
   EXPECT_TRUE(registry.Get("dom-2")->has_value());
 }
 
-TEST_F(RepositoriesTest, ServiceApisAreFoundByApfNameAefAndInterface) {
+TEST_P(RepositoriesTest, ServiceApisAreFoundByApfNameAefAndInterface) {
   SqlProviderRegistry registry(db_);
   SqlServiceApis apis(db_);
   ASSERT_TRUE(registry
@@ -516,7 +525,7 @@ TEST_F(RepositoriesTest, ServiceApisAreFoundByApfNameAefAndInterface) {
   EXPECT_EQ(SqlInt((*db_->Query("SELECT COUNT(*) FROM service_api_aefs WHERE api_id = 'api-2'"))[0][0]), 0);
 }
 
-TEST_F(RepositoriesTest, PublishingRacingADeregistrationLeavesNoOrphan) {
+TEST_P(RepositoriesTest, PublishingRacingADeregistrationLeavesNoOrphan) {
   SqlProviderRegistry registry(db_);
   SqlServiceApis apis(db_);
   for (int round = 0; round < 20; ++round) {
@@ -538,6 +547,9 @@ TEST_F(RepositoriesTest, PublishingRacingADeregistrationLeavesNoOrphan) {
     EXPECT_TRUE(apis.OfApf(apf)->empty()) << round;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, RepositoriesTest, ::testing::ValuesIn(kBackends),
+                         BackendName);
 
 }  // namespace
 }  // namespace capif

@@ -1,5 +1,6 @@
-// SQLite implementations of the CCF stores (stores.h), all in one database file
-// (<data_dir>/ccf.db) whose schema is versioned by kCcfSchema.
+// SQL implementations of the CCF stores (stores.h), all in one database: SQLite in one file
+// (<data_dir>/ccf.db, schema versioned by CcfSchema) or PostgreSQL (PostgresCcfSchema), the
+// same SQL on both (common/sql_database.h).
 //
 //   ASSIGN_OR_RETURN(auto db, OpenCcfDatabase(data_dir));
 //   SqlInvokerStore invokers(db);
@@ -14,13 +15,22 @@
 #include <vector>
 
 #include "ccf/store/stores.h"
+#include "common/postgres_database.h"
 #include "common/sql_database.h"
 #include "federation/peer_bundles.h"
 
 namespace capif {
 
 // Migration i takes the schema from version i to i + 1. Append only; never edit a shipped step.
-const std::vector<std::string>& CcfSchema();
+// One list per backend: a change to the schema adds a step to both.
+const std::vector<std::string>& CcfSchema();          // SQLite
+const std::vector<std::string>& PostgresCcfSchema();  // PostgreSQL
+
+// Where a CCF keeps its state (the configuration's "storage").
+struct StorageConfig {
+  // Absent: SQLite in <data_dir>/ccf.db, the embedded default.
+  std::optional<PostgresOptions> postgres;
+};
 
 // Inside a transaction of any store on the CCF database: enqueues `notices` in the outbox
 // (an id already there is left as it is), and deletes an invoker's security context.
@@ -42,6 +52,10 @@ std::optional<bool> BoolOrNull(const SqlValue& v);
 
 // Creates `data_dir` (0700) if needed and opens <data_dir>/ccf.db with the current schema.
 absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfDatabase(const std::string& data_dir);
+// The database `storage` names, with the current schema: SQLite as OpenCcfDatabase does, or
+// PostgreSQL (migrated under an advisory lock, so replicas may start together).
+absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfStorage(const StorageConfig& storage,
+                                                           const std::string& data_dir);
 
 class SqlInvokerStore final : public InvokerStore {
  public:

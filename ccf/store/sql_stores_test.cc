@@ -1,19 +1,23 @@
 #include <gtest/gtest.h>
 
 #include "ccf/store/sql_stores.h"
-#include "common/testing/test_paths.h"
+#include "ccf/store/testing/test_storage.h"
 
 namespace capif {
 namespace {
 
-class SqliteStoresTest : public ::testing::Test {
+// Every test runs on both backends: SQLite and PostgreSQL.
+class StoresTest : public ::testing::TestWithParam<StorageBackend> {
  protected:
   void SetUp() override {
-    auto db = OpenCcfDatabase(TestTmpDir(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    auto storage = NewTestStorage(GetParam());
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    storage_ = *storage;
+    auto db = storage_.Open();
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = *db;
   }
+  TestStorage storage_;
   std::shared_ptr<SqlDatabase> db_;
 };
 
@@ -29,7 +33,7 @@ InvokerRecord Invoker(const std::string& id) {
   return r;
 }
 
-TEST_F(SqliteStoresTest, InvokerLifecycle) {
+TEST_P(StoresTest, InvokerLifecycle) {
   SqlInvokerStore store(db_);
   InvokerRecord r = Invoker("inv-1");
   r.request_test_notification = false;
@@ -60,7 +64,7 @@ TEST_F(SqliteStoresTest, InvokerLifecycle) {
   EXPECT_EQ(store.Update(r).code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(SqliteStoresTest, EnrollmentTokensAreSingleUseAndExpire) {
+TEST_P(StoresTest, EnrollmentTokensAreSingleUseAndExpire) {
   SqlEnrollmentTokenStore tokens(db_);
   absl::Time now = absl::FromUnixSeconds(1700000000);
   ASSERT_TRUE(tokens.Add("t1", EnrollmentPurpose::kInvoker, now + absl::Minutes(10)).ok());
@@ -77,7 +81,7 @@ TEST_F(SqliteStoresTest, EnrollmentTokensAreSingleUseAndExpire) {
   EXPECT_TRUE(tokens.Consume("t3", EnrollmentPurpose::kProvider, now).ok());
 }
 
-TEST_F(SqliteStoresTest, EnrollmentTokenIsGoodOnlyForItsPurpose) {
+TEST_P(StoresTest, EnrollmentTokenIsGoodOnlyForItsPurpose) {
   SqlEnrollmentTokenStore tokens(db_);
   absl::Time now = absl::FromUnixSeconds(1700000000);
   ASSERT_TRUE(tokens.Add("t3", EnrollmentPurpose::kProvider, now + absl::Minutes(10)).ok());
@@ -85,18 +89,18 @@ TEST_F(SqliteStoresTest, EnrollmentTokenIsGoodOnlyForItsPurpose) {
   EXPECT_TRUE(tokens.Consume("t3", EnrollmentPurpose::kProvider, now).ok());
 }
 
-TEST_F(SqliteStoresTest, DataSurvivesReopening) {
+TEST_P(StoresTest, DataSurvivesReopening) {
   {
     SqlInvokerStore store(db_);
     ASSERT_TRUE(store.Insert(Invoker("inv-9")).ok());
   }
   db_.reset();
-  auto db = OpenCcfDatabase(TestTmpDir("DataSurvivesReopening"));
+  auto db = storage_.Open();
   ASSERT_TRUE(db.ok());
   EXPECT_TRUE(SqlInvokerStore(*db).Get(ApiInvokerId("inv-9"))->has_value());
 }
 
-TEST_F(SqliteStoresTest, OutboxKeepsNoticesUntilDelivered) {
+TEST_P(StoresTest, OutboxKeepsNoticesUntilDelivered) {
   SqlNoticeOutbox outbox(db_);
   absl::Time t0 = absl::FromUnixSeconds(1700000000);
   ASSERT_TRUE(outbox.Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, std::string("p\0q", 3), t0},
@@ -123,7 +127,7 @@ TEST_F(SqliteStoresTest, OutboxKeepsNoticesUntilDelivered) {
   EXPECT_EQ(outbox.Pending()->size(), 1u);
 }
 
-TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
+TEST_P(StoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
   SqlInvokerStore invokers(db_);
   SqlNoticeOutbox outbox(db_);
   absl::Time t0 = absl::FromUnixSeconds(1700000000);
@@ -137,12 +141,12 @@ TEST_F(SqliteStoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {
   ASSERT_EQ(outbox.Pending()->size(), 1u);
   // Survives reopening the database.
   db_.reset();
-  auto db = OpenCcfDatabase(TestTmpDir("DeletingEnqueuesItsNoticesInTheSameTransaction"));
+  auto db = storage_.Open();
   ASSERT_TRUE(db.ok()) << db.status();
   EXPECT_EQ(SqlNoticeOutbox(*db).Pending()->size(), 1u);
 }
 
-TEST_F(SqliteStoresTest, PeerBundlesRoundTrip) {
+TEST_P(StoresTest, PeerBundlesRoundTrip) {
   SqlPeerBundleStore store(db_);
   PeerBundleStatus s;
   s.last_good = HeldBundle{9, {"ROOT1", "ROOT2"}, R"({"keys":[]})", 600,
@@ -169,6 +173,8 @@ TEST_F(SqliteStoresTest, PeerBundlesRoundTrip) {
   EXPECT_FALSE((*all)["ccf-c"].last_good.has_value());
   EXPECT_EQ((*all)["ccf-c"].last_attempt, absl::InfinitePast());
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoresTest, ::testing::ValuesIn(kBackends), BackendName);
 
 }  // namespace
 }  // namespace capif
