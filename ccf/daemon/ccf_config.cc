@@ -289,11 +289,40 @@ absl::Status ParseBusLimits(const json& bus, BusServerOptions& options) {
   return absl::OkStatus();
 }
 
+// "storage": {"sqlite": {}} (the default) or {"postgres": {"dsn", "pool_size",
+// "statement_timeout_ms"}}.
+absl::Status ParseStorage(const json& root, StorageConfig& storage) {
+  ASSIGN_OR_RETURN(const json* s, Member(root, "", "storage", false));
+  if (s == nullptr) return absl::OkStatus();
+  if (!s->is_object() || s->size() != 1) {
+    return FieldError("storage", "must be an object with one member, \"sqlite\" or \"postgres\"");
+  }
+  RETURN_IF_ERROR(CheckKnownFields(*s, "storage", {"sqlite", "postgres"}));
+  if (const auto it = s->find("sqlite"); it != s->end()) {
+    if (!it->is_object() || !it->empty()) return FieldError("storage.sqlite", "must be {}");
+    return absl::OkStatus();
+  }
+  const json& pg = s->at("postgres");
+  if (!pg.is_object()) return FieldError("storage.postgres", "must be an object");
+  RETURN_IF_ERROR(
+      CheckKnownFields(pg, "storage.postgres", {"dsn", "pool_size", "statement_timeout_ms"}));
+  PostgresOptions options;
+  ASSIGN_OR_RETURN(options.dsn, StringField(pg, "storage.postgres", "dsn"));
+  ASSIGN_OR_RETURN(uint64_t pool, RangedField(pg, "storage.postgres", "pool_size",
+                                              static_cast<uint64_t>(options.pool_size), 1, 256));
+  options.pool_size = static_cast<int>(pool);
+  RETURN_IF_ERROR(MillisField(pg, "storage.postgres", "statement_timeout_ms",
+                              &options.statement_timeout, 100, 3600000));
+  storage.postgres = std::move(options);
+  return absl::OkStatus();
+}
+
 absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfConfig& config) {
   ASSIGN_OR_RETURN(const json* nb, Member(root, "", "northbound", false));
   if (nb == nullptr) {
-    if (root.contains("ca") || root.contains("data_dir")) {
-      return FieldError("northbound", "is required when \"ca\" or \"data_dir\" is given");
+    if (root.contains("ca") || root.contains("data_dir") || root.contains("storage")) {
+      return FieldError("northbound",
+                        "is required when \"ca\", \"data_dir\" or \"storage\" is given");
     }
     return absl::OkStatus();
   }
@@ -354,6 +383,7 @@ absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfC
 
   ASSIGN_OR_RETURN(config.data_dir, StringField(root, "", "data_dir"));
   config.data_dir = Resolve(base_dir, config.data_dir);
+  RETURN_IF_ERROR(ParseStorage(root, config.storage));
 
   ASSIGN_OR_RETURN(const json* ca, Member(root, "", "ca", true));
   if (!ca->is_object()) return FieldError("ca", "must be an object");
@@ -389,7 +419,7 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
   if (!root.is_object()) return absl::InvalidArgumentError("the configuration must be an object");
   RETURN_IF_ERROR(CheckKnownFields(
       root, "", {"ccf_id", "trust_domain", "bus", "peers", "northbound", "ca", "data_dir",
-                 "security", "metrics"}));
+                 "storage", "security", "metrics"}));
   ASSIGN_OR_RETURN(const json* metrics, Member(root, "", "metrics", false));
   std::string metrics_listen;
   if (metrics != nullptr) {

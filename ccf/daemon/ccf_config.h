@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "ccf/store/sql_stores.h"
 #include "common/certificate_authority.h"
 #include "net/https_server.h"
 #include "federation/bus_server.h"
@@ -70,8 +71,11 @@ struct CcfConfig {
   // The domain CA that certifies onboarded invokers and registered API provider functions.
   // Required with the northbound.
   std::shared_ptr<const CertificateAuthority> ca;
-  // Where the CCF keeps its database. Required with the northbound.
+  // Where the CCF keeps its key-encryption key, its admin socket and (with SQLite storage) its
+  // database. Required with the northbound.
   std::string data_dir;
+  // SQLite in data_dir (default) or PostgreSQL (several replicas on one database).
+  StorageConfig storage;
   SecurityPolicy security;
 };
 

@@ -166,6 +166,59 @@ TEST_F(CcfConfigTest, LoadsValidConfiguration) {
   EXPECT_FALSE(config->northbound.has_value());
 }
 
+// WithNorthbound(""), with `storage` (a JSON value) as the storage section.
+std::string WithStorage(const std::string& storage) {
+  return absl::StrReplaceAll(WithNorthbound(""),
+                             {{R"("data_dir": "data",)",
+                               absl::StrCat(R"("data_dir": "data", "storage": )", storage, ",")}});
+}
+
+TEST_F(CcfConfigTest, StorageIsSqliteByDefaultOrPostgres) {
+  auto defaults = ParseCcfConfig(WithNorthbound(""), *dir_);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_FALSE(defaults->storage.postgres.has_value());
+  auto sqlite = ParseCcfConfig(WithStorage(R"({"sqlite": {}})"), *dir_);
+  ASSERT_TRUE(sqlite.ok()) << sqlite.status();
+  EXPECT_FALSE(sqlite->storage.postgres.has_value());
+
+  auto pg = ParseCcfConfig(
+      WithStorage(R"({"postgres": {"dsn": "host=/run/pg dbname=capif", "pool_size": 3,
+                                   "statement_timeout_ms": 2500}})"),
+      *dir_);
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  ASSERT_TRUE(pg->storage.postgres.has_value());
+  EXPECT_EQ(pg->storage.postgres->dsn, "host=/run/pg dbname=capif");
+  EXPECT_EQ(pg->storage.postgres->pool_size, 3);
+  EXPECT_EQ(pg->storage.postgres->statement_timeout, absl::Milliseconds(2500));
+  auto pg_defaults = ParseCcfConfig(WithStorage(R"({"postgres": {"dsn": "dbname=capif"}})"),
+                                    *dir_);
+  ASSERT_TRUE(pg_defaults.ok()) << pg_defaults.status();
+  EXPECT_EQ(pg_defaults->storage.postgres->pool_size, PostgresOptions().pool_size);
+
+  for (const auto& [storage, error] : std::vector<std::pair<std::string, std::string>>{
+           {R"("postgres")", "storage: must be an object with one member"},
+           {R"({"sqlite": {}, "postgres": {"dsn": "x"}})", "storage: must be an object"},
+           {R"({"mysql": {}})", "storage.mysql: unknown field"},
+           {R"({"sqlite": {"file": "x"}})", "storage.sqlite: must be {}"},
+           {R"({"postgres": {}})", "storage.postgres.dsn: is required"},
+           {R"({"postgres": {"dsn": ""}})", "storage.postgres.dsn: must be a non-empty string"},
+           {R"({"postgres": {"dsn": "x", "pool_size": 0}})",
+            "storage.postgres.pool_size: must be at least 1"},
+           {R"({"postgres": {"dsn": "x", "password": "p"}})",
+            "storage.postgres.password: unknown field"}}) {
+    auto bad = ParseCcfConfig(WithStorage(storage), *dir_);
+    ASSERT_FALSE(bad.ok()) << storage;
+    EXPECT_NE(bad.status().message().find(error), std::string::npos) << bad.status();
+  }
+  // Storage belongs to the northbound's state.
+  auto orphan = ParseCcfConfig(
+      absl::StrReplaceAll(kValid, {{R"("peers": [)", R"("storage": {"sqlite": {}}, "peers": [)"}}),
+      *dir_);
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_NE(orphan.status().message().find("northbound: is required"), std::string::npos)
+      << orphan.status();
+}
+
 TEST_F(CcfConfigTest, ErrorsNameTheField) {
   struct Case {
     std::string from, to, field;

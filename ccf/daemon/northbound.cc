@@ -18,10 +18,11 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   }
   const NorthboundConfig& nb = *config.northbound;
   std::unique_ptr<Northbound> n(new Northbound());
-  auto db = OpenCcfDatabase(config.data_dir);
+  auto db = OpenCcfStorage(config.storage, config.data_dir);
   if (!db.ok()) {
-    return absl::Status(db.status().code(), absl::StrCat("data_dir '", config.data_dir,
-                                                         "': ", db.status().message()));
+    std::string where = config.storage.postgres ? "storage.postgres"
+                                                : absl::StrCat("data_dir '", config.data_dir, "'");
+    return absl::Status(db.status().code(), absl::StrCat(where, ": ", db.status().message()));
   }
   n->db_ = *db;
   auto kek = KeyEncryptionKey::LoadOrCreate(config.data_dir);
@@ -39,9 +40,12 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   ASSIGN_OR_RETURN(n->contexts_, SqlSecurityContexts::Create(n->db_, *n->kek_));
   n->grants_ = std::make_unique<SqlRemoteGrants>(n->db_);
   n->used_assertions_ = std::make_unique<SqlUsedAssertions>(n->db_);
-  RETURN_IF_ERROR(MigrateLegacyResources(n->db_, *n->kek_).status());
-  RETURN_IF_ERROR(
-      ConvertLegacyDocuments(n->db_, *n->providers_, *n->service_apis_, *n->invokers_).status());
+  // JSON documents of schema version 8 and older exist only in SQLite files.
+  if (n->db_->dialect() == SqlDatabase::Dialect::kSqlite) {
+    RETURN_IF_ERROR(MigrateLegacyResources(n->db_, *n->kek_).status());
+    RETURN_IF_ERROR(
+        ConvertLegacyDocuments(n->db_, *n->providers_, *n->service_apis_, *n->invokers_).status());
+  }
 
   size_t colon = nb.listen_address.rfind(':');
   HttpsServer::Options options = nb.server;
@@ -149,7 +153,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   RETURN_IF_ERROR(n->server_->Start());
   n->dispatcher_->Start(std::min(config.notice_retry_initial, absl::Seconds(1)));
   LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",
-                               config.data_dir));
+                               config.storage.postgres ? "PostgreSQL" : config.data_dir));
   return n;
 }
 

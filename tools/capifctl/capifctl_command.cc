@@ -187,8 +187,11 @@ int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   }
   for (std::thread& t : threads) t.join();
   // What ccfd holds of each peer's bundle, when it has a database (it refreshes them).
-  if (config->northbound && ::access((config->data_dir + "/ccf.db").c_str(), F_OK) == 0) {
-    auto db = OpenCcfDatabase(config->data_dir);
+  if (config->northbound && (config->storage.postgres ||
+                             ::access((config->data_dir + "/ccf.db").c_str(), F_OK) == 0)) {
+    StorageConfig storage = config->storage;
+    if (storage.postgres) storage.postgres->pool_size = 1;
+    auto db = OpenCcfStorage(storage, config->data_dir);
     auto held = db.ok() ? SqlPeerBundleStore(*db).LoadAll() : db.status();
     if (held.ok()) {
       for (PeerReport& r : reports) {
