@@ -31,10 +31,35 @@ std::string MustRun(const std::vector<std::string>& argv) {
 
 CcfdProcess::CcfdProcess(const std::string& name, const std::string& domain,
                          const std::string& peers_json, const std::string& bus_listen)
+    : CcfdProcess(name, domain, [&] {
+        CcfdOptions o;
+        o.peers_json = peers_json;
+        o.bus_listen = bus_listen;
+        return o;
+      }()) {}
+
+CcfdProcess::CcfdProcess(const std::string& name, const std::string& domain,
+                         const CcfdOptions& options)
     : dir_(TestTmpDir(name)) {
+  const std::string& peers_json = options.peers_json;
+  const std::string& bus_listen = options.bus_listen;
   std::string pki = Runfile("tools/capif-pki/capif-pki");
   std::string td = absl::StrCat("operator-", domain, ".example");
   std::string ccf = absl::StrCat("ccf-", domain);
+  if (!options.replica_of.empty() && !ReadFile(dir_ + "/pki/ccf/cert.pem").ok()) {
+    // The first replica's identity and key-encryption key, as an operator deploys them.
+    const std::string first = TestTmpDir(options.replica_of);
+    for (const char* f : {"pki/ccf/cert.pem", "pki/ccf/key.pem", "pki/ca/ca.pem", "pki/ca/ca.key",
+                          "data/kek"}) {
+      auto content = ReadFile(first + "/" + f);
+      if (!content.ok()) Die(absl::StrCat("replica_of: ", content.status().ToString()));
+      std::string to = absl::StrCat(dir_, "/", f);
+      if (!MakeDirectories(to.substr(0, to.rfind('/')), 0700).ok() ||
+          !WriteFileAtomic(to, *content, 0600).ok()) {
+        Die(absl::StrCat("cannot copy ", f, " for a replica"));
+      }
+    }
+  }
   if (!ReadFile(dir_ + "/pki/ccf/cert.pem").ok()) {  // a second process of `name` reuses it
     MustRun({pki, "init-domain", "--trust-domain", td, "--out", dir_ + "/pki/ca"});
     MustRun({pki, "issue", "--ca", dir_ + "/pki/ca", "--spiffe-id",
@@ -50,7 +75,9 @@ CcfdProcess::CcfdProcess(const std::string& name, const std::string& domain,
       "northbound": {"listen": "127.0.0.1:0", "certificate": "pki/ccf/cert.pem",
                      "private_key": "pki/ccf/key.pem"},
       "ca": {"certificate": "pki/ca/ca.pem", "private_key": "pki/ca/ca.key"},
-      "data_dir": "data",
+      "data_dir": "data",)",
+      options.storage_json.empty() ? "" : absl::StrCat(R"("storage": )", options.storage_json, ","),
+      R"(
       "metrics": {"listen": "127.0.0.1:0"},
       "peers": )", peers_json, "}"))
            .ok()) {

@@ -12,6 +12,18 @@
 
 namespace capif {
 
+struct CcfdOptions {
+  std::string peers_json = "[]";
+  // Lets a restarted CCF keep its bus address (peers already point at it).
+  std::string bus_listen = "127.0.0.1:0";
+  // The configuration's "storage" section (JSON); "" = the SQLite default in data_dir.
+  std::string storage_json;
+  // Makes this process another replica of the CCF started under TestTmpDir(replica_of): the
+  // same identity (its PKI) and key-encryption key, with a data_dir of its own (admin socket).
+  // That CCF must have started (its kek exists) and use the same `storage_json`.
+  std::string replica_of;
+};
+
 class CcfdProcess {
  public:
   // Creates the PKI of trust domain operator-<domain>.example and the configuration of
@@ -22,6 +34,7 @@ class CcfdProcess {
   explicit CcfdProcess(const std::string& name, const std::string& domain = "a",
                        const std::string& peers_json = "[]",
                        const std::string& bus_listen = "127.0.0.1:0");
+  CcfdProcess(const std::string& name, const std::string& domain, const CcfdOptions& options);
   ~CcfdProcess();
 
   // SIGKILL (no chance to flush) and start again on the same data.

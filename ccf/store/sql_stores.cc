@@ -324,6 +324,9 @@ const std::vector<std::string>& PostgresCcfSchema() {
 absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfStorage(const StorageConfig& storage,
                                                            const std::string& data_dir) {
   if (!storage.postgres) return OpenCcfDatabase(data_dir);
+  // The key-encryption key and the admin socket live in data_dir on either backend.
+  absl::Status dir = MakeDirectories(data_dir, 0700);
+  if (!dir.ok()) return dir;
   auto db = PostgresDatabase::Open(*storage.postgres, PostgresCcfSchema());
   if (!db.ok()) return db.status();
   return std::shared_ptr<SqlDatabase>(*std::move(db));

@@ -53,7 +53,8 @@ std::optional<bool> BoolOrNull(const SqlValue& v);
 // Creates `data_dir` (0700) if needed and opens <data_dir>/ccf.db with the current schema.
 absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfDatabase(const std::string& data_dir);
 // The database `storage` names, with the current schema: SQLite as OpenCcfDatabase does, or
-// PostgreSQL (migrated under an advisory lock, so replicas may start together).
+// PostgreSQL (migrated under an advisory lock, so replicas may start together). Creates
+// `data_dir` (0700) either way: the key-encryption key and the admin socket live there.
 absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfStorage(const StorageConfig& storage,
                                                            const std::string& data_dir);
 

@@ -1,0 +1,153 @@
+// Interop: two real ccfd replicas of one CCF on one real PostgreSQL server (a private cluster
+// the test starts), each rule of issue 13 that several replicas must keep.
+#include <httplib.h>
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/evp_key.h"
+#include "common/subprocess.h"
+#include "common/testing/postgres_server.h"
+#include "common/testing/test_paths.h"
+#include "common/x509_cert.h"
+#include "interop-tests/ccfd_fixture.h"
+
+namespace capif {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kOnboarded[] = "/api-invoker-management/v1/onboardedInvokers";
+
+class ReplicasTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto pg = PostgresServer::Start();
+    ASSERT_TRUE(pg.ok()) << "this test needs a PostgreSQL server: " << pg.status();
+    server_ = pg->release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    auto dsn = server_->CreateDatabase();
+    ASSERT_TRUE(dsn.ok()) << dsn.status();
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    CcfdOptions first;
+    first.storage_json = json{{"postgres", {{"dsn", *dsn}, {"pool_size", 4}}}}.dump();
+    r1_ = std::make_unique<CcfdProcess>(name + "-r1", "a", first);
+    CcfdOptions second = first;
+    second.replica_of = name + "-r1";
+    r2_ = std::make_unique<CcfdProcess>(name + "-r2", "a", second);
+  }
+
+  static int PortOf(const CcfdProcess& ccf) {
+    return std::stoi(ccf.api_root().substr(ccf.api_root().rfind(':') + 1));
+  }
+
+  // A client of `ccf` trusting only the domain CA; with the invoker's certificate when given.
+  static std::unique_ptr<httplib::SSLClient> Client(const CcfdProcess& ccf,
+                                                    const X509Cert* cert = nullptr,
+                                                    const EvpKey* key = nullptr) {
+    auto c = cert ? std::make_unique<httplib::SSLClient>("127.0.0.1", PortOf(ccf), cert->get(),
+                                                         key->get())
+                  : std::make_unique<httplib::SSLClient>("127.0.0.1", PortOf(ccf));
+    X509_STORE* store = X509_STORE_new();
+    X509_STORE_add_cert(store, X509Cert::FromPem(ccf.ca_pem())->get());
+    c->set_ca_cert_store(store);
+    c->enable_server_certificate_verification(true);
+    c->set_read_timeout(30);
+    return c;
+  }
+
+  static std::string Enrolment(const EvpKey& key) {
+    return json{{"onboardingInformation", {{"apiInvokerPublicKey", *CreateCsrPem(key)}}},
+                {"notificationDestination", "https://invoker.example/cb"}}
+        .dump();
+  }
+
+  static PostgresServer* server_;
+  std::unique_ptr<CcfdProcess> r1_, r2_;
+};
+
+PostgresServer* ReplicasTest::server_ = nullptr;
+
+TEST_F(ReplicasTest, AnEnrollmentTokenIsSpentOnceAcrossReplicasAndStateIsShared) {
+  // The token is made through replica 1's admin socket; the invoker spends it at replica 2.
+  std::string token = r1_->EnrollmentToken("invoker");
+  httplib::Headers auth = {{"Authorization", "Bearer " + token}};
+  EvpKey key = *EvpKey::GenerateEcP256();
+  auto created = Client(*r2_)->Post(kOnboarded, auth, Enrolment(key), "application/json");
+  ASSERT_TRUE(created) << httplib::to_string(created.error());
+  ASSERT_EQ(created->status, 201) << created->body;
+  json body = json::parse(created->body);
+  std::string id = body["apiInvokerId"];
+  X509Cert cert = *X509Cert::FromPem(
+      body["onboardingInformation"]["apiInvokerCertificate"].get<std::string>());
+
+  // Spent: neither replica takes it again.
+  EvpKey other = *EvpKey::GenerateEcP256();
+  for (CcfdProcess* r : {r1_.get(), r2_.get()}) {
+    auto again = Client(*r)->Post(kOnboarded, auth, Enrolment(other), "application/json");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 401) << again->body;
+  }
+  // The invoker onboarded at replica 2 is known to replica 1: it updates and offboards there.
+  json update = json::parse(Enrolment(key));
+  update["notificationDestination"] = "https://invoker.example/other";
+  auto updated = Client(*r1_, &cert, &key)
+                     ->Put(absl::StrCat(kOnboarded, "/", id), update.dump(), "application/json");
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->status, 200) << updated->body;
+  auto deleted = Client(*r1_, &cert, &key)->Delete(absl::StrCat(kOnboarded, "/", id));
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(deleted->status, 204) << deleted->body;
+  auto gone = Client(*r2_, &cert, &key)
+                  ->Put(absl::StrCat(kOnboarded, "/", id), update.dump(), "application/json");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404) << gone->body;
+}
+
+TEST_F(ReplicasTest, ConcurrentOnboardingsWithOneTokenAtBothReplicasSucceedOnce) {
+  // The same token offered to both replicas at once: exactly one onboarding is accepted.
+  for (int round = 0; round < 5; ++round) {
+    std::string token = r1_->EnrollmentToken("invoker");
+    httplib::Headers auth = {{"Authorization", "Bearer " + token}};
+    EvpKey k1 = *EvpKey::GenerateEcP256();
+    EvpKey k2 = *EvpKey::GenerateEcP256();
+    std::string b1 = Enrolment(k1), b2 = Enrolment(k2);
+    int s1 = 0, s2 = 0;
+    std::thread t([&] {
+      auto r = Client(*r2_)->Post(kOnboarded, auth, b2, "application/json");
+      s2 = r ? r->status : -1;
+    });
+    auto r = Client(*r1_)->Post(kOnboarded, auth, b1, "application/json");
+    s1 = r ? r->status : -1;
+    t.join();
+    EXPECT_EQ((s1 == 201) + (s2 == 201), 1) << "round " << round << ": " << s1 << ", " << s2;
+    EXPECT_TRUE((s1 == 201 && s2 == 401) || (s1 == 401 && s2 == 201)) << s1 << ", " << s2;
+  }
+}
+
+TEST_F(ReplicasTest, BothReplicasPublishTheSameTokenKeys) {
+  auto jwks = [](const CcfdProcess& r) {
+    auto got = Client(r)->Get("/.well-known/jwks.json");
+    EXPECT_TRUE(got);
+    return got ? json::parse(got->body) : json();
+  };
+  json first = jwks(*r1_);
+  ASSERT_TRUE(first.contains("keys")) << first.dump();
+  EXPECT_EQ(first, jwks(*r2_));
+}
+
+}  // namespace
+}  // namespace capif
