@@ -441,6 +441,7 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
                                     "bundle_sequence", "bundle_refresh_hint_seconds",
                                     "audit_log", "notice_retry_initial_ms",
                                     "notice_retry_max_ms", "notice_dead_letter_after_s",
+                                    "notice_lease_ms",
                                     "handshake_timeout_ms", "max_calls_per_peer",
                                     "max_streams_per_connection", "idle_timeout_ms",
                                     "keepalive_ms", "listener_check_ms",
@@ -478,6 +479,9 @@ absl::StatusOr<CcfConfig> ParseCcfConfig(absl::string_view json_text,
                              365 * 24 * 3600));
   if (dead_letter < 60) return FieldError("bus.notice_dead_letter_after_s", "must be at least 60");
   config.notice_dead_letter_after = absl::Seconds(dead_letter);
+  ASSIGN_OR_RETURN(uint64_t lease, RangedField(*bus, "bus", "notice_lease_ms", 30000, 1000,
+                                               3600 * 1000));
+  config.notice_lease = absl::Milliseconds(lease);
   RETURN_IF_ERROR(ParseBusLimits(*bus, config.bus_server));
   ASSIGN_OR_RETURN(uint64_t fanouts, RangedField(*bus, "bus", "ownership_fanouts_per_second",
                                                  20, 1, 100000));

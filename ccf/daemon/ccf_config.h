@@ -60,6 +60,9 @@ struct CcfConfig {
   // A notice not acknowledged after this long is given up (a dead letter: kept, shown by
   // `capifctl notices` and the metrics, never tried again).
   absl::Duration notice_dead_letter_after = absl::Hours(24 * 7);
+  // How long a dispatcher pass holds the notices it takes: another replica delivers them after
+  // this if the replica that took them dies (bus.notice_lease_ms).
+  absl::Duration notice_lease = absl::Seconds(30);
   // The bus server's limits: bus.handshake_timeout_ms, max_calls_per_peer,
   // max_streams_per_connection, idle_timeout_ms, keepalive_ms, listener_check_ms.
   BusServerOptions bus_server;

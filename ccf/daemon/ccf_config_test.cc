@@ -251,6 +251,8 @@ TEST_F(CcfConfigTest, ErrorsNameTheField) {
        "peers[0].agreement.cross_domain_tokens: must be"},
       {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "notice_retry_initial_ms": 5)",
        "bus.notice_retry_initial_ms: must be at least 10"},
+      {R"("bundle_sequence": 7)", R"("bundle_sequence": 7, "notice_lease_ms": 5)",
+       "bus.notice_lease_ms: must be at least 1000"},
       {R"("bundle_sequence": 7)",
        R"("bundle_sequence": 7, "notice_retry_initial_ms": 500, "notice_retry_max_ms": 100)",
        "bus.notice_retry_max_ms: must be at least"},

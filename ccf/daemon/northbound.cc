@@ -71,7 +71,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->dispatcher_ = std::make_unique<NoticeDispatcher>(
       n->outbox_.get(), clock,
       NoticeRetryPolicy{config.notice_retry_initial, config.notice_retry_max,
-                        config.notice_dead_letter_after},
+                        config.notice_dead_letter_after, config.notice_lease},
       [self, remote](const OutboundNotice& notice) -> absl::Status {
         if (notice.kind == kNoticeAefRevoke) return self->aef_notifier_->Deliver(notice);
         if (remote == nullptr) return absl::UnavailableError("no peer CCFs configured");

@@ -63,10 +63,15 @@ absl::StatusOr<int> NoticeDispatcher::RunOnce() {
   // A full batch is read again: what it held is delivered or postponed by now, so the next one
   // holds other notices (those behind a dead destination's are served in the same pass).
   for (int batch = 0; batch < kBatchesPerPass && kept.ok(); ++batch) {
-    auto due = outbox_->Due(now, kBatch);
+    auto due = outbox_->Claim(now, kBatch, now + policy_.lease);
     if (!due.ok()) return due.status();
     for (const OutboundNotice& n : *due) {
-      if (failing.count(n.destination)) continue;  // postponed with the one that failed
+      if (failing.count(n.destination)) {
+        // Postponed with the one that failed; given back so the postponement governs.
+        kept = outbox_->Release(n.notice_id);
+        if (!kept.ok()) break;
+        continue;
+      }
       absl::Status s = deliver_(n);
       if (!s.ok()) {
         failing.insert(n.destination);

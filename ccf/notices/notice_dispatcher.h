@@ -39,6 +39,10 @@ struct NoticeRetryPolicy {
   absl::Duration initial = absl::Milliseconds(500);
   absl::Duration max = absl::Seconds(30);
   absl::Duration dead_letter_after = absl::Hours(24 * 7);
+  // How long a pass holds the notices it took (NoticeOutbox::Claim): another replica's
+  // dispatcher takes them after this if this process dies mid-pass. Longer than a pass's
+  // attempts take (each is bounded by its deliverer's deadline).
+  absl::Duration lease = absl::Seconds(30);
 };
 
 // The delay before the attempt that follows `failed_attempts` failures (>= 1).

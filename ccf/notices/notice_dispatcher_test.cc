@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "ccf/store/sql_stores.h"
+#include "ccf/store/testing/test_storage.h"
 #include "common/fake_clock.h"
 #include "common/testing/test_paths.h"
 
@@ -110,7 +113,7 @@ TEST_F(NoticeDispatcherTest, ManyNoticesToADeadDestinationCostOneAttemptPerBacko
   NoticeDispatcher d = Make();
   EXPECT_EQ(*d.RunOnce(), 1);
   EXPECT_EQ(attempts_, (std::vector<std::string>{"n-0", "c-1"}));  // another destination served
-  EXPECT_TRUE(outbox_->Due(clock_.Now(), 100)->empty());
+  EXPECT_TRUE(outbox_->Claim(clock_.Now(), 100, clock_.Now())->empty());  // all postponed
   for (int pass = 0; pass < 10; ++pass) EXPECT_EQ(*d.RunOnce(), 0);
   EXPECT_EQ(attempts_.size(), 2u);
   // Each backoff: one attempt; the backoff grows per destination, not per notice.
@@ -181,6 +184,79 @@ TEST_F(NoticeDispatcherTest, BackgroundThreadDeliversAfterWake) {
                                       +[](int* n) { return *n == 1; }, &delivered),
                                   absl::Seconds(30)));
 }
+
+// Several replicas on one database: each runs a dispatcher on its own connection(s).
+class ReplicatedDispatchTest : public ::testing::TestWithParam<StorageBackend> {
+ protected:
+  void SetUp() override {
+    auto storage = NewTestStorage(GetParam());
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    for (int i = 0; i < 2; ++i) {
+      auto db = storage->Open();
+      ASSERT_TRUE(db.ok()) << db.status();
+      outboxes_.push_back(std::make_unique<SqlNoticeOutbox>(*db));
+    }
+  }
+  NoticeDispatcher Make(int replica) {
+    NoticeRetryPolicy policy{absl::Seconds(1), absl::Seconds(4)};
+    policy.lease = absl::Seconds(30);
+    return NoticeDispatcher(outboxes_[replica].get(), clock_, policy,
+                            [this](const OutboundNotice& n) { return Deliver(n); });
+  }
+  absl::Status Deliver(const OutboundNotice& n) {
+    absl::MutexLock lock(&mu_);
+    ++delivered_[n.notice_id];
+    return absl::OkStatus();
+  }
+
+  FakeClock clock_;
+  std::vector<std::unique_ptr<SqlNoticeOutbox>> outboxes_;
+  absl::Mutex mu_;
+  std::map<std::string, int> delivered_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_P(ReplicatedDispatchTest, TwoReplicasDeliverEachNoticeOnce) {
+  std::vector<OutboundNotice> notices;
+  for (int i = 0; i < 80; ++i) {
+    notices.push_back({"n-" + std::to_string(i), "ccf-" + std::to_string(i % 4),
+                       kNoticeOffboarding, "x", clock_.Now()});
+  }
+  ASSERT_TRUE(outboxes_[0]->Enqueue(notices).ok());
+  NoticeDispatcher a = Make(0), b = Make(1);
+  int by_a = 0, by_b = 0;
+  std::thread ta([&] {
+    for (int pass = 0; pass < 20; ++pass) by_a += a.RunOnce().value_or(0);
+  });
+  std::thread tb([&] {
+    for (int pass = 0; pass < 20; ++pass) by_b += b.RunOnce().value_or(0);
+  });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(by_a + by_b, 80);
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(delivered_.size(), 80u);
+  for (const auto& [id, times] : delivered_) EXPECT_EQ(times, 1) << id;
+  EXPECT_TRUE(outboxes_[1]->Pending()->empty());
+}
+
+TEST_P(ReplicatedDispatchTest, NoticesHeldByADeadReplicaAreDeliveredWhenItsLeaseEnds) {
+  ASSERT_TRUE(outboxes_[0]->Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, "x", clock_.Now()},
+                                     {"n-2", "ccf-b", kNoticeRevocation, "y", clock_.Now()}})
+                  .ok());
+  // Replica 0 took both for a pass and died before any attempt ended (what SIGKILL leaves).
+  ASSERT_EQ(outboxes_[0]->Claim(clock_.Now(), 10, clock_.Now() + absl::Seconds(30))->size(), 2u);
+  NoticeDispatcher survivor = Make(1);
+  EXPECT_EQ(*survivor.RunOnce(), 0);  // held: not delivered twice at once
+  clock_.Advance(absl::Seconds(29));
+  EXPECT_EQ(*survivor.RunOnce(), 0);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(*survivor.RunOnce(), 2);
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(delivered_, (std::map<std::string, int>{{"n-1", 1}, {"n-2", 1}}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ReplicatedDispatchTest, ::testing::ValuesIn(kBackends),
+                         BackendName);
 
 }  // namespace
 }  // namespace capif

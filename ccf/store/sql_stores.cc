@@ -5,6 +5,7 @@
 #include "ccf/store/sql_stores.h"
 #include "common/file_io.h"
 #include "common/postgres_database.h"
+#include "common/status_macros.h"
 #include "common/sqlite_database.h"
 
 namespace capif {
@@ -171,6 +172,9 @@ const std::vector<std::string>& CcfSchema() {
       "DROP INDEX outbox_by_due;"
       "CREATE INDEX outbox_by_due ON outbox(dead_at_ms, next_attempt_ms);"
       "CREATE INDEX outbox_by_destination ON outbox(destination, dead_at_ms);",
+      // 11: claims on notices (one dispatcher at a time delivers a notice, also across
+      // replicas): until when a dispatcher holds it; 0 = unclaimed.
+      "ALTER TABLE outbox ADD COLUMN claimed_until_ms INTEGER NOT NULL DEFAULT 0;",
   };
   return *kSchema;
 }
@@ -317,6 +321,8 @@ const std::vector<std::string>& PostgresCcfSchema() {
       "  address_key TEXT NOT NULL,"
       "  PRIMARY KEY (api_id, position, ordinal));"
       "CREATE INDEX service_api_interfaces_by_address ON service_api_interfaces(address_key);",
+      // 2: as SQLite's step 11, claims on notices.
+      "ALTER TABLE outbox ADD COLUMN claimed_until_ms BIGINT NOT NULL DEFAULT 0;",
   };
   return *kSchema;
 }
@@ -515,13 +521,33 @@ std::vector<OutboundNotice> NoticesOf(const std::vector<SqlRow>& rows) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::Due(absl::Time now, int limit) {
-  auto rows = db_->Query(absl::StrCat(kOutboxColumns,
-                                      "WHERE dead_at_ms = 0 AND next_attempt_ms <= ? "
-                                      "ORDER BY next_attempt_ms, created_at LIMIT ?"),
-                         {absl::ToUnixMillis(now), int64_t{limit}});
-  if (!rows.ok()) return rows.status();
-  return NoticesOf(*rows);
+absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::Claim(absl::Time now, int limit,
+                                                                   absl::Time lease_until) {
+  std::vector<OutboundNotice> out;
+  const int64_t now_ms = absl::ToUnixMillis(now);
+  RETURN_IF_ERROR(db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
+    // PostgreSQL: rows another replica is claiming right now are skipped, not waited for.
+    ASSIGN_OR_RETURN(
+        std::vector<SqlRow> rows,
+        tx.Query(absl::StrCat(kOutboxColumns,
+                              "WHERE dead_at_ms = 0 AND next_attempt_ms <= ? AND "
+                              "claimed_until_ms <= ? ORDER BY next_attempt_ms, created_at LIMIT ?",
+                              db_->dialect() == SqlDatabase::Dialect::kPostgres
+                                  ? " FOR UPDATE SKIP LOCKED"
+                                  : ""),
+                 {now_ms, now_ms, int64_t{limit}}));
+    out = NoticesOf(rows);
+    for (const OutboundNotice& n : out) {
+      RETURN_IF_ERROR(tx.Execute("UPDATE outbox SET claimed_until_ms = ? WHERE notice_id = ?",
+                                 {absl::ToUnixMillis(lease_until), n.notice_id}));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status SqlNoticeOutbox::Release(const std::string& notice_id) {
+  return db_->Execute("UPDATE outbox SET claimed_until_ms = 0 WHERE notice_id = ?", {notice_id});
 }
 
 absl::Status SqlNoticeOutbox::Delivered(const std::string& notice_id) {
@@ -531,8 +557,8 @@ absl::Status SqlNoticeOutbox::Delivered(const std::string& notice_id) {
 absl::Status SqlNoticeOutbox::Failed(const std::string& notice_id, absl::Time next_attempt,
                                      const std::string& error) {
   return db_->Execute(
-      "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
-      "WHERE notice_id = ?",
+      "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ?, "
+      "claimed_until_ms = 0 WHERE notice_id = ?",
       {absl::ToUnixMillis(next_attempt), error.substr(0, 500), notice_id});
 }
 

@@ -87,7 +87,9 @@ class SqlNoticeOutbox final : public NoticeOutbox {
  public:
   explicit SqlNoticeOutbox(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
   absl::Status Enqueue(const std::vector<OutboundNotice>& notices) override;
-  absl::StatusOr<std::vector<OutboundNotice>> Due(absl::Time now, int limit) override;
+  absl::StatusOr<std::vector<OutboundNotice>> Claim(absl::Time now, int limit,
+                                                    absl::Time lease_until) override;
+  absl::Status Release(const std::string& notice_id) override;
   absl::Status Delivered(const std::string& notice_id) override;
   absl::Status Failed(const std::string& notice_id, absl::Time next_attempt,
                       const std::string& error) override;

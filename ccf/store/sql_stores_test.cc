@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <set>
+#include <thread>
+
 #include "ccf/store/sql_stores.h"
 #include "ccf/store/testing/test_storage.h"
 
@@ -108,13 +111,13 @@ TEST_P(StoresTest, OutboxKeepsNoticesUntilDelivered) {
                   .ok());
   // Enqueueing an id again changes nothing.
   ASSERT_TRUE(outbox.Enqueue({{"n-1", "ccf-x", kNoticeRevocation, "other", t0}}).ok());
-  auto due = outbox.Due(t0, 10);
+  auto due = outbox.Claim(t0, 10, t0);
   ASSERT_TRUE(due.ok()) << due.status();
   ASSERT_EQ(due->size(), 1u);  // n-2 is due only from t0 + 1 s
   EXPECT_EQ((*due)[0].destination, "ccf-b");
   EXPECT_EQ((*due)[0].payload, std::string("p\0q", 3));
   ASSERT_TRUE(outbox.Failed("n-1", t0 + absl::Seconds(5), "peer down").ok());
-  due = outbox.Due(t0 + absl::Seconds(2), 10);
+  due = outbox.Claim(t0 + absl::Seconds(2), 10, t0 + absl::Seconds(2));
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ((*due)[0].notice_id, "n-2");
   auto pending = outbox.Pending();
@@ -125,6 +128,69 @@ TEST_P(StoresTest, OutboxKeepsNoticesUntilDelivered) {
   ASSERT_TRUE(outbox.Delivered("n-2").ok());
   ASSERT_TRUE(outbox.Delivered("n-2").ok());
   EXPECT_EQ(outbox.Pending()->size(), 1u);
+}
+
+TEST_P(StoresTest, AClaimedNoticeIsTakenByOneClaimerUntilItsLeaseEnds) {
+  SqlNoticeOutbox outbox(db_);
+  absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  ASSERT_TRUE(outbox.Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, "p", t0},
+                              {"n-2", "ccf-b", kNoticeOffboarding, "q", t0}})
+                  .ok());
+  auto first = outbox.Claim(t0, 1, t0 + absl::Seconds(30));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].notice_id, "n-1");
+  // Another claimer (another replica) gets only the unclaimed one, then nothing.
+  auto second = outbox.Claim(t0 + absl::Seconds(1), 10, t0 + absl::Seconds(31));
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].notice_id, "n-2");
+  EXPECT_TRUE(outbox.Claim(t0 + absl::Seconds(2), 10, t0 + absl::Seconds(32))->empty());
+  // Given back: due again at once. A claimer that died: due again when the lease ends.
+  ASSERT_TRUE(outbox.Release("n-2").ok());
+  auto released = outbox.Claim(t0 + absl::Seconds(3), 10, t0 + absl::Seconds(33));
+  ASSERT_EQ(released->size(), 1u);
+  EXPECT_EQ((*released)[0].notice_id, "n-2");
+  EXPECT_TRUE(outbox.Claim(t0 + absl::Seconds(29), 10, t0 + absl::Seconds(59))->empty());
+  auto expired = outbox.Claim(t0 + absl::Seconds(30), 10, t0 + absl::Seconds(60));
+  ASSERT_EQ(expired->size(), 1u);
+  EXPECT_EQ((*expired)[0].notice_id, "n-1");
+  // A failed attempt ends the claim; the notice is due at its next attempt.
+  ASSERT_TRUE(outbox.Failed("n-1", t0 + absl::Seconds(50), "down").ok());
+  ASSERT_TRUE(outbox.Delivered("n-2").ok());
+  EXPECT_TRUE(outbox.Claim(t0 + absl::Seconds(49), 10, t0 + absl::Seconds(79))->empty());
+  auto after_failure = outbox.Claim(t0 + absl::Seconds(50), 10, t0 + absl::Seconds(80));
+  ASSERT_EQ(after_failure->size(), 1u);
+  EXPECT_EQ((*after_failure)[0].notice_id, "n-1");
+}
+
+TEST_P(StoresTest, ConcurrentClaimersOnTwoConnectionsTakeEachNoticeOnce) {
+  // Two outboxes, each on a database connection of its own (on PostgreSQL: two replicas' pools).
+  auto other_db = storage_.Open();
+  ASSERT_TRUE(other_db.ok()) << other_db.status();
+  SqlNoticeOutbox a(db_), b(*other_db);
+  absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  std::vector<OutboundNotice> notices;
+  for (int i = 0; i < 60; ++i) {
+    notices.push_back({"n-" + std::to_string(i), "ccf-b", kNoticeOffboarding, "p", t0});
+  }
+  ASSERT_TRUE(a.Enqueue(notices).ok());
+  std::vector<std::string> got_a, got_b;
+  auto drain = [&](SqlNoticeOutbox* outbox, std::vector<std::string>* got) {
+    for (int round = 0; round < 100; ++round) {
+      auto claimed = outbox->Claim(t0, 4, t0 + absl::Hours(1));
+      ASSERT_TRUE(claimed.ok()) << claimed.status();
+      for (const OutboundNotice& n : *claimed) got->push_back(n.notice_id);
+    }
+  };
+  std::thread ta(drain, &a, &got_a);
+  std::thread tb(drain, &b, &got_b);
+  ta.join();
+  tb.join();
+  std::set<std::string> all(got_a.begin(), got_a.end());
+  for (const std::string& id : got_b) {
+    EXPECT_TRUE(all.insert(id).second) << id << " was claimed twice";
+  }
+  EXPECT_EQ(all.size(), 60u);
 }
 
 TEST_P(StoresTest, DeletingEnqueuesItsNoticesInTheSameTransaction) {

@@ -54,11 +54,17 @@ class NoticeOutbox {
  public:
   virtual ~NoticeOutbox() = default;
   virtual absl::Status Enqueue(const std::vector<OutboundNotice>& notices) = 0;
-  // Live notices whose next attempt is due at `now`, oldest first, at most `limit`.
-  virtual absl::StatusOr<std::vector<OutboundNotice>> Due(absl::Time now, int limit) = 0;
+  // Live notices whose next attempt is due at `now` and that nobody has claimed, oldest first,
+  // at most `limit`, claimed until `lease_until`: no other Claim (another dispatcher on the
+  // same database: another replica) returns them before then. Delivered, Failed and Release
+  // end a claim; a claimer that dies leaves its notices due again at `lease_until`.
+  virtual absl::StatusOr<std::vector<OutboundNotice>> Claim(absl::Time now, int limit,
+                                                            absl::Time lease_until) = 0;
+  // The claim on a notice given back without an attempt (it is due as it was before).
+  virtual absl::Status Release(const std::string& notice_id) = 0;
   // Acknowledged: removed. OK if already gone.
   virtual absl::Status Delivered(const std::string& notice_id) = 0;
-  // One more failed attempt; the next one at `next_attempt`.
+  // One more failed attempt; the next one at `next_attempt`; the claim ends.
   virtual absl::Status Failed(const std::string& notice_id, absl::Time next_attempt,
                               const std::string& error) = 0;
   // Every live notice to `destination` due before `next_attempt` waits until then (the
