@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "common/evp_key.h"
 #include "common/subprocess.h"
 #include "common/testing/postgres_server.h"
@@ -147,6 +148,24 @@ TEST_F(ReplicasTest, BothReplicasPublishTheSameTokenKeys) {
   json first = jwks(*r1_);
   ASSERT_TRUE(first.contains("keys")) << first.dump();
   EXPECT_EQ(first, jwks(*r2_));
+
+  // A rotation at replica 1 (through its admin socket) is published by replica 2 too: it
+  // hears of it over the database (LISTEN/NOTIFY) and reloads the keys.
+  auto rotated = RunToCompletion(
+      {Runfile("tools/capifctl/capifctl"), "rotate-token-key", "--config", r1_->config()},
+      absl::Seconds(60));
+  ASSERT_TRUE(rotated.ok() && rotated->exit_code == 0)
+      << (rotated.ok() ? rotated->err : rotated.status().ToString());
+  json after = jwks(*r1_);
+  ASSERT_EQ(after["keys"].size(), first["keys"].size() + 1) << after.dump();
+  // Bounded wait for the other replica (not a timing assertion: the bound is generous).
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  json seen = jwks(*r2_);
+  while (seen != after && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));  // polling for the condition, bounded above
+    seen = jwks(*r2_);
+  }
+  EXPECT_EQ(seen, after);
 }
 
 }  // namespace

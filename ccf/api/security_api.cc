@@ -461,6 +461,11 @@ void SecurityApi::ForgetRemoteInvoker(const std::string& api_invoker_id) {
   }
 }
 
+void SecurityApi::ForgetAllRemoteInvokers() {
+  absl::MutexLock lock(&cache_mu_);
+  remote_cache_.clear();
+}
+
 absl::StatusOr<RemoteSecurityInfo> SecurityApi::RemoteInfo(const std::string& cache_key,
                                                           const std::string& home,
                                                           const std::string& invoker_id,

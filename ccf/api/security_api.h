@@ -118,6 +118,8 @@ class SecurityApi {
 
   // Drops the cached security information of a peer's invoker (after its home CCF's notice).
   void ForgetRemoteInvoker(const std::string& api_invoker_id);
+  // The same for every peer's invoker (after changes may have been missed).
+  void ForgetAllRemoteInvokers();
 
   absl::StatusOr<RestResponse> Create(const RestRequest& req);
   absl::StatusOr<RestResponse> AddEntries(const RestRequest& req);

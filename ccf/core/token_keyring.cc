@@ -124,6 +124,7 @@ absl::Status TokenKeyring::Rotate() {
 }
 
 absl::Status TokenKeyring::Load() {
+  absl::MutexLock serialized(&load_mu_);
   int64_t oldest = absl::ToUnixSeconds(clock_.Now() - retire_after_);
   ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT kid, sealed_key, created_at FROM signing_keys "
                                          "ORDER BY created_at DESC, rowid DESC"));

@@ -9,7 +9,8 @@
 // before a rotation keep verifying until they expire. Open() creates the first key when there is
 // none. Rotate() adds a new key (kid "k-<unix seconds>-<random>") and makes it the signer; keys
 // older than `retire_after` (default: 7 days, far longer than any token lifetime) are removed
-// from the database and the JWKS on the next Open() or Rotate().
+// from the database and the JWKS on the next Open(), Rotate() or Reload(). Replicas on one
+// database share the keys; each reloads them when another rotates (Reload()).
 //
 // At rest, each private key (PKCS#8 PEM) is sealed with the key-encryption key
 // (common/key_encryption_key.h, <data_dir>/kek) under the authenticated data
@@ -51,6 +52,9 @@ class TokenKeyring {
   std::shared_ptr<const JwkSet> jwks() const;
 
   absl::Status Rotate();
+  // Reads the keys from the database again: after another replica on the same database rotated
+  // them (ccf/store/change_feed.h tells when).
+  absl::Status Reload() { return Load(); }
 
  private:
   TokenKeyring(std::shared_ptr<SqlDatabase> db, const KeyEncryptionKey& kek, const Clock& clock,
@@ -58,12 +62,14 @@ class TokenKeyring {
       : db_(std::move(db)), kek_(kek), clock_(clock), retire_after_(retire) {}
   // Seals the keys still stored in plaintext by an older version.
   absl::Status SealPlaintextKeys();
+  // Serialized (load_mu_), so that a load never replaces the keys a later one read.
   absl::Status Load();
 
   std::shared_ptr<SqlDatabase> db_;
   const KeyEncryptionKey kek_;
   const Clock& clock_;
   const absl::Duration retire_after_;
+  absl::Mutex load_mu_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const JwsSigner> signer_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const JwkSet> jwks_ ABSL_GUARDED_BY(mu_);

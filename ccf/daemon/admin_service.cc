@@ -46,6 +46,7 @@ class AdminService final : public v1::Admin::Service {
     }
     response->set_kid(config_.keyring->signer()->kid());
     response->set_published_keys(static_cast<int32_t>(config_.keyring->jwks()->size()));
+    if (config_.token_keys_rotated) config_.token_keys_rotated();
     LogInfo("admin", absl::StrCat("new token-signing key ", response->kid(), " signs from now; ",
                                   response->published_keys(), " keys published"));
     return grpc::Status::OK;

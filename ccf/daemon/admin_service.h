@@ -55,6 +55,8 @@ struct AdminServiceConfig {
   // Called after DropGrants once per invoker whose grants it removed, to forget what the CCF
   // cached of that invoker (may be empty).
   std::function<void(const std::string& api_invoker_id)> forget_invoker;
+  // Called after RotateTokenKey rotated the keys (replicas on the same database reload them).
+  std::function<void()> token_keys_rotated;
   const Clock* clock = &Clock::Real();
 };
 

@@ -186,6 +186,7 @@ int RunCcfd(int argc, char** argv) {
     admin_config.grants = northbound->remote_grants();
     Northbound* nb = northbound.get();
     admin_config.forget_invoker = [nb](const std::string& id) { nb->ForgetRemoteInvoker(id); };
+    admin_config.token_keys_rotated = [nb] { nb->TokenKeysRotated(); };
     auto started = AdminServer::Start(config->data_dir, std::move(admin_config));
     if (!started.ok()) {
       std::cerr << "ccfd: admin socket: " << started.status().message() << "\n";

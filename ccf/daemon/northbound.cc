@@ -147,9 +147,22 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   local.method_priority = config.security.method_priority;
   local.token_validity = config.security.token_validity;
   n->local_state_ = std::make_unique<LocalCcfState>(std::move(local));
+  // What one replica changes that the others hold in memory (ccf/store/change_feed.h).
+  ASSIGN_OR_RETURN(n->changes_, ChangeFeed::Open(n->db_, config.storage));
+  n->changes_->Subscribe(kChangeRemoteInvoker, [self](const std::string& invoker) {
+    if (invoker.empty()) {
+      self->security_->ForgetAllRemoteInvokers();
+    } else {
+      self->security_->ForgetRemoteInvoker(invoker);
+    }
+  });
+  n->changes_->Subscribe(kChangeTokenKeys, [self](const std::string&) {
+    absl::Status s = self->keyring_->Reload();
+    if (!s.ok()) LogError("keyring", absl::StrCat("reloading the token-signing keys: ", s.message()));
+  });
   n->local_state_->SetNoticeHooks(
       {/*tell_aefs=*/true, wake,
-       [self](const std::string& invoker) { self->security_->ForgetRemoteInvoker(invoker); }});
+       [self](const std::string& invoker) { self->ForgetRemoteInvoker(invoker); }});
   RETURN_IF_ERROR(n->server_->Start());
   n->dispatcher_->Start(std::min(config.notice_retry_initial, absl::Seconds(1)));
   LogInfo("ccfd", absl::StrCat("TS 29.222 northbound at ", n->api_root_, ", data in ",

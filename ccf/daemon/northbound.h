@@ -31,6 +31,7 @@
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/service_apis.h"
+#include "ccf/store/change_feed.h"
 #include "ccf/store/sql_stores.h"
 #include "ccf/store/used_assertions.h"
 #include "common/clock.h"
@@ -63,10 +64,13 @@ class Northbound {
   RemoteGrantRepository* remote_grants() { return grants_.get(); }
   // The HTTPS server's connection and overload counters.
   HttpsServer::Stats server_stats() const { return server_->stats(); }
-  // Drops the security information of a peer's invoker cached by the Security API.
+  // Drops the security information of a peer's invoker cached by the Security API, here and
+  // at every other replica on the same database.
   void ForgetRemoteInvoker(const std::string& api_invoker_id) {
-    security_->ForgetRemoteInvoker(api_invoker_id);
+    changes_->Publish(kChangeRemoteInvoker, api_invoker_id);
   }
+  // After a rotation of the token-signing keys: every other replica reloads them.
+  void TokenKeysRotated() { changes_->Publish(kChangeTokenKeys, ""); }
   // Peers' refreshed trust bundles, used for what peers present (may be null). Set before the
   // bus serves; must outlive the Northbound.
   void SetPeerBundles(const PeerBundles* bundles) {
@@ -102,6 +106,9 @@ class Northbound {
   std::unique_ptr<HttpsServer> server_;
   std::string api_root_;
   std::atomic<const PeerBundles*> bundles_{nullptr};
+  // Changes from the other replicas (its listener calls into security_ and keyring_): last, so
+  // that it stops first.
+  std::unique_ptr<ChangeFeed> changes_;
 };
 
 }  // namespace capif
