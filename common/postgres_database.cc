@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace capif {
@@ -39,9 +40,9 @@ absl::Status ErrorOf(const PGresult* res, PGconn* conn, absl::string_view what,
   std::string sqlstate = state != nullptr ? state : "";
   if (sqlstate_out != nullptr) *sqlstate_out = sqlstate;
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string m = PQerrorMessage(conn);
-    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-    return absl::UnavailableError(absl::StrCat(what, ": connection to PostgreSQL lost: ", m));
+    // libpq's words (server address, socket path) are for the log (PostgresDatabase::Take
+    // logs them when reconnecting fails), not for whoever receives this status.
+    return absl::UnavailableError(absl::StrCat(what, ": the connection to the database was lost"));
   }
   const char* primary = res != nullptr ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
   std::string msg = absl::StrCat(what, ": ");
@@ -346,6 +347,19 @@ PostgresDatabase::PostgresDatabase(PostgresOptions options) : options_(std::move
 PostgresDatabase::~PostgresDatabase() = default;
 
 absl::StatusOr<PostgresDatabase::Connection*> PostgresDatabase::Take() {
+  absl::StatusOr<Connection*> c = TakeConnected();
+  // Logged once when the database becomes unreachable and once when it is back, not per call.
+  if (!c.ok()) {
+    if (!unreachable_.exchange(true)) {
+      LogWarning("postgres", absl::StrCat(c.status().message(), "; retrying on each request"));
+    }
+    return absl::UnavailableError("the database is unreachable");
+  }
+  if (unreachable_.exchange(false)) LogInfo("postgres", "the database is reachable again");
+  return c;
+}
+
+absl::StatusOr<PostgresDatabase::Connection*> PostgresDatabase::TakeConnected() {
   Connection* c = nullptr;
   {
     absl::MutexLock lock(&mu_);

@@ -26,11 +26,12 @@
 // (FailedPrecondition).
 //
 // Errors as SqlDatabase says; messages carry the server's primary message and SQLSTATE but
-// never bound values (for data errors, class 22, whose messages may quote a value, only the
+// never libpq's connection details (logged once per outage instead) nor bound values (for data errors, class 22, whose messages may quote a value, only the
 // SQLSTATE). Thread-safe.
 #ifndef CAPIF_COMMON_POSTGRES_DATABASE_H_
 #define CAPIF_COMMON_POSTGRES_DATABASE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,7 @@ class PostgresDatabase final : public SqlDatabase {
   explicit PostgresDatabase(PostgresOptions options);
   // A connection for the caller's use, re-established first if it was lost.
   absl::StatusOr<Connection*> Take();
+  absl::StatusOr<Connection*> TakeConnected();
   void GiveBack(Connection* c);
   // Runs `attempt` (on a connection of its own each time) again while it fails with a
   // serialization failure, for up to options_.retry_for.
@@ -88,6 +90,7 @@ class PostgresDatabase final : public SqlDatabase {
   absl::Mutex mu_;
   std::vector<Connection*> idle_ ABSL_GUARDED_BY(mu_);
   int schema_version_ = 0;
+  std::atomic<bool> unreachable_{false};
 };
 
 }  // namespace capif
