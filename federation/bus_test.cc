@@ -108,6 +108,61 @@ class BusTest : public ::testing::Test {
   std::string endpoint_;
 };
 
+// Issue 13: a peer run as several replicas (one identity, several bus endpoints). Calls are
+// spread over the replicas that answer and go to the other when one stops.
+TEST_F(BusTest, APeerWithSeveralEndpointsIsCalledAtThoseThatAnswer) {
+  auto directory = PeerDirectory::Create({domains_.PeerFor("b.example", "ccf-b", "unused:1")});
+  ASSERT_TRUE(directory.ok());
+  RequestMetrics second_calls;
+  BusServer::Options options;
+  options.metrics = &second_calls;
+  auto second = BusServer::Start(a_, *directory, "127.0.0.1:0", Clock::Real(), &local_,
+                                 audit_.get(), options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  Peer a = domains_.PeerFor("a.example", "ccf-a", endpoint_);
+  a.other_endpoints = {absl::StrCat("localhost:", (*second)->port())};  // a name, resolved
+  auto client = PeerClient::Create(b_, a, Clock::Real());
+  for (int i = 0; i < 20; ++i) {
+    auto hello = client->Hello(absl::Seconds(10));
+    ASSERT_TRUE(hello.ok()) << hello.status();
+  }
+  // Both replicas served calls.
+  auto total = [](const RequestMetrics& m) {
+    uint64_t n = 0;
+    for (const RequestMetrics::Series& s : m.Snapshot()) n += s.count;
+    return n;
+  };
+  EXPECT_GT(total(calls_), 0u);
+  EXPECT_GT(total(second_calls), 0u);
+  // The first replica stops: every call goes to the second. (A call in flight at the moment of
+  // the stop may fail; none after the client has noticed.)
+  server_.reset();
+  int failed = 0;
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    PreparePeerCall(&ctx, absl::Now() + absl::Seconds(10));
+    fv1::HelloRequest req;
+    *req.mutable_header() = client->NewHeader();
+    req.set_protocol_version(kProtocolVersion);
+    fv1::HelloResponse resp;
+    if (!client->stub()->Hello(&ctx, req, &resp).ok()) ++failed;
+  }
+  EXPECT_LE(failed, 1);
+  EXPECT_EQ(client->presented_identity(), "spiffe://a.example/ccf/ccf-a");
+}
+
+TEST(MultiAddressTargetTest, ResolvesNamesAndRefusesMixedFamilies) {
+  auto v4 = MultiAddressTarget({"127.0.0.1:1", "localhost:2"});
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  EXPECT_EQ(*v4, "ipv4:127.0.0.1:1,127.0.0.1:2");
+  auto v6 = MultiAddressTarget({"[::1]:3", "[::1]:4"});
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_EQ(*v6, "ipv6:[::1]:3,[::1]:4");
+  EXPECT_EQ(MultiAddressTarget({"127.0.0.1:1", "[::1]:2"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(MultiAddressTarget({"no-such-host.invalid:1"}).ok());
+}
+
 // Issue 10 (metrics): every call is counted by the authenticated peer, operation and status.
 TEST_F(BusTest, CallsAreCountedByPeerOperationAndStatus) {
   ASSERT_TRUE(ClientAs(b_)->Hello(kTimeout).ok());

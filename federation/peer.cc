@@ -18,6 +18,12 @@ SpiffeId Peer::identity() const {
   return *SpiffeId::Create(trust_domain, SpiffeId::Kind::kCcf, ccf_id.value());
 }
 
+std::vector<std::string> Peer::endpoints() const {
+  std::vector<std::string> all = {endpoint};
+  all.insert(all.end(), other_endpoints.begin(), other_endpoints.end());
+  return all;
+}
+
 SpiffeId BusIdentity::identity() const {
   return *SpiffeId::Create(trust_domain, SpiffeId::Kind::kCcf, ccf_id.value());
 }

@@ -40,13 +40,18 @@ struct Agreement {
 struct Peer {
   CcfId ccf_id;
   TrustDomain trust_domain;
-  std::string endpoint;  // host:port
+  std::string endpoint;  // host:port (the first, when the peer listens at several)
   TrustBundle trust_bundle;
   PeerRelation relation;
   Agreement agreement;
+  // The peer's other bus endpoints: replicas of the same CCF identity (docs/deployment.md).
+  // Calls are spread over those that answer and go to the others when one fails.
+  std::vector<std::string> other_endpoints = {};
 
   // spiffe://<trust_domain>/ccf/<ccf_id>
   SpiffeId identity() const;
+  // endpoint, then other_endpoints.
+  std::vector<std::string> endpoints() const;
 };
 
 // This CCF's identity on the bus.

@@ -5,9 +5,15 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/support/client_interceptor.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "absl/time/clock.h"
 #include "federation/grpc_status.h"
 #include "federation/interconnect_service.h"
@@ -21,6 +27,44 @@ std::string NewRequestId() {
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) std::abort();
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
+absl::StatusOr<std::string> MultiAddressTarget(const std::vector<std::string>& endpoints) {
+  std::vector<std::string> v4, v6;
+  for (const std::string& e : endpoints) {
+    size_t colon = e.rfind(':');
+    if (colon == std::string::npos) return absl::InvalidArgumentError("not host:port: " + e);
+    std::string host = e.substr(0, colon);
+    std::string port = e.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    struct addrinfo hints = {};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    struct addrinfo* found = nullptr;
+    int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
+    if (rc != 0 || found == nullptr) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot resolve '", host, "': ", ::gai_strerror(rc)));
+    }
+    char text[INET6_ADDRSTRLEN] = {0};
+    if (found->ai_family == AF_INET) {
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, text,
+                  sizeof(text));
+      v4.push_back(absl::StrCat(text, ":", port));
+    } else {
+      ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr, text,
+                  sizeof(text));
+      v6.push_back(absl::StrCat("[", text, "]:", port));
+    }
+    ::freeaddrinfo(found);
+  }
+  if (!v4.empty() && !v6.empty()) {
+    return absl::InvalidArgumentError("the endpoints mix IPv4 and IPv6 addresses");
+  }
+  return v4.empty() ? absl::StrCat("ipv6:", absl::StrJoin(v6, ","))
+                    : absl::StrCat("ipv4:", absl::StrJoin(v4, ","));
 }
 
 void PreparePeerCall(grpc::ClientContext* ctx, absl::Time deadline) {
@@ -99,8 +143,22 @@ std::unique_ptr<PeerClient> PeerClient::Create(const BusIdentity& self, const Pe
   if (metrics != nullptr) {
     creators.push_back(std::make_unique<ClientCallMetricsFactory>(metrics, peer.ccf_id.value()));
   }
+  std::string target = peer.endpoint;
+  if (!peer.other_endpoints.empty()) {
+    // Replicas of one CCF: one channel over all their addresses, calls spread over those that
+    // answer (round_robin skips a replica that does not). The TLS check is the SPIFFE id, the
+    // same for every replica, so addresses are enough.
+    auto multi = MultiAddressTarget(peer.endpoints());
+    if (multi.ok()) {
+      target = *multi;
+      args.SetServiceConfigJSON(R"({"loadBalancingConfig": [{"round_robin": {}}]})");
+    } else {
+      LogWarning("bus", absl::StrCat("peer ", peer.ccf_id.value(), ": ", multi.status().message(),
+                                     "; calling only ", peer.endpoint));
+    }
+  }
   auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
-      peer.endpoint, MakeBusChannelCredentials(self, peer, clock, presented), args,
+      target, MakeBusChannelCredentials(self, peer, clock, presented), args,
       std::move(creators));
   auto client = std::make_unique<PeerClient>(self.ccf_id.value(),
                                              fv1::Interconnect::NewStub(channel), clock);

@@ -68,6 +68,10 @@ class PeerClient {
   const Clock& clock_;
 };
 
+// The gRPC target of several host:port endpoints ("ipv4:a:p,b:p" or "ipv6:..."), each name
+// resolved now (to its first address). InvalidArgument when they mix IPv4 and IPv6.
+absl::StatusOr<std::string> MultiAddressTarget(const std::vector<std::string>& endpoints);
+
 // A random request id (32 hex characters).
 std::string NewRequestId();
 

@@ -1,6 +1,7 @@
 // Interop: two real ccfd replicas of one CCF on one real PostgreSQL server (a private cluster
 // the test starts), each rule of issue 13 that several replicas must keep.
 #include <httplib.h>
+#include <signal.h>
 
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/evp_key.h"
+#include "common/file_io.h"
 #include "common/subprocess.h"
 #include "common/testing/postgres_server.h"
 #include "common/testing/test_paths.h"
@@ -166,6 +168,70 @@ TEST_F(ReplicasTest, BothReplicasPublishTheSameTokenKeys) {
     seen = jwks(*r2_);
   }
   EXPECT_EQ(seen, after);
+}
+
+// A peer CCF (B, on SQLite) lists both replicas of A as A's endpoints: capifctl peers shows
+// each, and when one is killed, the other still answers for A.
+TEST_F(ReplicasTest, APeerListingBothReplicasSeesEachAndKeepsTheLiveOne) {
+  const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::string b_bus, b_ca;
+  {
+    CcfdProcess b_first(name + "-b", "b");  // B's PKI and bus address, before A knows them
+    b_bus = b_first.bus_endpoint();
+    b_ca = b_first.ca_path();
+  }
+  auto peer_b = json::array({{{"ccf_id", "ccf-b"},
+                              {"trust_domain", "operator-b.example"},
+                              {"endpoint", b_bus},
+                              {"trust_bundle", b_ca},
+                              {"relation", "CAPIF-6e"}}});
+  // The replicas restart on their bus addresses, now naming B.
+  const std::string r1_bus = r1_->bus_endpoint(), r2_bus = r2_->bus_endpoint();
+  const std::string storage = json::parse(
+      *ReadFile(r1_->config()))["storage"].dump();
+  r2_.reset();
+  r1_.reset();
+  CcfdOptions o1;
+  o1.storage_json = storage;
+  o1.peers_json = peer_b.dump();
+  o1.bus_listen = r1_bus;
+  r1_ = std::make_unique<CcfdProcess>(name + "-r1", "a", o1);
+  CcfdOptions o2 = o1;
+  o2.bus_listen = r2_bus;
+  r2_ = std::make_unique<CcfdProcess>(name + "-r2", "a", o2);
+  CcfdOptions ob;
+  ob.bus_listen = b_bus;
+  ob.peers_json = json::array({{{"ccf_id", "ccf-a"},
+                                {"trust_domain", "operator-a.example"},
+                                {"endpoints", {r1_bus, r2_bus}},
+                                {"trust_bundle", r1_->ca_path()},
+                                {"relation", "CAPIF-6e"}}})
+                      .dump();
+  CcfdProcess b(name + "-b", "b", ob);
+
+  auto peers = [&] {
+    auto r = RunToCompletion(
+        {Runfile("tools/capifctl/capifctl"), "peers", "--config", b.config(), "--json"},
+        absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? json::parse(r->out, nullptr, false)["peers"] : json();
+  };
+  json both = peers();
+  ASSERT_EQ(both.size(), 2u) << both.dump();
+  EXPECT_EQ(both[0]["endpoint"], r1_bus);
+  EXPECT_EQ(both[1]["endpoint"], r2_bus);
+  for (const json& row : both) {
+    EXPECT_EQ(row["ccf_id"], "ccf-a");
+    EXPECT_EQ(row["status"], "reachable") << row.dump();
+    EXPECT_EQ(row["presented_identity"], "spiffe://operator-a.example/ccf/ccf-a");
+  }
+  r1_->process().Signal(SIGKILL);
+  r1_->process().Wait(absl::Seconds(30)).IgnoreError();
+  json one = peers();
+  ASSERT_EQ(one.size(), 2u) << one.dump();
+  EXPECT_EQ(one[0]["status"], "unreachable") << one.dump();
+  EXPECT_EQ(one[1]["status"], "reachable") << one.dump();
+  r1_->KillAndRestart();  // leave the fixture a running replica to stop
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "ccf/daemon/ccf_config.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <set>
@@ -158,12 +159,37 @@ absl::StatusOr<Peer> ParsePeer(const json& p, size_t index, const std::string& b
   std::string where = absl::StrCat("peers[", index, "]");
   if (!p.is_object()) return FieldError(where, "must be an object");
   RETURN_IF_ERROR(CheckKnownFields(
-      p, where, {"ccf_id", "trust_domain", "endpoint", "trust_bundle", "relation", "agreement"}));
+      p, where,
+      {"ccf_id", "trust_domain", "endpoint", "endpoints", "trust_bundle", "relation", "agreement"}));
   CcfId id;
   TrustDomain td;
   RETURN_IF_ERROR(ParseIdentity(p, where, &id, &td));
-  ASSIGN_OR_RETURN(std::string endpoint, StringField(p, where, "endpoint"));
-  if (!IsHostPort(endpoint)) return FieldError(where + ".endpoint", "must be host:port");
+  // "endpoint": "host:port", or "endpoints": [...] for a peer run as several replicas.
+  std::vector<std::string> endpoints;
+  if (p.contains("endpoints")) {
+    if (p.contains("endpoint")) {
+      return FieldError(where + ".endpoints", "cannot be given with \"endpoint\"");
+    }
+    const json& list = p.at("endpoints");
+    if (!list.is_array() || list.empty() || list.size() > 16) {
+      return FieldError(where + ".endpoints", "must be an array of 1 to 16 host:port strings");
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string field = absl::StrCat(where, ".endpoints[", i, "]");
+      if (!list[i].is_string() || !IsHostPort(list[i].get<std::string>())) {
+        return FieldError(field, "must be host:port");
+      }
+      std::string e = list[i].get<std::string>();
+      if (std::find(endpoints.begin(), endpoints.end(), e) != endpoints.end()) {
+        return FieldError(field, "is listed twice");
+      }
+      endpoints.push_back(std::move(e));
+    }
+  } else {
+    ASSIGN_OR_RETURN(std::string endpoint, StringField(p, where, "endpoint"));
+    if (!IsHostPort(endpoint)) return FieldError(where + ".endpoint", "must be host:port");
+    endpoints.push_back(std::move(endpoint));
+  }
   ASSIGN_OR_RETURN(TrustBundle bundle, LoadBundle(base_dir, p, where, "trust_bundle"));
   ASSIGN_OR_RETURN(std::string relation, StringField(p, where, "relation"));
   PeerRelation rel;
@@ -175,8 +201,13 @@ absl::StatusOr<Peer> ParsePeer(const json& p, size_t index, const std::string& b
     return FieldError(where + ".relation", "must be \"CAPIF-6\" or \"CAPIF-6e\"");
   }
   ASSIGN_OR_RETURN(Agreement agreement, ParseAgreement(p, where));
-  return Peer{std::move(id), std::move(td), std::move(endpoint), std::move(bundle), rel,
-              std::move(agreement)};
+  return Peer{std::move(id),
+              std::move(td),
+              endpoints[0],
+              std::move(bundle),
+              rel,
+              std::move(agreement),
+              std::vector<std::string>(endpoints.begin() + 1, endpoints.end())};
 }
 
 absl::Status CheckCertificateAndKey(BusIdentity& id) {

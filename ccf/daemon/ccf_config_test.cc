@@ -166,6 +166,32 @@ TEST_F(CcfConfigTest, LoadsValidConfiguration) {
   EXPECT_FALSE(config->northbound.has_value());
 }
 
+TEST_F(CcfConfigTest, APeerMayListSeveralEndpoints) {
+  auto config = ParseCcfConfig(
+      absl::StrReplaceAll(kValid, {{R"("endpoint": "127.0.0.1:7402")",
+                                    R"("endpoints": ["127.0.0.1:7402", "ccf-b2.example:7402"])"}}),
+      *dir_);
+  ASSERT_TRUE(config.ok()) << config.status();
+  const Peer& b = config->peers[0];
+  EXPECT_EQ(b.endpoint, "127.0.0.1:7402");
+  EXPECT_EQ(b.other_endpoints, std::vector<std::string>{"ccf-b2.example:7402"});
+  EXPECT_EQ(b.endpoints(), (std::vector<std::string>{"127.0.0.1:7402", "ccf-b2.example:7402"}));
+  EXPECT_TRUE(config->peers[1].other_endpoints.empty());
+  for (const auto& [endpoints, error] : std::vector<std::pair<std::string, std::string>>{
+           {R"("endpoints": [])", "peers[0].endpoints: must be an array of 1 to 16"},
+           {R"("endpoints": "127.0.0.1:1")", "peers[0].endpoints: must be an array"},
+           {R"("endpoints": ["127.0.0.1:1", "x"])", "peers[0].endpoints[1]: must be host:port"},
+           {R"("endpoints": ["127.0.0.1:1", "127.0.0.1:1"])",
+            "peers[0].endpoints[1]: is listed twice"},
+           {R"("endpoint": "127.0.0.1:7402", "endpoints": ["127.0.0.1:1"])",
+            "peers[0].endpoints: cannot be given with \"endpoint\""}}) {
+    auto bad = ParseCcfConfig(
+        absl::StrReplaceAll(kValid, {{R"("endpoint": "127.0.0.1:7402")", endpoints}}), *dir_);
+    ASSERT_FALSE(bad.ok()) << endpoints;
+    EXPECT_NE(bad.status().message().find(error), std::string::npos) << bad.status();
+  }
+}
+
 // WithNorthbound(""), with `storage` (a JSON value) as the storage section.
 std::string WithStorage(const std::string& storage) {
   return absl::StrReplaceAll(WithNorthbound(""),

@@ -178,11 +178,21 @@ int Peers(const std::vector<std::string>& args, std::ostream& out, std::ostream&
     err << "capifctl peers: " << config.status().message() << "\n";
     return 2;
   }
-  std::vector<PeerReport> reports(config->peers.size());
+  // One row per endpoint: a peer run as several replicas shows each of them.
+  std::vector<Peer> targets;
+  for (const Peer& p : config->peers) {
+    for (const std::string& endpoint : p.endpoints()) {
+      Peer one = p;
+      one.endpoint = endpoint;
+      one.other_endpoints.clear();
+      targets.push_back(std::move(one));
+    }
+  }
+  std::vector<PeerReport> reports(targets.size());
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < config->peers.size(); ++i) {
+  for (size_t i = 0; i < targets.size(); ++i) {
     threads.emplace_back([&, i] {
-      reports[i] = Greet(config->bus_identity, config->peers[i], absl::Milliseconds(timeout_ms));
+      reports[i] = Greet(config->bus_identity, targets[i], absl::Milliseconds(timeout_ms));
     });
   }
   for (std::thread& t : threads) t.join();
