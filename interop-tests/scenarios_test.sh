@@ -38,6 +38,10 @@ expect_run() {
 echo '{"name": "x", "ccfs": [{"id": "ccf a", "trust_domain": "a.example"}], "steps": []}' \
   > "$TEST_TMPDIR/bad.json"
 expect_run bad 2 'ccfs[0].id'
+# Several replicas share a PostgreSQL database; on SQLite that is refused before anything starts.
+echo '{"name": "x", "ccfs": [{"id": "ccf-a", "trust_domain": "a.example", "replicas": 2}], "steps": []}' \
+  > "$TEST_TMPDIR/replicas-on-sqlite.json"
+expect_run replicas-on-sqlite 2 'ccfs[0].replicas: more than one needs "storage": "postgres"'
 # A step that does not meet its expectation makes the run fail (exit 1).
 cat > "$TEST_TMPDIR/unmet.json" <<'JSON'
 {"name": "unmet", "ccfs": [{"id": "ccf-a", "trust_domain": "operator-a.example"}],

@@ -38,6 +38,7 @@
 #include "common/subprocess.h"
 #include "common/x509_cert.h"
 #include "net/https_client.h"
+#include "common/testing/postgres_server.h"
 #include "tools/capif-scenario/chaos.h"
 #include "tools/capif-scenario/load.h"
 #include "tools/capif-scenario/seed.h"
@@ -58,6 +59,8 @@ struct CcfSpec {
   // Extra settings of its ccfd.json: {"bus": {...}, "northbound": {...}} (limits, for benchmarks).
   json extra = json::object();
   SeedSpec seed;               // bulk state written before its first start (seed.h)
+  bool postgres = false;       // "storage": "postgres" (a database on the runner's server)
+  int replicas = 1;            // ccfd processes of this CCF (more than one: on PostgreSQL)
 };
 struct PeeringSpec {
   std::string a, b, relation = "CAPIF-6e", tokens;
@@ -67,9 +70,11 @@ struct AefSpec {
   std::string name, ccf, api;
   json methods = json::array({"PSK", "PKI", "OAUTH"});
   bool shareable = true;
+  int replica = 1;  // the replica of its CCF it registers at and asks
 };
 struct InvokerSpec {
   std::string name, ccf;
+  int replica = 1;  // the replica of its CCF it onboards at and asks
 };
 struct Spec {
   std::string name, description;
@@ -149,8 +154,40 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
         return SpecError{at + "seed.security_contexts", "at most seed.invokers"};
       }
     }
-    s->ccfs.push_back({c["id"], c["trust_domain"], extra, seed});
+    CcfSpec cs{c["id"], c["trust_domain"], extra, seed};
+    if (c.contains("storage")) {
+      if (c["storage"] != "sqlite" && c["storage"] != "postgres") {
+        return SpecError{at + "storage", "must be \"sqlite\" or \"postgres\""};
+      }
+      cs.postgres = c["storage"] == "postgres";
+    }
+    if (c.contains("replicas")) {
+      if (!c["replicas"].is_number_unsigned() || c["replicas"] < 1 || c["replicas"] > 4) {
+        return SpecError{at + "replicas", "must be 1 to 4"};
+      }
+      cs.replicas = c["replicas"];
+      if (cs.replicas > 1 && !cs.postgres) {
+        return SpecError{at + "replicas", "more than one needs \"storage\": \"postgres\""};
+      }
+    }
+    if (cs.postgres && cs.seed.invokers > 0) {
+      return SpecError{at + "seed", "writes a SQLite database; not with \"storage\": \"postgres\""};
+    }
+    s->ccfs.push_back(cs);
   }
+  // "replica": N of an AEF or invoker: one of its CCF's replicas.
+  auto replica_of = [&](const json& obj, const std::string& at, int* out) -> std::optional<SpecError> {
+    if (!obj.contains("replica")) return std::nullopt;
+    int most = 1;
+    for (const CcfSpec& c : s->ccfs) {
+      if (c.id == obj["ccf"]) most = c.replicas;
+    }
+    if (!obj["replica"].is_number_unsigned() || obj["replica"] < 1 || obj["replica"] > most) {
+      return SpecError{at + "replica", absl::StrCat("must be 1 to ", most, " (its CCF's replicas)")};
+    }
+    *out = obj["replica"];
+    return std::nullopt;
+  };
   auto is_ccf = [&](const std::string& id) {
     return std::any_of(s->ccfs.begin(), s->ccfs.end(), [&](const CcfSpec& c) { return c.id == id; });
   };
@@ -180,6 +217,7 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
     AefSpec as{a["name"], a["ccf"], a["api"]};
     if (a.contains("methods")) as.methods = a["methods"];
     as.shareable = a.value("shareable", true);
+    if (auto e = replica_of(a, at, &as.replica)) return e;
     s->aefs.push_back(as);
   }
   for (size_t i = 0; i < j.value("invokers", json::array()).size(); ++i) {
@@ -190,11 +228,13 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
     if (auto e = Need(v, at, "ccf", json::value_t::string)) return e;
     if (!is_ccf(v["ccf"])) return SpecError{at + "ccf", "not a CCF of ccfs"};
     if (!names.insert(v["name"]).second) return SpecError{at + "name", "used twice"};
-    s->invokers.push_back({v["name"], v["ccf"]});
+    InvokerSpec is{v["name"], v["ccf"]};
+    if (auto e = replica_of(v, at, &is.replica)) return e;
+    s->invokers.push_back(is);
   }
   static const std::set<std::string> kActions = {
       "onboard", "discover", "request_security", "connect", "get_token", "offboard",
-      "revoke", "stop", "start", "await_notices", "drop_grants", "load", "chaos"};
+      "revoke", "stop", "start", "kill", "await_notices", "drop_grants", "load", "chaos"};
   std::set<std::string> ccf_ids;
   for (const CcfSpec& c : s->ccfs) ccf_ids.insert(c.id);
   for (size_t i = 0; i < j["steps"].size(); ++i) {
@@ -256,11 +296,15 @@ int FreePort() {
   return port;
 }
 
+// One ccfd process: a CCF, or one replica of a CCF run as several.
 struct CcfRun {
   CcfSpec spec;
   std::string dir, config, ca_pem, api_root;
   int bus_port = 0, nb_port = 0;
   std::unique_ptr<Subprocess> process;
+  int replica = 1;
+  // What steps call it: the CCF id, or "<id>/<replica>" for a CCF with several replicas.
+  std::string name;
 };
 
 struct AefRun {
@@ -310,11 +354,26 @@ class Runner {
   absl::Status StartCcf(CcfRun& c);
   absl::Status StartAef(AefRun& a);
   absl::StatusOr<std::string> Enroll(CcfRun& c, const std::string& purpose);
+  // CCF `id`: its first running replica (the first replica if none runs).
   CcfRun& Ccf(const std::string& id) {
     for (CcfRun& c : ccfs_) {
-      if (c.spec.id == id) return c;
+      if (c.spec.id == id && c.process) return c;
+    }
+    return Ccf(id, 1);
+  }
+  CcfRun& Ccf(const std::string& id, int replica) {
+    for (CcfRun& c : ccfs_) {
+      if (c.spec.id == id && c.replica == replica) return c;
     }
     return ccfs_.front();
+  }
+  // Every bus address of CCF `id` (one per replica).
+  json BusEndpoints(const std::string& id) {
+    json out = json::array();
+    for (CcfRun& c : ccfs_) {
+      if (c.spec.id == id) out.push_back(absl::StrCat("127.0.0.1:", c.bus_port));
+    }
+    return out;
   }
   const PeeringSpec* Peering(const std::string& x, const std::string& y) const {
     for (const PeeringSpec& p : spec_.peerings) {
@@ -363,6 +422,7 @@ class Runner {
   std::vector<AefRun> aefs_;
   std::map<std::string, InvokerRun> invokers_;
   std::vector<Event> events_;
+  std::unique_ptr<PostgresServer> postgres_;  // when a CCF has "storage": "postgres"
 };
 
 absl::StatusOr<std::string> Runner::Enroll(CcfRun& c, const std::string& purpose) {
@@ -372,6 +432,12 @@ absl::StatusOr<std::string> Runner::Enroll(CcfRun& c, const std::string& purpose
 }
 
 absl::Status Runner::StartCcf(CcfRun& c) {
+  if (c.replica > 1 && !ReadFile(c.dir + "/data/kek").ok()) {
+    // The key-encryption key of the CCF, as an operator deploys it to each replica.
+    ASSIGN_OR_RETURN(std::string kek, ReadFile(Ccf(c.spec.id, 1).dir + "/data/kek"));
+    RETURN_IF_ERROR(MakeDirectories(c.dir + "/data", 0700));
+    RETURN_IF_ERROR(WriteFileAtomic(c.dir + "/data/kek", kek, 0600));
+  }
   // ccfd's log goes to a file (read for the report); its stdout says where it listens.
   auto p = Subprocess::Start({"/bin/sh", "-c", "exec \"$0\" --config \"$1\" 2>>\"$2\"",
                               Bin("ccf/ccfd"), c.config, c.dir + "/ccfd.log"});
@@ -388,7 +454,7 @@ absl::Status Runner::StartCcf(CcfRun& c) {
 }
 
 absl::Status Runner::StartAef(AefRun& a) {
-  CcfRun& c = Ccf(a.spec.ccf);
+  CcfRun& c = Ccf(a.spec.ccf, a.spec.replica);
   auto p = Subprocess::Start(
       {"/bin/sh", "-c",
        "exec \"$0\" --ccf \"$1\" --ca \"$2\" --cert \"$3\" --key \"$4\" --aef-id \"$5\" "
@@ -431,7 +497,48 @@ absl::Status Runner::SetUp() {
     RETURN_IF_ERROR(WriteFileAtomic(c.dir + "/pki/ca/ca.key", ca_key, 0600));
     c.ca_pem = ca_pem;
     c.api_root = absl::StrCat("https://127.0.0.1:", c.nb_port);
+    c.name = cs.replicas > 1 ? cs.id + "/1" : cs.id;
+    std::string primary_dir = c.dir;
     ccfs_.push_back(std::move(c));
+    // Further replicas: the same identity (the first replica's PKI, by absolute paths; its kek,
+    // copied at their first start), their own ports and data_dir.
+    for (int n = 2; n <= cs.replicas; ++n) {
+      CcfRun r{cs, absl::StrCat(opt_.out_dir, "/", cs.id, "-r", n)};
+      r.replica = n;
+      r.name = absl::StrCat(cs.id, "/", n);
+      r.bus_port = FreePort();
+      r.nb_port = FreePort();
+      if (r.bus_port == 0 || r.nb_port == 0) return absl::UnavailableError("no free port");
+      RETURN_IF_ERROR(MakeDirectories(r.dir, 0700));
+      RETURN_IF_ERROR(MakeDirectories(r.dir + "/pki", 0700));
+      for (const char* sub : {"ccf", "ca"}) {
+        if (::symlink((primary_dir + "/pki/" + sub).c_str(), (r.dir + "/pki/" + sub).c_str()) != 0) {
+          return absl::InternalError(absl::StrCat("cannot link the PKI of ", r.name));
+        }
+      }
+      r.ca_pem = ca_pem;
+      r.api_root = absl::StrCat("https://127.0.0.1:", r.nb_port);
+      ccfs_.push_back(std::move(r));
+    }
+  }
+  // One PostgreSQL server for the CCFs that want it (a database each), private to this run.
+  std::map<std::string, std::string> dsn;  // CCF id -> its database
+  for (const CcfSpec& cs : spec_.ccfs) {
+    if (!cs.postgres) continue;
+    if (postgres_ == nullptr) {
+      absl::Time started = absl::Now();
+      auto pg = PostgresServer::Start();
+      if (!pg.ok()) {
+        return absl::Status(pg.status().code(),
+                            absl::StrCat("\"storage\": \"postgres\" needs a PostgreSQL server: ",
+                                         pg.status().message()));
+      }
+      postgres_ = *std::move(pg);
+      std::cout << "started PostgreSQL in " << postgres_->directory() << " in "
+                << absl::FormatDuration(absl::Trunc(absl::Now() - started, absl::Milliseconds(100)))
+                << "\n" << std::flush;
+    }
+    ASSIGN_OR_RETURN(dsn[cs.id], postgres_->CreateDatabase());
   }
   for (CcfRun& c : ccfs_) {
     json peers = json::array();
@@ -440,12 +547,18 @@ absl::Status Runner::SetUp() {
       CcfRun& other = Ccf(p.a == c.spec.id ? p.b : p.a);
       json agreement = {{"operations", p.operations}, {"shared_apis", p.shared_apis}};
       if (!p.tokens.empty()) agreement["cross_domain_tokens"] = p.tokens;
-      peers.push_back({{"ccf_id", other.spec.id},
-                       {"trust_domain", other.spec.trust_domain},
-                       {"endpoint", absl::StrCat("127.0.0.1:", other.bus_port)},
-                       {"trust_bundle", other.dir + "/pki/ca/ca.pem"},
-                       {"relation", p.relation},
-                       {"agreement", agreement}});
+      json peer = {{"ccf_id", other.spec.id},
+                   {"trust_domain", other.spec.trust_domain},
+                   {"trust_bundle", other.dir + "/pki/ca/ca.pem"},
+                   {"relation", p.relation},
+                   {"agreement", agreement}};
+      json endpoints = BusEndpoints(other.spec.id);
+      if (endpoints.size() == 1) {
+        peer["endpoint"] = endpoints[0];
+      } else {
+        peer["endpoints"] = endpoints;  // a CCF run as several replicas
+      }
+      peers.push_back(peer);
     }
     json config = {
         {"ccf_id", c.spec.id},
@@ -465,6 +578,7 @@ absl::Status Runner::SetUp() {
         {"ca", {{"certificate", "pki/ca/ca.pem"}, {"private_key", "pki/ca/ca.key"}}},
         {"data_dir", "data"},
         {"peers", peers}};
+    if (c.spec.postgres) config["storage"] = {{"postgres", {{"dsn", dsn[c.spec.id]}}}};
     for (const auto& [section, values] : c.spec.extra.items()) {
       for (const auto& [key, value] : values.items()) config[section][key] = value;
     }
@@ -486,7 +600,7 @@ absl::Status Runner::SetUp() {
   // Each AEF: its provider registers at its CCF (AMF, APF, AEF), the sample AEF starts with the
   // AEF certificate, the APF publishes its API.
   for (const AefSpec& as : spec_.aefs) {
-    CcfRun& c = Ccf(as.ccf);
+    CcfRun& c = Ccf(as.ccf, as.replica);
     AefRun a{as, "", opt_.out_dir + "/aef-" + as.name};
     RETURN_IF_ERROR(MakeDirectories(a.dir, 0700));
     ASSIGN_OR_RETURN(EvpKey key, EvpKey::GenerateEcP256());
@@ -1061,15 +1175,25 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
     }
     return absl::InvalidArgumentError("unknown AEF " + name);
   };
-  auto ccf_of = [&](const std::string& id) -> absl::StatusOr<CcfRun*> {
+  // A CCF id, or "<id>/<n>" for one replica. A replicated CCF's bare id names its first
+  // running replica (for steps that ask any of them); stop, start and kill need a replica.
+  auto ccf_of = [&](const std::string& id, bool one_process = false) -> absl::StatusOr<CcfRun*> {
     for (CcfRun& c : ccfs_) {
-      if (c.spec.id == id) return &c;
+      if (c.name == id) return &c;
+    }
+    for (CcfRun& c : ccfs_) {
+      if (c.spec.id != id) continue;
+      if (one_process) {
+        return absl::InvalidArgumentError(absl::StrCat(id, " runs as ", c.spec.replicas,
+                                                       " replicas: name one, e.g. ", id, "/1"));
+      }
+      return &Ccf(id);
     }
     return absl::InvalidArgumentError("unknown CCF " + id);
   };
   if (st.contains("onboard")) {
     ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("onboard"));
-    CcfRun& c = Ccf(inv->spec.ccf);
+    CcfRun& c = Ccf(inv->spec.ccf, inv->spec.replica);
     r->what = absl::StrCat(inv->spec.name, " onboards at ", c.spec.id);
     ASSIGN_OR_RETURN(std::string token, Enroll(c, "invoker"));
     Note(inv->spec.name, c.spec.id, "POST onboardedInvokers (CSR)", "CAPIF-1e");
@@ -1155,9 +1279,18 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
     inv->tokens.clear();
     return absl::OkStatus();
   }
+  if (st.contains("kill")) {
+    ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["kill"], /*one_process=*/true));
+    r->what = "SIGKILL " + c->name;
+    if (!c->process) return absl::FailedPreconditionError("not running");
+    c->process->Signal(SIGKILL);
+    c->process->Wait(kProcessWait).IgnoreError();
+    c->process.reset();
+    return absl::OkStatus();
+  }
   if (st.contains("stop")) {
-    ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["stop"]));
-    r->what = "stop " + c->spec.id;
+    ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["stop"], /*one_process=*/true));
+    r->what = "stop " + c->name;
     if (!c->process) return absl::FailedPreconditionError("not running");
     c->process->Signal(SIGTERM);
     ASSIGN_OR_RETURN(int code, c->process->Wait(kProcessWait));
@@ -1166,8 +1299,8 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
     return absl::OkStatus();
   }
   if (st.contains("start")) {
-    ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["start"]));
-    r->what = "start " + c->spec.id;
+    ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["start"], /*one_process=*/true));
+    r->what = "start " + c->name;
     if (c->process) return absl::FailedPreconditionError("already running");
     return StartCcf(*c);
   }
@@ -1303,7 +1436,7 @@ void Runner::WriteReport(const std::vector<StepResult>& results) {
   md << "# Scenario: " << spec_.name << "\n\n" << spec_.description << "\n\n## Topology\n\n"
      << "| CCF | trust domain | bus | northbound |\n|---|---|---|---|\n";
   for (const CcfRun& c : ccfs_) {
-    md << "| " << c.spec.id << " | " << c.spec.trust_domain << " | 127.0.0.1:" << c.bus_port
+    md << "| " << c.name << " | " << c.spec.trust_domain << " | 127.0.0.1:" << c.bus_port
        << " | " << c.api_root << " |\n";
   }
   md << "\n| peering | relation | operations | shared APIs | tokens |\n|---|---|---|---|---|\n";
