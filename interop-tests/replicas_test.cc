@@ -225,6 +225,8 @@ TEST_F(ReplicasTest, APeerListingBothReplicasSeesEachAndKeepsTheLiveOne) {
     EXPECT_EQ(row["status"], "reachable") << row.dump();
     EXPECT_EQ(row["presented_identity"], "spiffe://operator-a.example/ccf/ccf-a");
   }
+  // Both replicas serve the same trust bundle.
+  EXPECT_EQ(both[0]["bundle_sequence"], both[1]["bundle_sequence"]) << both.dump();
   r1_->process().Signal(SIGKILL);
   r1_->process().Wait(absl::Seconds(30)).IgnoreError();
   json one = peers();

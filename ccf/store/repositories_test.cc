@@ -53,7 +53,8 @@ class RepositoriesTest : public ::testing::TestWithParam<StorageBackend> {
   void SetUp() override {
     auto storage = NewTestStorage(GetParam());
     ASSERT_TRUE(storage.ok()) << storage.status();
-    auto db = storage->Open();
+    storage_ = *storage;
+    auto db = storage_.Open();
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = *db;
     auto contexts = SqlSecurityContexts::Create(db_, kek_);
@@ -61,6 +62,7 @@ class RepositoriesTest : public ::testing::TestWithParam<StorageBackend> {
     contexts_ = *std::move(contexts);
   }
 
+  TestStorage storage_;
   std::shared_ptr<SqlDatabase> db_;
   KeyEncryptionKey kek_ = TestKek();
   std::unique_ptr<SqlSecurityContexts> contexts_;
@@ -292,6 +294,42 @@ TEST_P(RepositoriesTest, UsedAssertionsAreRefusedUntilTheyExpireAndSurviveReopen
                   .ok());
   auto rows = db_->Query("SELECT COUNT(*) FROM used_assertions");
   EXPECT_EQ(SqlInt((*rows)[0][0]), 1);  // j2 was swept
+}
+
+// Replicas: a client assertion's id used at two replicas at once (each its own database handle
+// and group commit) is accepted by exactly one of them.
+TEST_P(RepositoriesTest, AnAssertionIdReplayedAtAnotherReplicaIsRefused) {
+  auto other_db = storage_.Open();
+  ASSERT_TRUE(other_db.ok()) << other_db.status();
+  SqlUsedAssertions replica1(db_), replica2(*other_db);
+  std::atomic<int> ok{0}, replays{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      SqlUsedAssertions& at = t % 2 == 0 ? replica1 : replica2;
+      for (int i = 0; i < 25; ++i) {
+        // Threads t and t^1 (one per replica) offer the same 50 ids.
+        absl::Status s = at.Remember(absl::StrCat("ccf-b/inv/r", t / 2, "-", i),
+                                     t0_ + absl::Minutes(5), t0_);
+        if (s.ok()) {
+          ++ok;
+        } else if (absl::IsAlreadyExists(s)) {
+          ++replays;
+        } else {
+          ++other;
+          ADD_FAILURE() << s;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok, 50);
+  EXPECT_EQ(replays, 50);
+  EXPECT_EQ(other, 0);
+  // And later: the id is refused at the replica that did not see it first.
+  EXPECT_TRUE(replica1.Remember("ccf-b/inv/late", t0_ + absl::Minutes(5), t0_).ok());
+  EXPECT_EQ(replica2.Remember("ccf-b/inv/late", t0_ + absl::Minutes(5), t0_).code(),
+            absl::StatusCode::kAlreadyExists);
 }
 
 // Group commit: concurrent callers share transactions, each gets its own answer, and of two
