@@ -653,7 +653,7 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
   if ((flow == "token" || flow == "aef_get" || flow == "ownership") && aef == nullptr) {
     return absl::InvalidArgumentError(flow + " needs an \"aef\"");
   }
-  CcfRun& home = Ccf(inv.spec.ccf);
+  CcfRun& home = Ccf(inv.spec.ccf, inv.spec.replica);
   HttpsClient::Options o;
   o.ca_pem = home.ca_pem;
   o.keep_alive = !fresh;
@@ -671,7 +671,7 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
                        inv.sdk->api_invoker_id());
     r->what = absl::StrCat(inv.spec.name, " discovers at ", home.spec.id);
   } else if (flow == "aef_get") {
-    CcfRun& at = Ccf(aef->spec.ccf);
+    CcfRun& at = Ccf(aef->spec.ccf, aef->spec.replica);
     RETURN_IF_ERROR(AsAef(*aef, o));
     url = absl::StrCat(at.api_root, "/capif-security/v1/trustedInvokers/",
                        inv.sdk->api_invoker_id(),
@@ -680,7 +680,7 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
   } else if (flow == "ownership") {
     // An invoker nobody onboarded, a new one each request: the AEF's CCF has no grant and no
     // cached answer, so it asks every peer who owns it (#14), all deny, and it answers 404.
-    CcfRun& at = Ccf(aef->spec.ccf);
+    CcfRun& at = Ccf(aef->spec.ccf, aef->spec.replica);
     RETURN_IF_ERROR(AsAef(*aef, o));
     url = absl::StrCat(at.api_root, "/capif-security/v1/trustedInvokers/");
     r->what = absl::StrCat(aef->spec.name, " asks ", at.spec.id, " about invokers nobody has (",
@@ -747,12 +747,12 @@ absl::Status Runner::Load(InvokerRun& inv, AefRun* aef, const json& st, StepResu
   };
   std::vector<std::pair<std::string, pid_t>> watched;
   for (CcfRun& c : ccfs_) {
-    if (c.process) watched.emplace_back(c.spec.id, c.process->pid());
+    if (c.process) watched.emplace_back(c.name, c.process->pid());
   }
   // Optional attackers against the CCF the flow talks to, held during the load.
   std::unique_ptr<Attackers> attackers;
   if (idle + slow > 0) {
-    int port = flow == "aef_get" ? Ccf(aef->spec.ccf).nb_port : home.nb_port;
+    int port = flow == "aef_get" ? Ccf(aef->spec.ccf, aef->spec.replica).nb_port : home.nb_port;
     attackers = std::make_unique<Attackers>(port, idle, slow);
     absl::StrAppend(&r->what, ", under ", idle, " idle and ", slow, " slowloris connections");
   }
@@ -783,7 +783,7 @@ absl::Status Runner::Chaos(InvokerRun& inv, AefRun& aef, const json& st, StepRes
   std::set<std::string> ids;
   for (const CcfRun& c : ccfs_) ids.insert(c.spec.id);
   ASSIGN_OR_RETURN(ChaosPlan plan, ParseChaosPlan(st, ids));
-  CcfRun& home = Ccf(inv.spec.ccf);
+  CcfRun& home = Ccf(inv.spec.ccf, inv.spec.replica);
   r->what = absl::StrCat("chaos: ", inv.spec.name, "'s tokens for ", aef.spec.name, " and new invokers at ",
                          home.spec.id, " for ", absl::FormatDuration(plan.run), " under faults");
   HttpsClient::Options o;
