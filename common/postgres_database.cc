@@ -419,9 +419,10 @@ absl::StatusOr<std::vector<SqlRow>> PostgresDatabase::Query(absl::string_view sq
   return rows;
 }
 
-absl::Status PostgresDatabase::Transaction(const std::function<absl::Status(Tx&)>& body) {
+absl::Status PostgresDatabase::InTransaction(const std::string& begin,
+                                             const std::function<absl::Status(Tx&)>& body) {
   return WithRetries([&](Connection& c) -> absl::Status {
-    RETURN_IF_ERROR(c.Simple("BEGIN"));
+    RETURN_IF_ERROR(c.Simple(begin));
     PgTx tx(&c);
     absl::Status s = body(tx);
     if (s.ok()) s = c.Simple("COMMIT");
@@ -429,14 +430,12 @@ absl::Status PostgresDatabase::Transaction(const std::function<absl::Status(Tx&)
   });
 }
 
+absl::Status PostgresDatabase::Transaction(const std::function<absl::Status(Tx&)>& body) {
+  return InTransaction("BEGIN", body);  // SERIALIZABLE: the connection's default
+}
+
 absl::Status PostgresDatabase::ReadTransaction(const std::function<absl::Status(Tx&)>& body) {
-  return WithRetries([&](Connection& c) -> absl::Status {
-    RETURN_IF_ERROR(c.Simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
-    PgTx tx(&c);
-    absl::Status s = body(tx);
-    if (s.ok()) s = c.Simple("COMMIT");
-    return s;
-  });
+  return InTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body);
 }
 
 }  // namespace capif

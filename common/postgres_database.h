@@ -84,6 +84,9 @@ class PostgresDatabase final : public SqlDatabase {
   // Runs `attempt` (on a connection of its own each time) again while it fails with a
   // serialization failure, for up to options_.retry_for.
   absl::Status WithRetries(const std::function<absl::Status(Connection&)>& attempt);
+  // `begin`, `body`, COMMIT, with retries.
+  absl::Status InTransaction(const std::string& begin,
+                             const std::function<absl::Status(Tx&)>& body);
 
   const PostgresOptions options_;
   std::vector<std::unique_ptr<Connection>> connections_;  // fixed after Open()

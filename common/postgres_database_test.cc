@@ -14,20 +14,13 @@ namespace {
 const std::vector<std::string> kV1 = {"CREATE TABLE kv(k TEXT PRIMARY KEY, v BIGINT NOT NULL)"};
 const std::vector<std::string> kV2 = {kV1[0], "ALTER TABLE kv ADD COLUMN note TEXT"};
 
-// One server for the suite (initdb takes a second or two); a new database for each test.
+// One server for the binary (initdb takes a second or two); a new database for each test.
 class PostgresDatabaseTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << "this test needs a PostgreSQL server: " << pg.status();
-    server_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_NE(server_, nullptr);
+    auto pg = PostgresServer::Shared();
+    ASSERT_TRUE(pg.ok()) << pg.status();
+    server_ = *pg;
     auto dsn = server_->CreateDatabase();
     ASSERT_TRUE(dsn.ok()) << dsn.status();
     dsn_ = *dsn;
@@ -42,11 +35,9 @@ class PostgresDatabaseTest : public ::testing::Test {
     return db.ok() ? *std::move(db) : nullptr;
   }
 
-  static PostgresServer* server_;
+  PostgresServer* server_ = nullptr;
   std::string dsn_;
 };
-
-PostgresServer* PostgresDatabaseTest::server_ = nullptr;
 
 TEST(PostgresPlaceholdersTest, NumbersQuestionMarksOutsideQuotes) {
   int n = 0;

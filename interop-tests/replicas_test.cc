@@ -30,19 +30,10 @@ constexpr char kOnboarded[] = "/api-invoker-management/v1/onboardedInvokers";
 
 class ReplicasTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << "this test needs a PostgreSQL server: " << pg.status();
-    server_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    auto dsn = server_->CreateDatabase();
+    auto pg = PostgresServer::Shared();
+    ASSERT_TRUE(pg.ok()) << pg.status();
+    auto dsn = (*pg)->CreateDatabase();
     ASSERT_TRUE(dsn.ok()) << dsn.status();
     const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     CcfdOptions first;
@@ -78,11 +69,8 @@ class ReplicasTest : public ::testing::Test {
         .dump();
   }
 
-  static PostgresServer* server_;
   std::unique_ptr<CcfdProcess> r1_, r2_;
 };
-
-PostgresServer* ReplicasTest::server_ = nullptr;
 
 TEST_F(ReplicasTest, AnEnrollmentTokenIsSpentOnceAcrossReplicasAndStateIsShared) {
   // The token is made through replica 1's admin socket; the invoker spends it at replica 2.

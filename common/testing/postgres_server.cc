@@ -128,6 +128,24 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   return pg;
 }
 
+absl::StatusOr<PostgresServer*> PostgresServer::Shared() {
+  static std::unique_ptr<PostgresServer>* const server = new std::unique_ptr<PostgresServer>();
+  static absl::Status* const failed = new absl::Status();
+  if (*server == nullptr && failed->ok()) {
+    auto started = Start();
+    if (!started.ok()) {
+      *failed = absl::Status(started.status().code(),
+                             absl::StrCat("this test needs a PostgreSQL server: ",
+                                          started.status().message()));
+    } else {
+      *server = *std::move(started);
+      std::atexit([] { server->reset(); });  // the static itself is never destroyed
+    }
+  }
+  if (!failed->ok()) return *failed;
+  return server->get();
+}
+
 PostgresServer::~PostgresServer() {
   if (server_ != nullptr) {
     server_->Signal(SIGQUIT);  // immediate shutdown: nothing here is kept

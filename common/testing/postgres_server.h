@@ -33,6 +33,10 @@ namespace capif {
 class PostgresServer {
  public:
   static absl::StatusOr<std::unique_ptr<PostgresServer>> Start();
+  // The process's one server, started on first use and stopped (and removed) at exit; the
+  // same error on every call when it could not be started ("this test needs a PostgreSQL
+  // server: ..."). For tests, from one thread.
+  static absl::StatusOr<PostgresServer*> Shared();
   ~PostgresServer();
 
   // A connection string for database `dbname` on this server.

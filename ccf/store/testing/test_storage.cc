@@ -18,26 +18,6 @@ std::string CurrentTestName() {
   return name;
 }
 
-// The binary's one server, started on first use; destroyed (stopped, removed) at exit.
-absl::StatusOr<PostgresServer*> SharedServer() {
-  static std::unique_ptr<PostgresServer>* const server = new std::unique_ptr<PostgresServer>();
-  static absl::Status* const failed = new absl::Status();
-  if (*server == nullptr && failed->ok()) {
-    auto started = PostgresServer::Start();
-    if (!started.ok()) {
-      *failed = absl::Status(started.status().code(),
-                             absl::StrCat("this test needs a PostgreSQL server: ",
-                                          started.status().message()));
-    } else {
-      *server = *std::move(started);
-      // Stopped at exit (the static above is never destroyed on its own).
-      std::atexit([] { server->reset(); });
-    }
-  }
-  if (!failed->ok()) return *failed;
-  return server->get();
-}
-
 }  // namespace
 
 std::string BackendName(const ::testing::TestParamInfo<StorageBackend>& info) {
@@ -49,7 +29,7 @@ absl::StatusOr<TestStorage> NewTestStorage(StorageBackend backend) {
   s.backend = backend;
   s.data_dir = TestTmpDir(CurrentTestName());
   if (backend == StorageBackend::kPostgres) {
-    ASSIGN_OR_RETURN(PostgresServer * server, SharedServer());
+    ASSIGN_OR_RETURN(PostgresServer * server, PostgresServer::Shared());
     PostgresOptions options;
     ASSIGN_OR_RETURN(options.dsn, server->CreateDatabase());
     s.config.postgres = options;
