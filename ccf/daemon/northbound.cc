@@ -1,14 +1,35 @@
 #include "ccf/daemon/northbound.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "ccf/notices/peer_notices.h"
 #include "ccf/api/legacy_documents.h"
 #include "ccf/store/legacy_resources.h"
+#include "common/file_io.h"
 #include "common/key_encryption_key.h"
+#include "common/secret_bytes.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
 namespace capif {
+namespace {
+
+// This replica's id, the same across restarts: <data_dir>/replica-id, 16 random hex digits made
+// at the first start. It names the outbox claims this replica makes.
+absl::StatusOr<std::string> ReplicaIdOf(const std::string& data_dir) {
+  const std::string path = data_dir + "/replica-id";
+  auto existing = ReadFile(path);
+  if (existing.ok()) {
+    std::string id(absl::StripAsciiWhitespace(*existing));
+    if (!id.empty() && id.size() <= 64) return id;
+  }
+  std::string id = absl::BytesToHexString(SecretBytes::Random(8).Reveal(InsecureSecretAccess()));
+  RETURN_IF_ERROR(WriteFileAtomic(path, id + "\n", 0600));
+  return id;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& config,
                                                               const Clock& clock,
@@ -61,7 +82,8 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
                                      : nb.api_root;
   // Offboarding/revocation notices (solution #17): written with the change they announce,
   // delivered by the dispatcher until acknowledged.
-  n->outbox_ = std::make_unique<SqlNoticeOutbox>(n->db_);
+  ASSIGN_OR_RETURN(std::string replica_id, ReplicaIdOf(config.data_dir));
+  n->outbox_ = std::make_unique<SqlNoticeOutbox>(n->db_, replica_id);
   std::string ca_pem = *n->ca_->certificate().ToPem();
   n->aef_notifier_ = std::make_unique<AefNotifier>(
       n->service_apis_.get(),

@@ -55,6 +55,12 @@ absl::Status NoticeDispatcher::Failed(const OutboundNotice& n, const absl::Statu
 
 absl::StatusOr<int> NoticeDispatcher::RunOnce() {
   absl::MutexLock run(&run_mu_);
+  if (!own_claims_released_) {
+    // Claims this replica's previous process left when it was killed mid-pass: its own, so
+    // nobody is delivering them; taken back now instead of after the lease.
+    RETURN_IF_ERROR(outbox_->ReleaseOwnClaims());
+    own_claims_released_ = true;
+  }
   const absl::Time now = clock_.Now();
   DeadLetters(now);
   int delivered = 0;

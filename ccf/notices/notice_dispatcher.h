@@ -15,7 +15,8 @@
 // reachable again, one error when notices to it become dead letters: notices older than
 // `dead_letter_after` are given up, kept (capifctl notices shows them) but never tried again.
 // Notices survive restarts: they live in the database, and a pass also picks up those another
-// process (capifctl) wrote.
+// process (capifctl) wrote. Replicas on one database claim what a pass takes (policy.lease); the
+// first pass of a process gives back the claims its replica's previous process left.
 //
 // Thread-safe. RunOnce() is for tests (with an injected clock) and for the background thread.
 #ifndef CAPIF_CCF_NOTICES_NOTICE_DISPATCHER_H_
@@ -83,6 +84,7 @@ class NoticeDispatcher {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
 
   absl::Mutex run_mu_;  // one pass at a time
+  bool own_claims_released_ ABSL_GUARDED_BY(run_mu_) = false;
   // Consecutive failed attempts of each destination failing now.
   std::map<std::string, int> failures_ ABSL_GUARDED_BY(run_mu_);
   mutable absl::Mutex failing_mu_;

@@ -194,7 +194,8 @@ class ReplicatedDispatchTest : public ::testing::TestWithParam<StorageBackend> {
     for (int i = 0; i < 2; ++i) {
       auto db = storage->Open();
       ASSERT_TRUE(db.ok()) << db.status();
-      outboxes_.push_back(std::make_unique<SqlNoticeOutbox>(*db));
+      outboxes_.push_back(
+          std::make_unique<SqlNoticeOutbox>(*db, "replica-" + std::to_string(i)));
     }
   }
   NoticeDispatcher Make(int replica) {
@@ -253,6 +254,19 @@ TEST_P(ReplicatedDispatchTest, NoticesHeldByADeadReplicaAreDeliveredWhenItsLease
   EXPECT_EQ(*survivor.RunOnce(), 2);
   absl::MutexLock lock(&mu_);
   EXPECT_EQ(delivered_, (std::map<std::string, int>{{"n-1", 1}, {"n-2", 1}}));
+}
+
+TEST_P(ReplicatedDispatchTest, ARestartedReplicaDeliversWhatItHeldWithoutWaitingForTheLease) {
+  ASSERT_TRUE(outboxes_[0]->Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, "x", clock_.Now()}}).ok());
+  // Replica 0 took the notice for a pass and was killed (SIGKILL) before the attempt ended.
+  ASSERT_EQ(outboxes_[0]->Claim(clock_.Now(), 10, clock_.Now() + absl::Seconds(30))->size(), 1u);
+  // Replica 1 must wait for the lease; replica 0's next process need not.
+  NoticeDispatcher other = Make(1);
+  EXPECT_EQ(*other.RunOnce(), 0);
+  NoticeDispatcher restarted = Make(0);
+  EXPECT_EQ(*restarted.RunOnce(), 1);
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(delivered_, (std::map<std::string, int>{{"n-1", 1}}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ReplicatedDispatchTest, ::testing::ValuesIn(kBackends),

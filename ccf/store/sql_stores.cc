@@ -173,8 +173,9 @@ const std::vector<std::string>& CcfSchema() {
       "CREATE INDEX outbox_by_due ON outbox(dead_at_ms, next_attempt_ms);"
       "CREATE INDEX outbox_by_destination ON outbox(destination, dead_at_ms);",
       // 11: claims on notices (one dispatcher at a time delivers a notice, also across
-      // replicas): until when a dispatcher holds it; 0 = unclaimed.
-      "ALTER TABLE outbox ADD COLUMN claimed_until_ms INTEGER NOT NULL DEFAULT 0;",
+      // replicas): until when a dispatcher holds it (0 = unclaimed), and which replica.
+      "ALTER TABLE outbox ADD COLUMN claimed_until_ms INTEGER NOT NULL DEFAULT 0;"
+      "ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';",
   };
   return *kSchema;
 }
@@ -322,7 +323,8 @@ const std::vector<std::string>& PostgresCcfSchema() {
       "  PRIMARY KEY (api_id, position, ordinal));"
       "CREATE INDEX service_api_interfaces_by_address ON service_api_interfaces(address_key);",
       // 2: as SQLite's step 11, claims on notices.
-      "ALTER TABLE outbox ADD COLUMN claimed_until_ms BIGINT NOT NULL DEFAULT 0;",
+      "ALTER TABLE outbox ADD COLUMN claimed_until_ms BIGINT NOT NULL DEFAULT 0;"
+      "ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';",
   };
   return *kSchema;
 }
@@ -538,8 +540,9 @@ absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::Claim(absl::Time no
                  {now_ms, now_ms, int64_t{limit}}));
     out = NoticesOf(rows);
     for (const OutboundNotice& n : out) {
-      RETURN_IF_ERROR(tx.Execute("UPDATE outbox SET claimed_until_ms = ? WHERE notice_id = ?",
-                                 {absl::ToUnixMillis(lease_until), n.notice_id}));
+      RETURN_IF_ERROR(
+          tx.Execute("UPDATE outbox SET claimed_until_ms = ?, claimed_by = ? WHERE notice_id = ?",
+                     {absl::ToUnixMillis(lease_until), claimer_, n.notice_id}));
     }
     return absl::OkStatus();
   }));
@@ -548,6 +551,12 @@ absl::StatusOr<std::vector<OutboundNotice>> SqlNoticeOutbox::Claim(absl::Time no
 
 absl::Status SqlNoticeOutbox::Release(const std::string& notice_id) {
   return db_->Execute("UPDATE outbox SET claimed_until_ms = 0 WHERE notice_id = ?", {notice_id});
+}
+
+absl::Status SqlNoticeOutbox::ReleaseOwnClaims() {
+  return db_->Execute(
+      "UPDATE outbox SET claimed_until_ms = 0 WHERE claimed_by = ? AND claimed_until_ms <> 0",
+      {claimer_});
 }
 
 absl::Status SqlNoticeOutbox::Delivered(const std::string& notice_id) {

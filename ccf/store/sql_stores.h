@@ -85,11 +85,14 @@ class SqlEnrollmentTokenStore final : public EnrollmentTokenStore {
 
 class SqlNoticeOutbox final : public NoticeOutbox {
  public:
-  explicit SqlNoticeOutbox(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
+  // `claimer`: who records the claims Claim() makes (a replica's id, the same after restarts).
+  explicit SqlNoticeOutbox(std::shared_ptr<SqlDatabase> db, std::string claimer = "")
+      : db_(std::move(db)), claimer_(std::move(claimer)) {}
   absl::Status Enqueue(const std::vector<OutboundNotice>& notices) override;
   absl::StatusOr<std::vector<OutboundNotice>> Claim(absl::Time now, int limit,
                                                     absl::Time lease_until) override;
   absl::Status Release(const std::string& notice_id) override;
+  absl::Status ReleaseOwnClaims() override;
   absl::Status Delivered(const std::string& notice_id) override;
   absl::Status Failed(const std::string& notice_id, absl::Time next_attempt,
                       const std::string& error) override;
@@ -100,6 +103,7 @@ class SqlNoticeOutbox final : public NoticeOutbox {
 
  private:
   std::shared_ptr<SqlDatabase> db_;
+  const std::string claimer_;
 };
 
 // The peers' trust bundles (federation/peer_bundles.h), one JSON document per peer.

@@ -163,6 +163,23 @@ TEST_P(StoresTest, AClaimedNoticeIsTakenByOneClaimerUntilItsLeaseEnds) {
   EXPECT_EQ((*after_failure)[0].notice_id, "n-1");
 }
 
+TEST_P(StoresTest, AReplicaTakesBackOnlyItsOwnClaims) {
+  absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  SqlNoticeOutbox r1(db_, "replica-1"), r2(db_, "replica-2");
+  ASSERT_TRUE(r1.Enqueue({{"n-1", "ccf-b", kNoticeOffboarding, "p", t0},
+                          {"n-2", "ccf-b", kNoticeOffboarding, "q", t0}})
+                  .ok());
+  ASSERT_EQ(r1.Claim(t0, 1, t0 + absl::Seconds(30))->size(), 1u);  // n-1, then killed
+  ASSERT_EQ(r2.Claim(t0, 1, t0 + absl::Seconds(30))->size(), 1u);  // n-2, still at it
+  // Replica 1 restarts (a new process, the same id): it takes back n-1, not replica 2's n-2.
+  SqlNoticeOutbox restarted(db_, "replica-1");
+  ASSERT_TRUE(restarted.ReleaseOwnClaims().ok());
+  auto again = restarted.Claim(t0 + absl::Seconds(1), 10, t0 + absl::Seconds(31));
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].notice_id, "n-1");
+}
+
 TEST_P(StoresTest, ConcurrentClaimersOnTwoConnectionsTakeEachNoticeOnce) {
   // Two outboxes, each on a database connection of its own (on PostgreSQL: two replicas' pools).
   auto other_db = storage_.Open();

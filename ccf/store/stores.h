@@ -55,6 +55,7 @@ class NoticeOutbox {
   virtual ~NoticeOutbox() = default;
   virtual absl::Status Enqueue(const std::vector<OutboundNotice>& notices) = 0;
   // Live notices whose next attempt is due at `now` and that nobody has claimed, oldest first,
+  // (claims are recorded with the outbox's claimer: one id per replica, kept across restarts),
   // at most `limit`, claimed until `lease_until`: no other Claim (another dispatcher on the
   // same database: another replica) returns them before then. Delivered, Failed and Release
   // end a claim; a claimer that dies leaves its notices due again at `lease_until`.
@@ -62,6 +63,9 @@ class NoticeOutbox {
                                                             absl::Time lease_until) = 0;
   // The claim on a notice given back without an attempt (it is due as it was before).
   virtual absl::Status Release(const std::string& notice_id) = 0;
+  // Every claim this claimer holds given back: what a replica killed mid-pass left, taken back
+  // when it starts again (instead of waiting for the lease), never another replica's.
+  virtual absl::Status ReleaseOwnClaims() = 0;
   // Acknowledged: removed. OK if already gone.
   virtual absl::Status Delivered(const std::string& notice_id) = 0;
   // One more failed attempt; the next one at `next_attempt`; the claim ends.
