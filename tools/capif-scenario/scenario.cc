@@ -65,6 +65,8 @@ struct CcfSpec {
 struct PeeringSpec {
   std::string a, b, relation = "CAPIF-6e", tokens;
   json operations = json::array(), shared_apis = json::array();
+  // CCF id -> the replicas of it the other side lists as its endpoints (default: all).
+  std::map<std::string, std::vector<int>> listed_replicas;
 };
 struct AefSpec {
   std::string name, ccf, api;
@@ -203,6 +205,30 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
                    p.value("cross_domain_tokens", "")};
     ps.operations = p.value("operations", json::array());
     ps.shared_apis = p.value("shared_apis", json::array());
+    if (p.contains("listed_replicas")) {
+      // {"ccf-a": [1]}: the peer of ccf-a knows only replica 1's bus address.
+      const json& lr = p["listed_replicas"];
+      if (!lr.is_object()) return SpecError{at + "listed_replicas", "must be an object"};
+      for (const auto& [id, list] : lr.items()) {
+        const CcfSpec* c = nullptr;
+        for (const CcfSpec& cs : s->ccfs) {
+          if (cs.id == id && (id == ps.a || id == ps.b)) c = &cs;
+        }
+        if (c == nullptr) {
+          return SpecError{at + "listed_replicas." + id, "not one of the two CCFs of the peering"};
+        }
+        if (!list.is_array() || list.empty()) {
+          return SpecError{at + "listed_replicas." + id, "must be a non-empty array of replicas"};
+        }
+        for (const json& n : list) {
+          if (!n.is_number_unsigned() || n < 1 || n > c->replicas) {
+            return SpecError{at + "listed_replicas." + id,
+                             absl::StrCat("replicas are 1 to ", c->replicas)};
+          }
+          ps.listed_replicas[id].push_back(n);
+        }
+      }
+    }
     s->peerings.push_back(ps);
   }
   for (size_t i = 0; i < j.value("aefs", json::array()).size(); ++i) {
@@ -367,11 +393,13 @@ class Runner {
     }
     return ccfs_.front();
   }
-  // Every bus address of CCF `id` (one per replica).
-  json BusEndpoints(const std::string& id) {
+  // The bus addresses of CCF `id` (one per replica), or of the `only` replicas when given.
+  json BusEndpoints(const std::string& id, const std::vector<int>& only = {}) {
     json out = json::array();
     for (CcfRun& c : ccfs_) {
-      if (c.spec.id == id) out.push_back(absl::StrCat("127.0.0.1:", c.bus_port));
+      if (c.spec.id != id) continue;
+      if (!only.empty() && std::find(only.begin(), only.end(), c.replica) == only.end()) continue;
+      out.push_back(absl::StrCat("127.0.0.1:", c.bus_port));
     }
     return out;
   }
@@ -552,7 +580,9 @@ absl::Status Runner::SetUp() {
                    {"trust_bundle", other.dir + "/pki/ca/ca.pem"},
                    {"relation", p.relation},
                    {"agreement", agreement}};
-      json endpoints = BusEndpoints(other.spec.id);
+      auto listed = p.listed_replicas.find(other.spec.id);
+      json endpoints = BusEndpoints(
+          other.spec.id, listed == p.listed_replicas.end() ? std::vector<int>{} : listed->second);
       if (endpoints.size() == 1) {
         peer["endpoint"] = endpoints[0];
       } else {
