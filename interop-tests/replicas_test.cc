@@ -20,6 +20,7 @@
 #include "common/testing/test_paths.h"
 #include "common/x509_cert.h"
 #include "interop-tests/ccfd_fixture.h"
+#include "sdk/provider/provider_client.h"
 
 namespace capif {
 namespace {
@@ -106,6 +107,21 @@ TEST_F(ReplicasTest, AnEnrollmentTokenIsSpentOnceAcrossReplicasAndStateIsShared)
                   ->Put(absl::StrCat(kOnboarded, "/", id), update.dump(), "application/json");
   ASSERT_TRUE(gone);
   EXPECT_EQ(gone->status, 404) << gone->body;
+}
+
+TEST_F(ReplicasTest, ARegSecIsSpentOnceAcrossReplicas) {
+  // A provider's one-time regSec, made at replica 1, registers the provider at replica 2; then
+  // neither replica takes it again.
+  std::string reg_sec = r1_->EnrollmentToken("provider");
+  EvpKey key = *EvpKey::GenerateEcP256();
+  auto registered = RegisterApiProvider(r2_->api_root(), r2_->ca_pem(), reg_sec, key);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  EXPECT_FALSE(registered->aef_id.empty());
+  for (CcfdProcess* r : {r1_.get(), r2_.get()}) {
+    auto again = RegisterApiProvider(r->api_root(), r->ca_pem(), reg_sec, key);
+    ASSERT_FALSE(again.ok()) << "a spent regSec registered a provider again";
+    EXPECT_EQ(again.status().code(), absl::StatusCode::kUnauthenticated) << again.status();
+  }
 }
 
 TEST_F(ReplicasTest, ConcurrentOnboardingsWithOneTokenAtBothReplicasSucceedOnce) {
