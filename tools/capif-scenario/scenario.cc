@@ -260,7 +260,8 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
   }
   static const std::set<std::string> kActions = {
       "onboard", "discover", "request_security", "connect", "get_token", "offboard",
-      "revoke", "stop", "start", "kill", "await_notices", "drop_grants", "load", "chaos"};
+      "revoke", "stop", "start", "kill", "await_notices", "drop_grants", "load", "chaos",
+      "replay_assertion"};
   std::set<std::string> ccf_ids;
   for (const CcfSpec& c : s->ccfs) ccf_ids.insert(c.id);
   for (size_t i = 0; i < j["steps"].size(); ++i) {
@@ -432,6 +433,7 @@ class Runner {
   absl::Status Step(const json& st, StepResult* r);
   absl::Status Connect(InvokerRun& inv, AefRun& aef, const json& st, std::string* detail);
   absl::Status EnsureToken(InvokerRun& inv, AefRun& aef);
+  absl::Status ReplayAssertion(InvokerRun& inv, AefRun& aef, StepResult* r);
   absl::Status Load(InvokerRun& inv, AefRun* aef, const json& st, StepResult* r);
   absl::Status Chaos(InvokerRun& inv, AefRun& aef, const json& st, StepResult* r);
   void Note(const std::string& from, const std::string& to, const std::string& label,
@@ -655,6 +657,70 @@ absl::Status Runner::SetUp() {
   }
   for (const InvokerSpec& is : spec_.invokers) invokers_[is.name] = InvokerRun{is};
   return absl::OkStatus();
+}
+
+namespace {
+
+// How many forwarded token requests the ccfd of `c` has answered (its audit log).
+int ForwardedTokenRequests(const CcfRun& c) {
+  auto text = ReadFile(c.dir + "/audit.log");
+  if (!text.ok()) return 0;
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    if (absl::StrContains(line, "\"operation\":\"FORWARD_TOKEN_REQUEST\"")) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+// One client assertion offered twice: the first token request gets a token, the second is
+// refused. When the AEFs' CCF runs as several replicas, the two requests must have been
+// answered by two different replicas (the replay is refused at the other one); B spreads its
+// calls over them, so up to 10 pairs are tried until one lands so.
+absl::Status Runner::ReplayAssertion(InvokerRun& inv, AefRun& aef, StepResult* r) {
+  r->what = absl::StrCat(inv.spec.name, " offers one client assertion twice for ", aef.spec.name);
+  std::string audience = AssertionAudience(inv, aef);
+  if (audience.empty()) {
+    return absl::FailedPreconditionError(
+        "no client assertion here (the AEF is in the invoker's domain, or its home CCF issues "
+        "the tokens)");
+  }
+  std::vector<CcfRun*> replicas;
+  for (CcfRun& c : ccfs_) {
+    if (c.spec.id == aef.spec.ccf && c.process) replicas.push_back(&c);
+  }
+  auto counts = [&] {
+    std::vector<int> out;
+    for (CcfRun* c : replicas) out.push_back(ForwardedTokenRequests(*c));
+    return out;
+  };
+  auto answered_by = [&](const std::vector<int>& before, const std::vector<int>& after) {
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      if (after[i] > before[i]) return replicas[i]->name;
+    }
+    return std::string("?");
+  };
+  const std::string scope = absl::StrCat("3gpp#", aef.id, ":", aef.spec.api);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    ASSIGN_OR_RETURN(std::string assertion, inv.sdk->ClientAssertion(audience));
+    std::vector<int> before = counts();
+    absl::StatusOr<AccessToken> first = inv.sdk->RequestTokenWithAssertion(scope, assertion);
+    if (!first.ok()) return first.status();
+    std::vector<int> middle = counts();
+    absl::StatusOr<AccessToken> second = inv.sdk->RequestTokenWithAssertion(scope, assertion);
+    if (second.ok()) return absl::InternalError("the replayed assertion got a token");
+    if (absl::IsUnavailable(second.status()) || absl::IsDeadlineExceeded(second.status())) {
+      return second.status();  // not a refusal
+    }
+    std::string at_first = answered_by(before, middle), at_second = answered_by(middle, counts());
+    if (replicas.size() < 2 || at_first != at_second) {
+      r->detail = absl::StrCat("accepted at ", at_first, ", refused at ", at_second, " (",
+                               second.status().message().substr(0, 60), ")");
+      return absl::OkStatus();
+    }
+  }
+  return absl::FailedPreconditionError("10 pairs of requests all reached one replica");
 }
 
 absl::Status Runner::EnsureToken(InvokerRun& inv, AefRun& aef) {
@@ -1291,6 +1357,11 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
     Note(inv->spec.ccf, inv->spec.name, s.ok() ? "200 access_token" : "error", "CAPIF-1e", true);
     if (s.ok()) r->detail = "token issued";
     return s;
+  }
+  if (st.contains("replay_assertion")) {
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("replay_assertion"));
+    ASSIGN_OR_RETURN(AefRun * aef, aef_of(st.value("aef", "")));
+    return ReplayAssertion(*inv, *aef, r);
   }
   if (st.contains("offboard")) {
     ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("offboard"));
