@@ -260,8 +260,8 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
   }
   static const std::set<std::string> kActions = {
       "onboard", "discover", "request_security", "connect", "get_token", "offboard",
-      "revoke", "stop", "start", "kill", "await_notices", "drop_grants", "load", "chaos",
-      "replay_assertion"};
+      "revoke", "stop", "start", "kill", "pause", "resume", "await_notices", "drop_grants",
+      "load", "chaos", "replay_assertion"};
   std::set<std::string> ccf_ids;
   for (const CcfSpec& c : s->ccfs) ccf_ids.insert(c.id);
   for (size_t i = 0; i < j["steps"].size(); ++i) {
@@ -1378,6 +1378,23 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
     RETURN_IF_ERROR(inv->sdk->DeleteSecurityContext());
     Note(inv->spec.ccf, inv->spec.name, "204", "CAPIF-1e", true);
     inv->tokens.clear();
+    return absl::OkStatus();
+  }
+  if (st.contains("pause") || st.contains("resume")) {
+    // SIGSTOP / SIGCONT a CCF (or one replica) or an AEF: it hangs, holding its connections.
+    const bool pause = st.contains("pause");
+    const std::string target = st[pause ? "pause" : "resume"];
+    Subprocess* process = nullptr;
+    for (AefRun& a : aefs_) {
+      if (a.spec.name == target) process = a.process.get();
+    }
+    if (process == nullptr) {
+      ASSIGN_OR_RETURN(CcfRun * c, ccf_of(target, /*one_process=*/true));
+      process = c->process.get();
+    }
+    r->what = absl::StrCat(pause ? "pause " : "resume ", target);
+    if (process == nullptr) return absl::FailedPreconditionError("not running");
+    process->Signal(pause ? SIGSTOP : SIGCONT);
     return absl::OkStatus();
   }
   if (st.contains("kill")) {
