@@ -124,8 +124,12 @@ absl::StatusOr<SqlValue> ValueOf(const PGresult* res, int row, int col) {
 
 struct PostgresDatabase::Connection {
   PGconn* conn = nullptr;
-  // Prepared statements of this connection: SQL text as given -> statement name.
-  absl::flat_hash_map<std::string, std::string> prepared;
+  // Prepared statements of this connection: SQL text as given -> name and parameter count.
+  struct Prepared {
+    std::string name;
+    int params = 0;
+  };
+  absl::flat_hash_map<std::string, Prepared> prepared;
   // SQLSTATE of the last failed statement ("" if none since the last reset).
   std::string last_sqlstate;
   int64_t last_changes = 0;
@@ -148,13 +152,13 @@ struct PostgresDatabase::Connection {
     std::string name;
     int expected = 0;
     if (it != prepared.end()) {
-      name = it->second;
-      NumberedPlaceholders(sql, &expected);
+      name = it->second.name;  // counted when it was prepared: no rewrite per call
+      expected = it->second.params;
     } else {
       std::string numbered = NumberedPlaceholders(sql, &expected);
       if (prepared.size() >= kMaxPrepared) {
-        for (const auto& [text, n] : prepared) {
-          Simple(absl::StrCat("DEALLOCATE ", n)).IgnoreError();
+        for (const auto& [text, p] : prepared) {
+          Simple(absl::StrCat("DEALLOCATE ", p.name)).IgnoreError();
         }
         prepared.clear();
       }
@@ -163,7 +167,7 @@ struct PostgresDatabase::Connection {
       if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
         return ErrorOf(res.get(), conn, "prepare", &last_sqlstate);
       }
-      prepared.emplace(std::string(sql), name);
+      prepared.emplace(std::string(sql), Prepared{name, expected});
     }
     if (expected != static_cast<int>(params.size())) {
       return absl::InternalError("wrong number of SQL parameters");
