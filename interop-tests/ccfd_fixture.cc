@@ -4,11 +4,15 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/file_io.h"
+#include "common/port_reservation.h"
 #include "common/testing/test_paths.h"
 
 namespace capif {
@@ -27,6 +31,31 @@ std::string MustRun(const std::vector<std::string>& argv) {
   return r->out;
 }
 
+// The bus address of a ccfd of this test binary: a port reserved until the binary exits, so
+// that a restarted CCF (the same object or a new one naming the address) gets it back and no
+// other process is handed it between a stop and a start (common/port_reservation.h).
+std::string HeldBusAddress(const std::string& bus_listen) {
+  static absl::Mutex* mu = new absl::Mutex;
+  static auto* held = new std::map<int, PortReservation>;  // never freed: held to the end
+  const std::string prefix = "127.0.0.1:";
+  int port = -1;
+  if (!absl::StartsWith(bus_listen, prefix) ||
+      !absl::SimpleAtoi(bus_listen.substr(prefix.size()), &port)) {
+    return bus_listen;  // not loopback: ccfd reports what it cannot bind
+  }
+  absl::MutexLock lock(mu);
+  if (port == 0) {
+    auto reserved = PortReservation::Any();
+    if (!reserved.ok()) Die(absl::StrCat("no port for the bus: ", reserved.status().ToString()));
+    port = reserved->port();
+    held->emplace(port, *std::move(reserved));
+  } else if (!held->count(port)) {
+    auto reserved = PortReservation::Of(port);
+    if (reserved.ok()) held->emplace(port, *std::move(reserved));
+  }
+  return absl::StrCat(prefix, port);
+}
+
 }  // namespace
 
 CcfdProcess::CcfdProcess(const std::string& name, const std::string& domain,
@@ -42,7 +71,7 @@ CcfdProcess::CcfdProcess(const std::string& name, const std::string& domain,
                          const CcfdOptions& options)
     : dir_(TestTmpDir(name)) {
   const std::string& peers_json = options.peers_json;
-  const std::string& bus_listen = options.bus_listen;
+  const std::string bus_listen = HeldBusAddress(options.bus_listen);
   std::string pki = Runfile("tools/capif-pki/capif-pki");
   std::string td = absl::StrCat("operator-", domain, ".example");
   std::string ccf = absl::StrCat("ccf-", domain);

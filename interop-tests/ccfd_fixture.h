@@ -30,7 +30,8 @@ class CcfdProcess {
   // ccf-<domain> in TestTmpDir(name), with `peers_json` as its "peers" array, and starts ccfd.
   // A second CcfdProcess with the same `name` reuses the PKI and data (a restart with another
   // configuration). Aborts the test binary with a message if that fails.
-  // `bus_listen` lets a restarted CCF keep its bus address (peers already point at it).
+  // `bus_listen` lets a restarted CCF keep its bus address (peers already point at it). The bus
+  // port (chosen here when `bus_listen` is port 0) stays reserved until the test binary exits.
   explicit CcfdProcess(const std::string& name, const std::string& domain = "a",
                        const std::string& peers_json = "[]",
                        const std::string& bus_listen = "127.0.0.1:0");

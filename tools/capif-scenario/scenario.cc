@@ -12,13 +12,12 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -34,16 +33,17 @@
 #include "common/evp_key.h"
 #include "common/file_io.h"
 #include "common/ids.h"
+#include "common/port_reservation.h"
 #include "common/status_macros.h"
 #include "common/subprocess.h"
+#include "common/testing/postgres_server.h"
 #include "common/x509_cert.h"
 #include "net/https_client.h"
-#include "common/testing/postgres_server.h"
+#include "sdk/invoker/invoker_client.h"
+#include "sdk/provider/provider_client.h"
 #include "tools/capif-scenario/chaos.h"
 #include "tools/capif-scenario/load.h"
 #include "tools/capif-scenario/seed.h"
-#include "sdk/invoker/invoker_client.h"
-#include "sdk/provider/provider_client.h"
 
 namespace capif {
 namespace {
@@ -308,19 +308,18 @@ std::string Alias(const std::string& name) {
 
 // ---------------------------------------------------------------- the runner
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  int port = 0;
-  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
+// A port for a process of this run, held until the run ends: peers' configurations name it
+// before the process starts, and a restarted process binds it again (common/port_reservation.h).
+absl::Status HoldPorts(std::vector<PortReservation>& held, std::initializer_list<int*> ports) {
+  for (int* port : ports) {
+    auto reserved = PortReservation::Any();
+    if (!reserved.ok()) {
+      return absl::UnavailableError(absl::StrCat("no free port: ", reserved.status().message()));
+    }
+    *port = reserved->port();
+    held.push_back(*std::move(reserved));
   }
-  if (fd >= 0) close(fd);
-  return port;
+  return absl::OkStatus();
 }
 
 // One ccfd process: a CCF, or one replica of a CCF run as several.
@@ -328,6 +327,7 @@ struct CcfRun {
   CcfSpec spec;
   std::string dir, config, ca_pem, api_root;
   int bus_port = 0, nb_port = 0;
+  std::vector<PortReservation> ports;  // bus_port and nb_port, for the whole run
   std::unique_ptr<Subprocess> process;
   int replica = 1;
   // What steps call it: the CCF id, or "<id>/<replica>" for a CCF with several replicas.
@@ -338,6 +338,7 @@ struct AefRun {
   AefSpec spec;
   std::string id, dir;
   int port = 0;
+  std::vector<PortReservation> ports;  // port, for the whole run
   std::unique_ptr<Subprocess> process;
 };
 
@@ -503,9 +504,7 @@ absl::Status Runner::SetUp() {
   std::map<std::string, std::string> domain_ca;  // trust domain -> CA dir
   for (const CcfSpec& cs : spec_.ccfs) {
     CcfRun c{cs, opt_.out_dir + "/" + cs.id};
-    c.bus_port = FreePort();
-    c.nb_port = FreePort();
-    if (c.bus_port == 0 || c.nb_port == 0) return absl::UnavailableError("no free port");
+    RETURN_IF_ERROR(HoldPorts(c.ports, {&c.bus_port, &c.nb_port}));
     RETURN_IF_ERROR(MakeDirectories(c.dir + "/pki", 0700));
     // One CA per trust domain, shared by the CCFs of that domain (CAPIF-6 inside a provider).
     if (!domain_ca.count(cs.trust_domain)) {
@@ -536,9 +535,7 @@ absl::Status Runner::SetUp() {
       CcfRun r{cs, absl::StrCat(opt_.out_dir, "/", cs.id, "-r", n)};
       r.replica = n;
       r.name = absl::StrCat(cs.id, "/", n);
-      r.bus_port = FreePort();
-      r.nb_port = FreePort();
-      if (r.bus_port == 0 || r.nb_port == 0) return absl::UnavailableError("no free port");
+      RETURN_IF_ERROR(HoldPorts(r.ports, {&r.bus_port, &r.nb_port}));
       RETURN_IF_ERROR(MakeDirectories(r.dir, 0700));
       RETURN_IF_ERROR(MakeDirectories(r.dir + "/pki", 0700));
       for (const char* sub : {"ccf", "ca"}) {
@@ -645,7 +642,7 @@ absl::Status Runner::SetUp() {
     RETURN_IF_ERROR(WriteFileAtomic(a.dir + "/aef.pem", provider.aef_certificate_pem));
     RETURN_IF_ERROR(WriteFileAtomic(a.dir + "/aef.key",
                                     std::string(key_pem.Reveal(InsecureSecretAccess())), 0600));
-    a.port = FreePort();
+    RETURN_IF_ERROR(HoldPorts(a.ports, {&a.port}));
     RETURN_IF_ERROR(StartAef(a));
     RETURN_IF_ERROR(PublishServiceApi(c.api_root, c.ca_pem, provider, key,
                                       SimpleServiceApi(as.api, a.id,
