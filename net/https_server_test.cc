@@ -295,7 +295,7 @@ TEST_F(HttpsServerTest, ErrorsAreProblemDetails) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 400);
   json p = json::parse(missing->body);
-  EXPECT_EQ(p["invalidParams"][0]["param"], "name");
+  EXPECT_EQ(p["invalidParams"][0]["param"], "/name");
   EXPECT_EQ(p["cause"], "INVALID_PARAMETER");
 
   auto malformed = c->Post("/things/t1", R"({"name":1,"name":2})", "application/json");

@@ -131,7 +131,8 @@ absl::Status RestError(int http_status, absl::string_view detail, absl::string_v
   if (!invalid_params.empty()) {
     nlohmann::json params = nlohmann::json::array();
     for (const InvalidParam& p : invalid_params) {
-      params.push_back({{"param", p.param}, {"reason", p.reason}});
+      params.push_back(
+          {{"param", p.query ? p.param : AttributePointer(p.param)}, {"reason", p.reason}});
     }
     s.SetPayload(kInvalidParamsPayload,
                  absl::Cord(params.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
@@ -139,9 +140,73 @@ absl::Status RestError(int http_status, absl::string_view detail, absl::string_v
   return s;
 }
 
+std::string AttributePointer(absl::string_view path) {
+  std::string out;
+  bool segment_open = false;  // a member name is being written
+  for (char c : path) {
+    if (c == '.' || c == '[') {
+      segment_open = false;
+      continue;
+    }
+    if (c == ']') continue;
+    if (!segment_open) {
+      out += '/';
+      segment_open = true;
+    }
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 absl::Status InvalidParamError(absl::string_view param, absl::string_view reason) {
   return RestError(400, absl::StrCat(param, ": ", reason), "INVALID_PARAMETER",
                    {{std::string(param), std::string(reason)}});
+}
+
+absl::Status InvalidQueryParamError(absl::string_view name, absl::string_view reason) {
+  return RestError(400, absl::StrCat("query parameter ", name, ": ", reason), "INVALID_PARAMETER",
+                   {{std::string(name), std::string(reason), /*query=*/true}});
+}
+
+absl::StatusOr<const nlohmann::json*> RequiredMember(const nlohmann::json& object,
+                                                     absl::string_view key,
+                                                     absl::string_view prefix, JsonType type,
+                                                     bool non_empty) {
+  const std::string param = absl::StrCat(prefix, key);
+  auto it = object.find(std::string(key));
+  if (it == object.end()) return InvalidParamError(param, "is required");
+  bool right = false;
+  const char* expected = "";
+  switch (type) {
+    case JsonType::kString:
+      right = it->is_string();
+      expected = "must be a string";
+      break;
+    case JsonType::kBoolean:
+      right = it->is_boolean();
+      expected = "must be a boolean";
+      break;
+    case JsonType::kObject:
+      right = it->is_object();
+      expected = "must be an object";
+      break;
+    case JsonType::kArray:
+      right = it->is_array();
+      expected = "must be an array";
+      break;
+  }
+  if (!right) return InvalidParamError(param, expected);
+  bool empty = it->is_string() ? it->get_ref<const std::string&>().empty() : it->empty();
+  if (non_empty && empty) {
+    return InvalidParamError(param, "must not be empty");
+  }
+  return &*it;
 }
 
 std::pair<int, nlohmann::json> ProblemFromStatus(const absl::Status& status) {

@@ -66,16 +66,36 @@ struct RestResponse {
 };
 
 struct InvalidParam {
-  std::string param;   // e.g. "onboardingInformation.apiInvokerPublicKey"
+  // A body attribute by its path, e.g. "securityInfo[0].prefSecurityMethods", answered as the
+  // JSON Pointer TS 29.122 asks for ("/securityInfo/0/prefSecurityMethods"); or, with `query`,
+  // a query parameter's or header's name, answered as it is.
+  std::string param;
   std::string reason;
+  bool query = false;
 };
+
+// RFC 6901 JSON Pointer of an attribute path: members separated by '.', array indexes in
+// brackets ("a.b[2].c" is "/a/b/2/c"; '~' and '/' in a member name are escaped).
+std::string AttributePointer(absl::string_view path);
 
 // An error with an explicit HTTP status, TS 29.122 `cause` and optional invalid parameters.
 absl::Status RestError(int http_status, absl::string_view detail, absl::string_view cause = "",
                        std::vector<InvalidParam> invalid_params = {});
 
-// InvalidArgument (400) naming one parameter.
+// InvalidArgument (400) naming one body attribute by its path (see InvalidParam).
 absl::Status InvalidParamError(absl::string_view param, absl::string_view reason);
+// InvalidArgument (400) naming one query parameter or header.
+absl::Status InvalidQueryParamError(absl::string_view name, absl::string_view reason);
+
+enum class JsonType { kString, kBoolean, kObject, kArray };
+
+// The member `key` of `object`, which must be of `type` and, with `non_empty`, not "" or []
+// or {}: 400 naming `prefix` + `key` with "is required" when absent, "must be a string" (a
+// boolean, an object, an array) when of another type, "must not be empty" when empty.
+absl::StatusOr<const nlohmann::json*> RequiredMember(const nlohmann::json& object,
+                                                     absl::string_view key,
+                                                     absl::string_view prefix, JsonType type,
+                                                     bool non_empty = false);
 
 // An optional member of a JSON object, of type T (std::string or bool), into *out (reset when
 // absent); a wrong type is a 400 naming `prefix` + `key`.

@@ -73,7 +73,7 @@ void DiscoverServiceApi::RegisterRoutes(RestRouter& server) {
 
 absl::StatusOr<RestResponse> DiscoverServiceApi::Discover(const RestRequest& req) {
   std::optional<std::string> invoker = req.Query("api-invoker-id");
-  if (!invoker || invoker->empty()) return InvalidParamError("api-invoker-id", "is required");
+  if (!invoker || invoker->empty()) return InvalidQueryParamError("api-invoker-id", "is required");
   if (!req.caller) return RestError(401, "a client certificate of the invoker is required");
   if (req.caller->kind() != SpiffeId::Kind::kInvoker ||
       req.caller->trust_domain() != config_.ca->trust_domain() || req.caller->id() != *invoker) {

@@ -155,14 +155,14 @@ TEST_F(InvokerManagementApiTest, BadInputIsRefusedAndChangesNothing) {
     int status;
     std::string param;
   } cases[] = {
-      {Post(no_key, token), 400, "onboardingInformation.apiInvokerPublicKey"},
-      {Post(wrong_type, token), 400, "notificationDestination"},
-      {Post(not_uri, token), 400, "notificationDestination"},
-      {Post(with_id, token), 400, "apiInvokerId"},
-      {Post(bad_csr, token), 400, "onboardingInformation.apiInvokerPublicKey"},
-      {Post(garbage_key, token), 400, "onboardingInformation.apiInvokerPublicKey"},
-      {Post(bad_features, token), 400, "supportedFeatures"},
-      {Post(bad_flag, token), 400, "requestTestNotification"},
+      {Post(no_key, token), 400, "/onboardingInformation/apiInvokerPublicKey"},
+      {Post(wrong_type, token), 400, "/notificationDestination"},
+      {Post(not_uri, token), 400, "/notificationDestination"},
+      {Post(with_id, token), 400, "/apiInvokerId"},
+      {Post(bad_csr, token), 400, "/onboardingInformation/apiInvokerPublicKey"},
+      {Post(garbage_key, token), 400, "/onboardingInformation/apiInvokerPublicKey"},
+      {Post(bad_features, token), 400, "/supportedFeatures"},
+      {Post(bad_flag, token), 400, "/requestTestNotification"},
       {Post(json("{\"onboardingInformation\": "), token), 400, ""},
       {Post(json("[1]"), token), 400, ""},
       {Post(Body(), token, "text/plain"), 415, ""},

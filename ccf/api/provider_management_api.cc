@@ -45,21 +45,15 @@ absl::StatusOr<ProviderDomain> ValidateEnrolment(const json& body) {
     std::string at = absl::StrCat("apiProvFuncs[", i, "]");
     if (!f.is_object()) return InvalidParamError(at, "must be an object");
     ProviderFunction fr;
-    auto role = f.find("apiProvFuncRole");
-    std::optional<ProviderRole> parsed_role =
-        role != f.end() && role->is_string() ? ProviderRoleOfName(role->get<std::string>())
-                                             : std::nullopt;
+    ASSIGN_OR_RETURN(const json* role,
+                     RequiredMember(f, "apiProvFuncRole", at + ".", JsonType::kString));
+    std::optional<ProviderRole> parsed_role = ProviderRoleOfName(role->get<std::string>());
     if (!parsed_role) return InvalidParamError(at + ".apiProvFuncRole", "must be AEF, APF or AMF");
     fr.role = *parsed_role;
     has_amf = has_amf || fr.role == ProviderRole::kAmf;
-    auto reg = f.find("regInfo");
-    if (reg == f.end() || !reg->is_object()) {
-      return InvalidParamError(at + ".regInfo", "is required (an object)");
-    }
-    auto key = reg->find("apiProvPubKey");
-    if (key == reg->end() || !key->is_string() || key->get_ref<const std::string&>().empty()) {
-      return InvalidParamError(at + ".regInfo.apiProvPubKey", "is required (a string)");
-    }
+    ASSIGN_OR_RETURN(const json* reg, RequiredMember(f, "regInfo", at + ".", JsonType::kObject));
+    ASSIGN_OR_RETURN(const json* key, RequiredMember(*reg, "apiProvPubKey", at + ".regInfo.",
+                                                     JsonType::kString, /*non_empty=*/true));
     fr.public_key_pem = key->get<std::string>();
     auto parsed = PublicKeyFromCsrOrKeyPem(fr.public_key_pem);
     if (!parsed.ok()) return InvalidParamError(at + ".regInfo.apiProvPubKey", parsed.status().message());

@@ -71,21 +71,23 @@ TEST_F(PublishDiscoverTest, PublishRefusesOtherApfsForeignAefsAndBadBodies) {
     std::function<void(json&)> mutate;
     std::string param;
   } cases[] = {
-      {[](json& a) { a.erase("apiName"); }, "apiName"},
-      {[](json& a) { a["aefProfiles"] = json::array(); }, "aefProfiles"},
-      {[](json& a) { a["aefProfiles"][0].erase("versions"); }, "aefProfiles[0].versions"},
-      {[](json& a) { a["aefProfiles"][0]["domainName"] = "d.example"; }, "aefProfiles[0]"},
+      {[](json& a) { a.erase("apiName"); }, "/apiName"},
+      {[](json& a) { a["aefProfiles"] = json::array(); }, "/aefProfiles"},
+      {[](json& a) { a["aefProfiles"][0].erase("versions"); }, "/aefProfiles/0/versions"},
+      {[](json& a) { a["aefProfiles"][0]["domainName"] = "d.example"; }, "/aefProfiles/0"},
       {[](json& a) { a["aefProfiles"][0]["securityMethods"] = {"TLS"}; },
-       "aefProfiles[0].securityMethods"},
+       "/aefProfiles/0/securityMethods"},
       {[](json& a) { a["aefProfiles"][0]["interfaceDescriptions"][0]["port"] = 70000; },
-       "aefProfiles[0].interfaceDescriptions[0].port"},
+       "/aefProfiles/0/interfaceDescriptions/0/port"},
       {[](json& a) { a["aefProfiles"][0]["interfaceDescriptions"][0]["fqdn"] = "x.example"; },
-       "aefProfiles[0].interfaceDescriptions[0]"},
+       "/aefProfiles/0/interfaceDescriptions/0"},
       {[](json& a) { a["aefProfiles"][0]["interfaceDescriptions"][0]["ipv4Addr"] = "1.2.3"; },
-       "aefProfiles[0].interfaceDescriptions[0].ipv4Addr"},
-      {[](json& a) { a["shareableInfo"] = {{"capifProvDoms", {"b"}}}; },
-       "shareableInfo.isShareable"},
-      {[](json& a) { a["apiId"] = "mine"; }, "apiId"},
+       "/aefProfiles/0/interfaceDescriptions/0/ipv4Addr"},
+      {[](json& a) {
+         a["shareableInfo"] = {{"capifProvDoms", {"b"}}};
+       },
+       "/shareableInfo/isShareable"},
+      {[](json& a) { a["apiId"] = "mine"; }, "/apiId"},
   };
   for (const Case& c : cases) {
     json bad = api;

@@ -62,18 +62,17 @@ absl::Status CheckInterface(const json& i, const std::string& at) {
 
 absl::Status CheckAefProfile(const json& p, const std::string& at) {
   if (!p.is_object()) return InvalidParamError(at, "must be an object");
-  if (!p.contains("aefId") || !p["aefId"].is_string() || !IsValidIdSegment(p["aefId"].get<std::string>())) {
-    return InvalidParamError(at + ".aefId", "is required (a valid id)");
+  ASSIGN_OR_RETURN(const json* aef_id, RequiredMember(p, "aefId", at + ".", JsonType::kString));
+  if (!IsValidIdSegment(aef_id->get<std::string>())) {
+    return InvalidParamError(at + ".aefId", "is not a valid id (1-128 of [A-Za-z0-9._-])");
   }
-  if (!p.contains("versions") || !p["versions"].is_array() || p["versions"].empty()) {
-    return InvalidParamError(at + ".versions", "is required (a non-empty array)");
-  }
-  for (size_t v = 0; v < p["versions"].size(); ++v) {
-    const json& ver = p["versions"][v];
-    if (!ver.is_object() || !ver.contains("apiVersion") || !ver["apiVersion"].is_string()) {
-      return InvalidParamError(absl::StrCat(at, ".versions[", v, "].apiVersion"),
-                               "is required (a string)");
-    }
+  ASSIGN_OR_RETURN(const json* versions,
+                   RequiredMember(p, "versions", at + ".", JsonType::kArray, /*non_empty=*/true));
+  for (size_t v = 0; v < versions->size(); ++v) {
+    const json& ver = (*versions)[v];
+    std::string ver_at = absl::StrCat(at, ".versions[", v, "]");
+    if (!ver.is_object()) return InvalidParamError(ver_at, "must be an object");
+    RETURN_IF_ERROR(RequiredMember(ver, "apiVersion", ver_at + ".", JsonType::kString).status());
   }
   bool has_domain = p.contains("domainName");
   bool has_interfaces = p.contains("interfaceDescriptions");
@@ -103,13 +102,10 @@ absl::Status CheckAefProfile(const json& p, const std::string& at) {
 }  // namespace
 
 absl::Status ValidateServiceApiDescription(const json& api) {
-  if (!api.contains("apiName") || !api["apiName"].is_string() ||
-      api["apiName"].get_ref<const std::string&>().empty()) {
-    return InvalidParamError("apiName", "is required (a non-empty string)");
-  }
-  if (!api.contains("aefProfiles") || !api["aefProfiles"].is_array() || api["aefProfiles"].empty()) {
-    return InvalidParamError("aefProfiles", "is required (a non-empty array)");
-  }
+  RETURN_IF_ERROR(
+      RequiredMember(api, "apiName", "", JsonType::kString, /*non_empty=*/true).status());
+  RETURN_IF_ERROR(
+      RequiredMember(api, "aefProfiles", "", JsonType::kArray, /*non_empty=*/true).status());
   for (size_t i = 0; i < api["aefProfiles"].size(); ++i) {
     RETURN_IF_ERROR(CheckAefProfile(api["aefProfiles"][i], absl::StrCat("aefProfiles[", i, "]")));
   }
@@ -119,9 +115,9 @@ absl::Status ValidateServiceApiDescription(const json& api) {
   }
   if (api.contains("shareableInfo")) {
     const json& s = api["shareableInfo"];
-    if (!s.is_object() || !s.contains("isShareable") || !s["isShareable"].is_boolean()) {
-      return InvalidParamError("shareableInfo.isShareable", "is required (a boolean)");
-    }
+    if (!s.is_object()) return InvalidParamError("shareableInfo", "must be an object");
+    RETURN_IF_ERROR(
+        RequiredMember(s, "isShareable", "shareableInfo.", JsonType::kBoolean).status());
     if (s.contains("capifProvDoms")) {
       const json& d = s["capifProvDoms"];
       bool ok = d.is_array() && !d.empty();

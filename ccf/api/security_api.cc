@@ -146,10 +146,8 @@ absl::StatusOr<std::string> SecurityApi::RequireInvokerSelf(const RestRequest& r
 
 absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
                                        std::vector<SecurityEntry>* stored) {
-  auto infos = body.find("securityInfo");
-  if (infos == body.end() || !infos->is_array() || infos->empty()) {
-    return InvalidParamError("securityInfo", "is required (a non-empty array)");
-  }
+  ASSIGN_OR_RETURN(const json* infos,
+                   RequiredMember(body, "securityInfo", "", JsonType::kArray, /*non_empty=*/true));
   if (infos->size() > 100) return InvalidParamError("securityInfo", "at most 100 entries");
   std::optional<CapifTlsKeyMaterial> tls;  // derived once, only if some entry selects PSK
   std::optional<SharedApiSnapshot> shared_by_peers;  // fetched once, only if needed
@@ -158,10 +156,8 @@ absl::Status SecurityApi::BuildEntries(const RestRequest& req, const json& body,
     const json& e = (*infos)[i];
     std::string at = absl::StrCat("securityInfo[", i, "]");
     if (!e.is_object()) return InvalidParamError(at, "must be an object");
-    auto pref = e.find("prefSecurityMethods");
-    if (pref == e.end() || !pref->is_array() || pref->empty()) {
-      return InvalidParamError(at + ".prefSecurityMethods", "is required (a non-empty array)");
-    }
+    ASSIGN_OR_RETURN(const json* pref, RequiredMember(e, "prefSecurityMethods", at + ".",
+                                                      JsonType::kArray, /*non_empty=*/true));
     std::vector<std::string> preferred;
     for (const json& m : *pref) {
       if (!m.is_string() || (m != "PSK" && m != "PKI" && m != "OAUTH")) {
@@ -297,12 +293,12 @@ std::vector<OutboundNotice> SecurityApi::ReplacedKeyNotices(
 absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string id, RequireInvokerSelf(req));
   ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
-  if (!body.contains("notificationDestination") || !body["notificationDestination"].is_string()) {
-    return InvalidParamError("notificationDestination", "is required (a URI string)");
-  }
+  ASSIGN_OR_RETURN(const json* destination,
+                   RequiredMember(body, "notificationDestination", "", JsonType::kString,
+                                  /*non_empty=*/true));
   StoredSecurityContext ctx;
   ctx.api_invoker_id = id;
-  ctx.notification_destination = body["notificationDestination"].get<std::string>();
+  ctx.notification_destination = destination->get<std::string>();
   RETURN_IF_ERROR(OptionalMember(body, "supportedFeatures", "", &ctx.supported_features));
   RETURN_IF_ERROR(
       OptionalMember(body, "requestTestNotification", "", &ctx.request_test_notification));
@@ -588,15 +584,13 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
     return RestError(403, "the AEF is not registered", "OPERATION_NOT_ALLOWED");
   }
   ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
-  if (!body.contains("apiInvokerId") || body["apiInvokerId"] != id) {
-    return InvalidParamError("apiInvokerId", "is required and must equal the path");
-  }
-  if (!body.contains("apiIds") || !body["apiIds"].is_array() || body["apiIds"].empty()) {
-    return InvalidParamError("apiIds", "is required (a non-empty array)");
-  }
-  if (!body.contains("cause") || !body["cause"].is_string()) {
-    return InvalidParamError("cause", "is required");
-  }
+  ASSIGN_OR_RETURN(const json* invoker,
+                   RequiredMember(body, "apiInvokerId", "", JsonType::kString));
+  if (*invoker != id)
+    return InvalidParamError("apiInvokerId", "must equal the path's apiInvokerId");
+  RETURN_IF_ERROR(
+      RequiredMember(body, "apiIds", "", JsonType::kArray, /*non_empty=*/true).status());
+  RETURN_IF_ERROR(RequiredMember(body, "cause", "", JsonType::kString).status());
   if (body.contains("aefId") && body["aefId"] != req.caller->id()) {
     return RestError(403, "an AEF may revoke only its own authorizations", "OPERATION_NOT_ALLOWED");
   }
