@@ -331,6 +331,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     resp->set_aef_psk_expires_at(info->aef_psk_expires_at);
     resp->set_invoker_root_ca_pem(info->invoker_root_ca_pem);
     resp->set_authorization_info(info->authorization_info);
+    resp->set_notification_destination(info->notification_destination);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }

@@ -29,6 +29,7 @@ struct RemoteSecurityInfo {
   int64_t aef_psk_expires_at = 0;   // PSK: Unix seconds
   std::string invoker_root_ca_pem;  // PKI
   std::string authorization_info;
+  std::string notification_destination;  // the invoker's, in its security context at home
 };
 
 // A token issued for a peer's invoker (#15, #19, #24 method 3), or an RFC 6749 error.

@@ -2,6 +2,9 @@
 
 #include <grpcpp/client_context.h>
 
+#include <algorithm>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -79,8 +82,20 @@ absl::StatusOr<RemoteSecurityInfo> BusPeerRequests::LookupSecurityInfo(
   if (!method.empty() && answered != method) {
     return absl::UnavailableError(absl::StrCat("peer ", ccf_id, " answered for another method"));
   }
-  return RemoteSecurityInfo{answered, resp.aef_psk(), resp.aef_psk_expires_at(),
-                            resp.invoker_root_ca_pem(), resp.authorization_info()};
+  // A peer's URI goes into a ServiceSecurity answer: kept only if it is one (bounded, http(s),
+  // no control characters); otherwise the asker answers its own API root (docs/federation.md).
+  std::string destination = resp.notification_destination();
+  bool usable =
+      destination.size() <= 2048 &&
+      (absl::StartsWith(destination, "https://") || absl::StartsWith(destination, "http://")) &&
+      std::none_of(destination.begin(), destination.end(),
+                   [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  return RemoteSecurityInfo{answered,
+                            resp.aef_psk(),
+                            resp.aef_psk_expires_at(),
+                            resp.invoker_root_ca_pem(),
+                            resp.authorization_info(),
+                            usable ? destination : std::string()};
 }
 
 namespace {

@@ -96,5 +96,52 @@ TEST(BusPeerRequestsTest, APeerThatStopsAnsweringHoldsOneCallerAtATime) {
             absl::StatusCode::kNotFound);
 }
 
+// A home that answers every lookup with `destination` as the invoker's notificationDestination.
+class DestinationPeer final : public StubLocalCcf {
+ public:
+  std::string destination;
+  absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const Peer&, const std::string&,
+                                                        const std::string&,
+                                                        const std::string&) override {
+    RemoteSecurityInfo info;
+    info.method = "OAUTH";
+    info.notification_destination = destination;
+    return info;
+  }
+};
+
+// The invoker's notificationDestination crosses the bus; what is not an http(s) URI of bounded
+// size is dropped (the asker then answers its own API root), since it goes into a REST answer.
+TEST(BusPeerRequestsTest, TheHomesNotificationDestinationIsKeptOnlyIfItIsAUri) {
+  TestDomains domains(Clock::Real());
+  DestinationPeer state;
+  BusIdentity a = domains.Identity("a.example", "ccf-a");
+  BusIdentity b = domains.Identity("b.example", "ccf-b");
+  auto dir = *PeerDirectory::Create(
+      {domains.PeerFor("b.example", "ccf-b", "unused:1", {fv1::OPERATION_LOOKUP_SECURITY_INFO})});
+  auto server = BusServer::Start(a, dir, "127.0.0.1:0", Clock::Real(), &state);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client = PeerClient::Create(
+      b, domains.PeerFor("a.example", "ccf-a", absl::StrCat("127.0.0.1:", (*server)->port())),
+      Clock::Real());
+  BusPeerRequests requests({{CcfId("ccf-a"), client.get()}}, {});
+  struct Case {
+    std::string sent, kept;
+  } cases[] = {
+      {"https://inv.example/cb", "https://inv.example/cb"},
+      {"http://10.0.0.1:8080/n", "http://10.0.0.1:8080/n"},
+      {"", ""},
+      {"javascript:alert(1)", ""},
+      {"https://inv.example/a\r\nX-Injected: 1", ""},
+      {"https://inv.example/" + std::string(3000, 'a'), ""},
+  };
+  for (const Case& c : cases) {
+    state.destination = c.sent;
+    auto info = requests.LookupSecurityInfo("ccf-a", "inv-1", "aef-1", "");
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->notification_destination, c.kept) << c.sent.substr(0, 40);
+  }
+}
+
 }  // namespace
 }  // namespace capif

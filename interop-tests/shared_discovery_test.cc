@@ -333,6 +333,8 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   auto before = AefGet(id);
   ASSERT_TRUE(before.ok());
   ASSERT_EQ(before->status, 200) << before->body;  // A now caches B's answer
+  // The invoker's notificationDestination as B holds it, not A's own API root.
+  EXPECT_EQ(json::parse(before->body)["notificationDestination"], "https://invoker.example/cb");
   // A token A issued (method 3), active for A's AEF (RFC 7662 introspection at A).
   auto token = (*invoker)->RequestToken("3gpp#" + aef_id_ + ":location-query", "ccf-a");
   ASSERT_TRUE(token.ok()) << token.status();

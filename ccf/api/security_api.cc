@@ -47,8 +47,9 @@ json EntryJson(const SecurityEntry& e) {
     if (a.port) i["port"] = *a.port;
     if (a.api_prefix) i["apiPrefix"] = *a.api_prefix;
     out["interfaceDetails"] = i;
+  } else {
+    out["aefId"] = e.aef_id;  // the schema allows one of interfaceDetails and aefId
   }
-  out["aefId"] = e.aef_id;
   if (e.api_id) out["apiId"] = *e.api_id;
   out["prefSecurityMethods"] = e.pref_methods;
   out["selSecurityMethod"] = e.selected_method;
@@ -519,7 +520,9 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
   int64_t now_s = absl::ToUnixSeconds(now);
   std::optional<int64_t> psk_left;
   absl::Status outage;  // a peer that could not answer (kept if nothing else answers)
+  std::string destination;  // the invoker's notificationDestination, from its home
   auto limit = [&](const RemoteSecurityInfo& info) {
+    if (destination.empty()) destination = info.notification_destination;
     if (info.method != "PSK") return;
     int64_t left = info.aef_psk_expires_at - now_s;
     psk_left = psk_left ? std::min(*psk_left, left) : left;
@@ -566,10 +569,12 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
   if (entries.empty()) {
     return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
   }
-  // notificationDestination is required by the schema; the invoker's own stays at its home CCF.
-  return SecurityInfoResponse({{"securityInfo", entries},
-                               {"notificationDestination", config_.api_root}},
-                              psk_left.value_or(kDefaultSecurityInfoSeconds));
+  // notificationDestination is required by the schema: the invoker's own, as its home CCF told
+  // (this CCF's API root only if the home sent none that is a URI, as older peers do).
+  return SecurityInfoResponse(
+      {{"securityInfo", entries},
+       {"notificationDestination", destination.empty() ? config_.api_root : destination}},
+      psk_left.value_or(kDefaultSecurityInfoSeconds));
 }
 
 absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {

@@ -139,7 +139,20 @@ TEST_F(SecurityApiTest, BadSecurityInfoIsRefused) {
       {"ipv4Addr", "127.0.0.1"}, {"port", 9443}, {"apiPrefix", "/location-query"}};
   auto ok = w_.security_api->Create(InvokerReq(inv_.id, inv_.id, by_interface));
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(json::parse(ok->body)["securityInfo"][0]["aefId"], p_.aef_id);
+  // SecurityInformation carries one of interfaceDetails and aefId (the schema's oneOf): the
+  // one the invoker used.
+  json entry = json::parse(ok->body)["securityInfo"][0];
+  EXPECT_FALSE(entry.contains("aefId")) << entry.dump();
+  EXPECT_EQ(entry["interfaceDetails"]["port"], 9443);
+  // The AEF still reads it (it is that AEF's entry), in the same form.
+  RestRequest get = w_.As("aef", p_.aef_id);
+  get.path_params = {inv_.id};
+  auto read = w_.security_api->GetForAef(get);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->status, 200) << read->body;
+  json seen = json::parse(read->body)["securityInfo"][0];
+  EXPECT_FALSE(seen.contains("aefId"));
+  EXPECT_EQ(seen["selSecurityMethod"], "PKI");
 }
 
 TEST_F(SecurityApiTest, TokenForOauthContext) {
@@ -406,6 +419,47 @@ TEST_F(SecurityApiTest, APeerOutageIsServiceUnavailableNotNotFound) {
   auto res = api.GetForAef(get);
   ASSERT_TRUE(res.ok()) << res.status();
   EXPECT_EQ(res->status, 503) << res->body;
+}
+
+// A peer that is the home of "inv-of-ccf-z" and answers for it with `destination`.
+class HomePeer : public RacingPeer {
+ public:
+  std::string destination;
+  absl::StatusOr<std::string> FindInvokerHome(const std::string&) override { return "ccf-z"; }
+  absl::StatusOr<RemoteSecurityInfo> LookupSecurityInfo(const std::string&, const std::string&,
+                                                        const std::string&,
+                                                        const std::string&) override {
+    RemoteSecurityInfo info;
+    info.method = "OAUTH";
+    info.authorization_info = "api-r";
+    info.notification_destination = destination;
+    return info;
+  }
+};
+
+// For a peer's invoker, the AEF gets that invoker's notificationDestination from its home, and
+// this CCF's API root only from a home that sends none (issue 11, independent testing).
+TEST_F(SecurityApiTest, APeersInvokerCarriesItsOwnNotificationDestination) {
+  for (const std::string& sent : {std::string("https://inv.example/home-cb"), std::string()}) {
+    HomePeer peer;
+    peer.destination = sent;
+    SecurityApiConfig config{
+        &w_.invokers, &w_.providers,        &w_.service_apis, w_.contexts.get(),
+        &w_.grants,   w_.keyring.get(),     &w_.ca,           &w_.clock,
+        "ccf-a",      "https://ccf.example"};
+    config.remote = &peer;
+    SecurityApi api(std::move(config));
+    RestRequest get = w_.As("aef", p_.aef_id);
+    get.path_params = {"inv-of-ccf-z"};
+    get.query = {{"authorizationInfo", "true"}};
+    auto res = api.GetForAef(get);
+    ASSERT_TRUE(res.ok()) << res.status();
+    ASSERT_EQ(res->status, 200) << res->body;
+    json body = json::parse(res->body);
+    EXPECT_EQ(body["notificationDestination"], sent.empty() ? "https://ccf.example" : sent);
+    EXPECT_EQ(body["securityInfo"][0]["aefId"], p_.aef_id);
+    EXPECT_EQ(body["securityInfo"][0]["authorizationInfo"], "api-r");
+  }
 }
 
 TEST_F(SecurityApiTest, TokenErrorsAreAccessTokenErr) {

@@ -140,6 +140,7 @@ absl::StatusOr<RemoteSecurityInfo> LocalCcfState::LookupSecurityInfo(
     RemoteSecurityInfo info;
     info.method = e.selected_method;
     info.authorization_info = absl::StrJoin(e.api_ids, ",");
+    info.notification_destination = ctx->notification_destination;
     if (e.selected_method == "PSK") {
       if (e.psk_expires <= config_.clock->Now()) {
         return absl::NotFoundError("the AEFPSK has expired");

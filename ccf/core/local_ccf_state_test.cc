@@ -130,6 +130,7 @@ TEST(LocalCcfStateTest, SecurityInfoOnlyForThePeerOfTheAef) {
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->invoker_root_ca_pem, *w.ca.certificate().ToPem());
   EXPECT_EQ(info->authorization_info, "api-1");
+  EXPECT_EQ(info->notification_destination, "https://i.example/cb");
   // Method unspecified (the asker found the invoker by ownership): whichever was selected.
   auto any = state.LookupSecurityInfo(a, inv.id, "aef-a1", "");
   ASSERT_TRUE(any.ok()) << any.status();

@@ -306,7 +306,8 @@ absl::StatusOr<SecurityInfo> AefServer::FetchSecurityInfo(const std::string& inv
   }
   SecurityInfo info;
   for (const json& e : doc["securityInfo"]) {
-    if (!e.is_object() || e.value("aefId", "") != options_.aef_id) continue;
+    // The CCF answers only this AEF's entries; one asked by interfaceDetails carries no aefId.
+    if (!e.is_object() || (e.contains("aefId") && e["aefId"] != options_.aef_id)) continue;
     std::string method = e.value("selSecurityMethod", ""), auth = e.value("authenticationInfo", "");
     if (method == "PSK" && !auth.empty()) {
       bool hex = auth.size() % 2 == 0 &&
