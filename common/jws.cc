@@ -1,7 +1,5 @@
 #include "common/jws.h"
 
-#include <cmath>
-
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -9,8 +7,10 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 
+#include <cmath>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/base64url.h"
@@ -218,6 +218,10 @@ const EvpKey* JwkSet::Find(absl::string_view kid) const {
   return it == keys_.end() ? nullptr : it->second.get();
 }
 
+const EvpKey* JwkSet::Only() const {
+  return keys_.size() == 1 ? keys_.begin()->second.get() : nullptr;
+}
+
 json JwkSet::ToJson() const {
   json keys = json::array();
   for (const auto& [kid, key] : keys_) {
@@ -282,14 +286,22 @@ absl::StatusOr<VerifiedJwt> JwtValidator::Verify(absl::string_view token,
   if (header->contains("crit")) return Refuse("unsupported critical header");
   if (!options_.typ.empty()) {
     auto typ = header->find("typ");
-    if (typ == header->end() || !typ->is_string() || typ->get<std::string>() != options_.typ) {
+    bool absent_ok = typ == header->end() && options_.typ_optional;
+    if (!absent_ok && (typ == header->end() || !typ->is_string() ||
+                       !absl::EqualsIgnoreCase(typ->get<std::string>(), options_.typ))) {
       return Refuse(absl::StrCat("typ must be ", options_.typ));
     }
   }
   auto kid = header->find("kid");
-  if (kid == header->end() || !kid->is_string()) return Refuse("kid is missing");
-  const EvpKey* key = keys.Find(kid->get<std::string>());
-  if (key == nullptr) return Refuse("unknown kid");
+  const EvpKey* key = nullptr;
+  if (kid == header->end() && options_.kid_optional) {
+    if (keys.size() != 1) return Refuse("kid is missing");
+    key = keys.Only();
+  } else {
+    if (kid == header->end() || !kid->is_string()) return Refuse("kid is missing");
+    key = keys.Find(kid->get<std::string>());
+    if (key == nullptr) return Refuse("unknown kid");
+  }
   if (sig->size() != 2 * kCoordinateBytes) return Refuse("signature is not 64 bytes");
   absl::string_view signing_input = token.substr(0, parts[0].size() + 1 + parts[1].size());
   if (!VerifyDigest(*key, signing_input, *sig)) return Refuse("bad signature");

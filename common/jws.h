@@ -71,6 +71,8 @@ class JwkSet {
   // InvalidArgument if `kid` is empty or already present, or `key` is not EC P-256.
   absl::Status Add(const std::string& kid, const EvpKey& key);
   const EvpKey* Find(absl::string_view kid) const;
+  // The key of a set of one; nullptr otherwise.
+  const EvpKey* Only() const;
   // {"keys":[{"kty":"EC","crv":"P-256","x":..,"y":..,"kid":..,"alg":"ES256","use":"sig"},..]}
   nlohmann::json ToJson() const;
   size_t size() const { return keys_.size(); }
@@ -99,6 +101,12 @@ class JwtValidator {
     std::string audience;  // required in "aud"; empty = not checked
     bool audience_must_be_string = false;
     absl::Duration leeway = absl::Seconds(30);
+    // "typ" may be absent (RFC 7523 client assertions); when present it must still be `typ`
+    // (compared case-insensitively, as media types are).
+    bool typ_optional = false;
+    // A token without "kid" is verified with the set's only key (a set of one, such as the key
+    // of the certificate presented with an assertion); with several keys it is refused.
+    bool kid_optional = false;
   };
 
   JwtValidator(Options options, const Clock& clock) : options_(std::move(options)), clock_(clock) {}

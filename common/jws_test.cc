@@ -1,13 +1,13 @@
 #include "common/jws.h"
 
-#include <openssl/hmac.h>
-
 #include <gtest/gtest.h>
+#include <openssl/hmac.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/base64url.h"
 #include "common/fake_clock.h"
+#include "common/testing/raw_jws.h"
 
 namespace capif {
 namespace {
@@ -16,22 +16,9 @@ using nlohmann::json;
 
 constexpr int64_t kNow = 1700000000;
 
-// Signs arbitrary header/claims text with `key` (ES256), for crafting hostile tokens.
 std::string SignRaw(const EvpKey& key, const std::string& header, const std::string& claims,
                     bool der_signature = false) {
-  std::string input = Base64UrlEncode(header) + "." + Base64UrlEncode(claims);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  size_t len = 0;
-  EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key.get());
-  EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
-                 input.size());
-  std::string der(len, '\0');
-  EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(&der[0]), &len,
-                 reinterpret_cast<const unsigned char*>(input.data()), input.size());
-  der.resize(len);
-  EVP_MD_CTX_free(ctx);
-  std::string sig = der_signature ? der : *EcdsaDerToRaw(der);
-  return input + "." + Base64UrlEncode(sig);
+  return SignRawJws(key, header, claims, der_signature);
 }
 
 class JwsTest : public ::testing::Test {
@@ -157,6 +144,40 @@ TEST_F(JwsTest, UnknownKidIsRefused) {
   // Same kid, different key: signature fails.
   auto impostor = *JwsSigner::Create(*EvpKey::GenerateEcP256(), "k1");
   EXPECT_FALSE(Check(*impostor.Sign("at+jwt", Claims())).ok());
+}
+
+// RFC 7523 client assertions need neither "typ" nor "kid": with typ_optional and kid_optional
+// they verify without them against a set of one key; a wrong typ, an unknown kid, or no kid
+// with several keys are still refused.
+TEST_F(JwsTest, OptionalTypAndKidForAssertions) {
+  JwtValidator::Options o;
+  o.typ = "JWT";
+  o.typ_optional = true;
+  o.kid_optional = true;
+  o.issuer = "ccf-a";
+  o.audience = "aef-1";
+  JwtValidator lenient(o, clock_);
+  const std::string claims = Claims().dump();
+  auto verify = [&](const json& header, const JwkSet& keys) {
+    return lenient.Verify(SignRaw(signer_.key(), header.dump(), claims), keys).status();
+  };
+  EXPECT_TRUE(verify({{"alg", "ES256"}}, jwks_).ok());
+  EXPECT_TRUE(verify({{"alg", "ES256"}, {"typ", "jwt"}}, jwks_).ok());  // case-insensitive
+  EXPECT_TRUE(verify({{"alg", "ES256"}, {"typ", "JWT"}, {"kid", "k1"}}, jwks_).ok());
+  EXPECT_FALSE(verify({{"alg", "ES256"}, {"typ", "at+jwt"}}, jwks_).ok());
+  EXPECT_FALSE(verify({{"alg", "ES256"}, {"typ", 1}}, jwks_).ok());
+  EXPECT_NE(verify({{"alg", "ES256"}, {"kid", "k9"}}, jwks_).message().find("unknown kid"),
+            absl::string_view::npos);
+  JwkSet two = jwks_;
+  ASSERT_TRUE(two.Add("k2", *EvpKey::GenerateEcP256()).ok());
+  EXPECT_NE(verify({{"alg", "ES256"}}, two).message().find("kid is missing"),
+            absl::string_view::npos);
+  EXPECT_TRUE(verify({{"alg", "ES256"}, {"kid", "k1"}}, two).ok());
+  // The strict validator (access tokens) still wants both.
+  EXPECT_FALSE(
+      Check(SignRaw(signer_.key(), json{{"alg", "ES256"}, {"kid", "k1"}}.dump(), claims)).ok());
+  EXPECT_FALSE(
+      Check(SignRaw(signer_.key(), json{{"alg", "ES256"}, {"typ", "at+jwt"}}.dump(), claims)).ok());
 }
 
 TEST_F(JwsTest, DuplicateClaimsOrHeadersAreRefused) {

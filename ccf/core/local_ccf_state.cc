@@ -168,15 +168,22 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   absl::Time now = config_.clock->Now();
   ASSIGN_OR_RETURN(bool offboarded, OffboardedAtPeer(peer, source));
   if (offboarded) return refuse("invalid_client", "the invoker was offboarded at its home CCF");
-  // The client assertion's key id.
+  // The client assertion's key id, if it names one (RFC 7523 does not require it: the key is
+  // the presented certificate's either way).
   std::vector<std::string> parts = absl::StrSplit(assertion, '.');
   if (parts.size() != 3) return refuse("invalid_client", "malformed client assertion");
   auto header_text = Base64UrlDecode(parts[0]);
   auto header = header_text.ok() ? ParseStrictJson(*header_text, 4) : header_text.status();
-  if (!header.ok() || !header->is_object() || !(*header)["kid"].is_string()) {
-    return refuse("invalid_client", "the client assertion needs a kid");
+  if (!header.ok() || !header->is_object()) {
+    return refuse("invalid_client", "the client assertion's header is not a JSON object");
   }
-  std::string kid = (*header)["kid"].get<std::string>();
+  auto kid_member = header->find("kid");
+  if (kid_member != header->end() &&
+      (!kid_member->is_string() || kid_member->get_ref<const std::string&>().empty())) {
+    return refuse("invalid_client", "the client assertion's kid must be a non-empty string");
+  }
+  // The certificate's key goes in a set of one under this name (kid_optional finds it).
+  std::string kid = kid_member != header->end() ? kid_member->get<std::string>() : "certificate";
   // The invoker certificate (the peer's trust domain only, exactly this invoker) and its key as
   // the assertion's JWK. Parsing and verifying it is the most expensive step (OpenSSL 3 decoders),
   // so a verified certificate is remembered for a while (kCertCacheTtl, or its expiry).
@@ -223,9 +230,14 @@ absl::StatusOr<ForwardedToken> LocalCcfState::ForwardToken(
   if (certified_uri != expected) {
     return refuse("invalid_client", "the certificate is not the source invoker's");
   }
-  JwtValidator validator({"JWT", source, config_.ccf_id, /*audience_must_be_string=*/true,
-                          absl::Seconds(30)},
-                         *config_.clock);
+  JwtValidator::Options assertion_rules;
+  assertion_rules.typ = "JWT";
+  assertion_rules.typ_optional = true;  // RFC 7523 needs no typ; a wrong one is still refused
+  assertion_rules.kid_optional = true;
+  assertion_rules.issuer = source;
+  assertion_rules.audience = config_.ccf_id;
+  assertion_rules.audience_must_be_string = true;
+  JwtValidator validator(assertion_rules, *config_.clock);
   auto jwt = validator.Verify(assertion, *keys);
   if (!jwt.ok()) return refuse("invalid_client", std::string(jwt.status().message()));
   const json& claims = jwt->claims;

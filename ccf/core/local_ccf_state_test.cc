@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "ccf/testing/ccf_world.h"
+#include "common/testing/raw_jws.h"
 
 namespace capif {
 namespace {
@@ -283,6 +284,25 @@ TEST(LocalCcfStateTest, ForwardedTokenNeedsTheInvokerOfThePeerItsKeyAndAnOauthGr
   ASSERT_TRUE(jwt.ok()) << jwt.status();
   EXPECT_EQ(jwt->claims["client_id"], "inv-b1");
   EXPECT_EQ(error_of("inv-b1", scope, good, cert), "invalid_grant");  // replayed jti
+  // RFC 7523 requires neither kid nor typ: an assertion without them is accepted; a typ that
+  // is not JWT, or a kid that is not a string, is refused.
+  auto raw = [&](const json& header) {
+    int64_t now = absl::ToUnixSeconds(w.clock.Now());
+    return SignRawJws(key, header.dump(),
+                      json{{"iss", "inv-b1"},
+                           {"sub", "inv-b1"},
+                           {"aud", "ccf-a"},
+                           {"iat", now},
+                           {"exp", now + 120},
+                           {"jti", absl::StrCat("raw-", ++n)}}
+                          .dump());
+  };
+  auto bare = state.ForwardToken(b, "inv-b1", scope, raw({{"alg", "ES256"}}), cert);
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->error, "") << bare->error_description;
+  EXPECT_EQ(error_of("inv-b1", scope, raw({{"alg", "ES256"}, {"typ", "at+jwt"}}), cert),
+            "invalid_client");
+  EXPECT_EQ(error_of("inv-b1", scope, raw({{"alg", "ES256"}, {"kid", 7}}), cert), "invalid_client");
   // Issue 9, problem 5: a restarted CCF (new state over the same database) still refuses it.
   {
     SqlUsedAssertions reopened_store(w.db);
