@@ -36,6 +36,11 @@ class EvpKey {
   // True if both hold the same public key.
   bool PublicKeyEquals(const EvpKey& other) const;
 
+  // OK if the CA may certify this key for a party: EC on P-256, P-384 or P-521, RSA of 2048
+  // to 8192 bits (larger keys cost every verifier without adding security), or Ed25519.
+  // InvalidArgument saying which otherwise.
+  absl::Status CheckCertifiable() const;
+
   EVP_PKEY* get() const { return pkey_.get(); }
 
  private:

@@ -11,7 +11,9 @@
 
 namespace capif {
 
-// InternalError("<what>: <first OpenSSL reason>"), or with the given code.
+// InternalError("<what>: <first OpenSSL error>"), for the log (clients see "internal error").
+// With another code (bad input), just `what`: that message reaches clients, and OpenSSL's
+// error strings are for the people who debug OpenSSL. The queue is cleared either way.
 absl::Status OpenSslError(absl::string_view what,
                           absl::StatusCode code = absl::StatusCode::kInternal);
 

@@ -16,6 +16,9 @@ absl::StatusOr<std::string> CertifyPublicKey(const CertificateAuthority& ca, Spi
                                              absl::Duration validity) {
   auto key = PublicKeyFromCsrOrKeyPem(public_key_pem);
   if (!key.ok()) return InvalidParamError(param, key.status().message());
+  if (absl::Status usable = key->CheckCertifiable(); !usable.ok()) {
+    return InvalidParamError(param, usable.message());
+  }
   ASSIGN_OR_RETURN(SpiffeId identity, SpiffeId::Create(ca.trust_domain(), kind, id));
   ASSIGN_OR_RETURN(X509Cert cert, ca.Issue({identity, &*key, {}, {}, validity}, clock));
   return cert.ToPem();

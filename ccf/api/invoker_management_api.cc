@@ -163,6 +163,9 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& re
   // Checked before the token is spent; CertifyPublicKey checks it again when issuing.
   auto key = PublicKeyFromCsrOrKeyPem(record.public_key_pem);
   if (!key.ok()) return InvalidParamError(kKeyParam, key.status().message());
+  if (absl::Status usable = key->CheckCertifiable(); !usable.ok()) {
+    return InvalidParamError(kKeyParam, usable.message());
+  }
   absl::Status token =
       config_.enrollment_tokens->Consume(EnrollmentTokenDigest(auth.substr(7)),
                                          EnrollmentPurpose::kInvoker, config_.clock->Now());

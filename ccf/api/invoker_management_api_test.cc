@@ -176,6 +176,21 @@ TEST_F(InvokerManagementApiTest, BadInputIsRefusedAndChangesNothing) {
       EXPECT_EQ(problem["invalidParams"][0]["param"], c.param);
     }
   }
+  // Malformed key material is described, without OpenSSL's error codes.
+  for (const char* pem : {"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+                          "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE "
+                          "REQUEST-----\n"}) {
+    json bad = Body();
+    bad["onboardingInformation"]["apiInvokerPublicKey"] = pem;
+    auto res = api_->Onboard(Post(bad, token));
+    ASSERT_FALSE(res.ok());
+    auto [status, problem] = ProblemFromStatus(res.status());
+    EXPECT_EQ(status, 400);
+    std::string detail = problem.value("detail", "");
+    EXPECT_FALSE(detail.empty());
+    EXPECT_EQ(detail.find("routines"), std::string::npos) << detail;
+    EXPECT_EQ(detail.find("error:"), std::string::npos) << detail;
+  }
   // Nothing was onboarded and the token is still usable.
   EXPECT_TRUE(db_->Query("SELECT * FROM invokers")->empty());
   EXPECT_EQ(HttpStatusOf(api_->Onboard(Post(Body(), token))), 201);

@@ -57,6 +57,9 @@ absl::StatusOr<ProviderDomain> ValidateEnrolment(const json& body) {
     fr.public_key_pem = key->get<std::string>();
     auto parsed = PublicKeyFromCsrOrKeyPem(fr.public_key_pem);
     if (!parsed.ok()) return InvalidParamError(at + ".regInfo.apiProvPubKey", parsed.status().message());
+    if (absl::Status usable = parsed->CheckCertifiable(); !usable.ok()) {
+      return InvalidParamError(at + ".regInfo.apiProvPubKey", usable.message());
+    }
     auto id = f.find("apiProvFuncId");
     if (id != f.end()) {
       if (!id->is_string() || !IsValidIdSegment(id->get<std::string>())) {
