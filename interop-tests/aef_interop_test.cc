@@ -3,6 +3,7 @@
 // invoker SDK with an OAuth token, and the whole onboarding-to-token flow done with `curl`.
 // Revocation reaches the AEF through its AEF Security API.
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include <nlohmann/json.hpp>
 
@@ -15,10 +16,9 @@
 #include "common/testing/test_paths.h"
 #include "common/x509_cert.h"
 #include "interop-tests/ccfd_fixture.h"
-#include <openssl/ssl.h>
-
-#include "sdk/invoker/aef_client.h"
+#include "interop-tests/schema_check.h"
 #include "net/https_client.h"
+#include "sdk/invoker/aef_client.h"
 #include "sdk/invoker/invoker_client.h"
 #include "sdk/provider/provider_client.h"
 
@@ -322,6 +322,22 @@ TEST_F(AefInteropTest, CurlDoesOnboardingToToken) {
       mtls, "-X PUT -H 'Content-Type: application/json' --data @security.json ", ccf_->api_root(),
       "/capif-security/v1/trustedInvokers/", id)));
   EXPECT_EQ(granted["securityInfo"][0]["selSecurityMethod"], "OAUTH");
+  absl::Status valid =
+      MatchesSpec(granted, "TS29222_CAPIF_Security_API.yaml#/components/schemas/ServiceSecurity");
+  EXPECT_TRUE(valid.ok()) << valid;
+  // PATCH of the onboarding resource (JSON Merge Patch), by curl as well.
+  json patched = json::parse(
+      sh(absl::StrCat(mtls,
+                      "-X PATCH -H 'Content-Type: application/merge-patch+json' --data "
+                      "'{\"notificationDestination\": \"https://curl.example/cb2\"}' ",
+                      ccf_->api_root(), "/api-invoker-management/v1/onboardedInvokers/", id)));
+  EXPECT_EQ(patched["notificationDestination"], "https://curl.example/cb2");
+  EXPECT_EQ(patched["onboardingInformation"]["apiInvokerCertificate"],
+            enrolled["onboardingInformation"]["apiInvokerCertificate"]);
+  valid = MatchesSpec(patched,
+                      "TS29222_CAPIF_API_Invoker_Management_API.yaml#/components/"
+                      "schemas/APIInvokerEnrolmentDetails");
+  EXPECT_TRUE(valid.ok()) << valid;
   json token = json::parse(sh(absl::StrCat(
       mtls, "--data-urlencode grant_type=client_credentials --data-urlencode client_id=", id,
       " --data-urlencode client_secret=", secret, " --data-urlencode 'scope=3gpp#", *aef_id_,

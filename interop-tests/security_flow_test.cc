@@ -72,6 +72,7 @@ class SecurityFlowTest : public ::testing::TestWithParam<int> {
     std::vector<std::pair<std::string, Party>> out;
     if (!r.ok()) return out;
     json reg = json::parse(r->body);  // a named value: the loop must not outlive it
+    domain_id_ = reg["apiProvDomId"];
     EXPECT_SPEC(reg, std::string(kProviderMgmt) + "APIProviderEnrolmentDetails");
     for (const json& f : reg["apiProvFuncs"]) {
       out.push_back({f["apiProvFuncRole"], {f["apiProvFuncId"], f["regInfo"]["apiProvCert"]}});
@@ -91,6 +92,7 @@ class SecurityFlowTest : public ::testing::TestWithParam<int> {
 
   CcfdProcess ccf_;
   EvpKey key_ = *EvpKey::GenerateEcP256();  // the provider's functions share one key here
+  std::string domain_id_;                   // the registration RegisterProvider made
 };
 
 TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
@@ -110,6 +112,29 @@ TEST_P(SecurityFlowTest, PskPkiAndOauthEndToEnd) {
   auto published = As(&apf)->Request("GET", publish);
   ASSERT_TRUE(published.ok());
   ASSERT_EQ(published->status, 200);
+  // PATCH (JSON Merge Patch) of a published API and of the registration; the answers are the
+  // full resources.
+  {
+    std::string api_id = json::parse(published->body)[0]["apiId"];
+    auto r = As(&apf)->Request("PATCH", publish + "/" + api_id, R"({"description": "patched"})",
+                               "application/merge-patch+json");
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["description"], "patched");
+    EXPECT_SPEC(json::parse(r->body), std::string(kPublish) + "ServiceAPIDescription");
+    Party amf = funcs[0].second;
+    auto patched = As(&amf)->Request(
+        "PATCH", ccf_.api_root() + "/api-provider-management/v1/registrations/" + domain_id_,
+        R"({"apiProvDomInfo": "operator A"})", "application/merge-patch+json");
+    ASSERT_TRUE(patched.ok());
+    ASSERT_EQ(patched->status, 200) << patched->body;
+    json body = json::parse(patched->body);
+    EXPECT_EQ(body["apiProvDomInfo"], "operator A");
+    EXPECT_EQ(body["apiProvFuncs"].size(), 5u);
+    EXPECT_SPEC(body, std::string(kProviderMgmt) + "APIProviderEnrolmentDetails");
+    published = As(&apf)->Request("GET", publish);  // what must survive the restart below
+    ASSERT_TRUE(published.ok());
+  }
 
   // The raw onboarding answer, as a standard invoker sees it.
   {

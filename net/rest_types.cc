@@ -1,10 +1,13 @@
 #include "net/rest_types.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/strict_json.h"
 
 namespace capif {
@@ -239,12 +242,16 @@ RestResponse RetryLaterResponse(const absl::Status& status, int retry_after_seco
   return r;
 }
 
-absl::StatusOr<nlohmann::json> ParseJsonBody(const RestRequest& req) {
+namespace {
+
+absl::StatusOr<nlohmann::json> ParseObjectBody(const RestRequest& req,
+                                               absl::string_view media_type) {
   std::string type = absl::AsciiStrToLower(req.Header("content-type"));
   std::string media = type.substr(0, type.find(';'));
   absl::StripAsciiWhitespace(&media);
-  if (media != "application/json") {
-    return RestError(415, "the request body must be application/json", "UNSUPPORTED_MEDIA_TYPE");
+  if (media != media_type) {
+    return RestError(415, absl::StrCat("the request body must be ", media_type),
+                     "UNSUPPORTED_MEDIA_TYPE");
   }
   auto body = ParseStrictJson(req.body);
   if (!body.ok()) {
@@ -255,6 +262,23 @@ absl::StatusOr<nlohmann::json> ParseJsonBody(const RestRequest& req) {
     return RestError(400, "the request body must be a JSON object", "INVALID_MSG_FORMAT");
   }
   return body;
+}
+
+}  // namespace
+
+absl::StatusOr<nlohmann::json> ParseJsonBody(const RestRequest& req) {
+  return ParseObjectBody(req, "application/json");
+}
+
+absl::StatusOr<nlohmann::json> ParseMergePatchBody(
+    const RestRequest& req, std::initializer_list<absl::string_view> allowed) {
+  ASSIGN_OR_RETURN(nlohmann::json patch, ParseObjectBody(req, "application/merge-patch+json"));
+  for (const auto& [key, value] : patch.items()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return InvalidParamError(key, "cannot be changed by PATCH");
+    }
+  }
+  return patch;
 }
 
 }  // namespace capif

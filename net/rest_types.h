@@ -13,15 +13,15 @@
 
 #include <openssl/ssl.h>
 
-#include <map>
-#include <optional>
 #include <functional>
+#include <initializer_list>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -127,6 +127,12 @@ RestResponse RetryLaterResponse(const absl::Status& status, int retry_after_seco
 
 // Body must be JSON (415 otherwise) and a JSON object without duplicate members (400).
 absl::StatusOr<nlohmann::json> ParseJsonBody(const RestRequest& req);
+
+// A PATCH body: a JSON Merge Patch (RFC 7396, `application/merge-patch+json` as TS 29.222 asks;
+// 415 otherwise), a JSON object without duplicate members whose members are all in `allowed`
+// (the spec's *Patch schema; 400 naming the first other one).
+absl::StatusOr<nlohmann::json> ParseMergePatchBody(
+    const RestRequest& req, std::initializer_list<absl::string_view> allowed);
 
 }  // namespace capif
 

@@ -141,9 +141,7 @@ void InvokerManagementApi::RegisterRoutes(RestRouter& server) {
   server.Route("POST", base, [this](const RestRequest& r) { return Onboard(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Update(r); });
   server.Route("DELETE", base + "/([^/]+)", [this](const RestRequest& r) { return Offboard(r); });
-  server.Route("PATCH", base + "/([^/]+)", [](const RestRequest&) -> absl::StatusOr<RestResponse> {
-    return RestError(501, "PATCH of an onboarding resource is not implemented yet; use PUT");
-  });
+  server.Route("PATCH", base + "/([^/]+)", [this](const RestRequest& r) { return Patch(r); });
 }
 
 absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& req) {
@@ -200,6 +198,32 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Onboard(const RestRequest& re
 absl::StatusOr<RestResponse> InvokerManagementApi::Update(const RestRequest& req) {
   ASSIGN_OR_RETURN(ApiInvokerId id, RequireSelf(req, *config_.ca));
   ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
+  return Replace(id, body);
+}
+
+absl::StatusOr<RestResponse> InvokerManagementApi::Patch(const RestRequest& req) {
+  ASSIGN_OR_RETURN(ApiInvokerId id, RequireSelf(req, *config_.ca));
+  // APIInvokerEnrolmentDetailsPatch, merged (RFC 7396) into the resource, then the PUT path.
+  ASSIGN_OR_RETURN(json patch,
+                   ParseMergePatchBody(req, {"onboardingInformation", "notificationDestination",
+                                             "apiList", "apiInvokerInformation"}));
+  if (auto info = patch.find("onboardingInformation"); info != patch.end() && info->is_object()) {
+    for (const auto& [key, value] : info->items()) {
+      if (key != "apiInvokerPublicKey") {
+        return InvalidParamError(absl::StrCat("onboardingInformation.", key),
+                                 "cannot be changed by PATCH (only apiInvokerPublicKey)");
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(std::optional<InvokerRecord> record, config_.invokers->Get(id));
+  if (!record) return RestError(404, "no such onboarded invoker", "RESOURCE_NOT_FOUND");
+  json merged = EnrolmentJson(*record);
+  merged.merge_patch(patch);
+  return Replace(id, merged);
+}
+
+absl::StatusOr<RestResponse> InvokerManagementApi::Replace(const ApiInvokerId& id,
+                                                           const json& body) {
   if (body.contains("apiInvokerId") &&
       (!body["apiInvokerId"].is_string() || body["apiInvokerId"] != id.value())) {
     return InvalidParamError("apiInvokerId", "must equal the onboardingId of the resource");

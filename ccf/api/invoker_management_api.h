@@ -4,6 +4,7 @@
 //                                             carries "Authorization: Bearer <enrollment token>"
 //                                             from `capifctl enroll-invoker`, usable once)
 //   PUT    /onboardedInvokers/{onboardingId}  update (mutual TLS as that invoker)
+//   PATCH  /onboardedInvokers/{onboardingId}  update by JSON Merge Patch (mutual TLS, the same)
 //   DELETE /onboardedInvokers/{onboardingId}  offboard (mutual TLS as that invoker)
 //
 // Onboarding: onboardingInformation.apiInvokerPublicKey holds a PEM PKCS#10 CSR (its signature
@@ -60,9 +61,14 @@ class InvokerManagementApi {
 
   absl::StatusOr<RestResponse> Onboard(const RestRequest& req);
   absl::StatusOr<RestResponse> Update(const RestRequest& req);
+  // PATCH: APIInvokerEnrolmentDetailsPatch as a JSON Merge Patch (application/merge-patch+json)
+  // of the resource; the result is checked and stored as a PUT of it would be.
+  absl::StatusOr<RestResponse> Patch(const RestRequest& req);
   absl::StatusOr<RestResponse> Offboard(const RestRequest& req);
 
  private:
+  // The update of invoker `id` to the APIInvokerEnrolmentDetails `body` (PUT, and PATCH).
+  absl::StatusOr<RestResponse> Replace(const ApiInvokerId& id, const nlohmann::json& body);
   InvokerManagementConfig config_;
 };
 

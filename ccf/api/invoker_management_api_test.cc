@@ -238,3 +238,88 @@ TEST_F(InvokerManagementApiTest, UpdateAndOffboardOnlyByTheInvokerItself) {
 
 }  // namespace
 }  // namespace capif
+
+namespace capif {
+namespace {
+
+RestRequest MergePatch(RestRequest r, const json& patch,
+                       const std::string& type = "application/merge-patch+json") {
+  r.method = "PATCH";
+  r.body = patch.dump();
+  r.headers.clear();
+  r.headers.emplace("content-type", type);
+  return r;
+}
+
+// PATCH (RFC 7396 merge patch of APIInvokerEnrolmentDetailsPatch): what it names changes, the
+// rest stays; what the Patch schema does not have, a wrong media type, a removed required
+// member and another invoker are refused, and change nothing.
+TEST_F(InvokerManagementApiTest, PatchMergesIntoTheResourceAndIsCheckedLikePut) {
+  json a = Onboard();
+  json b = Onboard();
+  std::string id = a["apiInvokerId"], other = b["apiInvokerId"];
+  auto patch = [&](const json& p, const std::string& caller,
+                   const std::string& type = "application/merge-patch+json") {
+    return api_->Patch(MergePatch(AsInvoker("PATCH", id, caller), p, type));
+  };
+  auto done = patch({{"notificationDestination", "https://invoker.example/new"}}, id);
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_EQ(done->status, 200) << done->body;
+  json u = json::parse(done->body);
+  EXPECT_EQ(u["notificationDestination"], "https://invoker.example/new");
+  EXPECT_EQ(u["apiInvokerInformation"], "demo app");  // untouched
+  EXPECT_EQ(u["onboardingInformation"]["apiInvokerCertificate"],
+            a["onboardingInformation"]["apiInvokerCertificate"]);
+  EXPECT_EQ((*invokers_->Get(ApiInvokerId(id)))->notification_destination,
+            "https://invoker.example/new");
+  // null removes an optional member.
+  json cleared = json::parse(patch({{"apiInvokerInformation", nullptr}}, id)->body);
+  EXPECT_FALSE(cleared.contains("apiInvokerInformation"));
+  // A new key through PATCH is certified anew.
+  EvpKey next = *EvpKey::GenerateEcP256();
+  auto rekeyed =
+      patch({{"onboardingInformation", {{"apiInvokerPublicKey", MakeCsr(next, next)}}}}, id);
+  ASSERT_EQ(HttpStatusOf(rekeyed), 200);
+  auto cert =
+      X509Cert::FromPem(json::parse(rekeyed->body)["onboardingInformation"]["apiInvokerCertificate"]
+                            .get<std::string>());
+  EXPECT_TRUE(cert->PublicKey()->PublicKeyEquals(next));
+
+  struct Refusal {
+    json patch;
+    std::string type;
+    int status;
+    std::string param;
+  } refusals[] = {
+      {{{"apiInvokerId", other}}, "application/merge-patch+json", 400, "/apiInvokerId"},
+      {{{"onboardingInformation", {{"apiInvokerCertificate", "x"}}}},
+       "application/merge-patch+json",
+       400,
+       "/onboardingInformation/apiInvokerCertificate"},
+      {{{"notificationDestination", nullptr}},
+       "application/merge-patch+json",
+       400,
+       "/notificationDestination"},
+      {{{"notificationDestination", 7}},
+       "application/merge-patch+json",
+       400,
+       "/notificationDestination"},
+      {{{"notificationDestination", "https://x.example/"}}, "application/json", 415, ""},
+  };
+  for (const Refusal& r : refusals) {
+    auto res = patch(r.patch, id, r.type);
+    ASSERT_FALSE(res.ok()) << r.patch.dump();
+    auto [status, problem] = ProblemFromStatus(res.status());
+    EXPECT_EQ(status, r.status) << r.patch.dump();
+    if (!r.param.empty()) {
+      EXPECT_EQ(problem["invalidParams"][0]["param"], r.param);
+    }
+  }
+  EXPECT_EQ(HttpStatusOf(patch({{"apiInvokerInformation", "x"}}, other)), 403);
+  auto kept = *invokers_->Get(ApiInvokerId(id));
+  EXPECT_EQ(kept->notification_destination, "https://invoker.example/new");
+  EXPECT_FALSE(kept->api_invoker_information.has_value());
+}
+
+}  // namespace
+}  // namespace capif

@@ -1,5 +1,6 @@
 #include "ccf/api/provider_management_api.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -124,9 +125,7 @@ void ProviderManagementApi::RegisterRoutes(RestRouter& server) {
   server.Route("POST", base, [this](const RestRequest& r) { return Register(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Update(r); });
   server.Route("DELETE", base + "/([^/]+)", [this](const RestRequest& r) { return Deregister(r); });
-  server.Route("PATCH", base + "/([^/]+)", [](const RestRequest&) -> absl::StatusOr<RestResponse> {
-    return RestError(501, "PATCH of a registration is not implemented yet; use PUT");
-  });
+  server.Route("PATCH", base + "/([^/]+)", [this](const RestRequest& r) { return Patch(r); });
 }
 
 absl::StatusOr<RestResponse> ProviderManagementApi::Register(const RestRequest& req) {
@@ -191,6 +190,55 @@ absl::StatusOr<std::string> RequireAmfOf(const RestRequest& req, ProviderRegistr
 absl::StatusOr<RestResponse> ProviderManagementApi::Update(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string dom_id, RequireAmfOf(req, *config_.providers, *config_.ca));
   ASSIGN_OR_RETURN(json body, ParseJsonBody(req));
+  return Replace(dom_id, body, body.value("regSec", json()));
+}
+
+absl::StatusOr<RestResponse> ProviderManagementApi::Patch(const RestRequest& req) {
+  ASSIGN_OR_RETURN(std::string dom_id, RequireAmfOf(req, *config_.providers, *config_.ca));
+  ASSIGN_OR_RETURN(json patch, ParseMergePatchBody(req, {"apiProvFuncs", "apiProvDomInfo"}));
+  ASSIGN_OR_RETURN(std::optional<ProviderDomain> existing, config_.providers->Get(dom_id));
+  if (!existing) return RestError(404, "no such registration", "RESOURCE_NOT_FOUND");
+  // The resource as it stands; regSec is a spent token, never kept (answered as "").
+  json merged = EnrolmentJson(*existing, "spent");
+  if (auto info = patch.find("apiProvDomInfo"); info != patch.end()) {
+    if (info->is_null()) {
+      merged.erase("apiProvDomInfo");
+    } else {
+      merged["apiProvDomInfo"] = *info;
+    }
+  }
+  // apiProvFuncs lists the functions to register or update (the Patch schema's wording): one
+  // with an apiProvFuncId is merged into that function, one without is new; the functions it
+  // does not list stay registered (a PUT of the whole registration removes functions).
+  if (auto funcs = patch.find("apiProvFuncs"); funcs != patch.end()) {
+    if (!funcs->is_array() || funcs->empty()) {
+      return InvalidParamError("apiProvFuncs", "must be a non-empty array");
+    }
+    if (funcs->size() > 100) return InvalidParamError("apiProvFuncs", "at most 100 functions");
+    json& current = merged["apiProvFuncs"];
+    for (size_t i = 0; i < funcs->size(); ++i) {
+      const json& f = (*funcs)[i];
+      std::string at = absl::StrCat("apiProvFuncs[", i, "]");
+      if (!f.is_object()) return InvalidParamError(at, "must be an object");
+      auto id = f.find("apiProvFuncId");
+      if (id == f.end()) {
+        current.push_back(f);
+        continue;
+      }
+      auto same = std::find_if(current.begin(), current.end(),
+                               [&](const json& c) { return c["apiProvFuncId"] == *id; });
+      if (same == current.end()) {
+        return InvalidParamError(at + ".apiProvFuncId", "is not a function of this registration");
+      }
+      same->merge_patch(f);
+    }
+  }
+  return Replace(dom_id, merged, "");
+}
+
+absl::StatusOr<RestResponse> ProviderManagementApi::Replace(const std::string& dom_id,
+                                                            const json& body,
+                                                            const json& reg_sec_answer) {
   if (body.contains("apiProvDomId") && body["apiProvDomId"] != dom_id) {
     return InvalidParamError("apiProvDomId", "must equal the registrationId of the resource");
   }
@@ -224,7 +272,7 @@ absl::StatusOr<RestResponse> ProviderManagementApi::Update(const RestRequest& re
   absl::Status s = config_.providers->Replace(domain);
   if (absl::IsNotFound(s)) return RestError(404, "no such registration", "RESOURCE_NOT_FOUND");
   RETURN_IF_ERROR(s);
-  return RestResponse::Json(200, EnrolmentJson(domain, body["regSec"]));
+  return RestResponse::Json(200, EnrolmentJson(domain, reg_sec_answer));
 }
 
 absl::StatusOr<RestResponse> ProviderManagementApi::Deregister(const RestRequest& req) {

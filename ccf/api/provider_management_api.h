@@ -52,9 +52,18 @@ class ProviderManagementApi {
 
   absl::StatusOr<RestResponse> Register(const RestRequest& req);
   absl::StatusOr<RestResponse> Update(const RestRequest& req);
+  // PATCH: APIProviderEnrolmentDetailsPatch (application/merge-patch+json). apiProvDomInfo is
+  // replaced (null removes it); each apiProvFuncs entry with an apiProvFuncId is merged into
+  // that function (RFC 7396), one without is registered; unlisted functions stay. Checked and
+  // stored as a PUT of the result; the answer's regSec is "" (the token is spent, not kept).
+  absl::StatusOr<RestResponse> Patch(const RestRequest& req);
   absl::StatusOr<RestResponse> Deregister(const RestRequest& req);
 
  private:
+  // The update of registration `dom_id` to the APIProviderEnrolmentDetails `body` (PUT and
+  // PATCH), answered with `reg_sec_answer` as regSec.
+  absl::StatusOr<RestResponse> Replace(const std::string& dom_id, const nlohmann::json& body,
+                                       const nlohmann::json& reg_sec_answer);
   ProviderManagementConfig config_;
 };
 

@@ -193,3 +193,62 @@ TEST_F(ProviderManagementApiTest, SpentRegSecIsAnsweredButNeverStored) {
 
 }  // namespace
 }  // namespace capif
+
+namespace capif {
+namespace {
+
+// PATCH of a registration (APIProviderEnrolmentDetailsPatch): apiProvDomInfo replaced, a new
+// function registered and certified, a listed function merged, the others kept; members the
+// Patch schema lacks, unknown function ids, a role change and other AMFs are refused.
+TEST_F(ProviderManagementApiTest, PatchAddsAndUpdatesFunctionsAndKeepsTheOthers) {
+  json a = Register();
+  json b = Register();
+  std::string dom = a["apiProvDomId"];
+  std::string amf = "spiffe://a.example/amf/" + IdOfRole(a, "AMF");
+  std::string other_amf = "spiffe://a.example/amf/" + IdOfRole(b, "AMF");
+  auto patch = [&](const json& p, const std::string& caller) {
+    RestRequest r = Request(p, caller, dom);
+    r.method = "PATCH";
+    r.headers.clear();
+    r.headers.emplace("content-type", "application/merge-patch+json");
+    return api_->Patch(r);
+  };
+  EvpKey aef_key = *EvpKey::GenerateEcP256();
+  json new_aef = {{"apiProvFuncRole", "AEF"},
+                  {"regInfo", {{"apiProvPubKey", *CreateCsrPem(aef_key)}}}};
+  json renamed_apf = {{"apiProvFuncId", IdOfRole(a, "APF")}, {"apiProvFuncInfo", "publisher"}};
+  auto done = patch(
+      {{"apiProvDomInfo", "operator A, renamed"}, {"apiProvFuncs", {new_aef, renamed_apf}}}, amf);
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_EQ(done->status, 200) << done->body;
+  json u = json::parse(done->body);
+  EXPECT_EQ(u["apiProvDomInfo"], "operator A, renamed");
+  EXPECT_EQ(u["regSec"], "");  // spent at registration, never kept
+  ASSERT_EQ(u["apiProvFuncs"].size(), 4u);
+  auto stored = *providers_->Get(dom);
+  ASSERT_EQ(stored->functions.size(), 4u);
+  // The APF kept its key and certificate and got its info; the new AEF is certified.
+  auto apf = *providers_->GetFunction(IdOfRole(a, "APF"));
+  EXPECT_EQ(apf->info, "publisher");
+  EXPECT_EQ(apf->certificate_pem, a["apiProvFuncs"][1]["regInfo"]["apiProvCert"]);
+  const json& added = u["apiProvFuncs"][3];
+  EXPECT_EQ(added["apiProvFuncRole"], "AEF");
+  auto cert = X509Cert::FromPem(added["regInfo"]["apiProvCert"].get<std::string>());
+  ASSERT_TRUE(cert.ok());
+  EXPECT_TRUE(cert->PublicKey()->PublicKeyEquals(aef_key));
+
+  for (const json& bad :
+       {json{{"regSec", "x"}}, json{{"apiProvDomId", "dom-x"}},
+        json{{"apiProvFuncs", {{{"apiProvFuncId", "aef-nobody"}}}}},
+        json{{"apiProvFuncs",
+              {{{"apiProvFuncId", IdOfRole(a, "AEF")}, {"apiProvFuncRole", "APF"}}}}},
+        json{{"apiProvFuncs", json::array()}}}) {
+    EXPECT_EQ(Status(patch(bad, amf)), 400) << bad.dump();
+  }
+  EXPECT_EQ(Status(patch({{"apiProvDomInfo", "stolen"}}, other_amf)), 403);
+  EXPECT_EQ((*providers_->Get(dom))->functions.size(), 4u);
+  EXPECT_EQ((*providers_->Get(dom))->info, "operator A, renamed");
+}
+
+}  // namespace
+}  // namespace capif

@@ -133,3 +133,60 @@ TEST_F(PublishDiscoverTest, DiscoverFiltersAndChecksTheCaller) {
 
 }  // namespace
 }  // namespace capif
+
+namespace capif {
+namespace {
+
+// PATCH of a published API (ServiceAPIDescriptionPatch, RFC 7396): named members change, the
+// rest stays, and the result must be a valid description of this APF's own AEFs.
+TEST_F(PublishDiscoverTest, PatchMergesIntoThePublishedApi) {
+  auto p = world_.RegisterProvider();
+  auto q = world_.RegisterProvider();
+  json api = CcfWorld::SampleApi("location-query", p.aef_id);
+  std::string id =
+      json::parse(world_.publish_api.Publish(ApfRequest(p.apf_id, p.apf_id, api))->body)["apiId"];
+  auto patch = [&](const json& body, const std::string& caller) {
+    RestRequest r = ApfRequest(caller, p.apf_id, body, id);
+    r.headers.erase("content-type");
+    r.headers.emplace("content-type", "application/merge-patch+json");
+    return world_.publish_api.Patch(r);
+  };
+  auto done = patch({{"description", "v2"}, {"shareableInfo", {{"isShareable", true}}}}, p.apf_id);
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_EQ(done->status, 200) << done->body;
+  json u = json::parse(done->body);
+  EXPECT_EQ(u["description"], "v2");
+  EXPECT_EQ(u["shareableInfo"]["isShareable"], true);
+  EXPECT_EQ(u["apiName"], "location-query");  // not patchable, kept
+  EXPECT_EQ(u["aefProfiles"][0]["aefId"], p.aef_id);
+  json stored =
+      json::parse(world_.publish_api.Get(ApfRequest(p.apf_id, p.apf_id, nullptr, id))->body);
+  EXPECT_EQ(stored["description"], "v2");
+  EXPECT_EQ(json::parse(patch({{"description", nullptr}}, p.apf_id)->body).count("description"),
+            0u);
+
+  struct Refusal {
+    json body;
+    int status;
+  } refusals[] = {
+      {{{"apiName", "renamed"}}, 400},          // not in the Patch schema
+      {{{"aefProfiles", json::array()}}, 400},  // must stay a valid description
+      {{{"aefProfiles",
+         {{{"aefId", q.aef_id},
+           {"versions", {{{"apiVersion", "v1"}}}},
+           {"interfaceDescriptions", {{{"ipv4Addr", "127.0.0.1"}, {"port", 1}}}}}}}},
+       403},  // another provider domain's AEF
+      {{{"shareableInfo", {{"isShareable", "yes"}}}}, 400},
+  };
+  for (const Refusal& r : refusals) {
+    EXPECT_EQ(CcfWorld::HttpStatus(patch(r.body, p.apf_id)), r.status) << r.body.dump();
+  }
+  EXPECT_EQ(CcfWorld::HttpStatus(patch({{"description", "x"}}, q.apf_id)), 403);
+  json after =
+      json::parse(world_.publish_api.Get(ApfRequest(p.apf_id, p.apf_id, nullptr, id))->body);
+  EXPECT_EQ(after["aefProfiles"][0]["aefId"], p.aef_id);
+  EXPECT_EQ(after["shareableInfo"]["isShareable"], true);
+}
+
+}  // namespace
+}  // namespace capif

@@ -188,9 +188,7 @@ void PublishServiceApi::RegisterRoutes(RestRouter& server) {
   server.Route("GET", base + "/([^/]+)", [this](const RestRequest& r) { return Get(r); });
   server.Route("PUT", base + "/([^/]+)", [this](const RestRequest& r) { return Replace(r); });
   server.Route("DELETE", base + "/([^/]+)", [this](const RestRequest& r) { return Unpublish(r); });
-  server.Route("PATCH", base + "/([^/]+)", [](const RestRequest&) -> absl::StatusOr<RestResponse> {
-    return RestError(501, "PATCH of a service API is not implemented yet; use PUT");
-  });
+  server.Route("PATCH", base + "/([^/]+)", [this](const RestRequest& r) { return Patch(r); });
 }
 
 absl::StatusOr<std::string> PublishServiceApi::RequireApf(const RestRequest& req) {
@@ -270,7 +268,25 @@ absl::StatusOr<RestResponse> PublishServiceApi::Get(const RestRequest& req) {
 absl::StatusOr<RestResponse> PublishServiceApi::Replace(const RestRequest& req) {
   ASSIGN_OR_RETURN(std::string apf_id, RequireApf(req));
   ASSIGN_OR_RETURN(json api, ParseJsonBody(req));
+  return Store(apf_id, req.path_params[1], std::move(api));
+}
+
+absl::StatusOr<RestResponse> PublishServiceApi::Patch(const RestRequest& req) {
+  ASSIGN_OR_RETURN(std::string apf_id, RequireApf(req));
+  ASSIGN_OR_RETURN(json patch, ParseMergePatchBody(req, {"apiStatus", "aefProfiles", "description",
+                                                         "shareableInfo", "serviceAPICategory",
+                                                         "apiSuppFeats", "pubApiPath", "ccfId"}));
   const std::string& id = req.path_params[1];
+  ASSIGN_OR_RETURN(std::optional<ServiceApiRecord> r, config_.service_apis->Get(id));
+  if (!r || r->apf_id != apf_id) return RestError(404, "no such service API", "RESOURCE_NOT_FOUND");
+  std::vector<json> current = DescriptionsOf({*r});
+  if (current.empty()) return absl::InternalError("a stored service API does not parse");
+  current[0].merge_patch(patch);  // RFC 7396: members replaced, null removes, arrays whole
+  return Store(apf_id, id, std::move(current[0]));
+}
+
+absl::StatusOr<RestResponse> PublishServiceApi::Store(const std::string& apf_id,
+                                                      const std::string& id, json api) {
   if (api.contains("apiId") && api["apiId"] != id) {
     return InvalidParamError("apiId", "must equal the serviceApiId of the resource");
   }

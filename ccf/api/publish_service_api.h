@@ -51,9 +51,15 @@ class PublishServiceApi {
   absl::StatusOr<RestResponse> List(const RestRequest& req);
   absl::StatusOr<RestResponse> Get(const RestRequest& req);
   absl::StatusOr<RestResponse> Replace(const RestRequest& req);
+  // PATCH: ServiceAPIDescriptionPatch as a JSON Merge Patch (application/merge-patch+json) of
+  // the published description, checked and stored as a PUT of the result.
+  absl::StatusOr<RestResponse> Patch(const RestRequest& req);
   absl::StatusOr<RestResponse> Unpublish(const RestRequest& req);
 
  private:
+  // Replaces service API `id` of `apf_id` with the description `api` (PUT and PATCH).
+  absl::StatusOr<RestResponse> Store(const std::string& apf_id, const std::string& id,
+                                     nlohmann::json api);
   absl::StatusOr<std::string> RequireApf(const RestRequest& req);
   absl::Status CheckAefsOfDomain(const nlohmann::json& api, const std::string& apf_id);
 
