@@ -325,6 +325,18 @@ TEST_F(AefInteropTest, CurlDoesOnboardingToToken) {
   absl::Status valid =
       MatchesSpec(granted, "TS29222_CAPIF_Security_API.yaml#/components/schemas/ServiceSecurity");
   EXPECT_TRUE(valid.ok()) << valid;
+  // The AEF reads its access control policy for the API (CAPIF_Access_Control_Policy_API).
+  std::string api_id = apis["serviceAPIDescriptions"][0]["apiId"];
+  json acl = json::parse(
+      sh(absl::StrCat(base, "--cert ", *dir_, "/aef.pem --key ", *dir_, "/aef.key '",
+                      ccf_->api_root(), "/access-control-policy/v1/accessControlPolicyList/",
+                      api_id, "?aef-id=", *aef_id_, "&api-invoker-id=", id, "'")));
+  ASSERT_EQ(acl["apiInvokerPolicies"].size(), 1u) << acl.dump();
+  EXPECT_EQ(acl["apiInvokerPolicies"][0]["apiInvokerId"], id);
+  valid = MatchesSpec(acl,
+                      "TS29222_CAPIF_Access_Control_Policy_API.yaml#/components/schemas/"
+                      "AccessControlPolicyList");
+  EXPECT_TRUE(valid.ok()) << valid;
   // PATCH of the onboarding resource (JSON Merge Patch), by curl as well.
   json patched = json::parse(
       sh(absl::StrCat(mtls,

@@ -150,6 +150,15 @@ class TwoDomainsTest : public ::testing::Test {
                                    invoker_id + "?authenticationInfo=true&authorizationInfo=true");
   }
 
+  // A's AEF asking A for the access control policy of A's API `api_id` (standard GET).
+  absl::StatusOr<HttpsResponse> AclGet(const std::string& api_id, const std::string& invoker_id) {
+    auto aef =
+        *HttpsClient::Create({a_->ca_pem(), provider_.aef_certificate_pem, *key_.PrivateKeyPem()});
+    return aef->Request("GET", a_->api_root() +
+                                   "/access-control-policy/v1/accessControlPolicyList/" + api_id +
+                                   "?aef-id=" + aef_id_ + "&api-invoker-id=" + invoker_id);
+  }
+
   // RFC 7662 introspection of `token` by A's AEF at A: the "active" member.
   json Introspect(const std::string& token) {
     auto aef = *HttpsClient::Create({a_->ca_pem(), provider_.aef_certificate_pem,
@@ -335,6 +344,19 @@ TEST_F(TwoDomainsTest, OffboardingAtBReachesAAndItsAefEvenWhenAWasDown) {
   ASSERT_EQ(before->status, 200) << before->body;  // A now caches B's answer
   // The invoker's notificationDestination as B holds it, not A's own API root.
   EXPECT_EQ(json::parse(before->body)["notificationDestination"], "https://invoker.example/cb");
+  // A's access control policy for its API lists B's invoker (from the grant B obtained).
+  int acl_checked = 0;
+  for (const json& api : *all) {
+    if (api["apiName"] != "location-query") continue;
+    ++acl_checked;
+    auto acl = AclGet(api["apiId"], id);
+    ASSERT_TRUE(acl.ok());
+    ASSERT_EQ(acl->status, 200) << acl->body;
+    json policies = json::parse(acl->body)["apiInvokerPolicies"];
+    ASSERT_EQ(policies.size(), 1u) << acl->body;
+    EXPECT_EQ(policies[0]["apiInvokerId"], id);
+  }
+  EXPECT_EQ(acl_checked, 1);
   // A token A issued (method 3), active for A's AEF (RFC 7662 introspection at A).
   auto token = (*invoker)->RequestToken("3gpp#" + aef_id_ + ":location-query", "ccf-a");
   ASSERT_TRUE(token.ok()) << token.status();

@@ -119,6 +119,10 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   n->discover_ = std::make_unique<DiscoverServiceApi>(
       DiscoverServiceConfig{n->service_apis_.get(), n->invokers_.get(), n->ca_.get(), remote});
   n->discover_->RegisterRoutes(n->server_->router());
+  n->access_control_ = std::make_unique<AccessControlPolicyApi>(
+      AccessControlPolicyConfig{n->providers_.get(), n->service_apis_.get(), n->contexts_.get(),
+                                n->grants_.get(), n->ca_.get(), &clock});
+  n->access_control_->RegisterRoutes(n->server_->router());
   ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, *n->kek_, clock));
   SecurityApiConfig security{n->invokers_.get(),
                              n->providers_.get(),

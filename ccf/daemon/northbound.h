@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "ccf/api/access_control_policy_api.h"
 #include "ccf/api/discover_service_api.h"
 #include "ccf/api/invoker_management_api.h"
 #include "ccf/api/provider_management_api.h"
@@ -27,11 +28,11 @@
 #include "ccf/daemon/ccf_config.h"
 #include "ccf/notices/aef_notifier.h"
 #include "ccf/notices/notice_dispatcher.h"
+#include "ccf/store/change_feed.h"
 #include "ccf/store/provider_registry.h"
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/service_apis.h"
-#include "ccf/store/change_feed.h"
 #include "ccf/store/sql_stores.h"
 #include "ccf/store/used_assertions.h"
 #include "common/clock.h"
@@ -95,6 +96,7 @@ class Northbound {
   std::unique_ptr<ProviderManagementApi> provider_management_;
   std::unique_ptr<PublishServiceApi> publish_;
   std::unique_ptr<DiscoverServiceApi> discover_;
+  std::unique_ptr<AccessControlPolicyApi> access_control_;
   // Seals the secrets kept in the database (<data_dir>/kek).
   std::unique_ptr<const KeyEncryptionKey> kek_;
   std::unique_ptr<TokenKeyring> keyring_;
