@@ -2,22 +2,22 @@
 // off the I/O threads, caches unknown identities, and still serves first contacts.
 #include "sdk/aef/aef_server.h"
 
+#include <gtest/gtest.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/certificate_authority.h"
-#include "common/testing/test_credential.h"
 #include "common/clock.h"
+#include "common/testing/test_credential.h"
 #include "net/https_client.h"
 #include "net/https_server.h"
 #include "sdk/aef/testing/fake_ccf.h"
@@ -29,6 +29,7 @@ namespace {
 constexpr char kKey[] = "0123456789abcdef0123456789abcdef";  // the AEFPSK of inv-known*
 
 using Credential = TestCredential;
+using nlohmann::json;
 Credential Issue(const CertificateAuthority& ca, const std::string& uri) {
   return IssueTestCredential(ca, uri);
 }
@@ -50,6 +51,16 @@ class AefServerTest : public ::testing::Test {
           ++asked_;
           if (hold_) release_.WaitForNotificationWithTimeout(absl::Seconds(20));
           const std::string& id = r.path_params[0];
+          if (id.rfind("inv-iface", 0) == 0) {
+            // An entry the invoker asked for by interfaceDetails: it carries no aefId.
+            RestResponse res = PskSecurityInfoAnswer(id, "aef-1", kKey);
+            json body = json::parse(res.body);
+            body["securityInfo"][0].erase("aefId");
+            body["securityInfo"][0]["interfaceDetails"] = {{"ipv4Addr", "127.0.0.1"}};
+            res.body = body.dump();
+            return res;
+          }
+          if (id.rfind("inv-of-aef-2", 0) == 0) return PskSecurityInfoAnswer(id, "aef-2", kKey);
           if (id.rfind("inv-known", 0) != 0) return RestError(404, "no security context");
           return PskSecurityInfoAnswer(id, "aef-1", kKey);
         });
@@ -104,6 +115,15 @@ TEST_F(AefServerTest, FirstContactWithPskSucceedsOverBothVersions) {
                              SecretBytes("another key, 32 bytes long......"),
                              "/location/v1/position", 0, absl::Seconds(10))
                    .ok());
+}
+
+// The CCF answers only the calling AEF's entries, and one requested by interfaceDetails names
+// no aefId: its key is used. An entry naming another AEF is not.
+TEST_F(AefServerTest, AnEntryWithoutAefIdIsTheCallersAndOneOfAnotherAefIsNot) {
+  auto by_interface = GetWithPsk("inv-iface-1");
+  ASSERT_TRUE(by_interface.ok()) << by_interface.status();
+  EXPECT_EQ(by_interface->status, 200);
+  EXPECT_FALSE(GetWithPsk("inv-of-aef-2-1").ok());
 }
 
 // A signal to the client's thread (a profiler's or a fuzzer's timer) interrupts its blocking
