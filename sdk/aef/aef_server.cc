@@ -245,11 +245,7 @@ absl::StatusOr<std::unique_ptr<AefServer>> AefServer::Create(AefOptions options,
   return s;
 }
 
-AefServer::~AefServer() {
-  Stop();
-  // Before the server goes: paused handshakes waiting on a fetch hold its connections.
-  if (infos_) infos_->Shutdown();
-}
+AefServer::~AefServer() { Stop(); }
 
 void AefServer::Route(const std::string& method, const std::string& pattern, AefHandler handler) {
   server_->Route(method, pattern,
@@ -263,6 +259,11 @@ void AefServer::Route(const std::string& method, const std::string& pattern, Aef
 absl::Status AefServer::Start() { return server_->Start(); }
 
 void AefServer::Stop() {
+  // The cache first, while the server's event loop still exists: a handshake paused on a fetch
+  // is owned by the cache's callback, which resumes it on that loop, and dropping the last
+  // callback destroys the connection. After the loop is gone either would touch freed memory
+  // (ASan, AefServerTest, a fetch ending while the test stopped the AEF).
+  if (infos_) infos_->Shutdown();
   if (server_) server_->Stop();
 }
 
