@@ -16,11 +16,6 @@ using nlohmann::json;
 
 constexpr int64_t kNow = 1700000000;
 
-std::string SignRaw(const EvpKey& key, const std::string& header, const std::string& claims,
-                    bool der_signature = false) {
-  return SignRawJws(key, header, claims, der_signature);
-}
-
 class JwsTest : public ::testing::Test {
  protected:
   JwsTest()
@@ -81,7 +76,7 @@ TEST_F(JwsTest, Hs256SignedWithThePublicKeyIsRefused) {
 }
 
 TEST_F(JwsTest, WrongTypIsRefused) {
-  EXPECT_FALSE(Check(SignRaw(signer_.key(), Header("ES256", "JWT"), Claims().dump())).ok());
+  EXPECT_FALSE(Check(SignRawJws(signer_.key(), Header("ES256", "JWT"), Claims().dump())).ok());
   EXPECT_FALSE(Check(*signer_.Sign("", Claims())).ok());  // typ missing
 }
 
@@ -127,7 +122,7 @@ TEST_F(JwsTest, TruncatedOrDerSignatureIsRefused) {
   std::string sig = *Base64UrlDecode(parts[2]);
   std::string truncated = parts[0] + "." + parts[1] + "." + Base64UrlEncode(sig.substr(0, 63));
   EXPECT_NE(Check(truncated).message().find("64 bytes"), absl::string_view::npos);
-  std::string der = SignRaw(signer_.key(), Header(), Claims().dump(), /*der_signature=*/true);
+  std::string der = SignRawJws(signer_.key(), Header(), Claims().dump(), /*der_signature=*/true);
   EXPECT_NE(Check(der).message().find("64 bytes"), absl::string_view::npos);
   std::string flipped = sig;
   flipped[10] ^= 1;
@@ -159,7 +154,7 @@ TEST_F(JwsTest, OptionalTypAndKidForAssertions) {
   JwtValidator lenient(o, clock_);
   const std::string claims = Claims().dump();
   auto verify = [&](const json& header, const JwkSet& keys) {
-    return lenient.Verify(SignRaw(signer_.key(), header.dump(), claims), keys).status();
+    return lenient.Verify(SignRawJws(signer_.key(), header.dump(), claims), keys).status();
   };
   EXPECT_TRUE(verify({{"alg", "ES256"}}, jwks_).ok());
   EXPECT_TRUE(verify({{"alg", "ES256"}, {"typ", "jwt"}}, jwks_).ok());  // case-insensitive
@@ -175,28 +170,28 @@ TEST_F(JwsTest, OptionalTypAndKidForAssertions) {
   EXPECT_TRUE(verify({{"alg", "ES256"}, {"kid", "k1"}}, two).ok());
   // The strict validator (access tokens) still wants both.
   EXPECT_FALSE(
-      Check(SignRaw(signer_.key(), json{{"alg", "ES256"}, {"kid", "k1"}}.dump(), claims)).ok());
+      Check(SignRawJws(signer_.key(), json{{"alg", "ES256"}, {"kid", "k1"}}.dump(), claims)).ok());
   EXPECT_FALSE(
-      Check(SignRaw(signer_.key(), json{{"alg", "ES256"}, {"typ", "at+jwt"}}.dump(), claims)).ok());
+      Check(SignRawJws(signer_.key(), json{{"alg", "ES256"}, {"typ", "at+jwt"}}.dump(), claims)).ok());
 }
 
 TEST_F(JwsTest, DuplicateClaimsOrHeadersAreRefused) {
   std::string claims = Claims().dump();
   claims.insert(1, "\"sub\":\"inv-evil\",");  // a second "sub"
-  EXPECT_NE(Check(SignRaw(signer_.key(), Header(), claims)).message().find("duplicate"),
+  EXPECT_NE(Check(SignRawJws(signer_.key(), Header(), claims)).message().find("duplicate"),
             absl::string_view::npos);
   std::string header = R"({"alg":"ES256","typ":"at+jwt","kid":"k1","alg":"none"})";
-  EXPECT_FALSE(Check(SignRaw(signer_.key(), header, Claims().dump())).ok());
+  EXPECT_FALSE(Check(SignRawJws(signer_.key(), header, Claims().dump())).ok());
 }
 
 TEST_F(JwsTest, MalformedTokensAreRefused) {
   for (const std::string t : {"", "a.b", "a.b.c.d", "!!!.e30.AAAA", "e30.e30.AAAA="}) {
     EXPECT_EQ(Check(t).code(), absl::StatusCode::kUnauthenticated) << t;
   }
-  EXPECT_FALSE(Check(SignRaw(signer_.key(), Header(), "[1,2]")).ok());
+  EXPECT_FALSE(Check(SignRawJws(signer_.key(), Header(), "[1,2]")).ok());
   json h = json::parse(Header());
   h["crit"] = json::array({"exp"});
-  EXPECT_FALSE(Check(SignRaw(signer_.key(), h.dump(), Claims().dump())).ok());
+  EXPECT_FALSE(Check(SignRawJws(signer_.key(), h.dump(), Claims().dump())).ok());
 }
 
 TEST_F(JwsTest, WrongIssuerIsRefused) {
