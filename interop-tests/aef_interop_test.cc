@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/evp_key.h"
 #include "common/file_io.h"
 #include "common/subprocess.h"
@@ -18,6 +19,7 @@
 #include "interop-tests/ccfd_fixture.h"
 #include "interop-tests/schema_check.h"
 #include "net/https_client.h"
+#include "net/https_server.h"
 #include "sdk/invoker/aef_client.h"
 #include "sdk/invoker/invoker_client.h"
 #include "sdk/provider/provider_client.h"
@@ -367,6 +369,113 @@ TEST_F(AefInteropTest, CurlDoesOnboardingToToken) {
   ASSERT_TRUE(refused.ok());
   EXPECT_NE(refused->exit_code, 0);
   EXPECT_TRUE(absl::StrContains(refused->out, "invalid_client")) << refused->out;
+}
+
+// CAPIF_Events_API with curl as the AEF: subscribe, and an onboarding elsewhere reaches the AEF's
+// HTTPS endpoint as an EventNotification (the first attempt refused with 503: the outbox tries
+// again); PATCH and PUT change it, DELETE ends it. Every answer and notification is checked
+// against the official schemas.
+TEST_F(AefInteropTest, CurlSubscribesToEventsAndTheNotificationArrivesOverHttps) {
+  std::string d = *dir_ + "/events";
+  ASSERT_TRUE(MakeDirectories(d, 0700).ok());
+  auto sh = [&](const std::string& cmd) {
+    auto r = RunToCompletion({"/bin/bash", "-c", "set -e; cd " + d + "; " + cmd}, kWait);
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << cmd << ": " << (r.ok() ? r->err + r->out : "");
+    return r.ok() ? r->out : "";
+  };
+  // The subscriber's endpoint: a certificate of the domain's CA for 127.0.0.1.
+  sh(absl::StrCat(Runfile("tools/capif-pki/capif-pki"), " issue --ca ", ccf_->dir(),
+                  "/pki/ca --spiffe-id spiffe://operator-a.example/aef/", *aef_id_,
+                  " --ip 127.0.0.1 --out listener"));
+  auto roots = TrustBundle::FromPem(ccf_->ca_pem());
+  ASSERT_TRUE(roots.ok());
+  auto server = HttpsServer::Create({*ReadFile(d + "/listener/cert.pem"),
+                                     SecretBytes(*ReadFile(d + "/listener/key.pem")), *roots},
+                                    HttpsServer::Options{});
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::Mutex mu;
+  std::vector<std::string> received;
+  std::vector<std::string> callers;
+  (*server)->router().Route("POST", "/notify", [&](const RestRequest& r) {
+    absl::MutexLock l(&mu);
+    received.push_back(r.body);
+    callers.push_back(r.caller ? r.caller->ToString() : "");
+    if (received.size() == 1) return absl::StatusOr<RestResponse>(RestError(503, "not yet"));
+    return absl::StatusOr<RestResponse>(RestResponse::NoContent());
+  });
+  ASSERT_TRUE((*server)->Start().ok());
+  const std::string dest = absl::StrCat("https://127.0.0.1:", (*server)->port(), "/notify");
+
+  std::string aef = absl::StrCat("curl -sS --fail-with-body --cacert ", *dir_, "/ca.pem --cert ",
+                                 *dir_, "/aef.pem --key ", *dir_, "/aef.key ");
+  const std::string subs =
+      absl::StrCat(ccf_->api_root(), "/capif-events/v1/", *aef_id_, "/subscriptions");
+  json body = {{"events", {"API_INVOKER_ONBOARDED", "SERVICE_API_UPDATE"}},
+               {"notificationDestination", dest}};
+  ASSERT_TRUE(WriteFileAtomic(d + "/sub.json", body.dump()).ok());
+  json created = json::parse(sh(absl::StrCat(
+      aef, "-D headers.txt -H 'Content-Type: application/json' --data @sub.json ", subs)));
+  absl::Status valid =
+      MatchesSpec(created, "TS29222_CAPIF_Events_API.yaml#/components/schemas/EventSubscription");
+  EXPECT_TRUE(valid.ok()) << valid;
+  std::string headers = *ReadFile(d + "/headers.txt");
+  EXPECT_TRUE(absl::StrContains(headers, " 201")) << headers;
+  size_t at = headers.find(subs + "/");
+  ASSERT_NE(at, std::string::npos) << headers;
+  std::string location = headers.substr(at, headers.find('\r', at) - at);
+  std::string sub_id = location.substr(subs.size() + 1);
+
+  auto invoker = CapifInvoker::Onboard(ccf_->api_root(), ccf_->ca_pem(),
+                                       ccf_->EnrollmentToken("invoker"), "https://i.example/cb");
+  ASSERT_TRUE(invoker.ok()) << invoker.status();
+  {
+    absl::MutexLock l(&mu);
+    auto two = [&] { return received.size() >= 2; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&two), kWait)) << received.size();
+    EXPECT_EQ(received[0], received[1]);  // the refused one, delivered again
+    json n = json::parse(received[1]);
+    EXPECT_EQ(n["subscriptionId"], sub_id);
+    EXPECT_EQ(n["events"], "API_INVOKER_ONBOARDED");
+    EXPECT_EQ(n["eventDetail"]["apiInvokerIds"], json::array({(*invoker)->api_invoker_id()}));
+    valid = MatchesSpec(n, "TS29222_CAPIF_Events_API.yaml#/components/schemas/EventNotification");
+    EXPECT_TRUE(valid.ok()) << valid;
+    EXPECT_EQ(callers[1], "spiffe://operator-a.example/ccf/ccf-a");  // the CCF, over mTLS
+  }
+
+  json patched =
+      json::parse(sh(absl::StrCat(aef,
+                                  "-X PATCH -H 'Content-Type: application/merge-patch+json' --data "
+                                  "'{\"events\": [\"SERVICE_API_AVAILABLE\"]}' ",
+                                  location)));
+  EXPECT_EQ(patched["events"], json::array({"SERVICE_API_AVAILABLE"}));
+  EXPECT_EQ(patched["notificationDestination"], dest);
+  valid =
+      MatchesSpec(patched, "TS29222_CAPIF_Events_API.yaml#/components/schemas/EventSubscription");
+  EXPECT_TRUE(valid.ok()) << valid;
+  json replaced = json::parse(sh(
+      absl::StrCat(aef, "-X PUT -H 'Content-Type: application/json' --data @sub.json ", location)));
+  EXPECT_EQ(replaced, body);
+  // A malformed one: 400 ProblemDetails naming the attribute.
+  auto bad = RunToCompletion(
+      {"/bin/bash", "-c",
+       absl::StrCat(aef,
+                    "-H 'Content-Type: application/json' --data "
+                    "'{\"events\": [\"NO_SUCH_EVENT\"], \"notificationDestination\": \"",
+                    dest, "\"}' ", subs)},
+      kWait);
+  ASSERT_TRUE(bad.ok());
+  json problem = json::parse(bad->out);
+  EXPECT_EQ(problem["status"], 400);
+  EXPECT_EQ(problem["invalidParams"][0]["param"], "/events/0");
+  valid = MatchesSpec(problem, "TS29122_CommonData.yaml#/components/schemas/ProblemDetails");
+  EXPECT_TRUE(valid.ok()) << valid;
+  sh(absl::StrCat(aef, "-X DELETE -o /dev/null -w '%{http_code}' ", location));
+  auto again = RunToCompletion(
+      {"/bin/bash", "-c", absl::StrCat(aef, "-X DELETE -o /dev/null -w '%{http_code}' ", location)},
+      kWait);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->out, "404");
+  (*server)->Stop();
 }
 
 }  // namespace

@@ -362,7 +362,8 @@ absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfC
       *nb, "northbound",
       {"listen", "certificate", "private_key", "max_body_bytes", "api_root", "max_connections",
        "handshake_timeout_ms", "header_timeout_ms", "body_timeout_ms", "idle_timeout_ms",
-       "max_header_bytes", "max_header_count", "worker_threads", "max_queued_requests"}));
+       "max_header_bytes", "max_header_count", "worker_threads", "max_queued_requests",
+       "event_destination_roots"}));
   NorthboundConfig n;
   ASSIGN_OR_RETURN(n.listen_address, StringField(*nb, "northbound", "listen"));
   if (!IsHostPort(n.listen_address)) return FieldError("northbound.listen", "must be host:port");
@@ -409,6 +410,16 @@ absl::Status ParseNorthbound(const json& root, const std::string& base_dir, CcfC
   ASSIGN_OR_RETURN(n.api_root, StringField(*nb, "northbound", "api_root", false));
   if (!n.api_root.empty() && n.api_root.rfind("https://", 0) != 0) {
     return FieldError("northbound.api_root", "must start with https://");
+  }
+  ASSIGN_OR_RETURN(std::string roots_path,
+                   StringField(*nb, "northbound", "event_destination_roots", false));
+  if (!roots_path.empty()) {
+    ASSIGN_OR_RETURN(n.event_destination_roots_pem,
+                     ReadNamedFile(base_dir, roots_path, "northbound.event_destination_roots"));
+    auto roots = X509Cert::ChainFromPem(n.event_destination_roots_pem);
+    if (!roots.ok()) {
+      return FieldError("northbound.event_destination_roots", roots.status().message());
+    }
   }
   config.northbound = std::move(n);
 

@@ -33,6 +33,9 @@ struct NorthboundConfig {
   std::string certificate_chain_pem;  // leaf first; may be the bus certificate
   SecretBytes private_key_pem;
   std::string api_root;  // e.g. "https://ccf-a.example:8441"; "" = https://<bound address>
+  // Roots, besides this domain's CA, that may sign the certificate of an event subscription's
+  // notificationDestination (northbound.event_destination_roots, a PEM file; "" = none).
+  std::string event_destination_roots_pem;
   // Limits of the HTTPS server (net/https_server.h, docs/configuration.md), its defaults unless
   // configured; host and port come from listen_address.
   HttpsServer::Options server;

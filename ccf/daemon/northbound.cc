@@ -53,10 +53,12 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   }
   n->kek_ = std::make_unique<const KeyEncryptionKey>(*std::move(kek));
   n->ca_ = config.ca;
-  n->invokers_ = std::make_unique<SqlInvokerStore>(n->db_);
+  n->events_ = std::make_unique<EventLog>(clock);
+  n->subscriptions_ = std::make_unique<SqlEventSubscriptions>(n->db_);
+  n->invokers_ = std::make_unique<SqlInvokerStore>(n->db_, n->events_.get());
   n->enrollment_tokens_ = std::make_unique<SqlEnrollmentTokenStore>(n->db_);
-  n->providers_ = std::make_unique<SqlProviderRegistry>(n->db_);
-  n->service_apis_ = std::make_unique<SqlServiceApis>(n->db_);
+  n->providers_ = std::make_unique<SqlProviderRegistry>(n->db_, n->events_.get());
+  n->service_apis_ = std::make_unique<SqlServiceApis>(n->db_, n->events_.get());
   // Secrets at rest are sealed under the key-encryption key beside the database.
   ASSIGN_OR_RETURN(n->contexts_, SqlSecurityContexts::Create(n->db_, *n->kek_));
   n->grants_ = std::make_unique<SqlRemoteGrants>(n->db_);
@@ -89,6 +91,12 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
       n->service_apis_.get(),
       AefNotifier::Options{config.bus_identity.trust_domain.value(), ca_pem,
                            nb.certificate_chain_pem, nb.private_key_pem});
+  std::string event_roots = ca_pem;
+  if (!nb.event_destination_roots_pem.empty()) {
+    absl::StrAppend(&event_roots, "\n", nb.event_destination_roots_pem);
+  }
+  n->event_notifier_ = std::make_unique<EventNotifier>(
+      EventNotifier::Options{event_roots, nb.certificate_chain_pem, nb.private_key_pem});
   Northbound* self = n.get();
   n->dispatcher_ = std::make_unique<NoticeDispatcher>(
       n->outbox_.get(), clock,
@@ -96,6 +104,7 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
                         config.notice_dead_letter_after, config.notice_lease},
       [self, remote](const OutboundNotice& notice) -> absl::Status {
         if (notice.kind == kNoticeAefRevoke) return self->aef_notifier_->Deliver(notice);
+        if (notice.kind == kNoticeCapifEvent) return self->event_notifier_->Deliver(notice);
         if (remote == nullptr) return absl::UnavailableError("no peer CCFs configured");
         ASSIGN_OR_RETURN(PeerNoticeDelivery delivery, PeerDeliveryOf(notice));
         return remote->DeliverNotice(delivery);
@@ -123,6 +132,10 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
       AccessControlPolicyConfig{n->providers_.get(), n->service_apis_.get(), n->contexts_.get(),
                                 n->grants_.get(), n->ca_.get(), &clock});
   n->access_control_->RegisterRoutes(n->server_->router());
+  n->events_api_ = std::make_unique<EventsApi>(
+      EventsApiConfig{n->subscriptions_.get(), n->invokers_.get(), n->providers_.get(),
+                      n->ca_.get(), &clock, n->api_root_});
+  n->events_api_->RegisterRoutes(n->server_->router());
   ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, *n->kek_, clock));
   SecurityApiConfig security{n->invokers_.get(),
                              n->providers_.get(),

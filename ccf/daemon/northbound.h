@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "ccf/api/access_control_policy_api.h"
 #include "ccf/api/discover_service_api.h"
+#include "ccf/api/events_api.h"
 #include "ccf/api/invoker_management_api.h"
 #include "ccf/api/provider_management_api.h"
 #include "ccf/api/publish_service_api.h"
@@ -27,6 +28,7 @@
 #include "ccf/core/token_keyring.h"
 #include "ccf/daemon/ccf_config.h"
 #include "ccf/notices/aef_notifier.h"
+#include "ccf/notices/event_notifier.h"
 #include "ccf/notices/notice_dispatcher.h"
 #include "ccf/store/change_feed.h"
 #include "ccf/store/provider_registry.h"
@@ -85,6 +87,11 @@ class Northbound {
 
   std::shared_ptr<SqlDatabase> db_;
   std::shared_ptr<const CertificateAuthority> ca_;
+  // CAPIF events: recorded by the stores below in their transactions, delivered by the outbox.
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<SqlEventSubscriptions> subscriptions_;
+  std::unique_ptr<EventsApi> events_api_;
+  std::unique_ptr<EventNotifier> event_notifier_;
   std::unique_ptr<SqlInvokerStore> invokers_;
   std::unique_ptr<SqlEnrollmentTokenStore> enrollment_tokens_;
   std::unique_ptr<SqlProviderRegistry> providers_;

@@ -44,13 +44,14 @@ ProviderFunction FunctionOfRow(const SqlRow& row) {
   return f;
 }
 
-absl::Status DeleteFunctionIn(SqlDatabase::Tx& tx, const std::string& id) {
-  RETURN_IF_ERROR(DeleteServiceApisOfApfIn(tx, id));
+absl::Status DeleteFunctionIn(SqlDatabase::Tx& tx, const std::string& id, const EventLog* events) {
+  RETURN_IF_ERROR(DeleteServiceApisOfApfIn(tx, id, events));
+  RETURN_IF_ERROR(DeleteSubscriptionsOfIn(tx, id));
   return tx.Execute("DELETE FROM provider_functions WHERE func_id = ?", {id});
 }
 
 // Writes the domain row and its functions; functions of the domain not in `d` are deleted.
-absl::Status WriteDomainIn(SqlDatabase::Tx& tx, const ProviderDomain& d) {
+absl::Status WriteDomainIn(SqlDatabase::Tx& tx, const ProviderDomain& d, const EventLog* events) {
   RETURN_IF_ERROR(tx.Execute(
       "INSERT INTO provider_domains(dom_id, info, supported_features) VALUES (?, ?, ?) "
       "ON CONFLICT(dom_id) DO UPDATE SET info = excluded.info, "
@@ -61,7 +62,8 @@ absl::Status WriteDomainIn(SqlDatabase::Tx& tx, const ProviderDomain& d) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> current,
                    tx.Query("SELECT func_id FROM provider_functions WHERE dom_id = ?", {d.id}));
   for (const SqlRow& row : current) {
-    if (kept.count(SqlText(row[0])) == 0) RETURN_IF_ERROR(DeleteFunctionIn(tx, SqlText(row[0])));
+    if (kept.count(SqlText(row[0])) == 0)
+      RETURN_IF_ERROR(DeleteFunctionIn(tx, SqlText(row[0]), events));
   }
   for (size_t i = 0; i < d.functions.size(); ++i) {
     const ProviderFunction& f = d.functions[i];
@@ -103,7 +105,7 @@ absl::Status SqlProviderRegistry::Insert(const ProviderDomain& d) {
                        tx.Query("SELECT 1 FROM provider_functions WHERE func_id = ?", {f.id}));
       if (!rows.empty()) return absl::AlreadyExistsError("a function id exists");
     }
-    return WriteDomainIn(tx, d);
+    return WriteDomainIn(tx, d, events_);
   });
 }
 
@@ -111,7 +113,7 @@ absl::Status SqlProviderRegistry::Replace(const ProviderDomain& d) {
   return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(bool exists, DomainExistsIn(tx, d.id));
     if (!exists) return absl::NotFoundError("no such API provider domain");
-    return WriteDomainIn(tx, d);
+    return WriteDomainIn(tx, d, events_);
   });
 }
 
@@ -150,7 +152,7 @@ absl::Status SqlProviderRegistry::Delete(const std::string& domain_id) {
     ASSIGN_OR_RETURN(std::vector<SqlRow> funcs,
                      tx.Query("SELECT func_id FROM provider_functions WHERE dom_id = ?",
                               {domain_id}));
-    for (const SqlRow& row : funcs) RETURN_IF_ERROR(DeleteFunctionIn(tx, SqlText(row[0])));
+    for (const SqlRow& row : funcs) RETURN_IF_ERROR(DeleteFunctionIn(tx, SqlText(row[0]), events_));
     return tx.Execute("DELETE FROM provider_domains WHERE dom_id = ?", {domain_id});
   });
 }

@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "ccf/store/event_subscriptions.h"
 #include "common/sql_database.h"
 
 namespace capif {
@@ -62,7 +63,9 @@ class ProviderRegistry {
 
 class SqlProviderRegistry final : public ProviderRegistry {
  public:
-  explicit SqlProviderRegistry(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
+  // With `events`, the APIs a removed APF published are SERVICE_API_UNAVAILABLE events.
+  explicit SqlProviderRegistry(std::shared_ptr<SqlDatabase> db, const EventLog* events = nullptr)
+      : db_(std::move(db)), events_(events) {}
   absl::Status Insert(const ProviderDomain& domain) override;
   absl::Status Replace(const ProviderDomain& domain) override;
   absl::StatusOr<std::optional<ProviderDomain>> Get(const std::string& domain_id) override;
@@ -72,6 +75,7 @@ class SqlProviderRegistry final : public ProviderRegistry {
 
  private:
   std::shared_ptr<SqlDatabase> db_;
+  const EventLog* const events_;
 };
 
 }  // namespace capif

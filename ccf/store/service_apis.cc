@@ -18,7 +18,22 @@ std::string AddressKey(const InterfaceAddress& a) {
                       a.port ? absl::StrCat(*a.port) : "-", "|", part(a.api_prefix));
 }
 
-absl::Status DeleteApiIn(SqlDatabase::Tx& tx, const std::string& api_id) {
+absl::StatusOr<std::vector<std::string>> AefsOfIn(SqlDatabase::Tx& tx, const std::string& api_id) {
+  ASSIGN_OR_RETURN(
+      std::vector<SqlRow> rows,
+      tx.Query("SELECT aef_id FROM service_api_aefs WHERE api_id = ? ORDER BY position", {api_id}));
+  std::vector<std::string> out;
+  for (const SqlRow& row : rows) out.push_back(SqlText(row[0]));
+  return out;
+}
+
+// Removes the API; with `events`, a SERVICE_API_UNAVAILABLE event.
+absl::Status DeleteApiIn(SqlDatabase::Tx& tx, const std::string& api_id, const EventLog* events) {
+  if (events != nullptr) {
+    ASSIGN_OR_RETURN(std::vector<std::string> aefs, AefsOfIn(tx, api_id));
+    RETURN_IF_ERROR(
+        events->RecordIn(tx, ServiceApiEvent(kEventServiceApiUnavailable, api_id, aefs)));
+  }
   for (const char* table :
        {"service_api_interfaces", "service_api_aefs", "service_api_shares", "service_apis"}) {
     RETURN_IF_ERROR(
@@ -79,10 +94,11 @@ absl::Status InsertApiIn(SqlDatabase::Tx& tx, const ServiceApiRecord& api) {
 
 }  // namespace
 
-absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx, const std::string& apf_id) {
+absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx, const std::string& apf_id,
+                                      const EventLog* events) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    tx.Query("SELECT api_id FROM service_apis WHERE apf_id = ?", {apf_id}));
-  for (const SqlRow& row : rows) RETURN_IF_ERROR(DeleteApiIn(tx, SqlText(row[0])));
+  for (const SqlRow& row : rows) RETURN_IF_ERROR(DeleteApiIn(tx, SqlText(row[0]), events));
   return absl::OkStatus();
 }
 
@@ -95,8 +111,14 @@ absl::Status SqlServiceApis::Write(const ServiceApiRecord& api, bool replace) {
     }
     if (!replace && !existing.empty()) return absl::AlreadyExistsError("the apiId exists");
     RETURN_IF_ERROR(CheckPublisherIn(tx, api));
-    if (replace) RETURN_IF_ERROR(DeleteApiIn(tx, api.api_id));
-    return InsertApiIn(tx, api);
+    if (replace) RETURN_IF_ERROR(DeleteApiIn(tx, api.api_id, nullptr));
+    RETURN_IF_ERROR(InsertApiIn(tx, api));
+    if (events_ == nullptr) return absl::OkStatus();
+    std::vector<std::string> aefs;
+    for (const ServiceApiAef& a : api.aefs) aefs.push_back(a.aef_id);
+    return events_->RecordIn(
+        tx, ServiceApiEvent(replace ? kEventServiceApiUpdate : kEventServiceApiAvailable,
+                            api.api_id, std::move(aefs)));
   });
 }
 
@@ -109,7 +131,7 @@ absl::Status SqlServiceApis::Delete(const std::string& api_id, const std::string
                      tx.Query("SELECT 1 FROM service_apis WHERE api_id = ? AND apf_id = ?",
                               {api_id, apf_id}));
     if (existing.empty()) return absl::NotFoundError("no such service API of this APF");
-    return DeleteApiIn(tx, api_id);
+    return DeleteApiIn(tx, api_id, events_);
   });
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ccf/store/event_subscriptions.h"
 #include "ccf/store/stores.h"
 #include "common/sql_database.h"
 
@@ -67,7 +68,10 @@ class ServiceApiRepository {
 
 class SqlServiceApis final : public ServiceApiRepository {
  public:
-  explicit SqlServiceApis(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
+  // With `events`, publishing, updating and unpublishing are SERVICE_API_AVAILABLE / _UPDATE /
+  // _UNAVAILABLE events, recorded in the same transaction.
+  explicit SqlServiceApis(std::shared_ptr<SqlDatabase> db, const EventLog* events = nullptr)
+      : db_(std::move(db)), events_(events) {}
   absl::Status Insert(const ServiceApiRecord& api) override;
   absl::Status Replace(const ServiceApiRecord& api) override;
   absl::StatusOr<std::optional<ServiceApiRecord>> Get(const std::string& api_id) override;
@@ -85,10 +89,13 @@ class SqlServiceApis final : public ServiceApiRepository {
   absl::Status Write(const ServiceApiRecord& api, bool replace);
 
   std::shared_ptr<SqlDatabase> db_;
+  const EventLog* const events_;
 };
 
-// Inside a transaction on the CCF database: removes every service API `apf_id` published.
-absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx, const std::string& apf_id);
+// Inside a transaction on the CCF database: removes every service API `apf_id` published (each
+// a SERVICE_API_UNAVAILABLE event with `events`).
+absl::Status DeleteServiceApisOfApfIn(SqlDatabase::Tx& tx, const std::string& apf_id,
+                                      const EventLog* events);
 
 }  // namespace capif
 

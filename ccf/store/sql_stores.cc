@@ -1,12 +1,14 @@
+#include "ccf/store/sql_stores.h"
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "ccf/store/sql_stores.h"
+#include "ccf/store/event_subscriptions.h"
 #include "common/file_io.h"
 #include "common/postgres_database.h"
-#include "common/status_macros.h"
 #include "common/sqlite_database.h"
+#include "common/status_macros.h"
 
 namespace capif {
 
@@ -176,6 +178,25 @@ const std::vector<std::string>& CcfSchema() {
       // replicas): until when a dispatcher holds it (0 = unclaimed), and which replica.
       "ALTER TABLE outbox ADD COLUMN claimed_until_ms INTEGER NOT NULL DEFAULT 0;"
       "ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';",
+      // 12: CAPIF event subscriptions (ccf/store/event_subscriptions.h), matched by event name;
+      // expires_at_ms 0: no monDur; reports_left -1: no maxReportNbr.
+      "CREATE TABLE event_subscriptions ("
+      "  subscription_id TEXT PRIMARY KEY,"
+      "  subscriber_id TEXT NOT NULL,"
+      "  subscriber_kind TEXT NOT NULL,"
+      "  body TEXT NOT NULL,"
+      "  notification_destination TEXT NOT NULL,"
+      "  expires_at_ms INTEGER NOT NULL,"
+      "  reports_left INTEGER NOT NULL,"
+      "  created_at INTEGER NOT NULL);"
+      "CREATE INDEX event_subscriptions_by_subscriber ON event_subscriptions(subscriber_id);"
+      "CREATE TABLE event_subscription_events ("
+      "  subscription_id TEXT NOT NULL,"
+      "  position INTEGER NOT NULL,"
+      "  event TEXT NOT NULL,"
+      "  filter_json TEXT,"
+      "  PRIMARY KEY (subscription_id, position));"
+      "CREATE INDEX event_subscription_events_by_event ON event_subscription_events(event);",
   };
   return *kSchema;
 }
@@ -325,6 +346,24 @@ const std::vector<std::string>& PostgresCcfSchema() {
       // 2: as SQLite's step 11, claims on notices.
       "ALTER TABLE outbox ADD COLUMN claimed_until_ms BIGINT NOT NULL DEFAULT 0;"
       "ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';",
+      // 3: as SQLite's step 12, CAPIF event subscriptions.
+      "CREATE TABLE event_subscriptions ("
+      "  subscription_id TEXT PRIMARY KEY,"
+      "  subscriber_id TEXT NOT NULL,"
+      "  subscriber_kind TEXT NOT NULL,"
+      "  body TEXT NOT NULL,"
+      "  notification_destination TEXT NOT NULL,"
+      "  expires_at_ms BIGINT NOT NULL,"
+      "  reports_left BIGINT NOT NULL,"
+      "  created_at BIGINT NOT NULL);"
+      "CREATE INDEX event_subscriptions_by_subscriber ON event_subscriptions(subscriber_id);"
+      "CREATE TABLE event_subscription_events ("
+      "  subscription_id TEXT NOT NULL,"
+      "  position BIGINT NOT NULL,"
+      "  event TEXT NOT NULL,"
+      "  filter_json TEXT,"
+      "  PRIMARY KEY (subscription_id, position));"
+      "CREATE INDEX event_subscription_events_by_event ON event_subscription_events(event);",
   };
   return *kSchema;
 }
@@ -370,13 +409,17 @@ absl::Status SqlInvokerStore::Insert(const InvokerRecord& r) {
   std::vector<SqlValue> values = InvokerColumnsOf(r);
   values.push_back(absl::ToUnixSeconds(r.created));
   values.push_back(r.id.value());
-  return db_->Execute(
-      "INSERT INTO invokers(public_key_pem, certificate_pem, notification_destination, "
-      "request_test_notification, websocket_uri, request_websocket_uri, "
-      "api_invoker_information, supported_features, api_list, secret_salt, secret_digest, "
-      "created_at, api_invoker_id, enrolment_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-      "?, '')",
-      values);
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Execute(
+        "INSERT INTO invokers(public_key_pem, certificate_pem, notification_destination, "
+        "request_test_notification, websocket_uri, request_websocket_uri, "
+        "api_invoker_information, supported_features, api_list, secret_salt, secret_digest, "
+        "created_at, api_invoker_id, enrolment_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, '')",
+        values));
+    if (events_ == nullptr) return absl::OkStatus();
+    return events_->RecordIn(tx, InvokerEvent(kEventInvokerOnboarded, r.id.value()));
+  });
 }
 
 absl::Status SqlInvokerStore::Update(const InvokerRecord& r) {
@@ -392,7 +435,8 @@ absl::Status SqlInvokerStore::Update(const InvokerRecord& r) {
         values);
     if (!s.ok()) return s;
     if (tx.changes() == 0) return absl::NotFoundError("no such invoker");
-    return absl::OkStatus();
+    if (events_ == nullptr) return absl::OkStatus();
+    return events_->RecordIn(tx, InvokerEvent(kEventInvokerUpdated, r.id.value()));
   });
 }
 
@@ -488,6 +532,11 @@ absl::Status SqlInvokerStore::Delete(const ApiInvokerId& id,
     // Everything derived from the invoker (its security context and keys) goes with it.
     s = DeleteSecurityContextIn(tx, id.value());
     if (!s.ok()) return s;
+    if (events_ != nullptr) {
+      // Told to its own subscriptions too, which then end.
+      RETURN_IF_ERROR(events_->RecordIn(tx, InvokerEvent(kEventInvokerOffboarded, id.value())));
+      RETURN_IF_ERROR(DeleteSubscriptionsOfIn(tx, id.value()));
+    }
     return EnqueueNoticesIn(tx, notices);
   });
 }

@@ -58,9 +58,15 @@ absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfDatabase(const std::string& 
 absl::StatusOr<std::shared_ptr<SqlDatabase>> OpenCcfStorage(const StorageConfig& storage,
                                                            const std::string& data_dir);
 
+class EventLog;
+
 class SqlInvokerStore final : public InvokerStore {
  public:
-  explicit SqlInvokerStore(std::shared_ptr<SqlDatabase> db) : db_(std::move(db)) {}
+  // With `events`, onboarding, updates and offboarding are API_INVOKER_ONBOARDED / _UPDATED /
+  // _OFFBOARDED events, recorded in the same transaction (ccf/store/event_subscriptions.h);
+  // offboarding also ends the invoker's own event subscriptions.
+  explicit SqlInvokerStore(std::shared_ptr<SqlDatabase> db, const EventLog* events = nullptr)
+      : db_(std::move(db)), events_(events) {}
   absl::Status Insert(const InvokerRecord& record) override;
   absl::Status Update(const InvokerRecord& record) override;
   absl::StatusOr<std::optional<InvokerRecord>> Get(const ApiInvokerId& id) override;
@@ -69,6 +75,7 @@ class SqlInvokerStore final : public InvokerStore {
 
  private:
   std::shared_ptr<SqlDatabase> db_;
+  const EventLog* const events_;
 };
 
 class SqlEnrollmentTokenStore final : public EnrollmentTokenStore {

@@ -47,10 +47,11 @@ CcfWorld::CcfWorld(const std::string& name)
           CertificateAuthority::CreateRoot(TrustDomain("a.example"), clock, absl::Hours(24 * 365)),
           "CA")),
       db(OrDie(OpenCcfDatabase(TestTmpDir(name)), "database")),
-      invokers(db),
+      events(clock),
+      invokers(db, &events),
       tokens(db),
-      providers(db),
-      service_apis(db),
+      providers(db, &events),
+      service_apis(db, &events),
       kek(OrDie(KeyEncryptionKey::LoadOrCreate(TestTmpDir(name)), "kek")),
       contexts(OrDie(SqlSecurityContexts::Create(db, kek), "contexts")),
       grants(db),
@@ -59,6 +60,8 @@ CcfWorld::CcfWorld(const std::string& name)
       provider_api({&providers, &tokens, &ca, &clock, "https://ccf.example"}),
       publish_api({&providers, &service_apis, &ca, "https://ccf.example"}),
       discover_api({&service_apis, &invokers, &ca}),
+      subscriptions(db),
+      events_api({&subscriptions, &invokers, &providers, &ca, &clock, "https://ccf.example"}),
       key(OrDie(EvpKey::GenerateEcP256(), "key")),
       keyring(OrDie(TokenKeyring::Open(db, kek, clock), "keyring")) {
   security_api = std::make_unique<SecurityApi>(

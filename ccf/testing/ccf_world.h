@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ccf/api/discover_service_api.h"
+#include "ccf/api/events_api.h"
 #include "ccf/api/invoker_management_api.h"
 #include "ccf/api/provider_management_api.h"
 #include "ccf/api/publish_service_api.h"
@@ -64,6 +65,7 @@ class CcfWorld {
   FakeClock clock;
   CertificateAuthority ca;
   std::shared_ptr<SqlDatabase> db;
+  EventLog events;  // the stores record CAPIF events (ccf/store/event_subscriptions.h)
   SqlInvokerStore invokers;
   SqlEnrollmentTokenStore tokens;
   SqlProviderRegistry providers;
@@ -76,6 +78,8 @@ class CcfWorld {
   ProviderManagementApi provider_api;
   PublishServiceApi publish_api;
   DiscoverServiceApi discover_api;
+  SqlEventSubscriptions subscriptions;
+  EventsApi events_api;
   EvpKey key;  // every enrolled entity of the fixture uses this key
   std::unique_ptr<TokenKeyring> keyring;
   std::unique_ptr<SecurityApi> security_api;
