@@ -1,8 +1,8 @@
 // Every TS 29.222 request the northbound serves, through the real handlers: one CCF's APIs
-// (invoker management, provider management, publish, discover, security and token) on SQLite
-// stores under a private temporary directory, routed by the RestRouter the HTTPS server uses,
-// from any caller. The TLS layer and the HTTP parser are not here (http_request_fuzz covers the
-// head); this is what a handler sees once the server accepted the bytes.
+// (invoker management, provider management, publish, discover, security and token, events) on
+// SQLite stores under a private temporary directory, routed by the RestRouter the HTTPS server
+// uses, from any caller. The TLS layer and the HTTP parser are not here (http_request_fuzz covers
+// the head); this is what a handler sees once the server accepted the bytes.
 //
 // The input is readable text, so the seeds are:
 //
@@ -16,7 +16,8 @@
 // {inv} an onboarded invoker, {aef} {apf} {amf} {dom} a registered provider's functions and
 // domain, {api} a published API of {apf} at {aef}, {itok} / {ptok} a fresh invoker / provider
 // enrollment token, {csr} a CSR in PEM with JSON escapes, {secret} the invoker's onboarding
-// secret (form-escaped). The invoker has an OAUTH security context at {aef}.
+// secret (form-escaped), {sub} an event subscription of {aef}. The invoker has an OAUTH
+// security context at {aef}.
 //
 // CAPIF_FUZZ_TRACE=1 prints each request's answer (to check what a new seed reaches).
 //
@@ -72,6 +73,7 @@ class World {
     world_->publish_api.RegisterRoutes(router_);
     world_->discover_api.RegisterRoutes(router_);
     world_->security_api->RegisterRoutes(router_);
+    world_->events_api.RegisterRoutes(router_);
     csr_ = JsonEscaped(*capif::CreateCsrPem(world_->key));
     Populate();
   }
@@ -91,14 +93,29 @@ class World {
          {"securityInfo", {{{"aefId", provider_.aef_id}, {"prefSecurityMethods", {"OAUTH"}}}}}});
     create.path_params = {invoker_.id};
     FUZZ_CHECK(world_->security_api->Create(create).ok(), "a security context");
+    capif::RestRequest subscribe =
+        world_->As("aef", provider_.aef_id,
+                   {{"events", {"SERVICE_API_UPDATE", "API_INVOKER_ONBOARDED"}},
+                    {"notificationDestination", "https://aef.example/events"}});
+    subscribe.path_params = {provider_.aef_id};
+    auto sub = world_->events_api.Subscribe(subscribe);
+    FUZZ_CHECK(sub.ok() && sub->status == 201, "an event subscription");
+    for (const auto& [name, value] : sub->headers) {
+      if (name == "Location") subscription_id_ = value.substr(value.rfind('/') + 1);
+    }
   }
 
   std::string Expand(const std::string& text) {
     std::vector<std::pair<std::string, std::string>> subs = {
-        {"{inv}", invoker_.id},          {"{aef}", provider_.aef_id},
-        {"{apf}", provider_.apf_id},     {"{amf}", provider_.amf_id},
-        {"{dom}", provider_.domain_id},  {"{api}", api_id_},
-        {"{csr}", csr_},                 {"{secret}", capif::PercentEncode(invoker_.onboarding_secret)}};
+        {"{inv}", invoker_.id},
+        {"{aef}", provider_.aef_id},
+        {"{apf}", provider_.apf_id},
+        {"{amf}", provider_.amf_id},
+        {"{dom}", provider_.domain_id},
+        {"{api}", api_id_},
+        {"{csr}", csr_},
+        {"{secret}", capif::PercentEncode(invoker_.onboarding_secret)},
+        {"{sub}", subscription_id_}};
     if (text.find("{itok}") != std::string::npos) subs.emplace_back("{itok}", Token(true));
     if (text.find("{ptok}") != std::string::npos) subs.emplace_back("{ptok}", Token(false));
     return absl::StrReplaceAll(text, subs);
@@ -116,6 +133,7 @@ class World {
     return *token;
   }
 
+  std::string subscription_id_;
   std::string dir_;
   std::unique_ptr<capif::CcfWorld> world_;
   capif::RestRouter router_;
