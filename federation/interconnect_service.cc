@@ -52,11 +52,16 @@ std::string NonUtf8Field(const google::protobuf::Message& m) {
   return "";
 }
 
-constexpr fv1::Operation kImplemented[] = {
-    fv1::OPERATION_HELLO, fv1::OPERATION_GET_TRUST_BUNDLE, fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
-    fv1::OPERATION_DISCOVER_SHAREABLE_APIS, fv1::OPERATION_REQUEST_SECURITY_METHOD,
-    fv1::OPERATION_LOOKUP_SECURITY_INFO, fv1::OPERATION_FORWARD_TOKEN_REQUEST,
-    fv1::OPERATION_NOTIFY_OFFBOARDING, fv1::OPERATION_NOTIFY_REVOCATION};
+constexpr fv1::Operation kImplemented[] = {fv1::OPERATION_HELLO,
+                                           fv1::OPERATION_GET_TRUST_BUNDLE,
+                                           fv1::OPERATION_QUERY_INVOKER_OWNERSHIP,
+                                           fv1::OPERATION_DISCOVER_SHAREABLE_APIS,
+                                           fv1::OPERATION_REQUEST_SECURITY_METHOD,
+                                           fv1::OPERATION_LOOKUP_SECURITY_INFO,
+                                           fv1::OPERATION_FORWARD_TOKEN_REQUEST,
+                                           fv1::OPERATION_NOTIFY_OFFBOARDING,
+                                           fv1::OPERATION_NOTIFY_REVOCATION,
+                                           fv1::OPERATION_NOTIFY_SHARED_API_CHANGE};
 
 }  // namespace
 
@@ -425,6 +430,69 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     n.api_ids.assign(req->api_ids().begin(), req->api_ids().end());
     n.cause = req->cause();
     return ApplyNotice(ctx, *req, req->header(), fv1::OPERATION_NOTIFY_REVOCATION, n, resp);
+  }
+
+  grpc::ServerUnaryReactor* NotifySharedApiChange(grpc::CallbackServerContext* ctx,
+                                                  const fv1::SharedApiChange* req,
+                                                  fv1::NoticeAck* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    std::string caller = AuthenticatedIdentity(ctx);
+    auto peer = Authorize(*req, caller, req->header(), fv1::OPERATION_NOTIFY_SHARED_API_CHANGE);
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpcStatus(peer.status()));
+      return reactor;
+    }
+    SharedApiChangeNotice change{req->notice_id(), req->api_id(), req->api_name(), "", {}};
+    switch (req->change()) {
+      case fv1::SHARED_API_AVAILABLE:
+        change.event = "SERVICE_API_AVAILABLE";
+        break;
+      case fv1::SHARED_API_UPDATE:
+        change.event = "SERVICE_API_UPDATE";
+        break;
+      case fv1::SHARED_API_UNAVAILABLE:
+        change.event = "SERVICE_API_UNAVAILABLE";
+        break;
+      default:
+        break;
+    }
+    bool ok = !change.event.empty() && IsValidIdSegment(req->notice_id()) &&
+              IsValidIdSegment(req->api_id()) && !req->api_name().empty() &&
+              req->api_name().size() <= 256 && req->aef_ids_size() <= 100;
+    for (const std::string& aef : req->aef_ids()) {
+      ok = ok && IsValidIdSegment(aef);
+      change.aef_ids.push_back(aef);
+    }
+    if (!ok) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "notice_id, api_id, api_name (1-256 bytes), a change and at "
+                                   "most 100 aef_ids are required; every id must be 1-128 "
+                                   "characters of [A-Za-z0-9._-]"));
+      return reactor;
+    }
+    absl::Status applied = local_ == nullptr ? absl::UnimplementedError("no local CCF")
+                                             : local_->ApplySharedApiChange(**peer, change);
+    if (options_.audit != nullptr) {
+      options_.audit->Record({caller, "NOTIFY_SHARED_API_CHANGE", req->header().request_id(), "",
+                              "", applied.ok(),
+                              applied.ok() ? absl::StrCat(change.event, " ", change.api_id)
+                                           : std::string(applied.message())});
+    }
+    if (absl::IsUnimplemented(applied)) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::UNIMPLEMENTED, std::string(applied.message())));
+      return reactor;
+    }
+    if (!applied.ok()) {
+      LogError("bus", absl::StrCat("shared API change ", req->notice_id(), " from ", caller, ": ",
+                                   applied.ToString()));
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "temporarily unavailable"));
+      return reactor;
+    }
+    FillHeader(req->header(), resp->mutable_header());
+    resp->set_notice_id(req->notice_id());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
   grpc::ServerUnaryReactor* ConfirmSecurityMethods(grpc::CallbackServerContext* ctx,

@@ -53,6 +53,16 @@ struct PeerNotice {
   std::string cause;
 };
 
+// A peer's notice that an API it shares with this CCF appeared, changed or went (TS 29.222
+// CAPIF_Events_API across CCFs): `event` is SERVICE_API_AVAILABLE, _UPDATE or _UNAVAILABLE.
+struct SharedApiChangeNotice {
+  std::string notice_id;
+  std::string api_id;
+  std::string api_name;
+  std::string event;
+  std::vector<std::string> aef_ids;
+};
+
 class LocalCcf {
  public:
   virtual ~LocalCcf() = default;
@@ -115,6 +125,15 @@ class LocalCcf {
 
   // RFC 7517 JWK Set (JSON) of this CCF's token-signing public keys.
   virtual std::string JwksJson() = 0;
+
+  // Receiving side of NotifySharedApiChange: tells this CCF's SERVICE_API_* subscribers.
+  // Idempotent (a repeated notice id tells nobody again); OK means it may be acknowledged.
+  // Unimplemented where a CCF keeps no event subscriptions.
+  virtual absl::Status ApplySharedApiChange(const Peer& peer, const SharedApiChangeNotice& change) {
+    (void)peer;
+    (void)change;
+    return absl::UnimplementedError("this CCF keeps no event subscriptions");
+  }
 };
 
 }  // namespace capif

@@ -200,6 +200,11 @@ absl::Status BusPeerRequests::DeliverNotice(const PeerNoticeDelivery& notice) {
     if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");
     *req.mutable_header() = client->NewHeader();
     s = client->stub()->NotifyRevocation(&ctx, req, &ack);
+  } else if (notice.kind == PeerNoticeDelivery::Kind::kSharedApiChange) {
+    fv1::SharedApiChange req;
+    if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");
+    *req.mutable_header() = client->NewHeader();
+    s = client->stub()->NotifySharedApiChange(&ctx, req, &ack);
   } else {
     fv1::SecurityMethodConfirmation req;
     if (!req.ParseFromString(notice.payload)) return absl::DataLossError("unreadable notice");

@@ -32,9 +32,10 @@
 namespace capif {
 
 // One notice to a peer, as the sender's outbox keeps it: the payload is the serialized request
-// message (OffboardingNotice, RevocationNotice or SecurityMethodConfirmation) without header.
+// message (OffboardingNotice, RevocationNotice, SecurityMethodConfirmation or SharedApiChange)
+// without header.
 struct PeerNoticeDelivery {
-  enum class Kind { kOffboarding, kRevocation, kGrantConfirmation };
+  enum class Kind { kOffboarding, kRevocation, kGrantConfirmation, kSharedApiChange };
   Kind kind;
   std::string destination;  // the peer's CCF id
   std::string notice_id;

@@ -28,17 +28,27 @@ namespace fv1 = capif::federation::v1;
 
 namespace {
 
-constexpr const char* kMethods[] = {
-    "Hello",           "GetTrustBundle",       "DiscoverShareableApis",
-    "RequestSecurityMethod", "QueryInvokerOwnership", "LookupSecurityInfo",
-    "ForwardTokenRequest",   "NotifyOffboarding",     "NotifyRevocation",
-    "ConfirmSecurityMethods"};
+constexpr const char* kMethods[] = {"Hello",
+                                    "GetTrustBundle",
+                                    "DiscoverShareableApis",
+                                    "RequestSecurityMethod",
+                                    "QueryInvokerOwnership",
+                                    "LookupSecurityInfo",
+                                    "ForwardTokenRequest",
+                                    "NotifyOffboarding",
+                                    "NotifyRevocation",
+                                    "ConfirmSecurityMethods",
+                                    "NotifySharedApiChange"};
 
 // Owns invokers whose id starts with "inv-a", so ownership and lookups go past the first check.
 class FuzzLocalCcf final : public capif::StubLocalCcf {
  public:
   absl::StatusOr<bool> OwnsInvoker(const std::string& id) override {
     return id.rfind("inv-a", 0) == 0;
+  }
+  absl::Status ApplySharedApiChange(const capif::Peer&,
+                                    const capif::SharedApiChangeNotice&) override {
+    return absl::OkStatus();
   }
 };
 

@@ -16,6 +16,7 @@
 #include "ccf/store/sql_stores.h"
 #include "common/clock.h"
 #include "common/evp_key.h"
+#include "common/file_io.h"
 #include "common/jws.h"
 #include "common/secret_bytes.h"
 #include "common/subprocess.h"
@@ -72,6 +73,49 @@ class FakeAefSecurityApi {
 
   std::vector<std::pair<std::string, json>> calls_ ABSL_GUARDED_BY(mu_);
   size_t wanted_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A subscriber's HTTPS endpoint for CAPIF event notifications (TS 29.222 CAPIF_Events_API
+// callback), on a certificate of its domain's CA for 127.0.0.1.
+class EventSink {
+ public:
+  EventSink(const std::string& cert_pem, SecretBytes key_pem, const std::string& ca_pem) {
+    auto server = HttpsServer::Create({cert_pem, std::move(key_pem), *TrustBundle::FromPem(ca_pem)},
+                                      {"127.0.0.1", 0});
+    if (!server.ok()) std::abort();
+    server_ = *std::move(server);
+    server_->Route("POST", "/events",
+                   [this](const RestRequest& req) -> absl::StatusOr<RestResponse> {
+                     absl::MutexLock lock(&mu_);
+                     received_.push_back(json::parse(req.body, nullptr, false));
+                     return RestResponse::NoContent();
+                   });
+    if (!server_->Start().ok()) std::abort();
+  }
+  std::string url() const { return absl::StrCat("https://127.0.0.1:", server_->port(), "/events"); }
+  // The notifications about `api_id` so far, once there are at least `n` (fewer after
+  // `timeout`).
+  std::vector<json> Await(const std::string& api_id, size_t n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto about = [&] {
+      std::vector<json> out;
+      for (const json& r : received_) {
+        if (r.is_object() && r.value("eventDetail", json::object()).value("apiIds", json()) ==
+                                 json::array({api_id})) {
+          out.push_back(r);
+        }
+      }
+      return out;
+    };
+    auto enough = [&] { return about().size() >= n; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return about();
+  }
+
+ private:
+  std::unique_ptr<HttpsServer> server_;
+  absl::Mutex mu_;
+  std::vector<json> received_ ABSL_GUARDED_BY(mu_);
 };
 
 // Two domains over CAPIF-6e: A's provider publishes location-query (OAUTH, shareable),
@@ -131,9 +175,11 @@ class TwoDomainsTest : public ::testing::Test {
   // B's peers: A, and `more` (JSON objects, each with a leading comma).
   std::string BPeers(const std::string& more) const {
     return absl::StrCat(R"([{"ccf_id": "ccf-a", "trust_domain": "operator-a.example",
-                    "endpoint": ")", a_bus_, R"(", "trust_bundle": ")", a_ca_,
+                    "endpoint": ")",
+                        a_bus_, R"(", "trust_bundle": ")", a_ca_,
                         R"(", "relation": "CAPIF-6e", "agreement": {
-                      "operations": ["LOOKUP_SECURITY_INFO", "QUERY_INVOKER_OWNERSHIP"])",
+                      "operations": ["LOOKUP_SECURITY_INFO", "QUERY_INVOKER_OWNERSHIP",
+                                     "NOTIFY_SHARED_API_CHANGE"])",
                         TokensClause(), "}}", more, "]");
   }
   std::string TokensClause() const {
@@ -709,6 +755,60 @@ TEST_F(TwoDomainsTest, WithoutAGrantAFindsTheHomeByOwnershipQuery) {
                                           absl::Seconds(10)).ok());
   // An invoker nobody claims: still 404.
   EXPECT_EQ(AefGet("inv-nobody")->status, 404);
+}
+
+// CAPIF_Events_API across CCFs: B's AEF subscribes at B to SERVICE_API_AVAILABLE and
+// _UNAVAILABLE; A publishing an API it shares with B, and withdrawing it, reach B's subscriber
+// (A -> B NotifySharedApiChange through A's outbox, then B's outbox to the subscriber), with
+// A's apiId; an API A does not share tells B nothing.
+TEST_F(TwoDomainsTest, SubscribersAtBHearOfApisASharesAppearingAndGoing) {
+  EvpKey b_key = *EvpKey::GenerateEcP256();
+  auto b_provider =
+      RegisterApiProvider(b_->api_root(), b_->ca_pem(), b_->EnrollmentToken("provider"), b_key);
+  ASSERT_TRUE(b_provider.ok()) << b_provider.status();
+  std::string sink_dir = TestTmpDir("sink-" + a_name_);
+  auto issued =
+      RunToCompletion({Runfile("tools/capif-pki/capif-pki"), "issue", "--ca", b_->dir() + "/pki/ca",
+                       "--spiffe-id", "spiffe://operator-b.example/aef/" + b_provider->aef_id,
+                       "--ip", "127.0.0.1", "--out", sink_dir},
+                      absl::Seconds(30));
+  ASSERT_TRUE(issued.ok() && issued->exit_code == 0) << (issued.ok() ? issued->err : "");
+  EventSink sink(*ReadFile(sink_dir + "/cert.pem"), SecretBytes(*ReadFile(sink_dir + "/key.pem")),
+                 b_->ca_pem());
+  auto b_aef =
+      *HttpsClient::Create({b_->ca_pem(), b_provider->aef_certificate_pem, *b_key.PrivateKeyPem()});
+  json sub = {{"events", {"SERVICE_API_AVAILABLE", "SERVICE_API_UNAVAILABLE"}},
+              {"notificationDestination", sink.url()}};
+  auto created = b_aef->Request(
+      "POST", b_->api_root() + "/capif-events/v1/" + b_provider->aef_id + "/subscriptions",
+      sub.dump(), "application/json");
+  ASSERT_TRUE(created.ok() && created->status == 201) << (created.ok() ? created->body : "");
+
+  auto shared = PublishServiceApi(a_->api_root(), a_->ca_pem(), provider_, key_,
+                                  SimpleServiceApi("location-query", aef_id_, {"OAUTH"},
+                                                   "127.0.0.1", aef_security_->port(), true));
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  const std::string api_id = (*shared)["apiId"];
+  // (What A published before the subscription may be told too, as B learns of it.)
+  std::vector<json> got = sink.Await(api_id, 1, absl::Seconds(30));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["events"], "SERVICE_API_AVAILABLE");
+
+  // Not shared: nothing; then the shared one withdrawn.
+  auto unshared = PublishServiceApi(a_->api_root(), a_->ca_pem(), provider_, key_,
+                                    SimpleServiceApi("not-shareable", aef_id_, {"OAUTH"},
+                                                     "127.0.0.1", aef_security_->port(), false));
+  ASSERT_TRUE(unshared.ok()) << unshared.status();
+  auto apf =
+      *HttpsClient::Create({a_->ca_pem(), provider_.apf_certificate_pem, *key_.PrivateKeyPem()});
+  auto gone = apf->Request(
+      "DELETE", a_->api_root() + "/published-apis/v1/" + apf_id_ + "/service-apis/" + api_id);
+  ASSERT_TRUE(gone.ok() && gone->status == 204);
+  got = sink.Await(api_id, 2, absl::Seconds(30));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1]["events"], "SERVICE_API_UNAVAILABLE");
+  // A's notices to B go in order: one for the unshared API would have come before.
+  EXPECT_TRUE(sink.Await((*unshared)["apiId"], 1, absl::ZeroDuration()).empty());
 }
 
 }  // namespace

@@ -28,7 +28,23 @@ namespace capif {
 
 using nlohmann::json;
 
+bool SharesWith(const Peer& peer, const std::string& api_name, bool shareable,
+                const std::vector<std::string>& shareable_with) {
+  const std::vector<std::string>& allowed = peer.agreement.shared_apis;
+  if (std::find(allowed.begin(), allowed.end(), api_name) == allowed.end()) return false;
+  if (!shareable) return false;
+  const std::vector<std::string>& doms = shareable_with;
+  return doms.empty() || std::find(doms.begin(), doms.end(), peer.ccf_id.value()) != doms.end() ||
+         std::find(doms.begin(), doms.end(), peer.trust_domain.value()) != doms.end();
+}
 
+absl::Status LocalCcfState::ApplySharedApiChange(const Peer& peer,
+                                                 const SharedApiChangeNotice& change) {
+  if (!config_.shared_api_changed) {
+    return absl::UnimplementedError("this CCF keeps no event subscriptions");
+  }
+  return config_.shared_api_changed(peer, change);
+}
 
 absl::StatusOr<bool> LocalCcfState::OwnsInvoker(const std::string& api_invoker_id) {
   ASSIGN_OR_RETURN(std::optional<InvokerRecord> r, config_.invokers->Get(ApiInvokerId(api_invoker_id)));
@@ -38,16 +54,9 @@ absl::StatusOr<bool> LocalCcfState::OwnsInvoker(const std::string& api_invoker_i
 absl::StatusOr<std::vector<std::string>> LocalCcfState::ShareableApis(
     const Peer& peer, const std::string& api_name) {
   ASSIGN_OR_RETURN(std::vector<ServiceApiRecord> apis, config_.service_apis->Named(api_name));
-  const std::vector<std::string>& allowed = peer.agreement.shared_apis;
   std::vector<ServiceApiRecord> shared;
   for (ServiceApiRecord& api : apis) {
-    if (std::find(allowed.begin(), allowed.end(), api.api_name) == allowed.end()) continue;
-    if (!api.shareable) continue;
-    const std::vector<std::string>& doms = api.shareable_with;
-    if (!doms.empty() && std::find(doms.begin(), doms.end(), peer.ccf_id.value()) == doms.end() &&
-        std::find(doms.begin(), doms.end(), peer.trust_domain.value()) == doms.end()) {
-      continue;
-    }
+    if (!SharesWith(peer, api.api_name, api.shareable, api.shareable_with)) continue;
     shared.push_back(std::move(api));
   }
   std::vector<std::string> out;

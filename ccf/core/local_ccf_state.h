@@ -30,6 +30,12 @@
 
 namespace capif {
 
+// Whether this CCF shares an API named `api_name` (shareableInfo: `shareable`, `shareable_with`)
+// with `peer`: named in the agreement's shared_apis, shareable, and capifProvDoms empty or naming
+// the peer's CCF id or trust domain.
+bool SharesWith(const Peer& peer, const std::string& api_name, bool shareable,
+                const std::vector<std::string>& shareable_with);
+
 class LocalCcfState final : public LocalCcf {
  public:
   struct Config {
@@ -48,6 +54,9 @@ class LocalCcfState final : public LocalCcf {
     // A grant to a peer's invoker stands this long unless the peer confirms it stored the
     // security context (ConfirmGrants); unconfirmed, it is ignored and removed.
     absl::Duration grant_lease = absl::Minutes(5);
+    // Applies a peer's SharedApiChange (tells this CCF's event subscribers); unset: the bus
+    // answers UNIMPLEMENTED.
+    std::function<absl::Status(const Peer&, const SharedApiChangeNotice&)> shared_api_changed;
   };
   explicit LocalCcfState(Config config) : config_(std::move(config)) {}
 
@@ -72,6 +81,7 @@ class LocalCcfState final : public LocalCcf {
       const Peer& peer, const std::string& api_invoker_id,
       const std::vector<std::pair<std::string, std::string>>& targets) override;
   std::string JwksJson() override;
+  absl::Status ApplySharedApiChange(const Peer& peer, const SharedApiChangeNotice& change) override;
 
   // Whether the AEFs are told (revoke-authorization) when a peer's notice or a renegotiated PSK
   // ends an invoker's authorization (the notices are written with the change, into the outbox in

@@ -53,7 +53,17 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   }
   n->kek_ = std::make_unique<const KeyEncryptionKey>(*std::move(kek));
   n->ca_ = config.ca;
-  n->events_ = std::make_unique<EventLog>(clock);
+  // Changes of an API shared with peers are announced to them (NotifySharedApiChange).
+  std::vector<Peer> peers = config.peers;
+  n->events_ = std::make_unique<EventLog>(clock, [peers](const SharedApiFacts& api) {
+    std::vector<std::string> out;
+    for (const Peer& p : peers) {
+      if (SharesWith(p, api.api_name, api.shareable, api.shareable_with)) {
+        out.push_back(p.ccf_id.value());
+      }
+    }
+    return out;
+  });
   n->subscriptions_ = std::make_unique<SqlEventSubscriptions>(n->db_);
   n->invokers_ = std::make_unique<SqlInvokerStore>(n->db_, n->events_.get());
   n->enrollment_tokens_ = std::make_unique<SqlEnrollmentTokenStore>(n->db_);
@@ -107,7 +117,15 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
         if (notice.kind == kNoticeCapifEvent) return self->event_notifier_->Deliver(notice);
         if (remote == nullptr) return absl::UnavailableError("no peer CCFs configured");
         ASSIGN_OR_RETURN(PeerNoticeDelivery delivery, PeerDeliveryOf(notice));
-        return remote->DeliverNotice(delivery);
+        absl::Status s = remote->DeliverNotice(delivery);
+        if (notice.kind == kNoticeSharedApiChange &&
+            (absl::IsPermissionDenied(s) || absl::IsUnimplemented(s))) {
+          // The peer's agreement does not take these (or it keeps no subscriptions): given up,
+          // as retrying cannot change the answer. Logged once per peer.
+          self->SharedApiChangeRefused(notice.destination, s);
+          return absl::OkStatus();
+        }
+        return s;
       });
   auto wake = [self] { self->dispatcher_->Wake(); };
   InvokerManagementConfig invoker_config{n->invokers_.get(), n->enrollment_tokens_.get(),
@@ -185,6 +203,11 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
   local.invoker_root_ca_pem = *n->ca_->certificate().ToPem();
   local.method_priority = config.security.method_priority;
   local.token_validity = config.security.token_validity;
+  local.shared_api_changed = [self, &clock](const Peer& peer, const SharedApiChangeNotice& change) {
+    return RecordPeerApiChange(*self->db_, *self->events_, peer.ccf_id.value(), change.notice_id,
+                               ServiceApiEvent(change.event, change.api_id, change.aef_ids),
+                               clock.Now());
+  };
   n->local_state_ = std::make_unique<LocalCcfState>(std::move(local));
   // What one replica changes that the others hold in memory (ccf/store/change_feed.h).
   ASSIGN_OR_RETURN(n->changes_, ChangeFeed::Open(n->db_, config.storage));
@@ -210,6 +233,15 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
 }
 
 Northbound::~Northbound() { Stop(); }
+
+void Northbound::SharedApiChangeRefused(const std::string& peer, const absl::Status& s) {
+  absl::MutexLock l(&refused_mu_);
+  if (!refused_peers_.insert(peer).second) return;
+  LogWarning("notices",
+             absl::StrCat("peer ", peer, " does not take shared-API change notices (", s.message(),
+                          "): its subscribers will not hear of this "
+                          "CCF's API changes; notices to it are given up"));
+}
 
 void Northbound::Stop() {
   if (server_) server_->Stop();

@@ -14,9 +14,11 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "ccf/api/access_control_policy_api.h"
 #include "ccf/api/discover_service_api.h"
 #include "ccf/api/events_api.h"
@@ -84,6 +86,7 @@ class Northbound {
 
  private:
   Northbound() = default;
+  void SharedApiChangeRefused(const std::string& peer, const absl::Status& s);
 
   std::shared_ptr<SqlDatabase> db_;
   std::shared_ptr<const CertificateAuthority> ca_;
@@ -92,6 +95,8 @@ class Northbound {
   std::unique_ptr<SqlEventSubscriptions> subscriptions_;
   std::unique_ptr<EventsApi> events_api_;
   std::unique_ptr<EventNotifier> event_notifier_;
+  absl::Mutex refused_mu_;
+  std::set<std::string> refused_peers_ ABSL_GUARDED_BY(refused_mu_);
   std::unique_ptr<SqlInvokerStore> invokers_;
   std::unique_ptr<SqlEnrollmentTokenStore> enrollment_tokens_;
   std::unique_ptr<SqlProviderRegistry> providers_;

@@ -1,13 +1,12 @@
 #include "ccf/notices/peer_notices.h"
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-
-#include <nlohmann/json.hpp>
-
+#include "ccf/store/event_subscriptions.h"
 #include "federation/peer_client.h"
 #include "proto/interconnect.pb.h"
 
@@ -83,6 +82,31 @@ absl::StatusOr<PeerNoticeDelivery> PeerDeliveryOf(const OutboundNotice& notice) 
   if (notice.kind == kNoticeRevocation) return d;
   d.kind = PeerNoticeDelivery::Kind::kGrantConfirmation;
   if (notice.kind == kNoticeGrantConfirmation) return d;
+  if (notice.kind == kNoticeSharedApiChange) {
+    // Kept as JSON by the store (ccf/store/event_subscriptions.h); sent as the bus message.
+    nlohmann::json j = nlohmann::json::parse(notice.payload, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.value("apiId", nlohmann::json()).is_string() ||
+        !j.value("apiName", nlohmann::json()).is_string() ||
+        !j.value("event", nlohmann::json()).is_string() ||
+        !j.value("aefIds", nlohmann::json()).is_array()) {
+      return absl::DataLossError("a shared-API change notice does not parse");
+    }
+    fv1::SharedApiChange m;
+    m.set_notice_id(notice.notice_id);
+    m.set_api_id(j["apiId"].get<std::string>());
+    m.set_api_name(j["apiName"].get<std::string>());
+    const std::string event = j["event"];
+    m.set_change(event == kEventServiceApiAvailable     ? fv1::SHARED_API_AVAILABLE
+                 : event == kEventServiceApiUnavailable ? fv1::SHARED_API_UNAVAILABLE
+                                                        : fv1::SHARED_API_UPDATE);
+    for (const nlohmann::json& a : j["aefIds"]) {
+      if (a.is_string()) m.add_aef_ids(a.get<std::string>());
+    }
+    m.set_occurred_at(absl::ToUnixSeconds(notice.created));
+    d.kind = PeerNoticeDelivery::Kind::kSharedApiChange;
+    d.payload = m.SerializeAsString();
+    return d;
+  }
   return absl::InvalidArgumentError(absl::StrCat("not a peer notice: ", notice.kind));
 }
 

@@ -234,6 +234,70 @@ CapifEventOccurrence InvokerEvent(const std::string& event, const std::string& a
   return e;
 }
 
+std::string NewOrderedNoticeId(absl::string_view prefix, absl::Time now) {
+  // Ids sort as the events happened (capifctl notices lists them in id order within a second):
+  // the time, then this process's count for events of the same microsecond.
+  static std::atomic<uint64_t> sequence{0};
+  return absl::StrCat(
+      prefix, "-", absl::Hex(absl::ToUnixMicros(now), absl::kZeroPad16), "-",
+      absl::Hex(sequence.fetch_add(1) & 0xffffffff, absl::kZeroPad8), "-",
+      absl::BytesToHexString(SecretBytes::Random(8).Reveal(InsecureSecretAccess())));
+}
+
+absl::Status EventLog::RecordServiceApiChangeIn(SqlDatabase::Tx& tx, const SharedApiFacts* before,
+                                                const SharedApiFacts* after) const {
+  const SharedApiFacts* api = after != nullptr ? after : before;
+  if (api == nullptr) return absl::OkStatus();
+  const char* local = before == nullptr  ? kEventServiceApiAvailable
+                      : after == nullptr ? kEventServiceApiUnavailable
+                                         : kEventServiceApiUpdate;
+  RETURN_IF_ERROR(RecordIn(tx, ServiceApiEvent(local, api->api_id, api->aef_ids)));
+  if (!sharing_) return absl::OkStatus();
+  std::set<std::string> was, is;
+  if (before != nullptr) {
+    for (std::string& p : sharing_(*before)) was.insert(std::move(p));
+  }
+  if (after != nullptr) {
+    for (std::string& p : sharing_(*after)) is.insert(std::move(p));
+  }
+  std::set<std::string> peers = was;
+  peers.insert(is.begin(), is.end());
+  const absl::Time now = clock_.Now();
+  std::vector<OutboundNotice> notices;
+  for (const std::string& peer : peers) {
+    const char* event = !is.count(peer)    ? kEventServiceApiUnavailable
+                        : !was.count(peer) ? kEventServiceApiAvailable
+                                           : kEventServiceApiUpdate;
+    OutboundNotice n;
+    n.notice_id = NewOrderedNoticeId("shared", now);
+    n.destination = peer;
+    n.kind = kNoticeSharedApiChange;
+    n.payload = json{{"apiId", api->api_id},
+                     {"apiName", api->api_name},
+                     {"event", event},
+                     {"aefIds", api->aef_ids}}
+                    .dump(-1, ' ', false, json::error_handler_t::replace);
+    n.created = now;
+    notices.push_back(std::move(n));
+  }
+  return EnqueueNoticesIn(tx, notices);
+}
+
+absl::Status RecordPeerApiChange(SqlDatabase& db, const EventLog& log,
+                                 const std::string& peer_ccf_id, const std::string& notice_id,
+                                 const CapifEventOccurrence& e, absl::Time now) {
+  return db.Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Execute("DELETE FROM received_peer_notices WHERE received_at < ?",
+                               {absl::ToUnixSeconds(now - absl::Hours(24 * 30))}));
+    RETURN_IF_ERROR(tx.Execute(
+        "INSERT INTO received_peer_notices(peer_ccf_id, notice_id, received_at) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        {peer_ccf_id, notice_id, absl::ToUnixSeconds(now)}));
+    if (tx.changes() == 0) return absl::OkStatus();  // told already
+    return log.RecordIn(tx, e);
+  });
+}
+
 absl::Status EventLog::RecordIn(SqlDatabase::Tx& tx, const CapifEventOccurrence& e) const {
   ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
@@ -274,13 +338,7 @@ absl::Status EventLog::RecordIn(SqlDatabase::Tx& tx, const CapifEventOccurrence&
     json notification = {{"subscriptionId", id}, {"events", e.event}};
     if (!detail.is_null()) notification["eventDetail"] = std::move(detail);
     OutboundNotice n;
-    // Ids sort as the events happened (capifctl notices lists them in id order within a second):
-    // the time, then this process's count for events of the same microsecond.
-    static std::atomic<uint64_t> sequence{0};
-    n.notice_id =
-        absl::StrCat("event-", absl::Hex(absl::ToUnixMicros(now), absl::kZeroPad16), "-",
-                     absl::Hex(sequence.fetch_add(1) & 0xffffffff, absl::kZeroPad8), "-",
-                     absl::BytesToHexString(SecretBytes::Random(8).Reveal(InsecureSecretAccess())));
+    n.notice_id = NewOrderedNoticeId("event", now);
     n.destination = id;
     n.kind = kNoticeCapifEvent;
     n.payload = json{{"url", SqlText(row[3])}, {"notification", std::move(notification)}}.dump(

@@ -23,6 +23,7 @@
 #ifndef CAPIF_CCF_STORE_EVENT_SUBSCRIPTIONS_H_
 #define CAPIF_CCF_STORE_EVENT_SUBSCRIPTIONS_H_
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -40,6 +41,10 @@ namespace capif {
 // Payload: {"url": notificationDestination, "notification": EventNotification} (JSON); the
 // destination is the subscription id (per-subscription backoff).
 inline constexpr char kNoticeCapifEvent[] = "capif-event";
+
+// Payload: {"apiId", "apiName", "event" (SERVICE_API_*), "aefIds": [...]} (JSON); the destination
+// is the peer's CCF id. Delivered as a capif.federation.v1.SharedApiChange.
+inline constexpr char kNoticeSharedApiChange[] = "shared-api-change";
 
 // TS 29.222 CAPIFEvent values this CCF produces.
 inline constexpr char kEventServiceApiAvailable[] = "SERVICE_API_AVAILABLE";
@@ -120,16 +125,46 @@ CapifEventOccurrence ServiceApiEvent(const std::string& event, const std::string
                                      std::vector<std::string> aef_ids);
 CapifEventOccurrence InvokerEvent(const std::string& event, const std::string& api_invoker_id);
 
+// What decides whether a published API is shared with a peer.
+struct SharedApiFacts {
+  std::string api_id;
+  std::string api_name;
+  bool shareable = false;
+  std::vector<std::string> shareable_with;  // shareableInfo.capifProvDoms
+  std::vector<std::string> aef_ids;
+};
+// The peers (CCF ids) an API is shared with (the agreements and shareableInfo).
+using SharingPolicy = std::function<std::vector<std::string>(const SharedApiFacts&)>;
+
 class EventLog {
  public:
-  explicit EventLog(const Clock& clock) : clock_(clock) {}
+  // With `sharing`, changes of shared APIs are also announced to the peers that see them.
+  explicit EventLog(const Clock& clock, SharingPolicy sharing = nullptr)
+      : clock_(clock), sharing_(std::move(sharing)) {}
   // Inside a transaction on the CCF database: an outbox notice for each subscription that
   // matches `e`, with the EventNotification it is sent.
   absl::Status RecordIn(SqlDatabase::Tx& tx, const CapifEventOccurrence& e) const;
+  // Inside a transaction: a service API of this CCF appeared (`before` null), changed, or went
+  // (`after` null). SERVICE_API_AVAILABLE / _UPDATE / _UNAVAILABLE for this CCF's subscribers,
+  // and a kNoticeSharedApiChange to each peer the API is shared with before or after: AVAILABLE
+  // to those that see it only now, UNAVAILABLE to those that no longer do.
+  absl::Status RecordServiceApiChangeIn(SqlDatabase::Tx& tx, const SharedApiFacts* before,
+                                        const SharedApiFacts* after) const;
 
  private:
   const Clock& clock_;
+  const SharingPolicy sharing_;
 };
+
+// A peer's SharedApiChange, received (the bus side): SERVICE_API_* for this CCF's subscribers,
+// in one transaction with the record of `notice_id` from `peer_ccf_id`, so a repeated delivery
+// tells nobody twice (received notice ids are kept 30 days).
+absl::Status RecordPeerApiChange(SqlDatabase& db, const EventLog& log,
+                                 const std::string& peer_ccf_id, const std::string& notice_id,
+                                 const CapifEventOccurrence& e, absl::Time now);
+
+// An outbox notice id that sorts after those made before it: <prefix>-<time>-<sequence>-<random>.
+std::string NewOrderedNoticeId(absl::string_view prefix, absl::Time now);
 
 // Inside a transaction: removes every subscription of `subscriber_id` (an offboarded invoker,
 // a deregistered function). Their undelivered notifications are still delivered.

@@ -5,14 +5,16 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "ccf/store/event_subscriptions.h"
 #include "ccf/store/legacy_resources.h"
 #include "ccf/store/provider_registry.h"
 #include "ccf/store/remote_grants.h"
 #include "ccf/store/security_contexts.h"
 #include "ccf/store/service_apis.h"
 #include "ccf/store/sql_stores.h"
-#include "ccf/store/used_assertions.h"
 #include "ccf/store/testing/test_storage.h"
+#include "ccf/store/used_assertions.h"
+#include "common/fake_clock.h"
 #include "gtest/gtest.h"
 
 namespace capif {
@@ -584,6 +586,70 @@ TEST_P(RepositoriesTest, PublishingRacingADeregistrationLeavesNoOrphan) {
     // Whatever the interleaving: the domain is gone, and so is every API of its APF.
     EXPECT_TRUE(apis.OfApf(apf)->empty()) << round;
   }
+}
+
+// Subscriptions keep every column on both backends; an event's notifications commit with the
+// change that caused them or not at all, and only for the subscriptions whose filter accepts it.
+TEST_P(RepositoriesTest, EventSubscriptionsAndTheirNotificationsCommitWithTheChange) {
+  SqlEventSubscriptions subs(db_);
+  EventSubscriptionRecord r;
+  r.subscription_id = "sub-1";
+  r.subscriber_id = "aef-1";
+  r.subscriber_kind = SubscriberKind::kAef;
+  r.body = R"({"events":["SERVICE_API_AVAILABLE","SERVICE_API_UNAVAILABLE"]})";
+  r.events = {kEventServiceApiAvailable, kEventServiceApiUnavailable};
+  r.filters = {CapifEventFilter{{}, {}, {"aef-1"}}, std::nullopt};
+  r.notification_destination = "https://aef.example/n";
+  r.expires = t0_ + absl::Hours(1);
+  r.reports_left = 5;
+  r.created = absl::FromUnixSeconds(absl::ToUnixSeconds(t0_));
+  ASSERT_TRUE(subs.Insert(r).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(subs.Insert(r)));
+  auto got = subs.Get("aef-1", "sub-1");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  EXPECT_EQ((*got)->body, r.body);
+  EXPECT_EQ((*got)->subscriber_kind, SubscriberKind::kAef);
+  EXPECT_EQ((*got)->events, r.events);
+  ASSERT_EQ((*got)->filters.size(), 2u);
+  ASSERT_TRUE((*got)->filters[0].has_value());
+  EXPECT_EQ((*got)->filters[0]->aef_ids, std::vector<std::string>{"aef-1"});
+  EXPECT_FALSE((*got)->filters[1].has_value());
+  EXPECT_EQ((*got)->expires, absl::FromUnixMillis(absl::ToUnixMillis(r.expires)));
+  EXPECT_EQ((*got)->reports_left, 5);
+  EXPECT_EQ((*got)->created, r.created);
+  EXPECT_FALSE(subs.Get("aef-2", "sub-1")->has_value());  // another subscriber's
+
+  FakeClock clock(t0_);
+  EventLog log(clock);
+  SqlNoticeOutbox outbox(db_);
+  auto record = [&](const CapifEventOccurrence& e, bool commit) {
+    return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
+      absl::Status s = log.RecordIn(tx, e);
+      if (!s.ok()) return s;
+      return commit ? absl::OkStatus() : absl::AbortedError("the change failed");
+    });
+  };
+  EXPECT_TRUE(absl::IsAborted(
+      record(ServiceApiEvent(kEventServiceApiAvailable, "api-1", {"aef-1"}), false)));
+  EXPECT_TRUE(outbox.Pending()->empty());
+  ASSERT_TRUE(record(ServiceApiEvent(kEventServiceApiAvailable, "api-1", {"aef-1"}), true).ok());
+  ASSERT_TRUE(record(ServiceApiEvent(kEventServiceApiAvailable, "api-2", {"aef-2"}), true).ok());
+  ASSERT_TRUE(record(ServiceApiEvent(kEventServiceApiUnavailable, "api-2", {"aef-2"}), true).ok());
+  ASSERT_TRUE(record(InvokerEvent(kEventInvokerOnboarded, "inv-1"), true).ok());  // not listed
+  auto pending = outbox.Pending();
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].destination, "sub-1");
+  EXPECT_EQ((*pending)[0].kind, kNoticeCapifEvent);
+  nlohmann::json first = nlohmann::json::parse((*pending)[0].payload);
+  EXPECT_EQ(first["notification"]["events"], kEventServiceApiAvailable);
+  EXPECT_EQ(nlohmann::json::parse((*pending)[1].payload)["notification"]["events"],
+            kEventServiceApiUnavailable);
+  EXPECT_EQ((*subs.Get("aef-1", "sub-1"))->reports_left, 3);
+
+  ASSERT_TRUE(subs.Delete("aef-1", "sub-1").ok());
+  EXPECT_TRUE(outbox.Pending()->empty());  // its undelivered notifications went with it
+  EXPECT_TRUE(absl::IsNotFound(subs.Delete("aef-1", "sub-1")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RepositoriesTest, ::testing::ValuesIn(kBackends),

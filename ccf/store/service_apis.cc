@@ -18,21 +18,38 @@ std::string AddressKey(const InterfaceAddress& a) {
                       a.port ? absl::StrCat(*a.port) : "-", "|", part(a.api_prefix));
 }
 
-absl::StatusOr<std::vector<std::string>> AefsOfIn(SqlDatabase::Tx& tx, const std::string& api_id) {
-  ASSIGN_OR_RETURN(
-      std::vector<SqlRow> rows,
-      tx.Query("SELECT aef_id FROM service_api_aefs WHERE api_id = ? ORDER BY position", {api_id}));
-  std::vector<std::string> out;
-  for (const SqlRow& row : rows) out.push_back(SqlText(row[0]));
-  return out;
+SharedApiFacts FactsOf(const ServiceApiRecord& api) {
+  SharedApiFacts f{api.api_id, api.api_name, api.shareable, api.shareable_with, {}};
+  for (const ServiceApiAef& a : api.aefs) f.aef_ids.push_back(a.aef_id);
+  return f;
 }
 
-// Removes the API; with `events`, a SERVICE_API_UNAVAILABLE event.
+// The stored API's facts (nullopt: absent).
+absl::StatusOr<std::optional<SharedApiFacts>> FactsIn(SqlDatabase::Tx& tx,
+                                                      const std::string& api_id) {
+  ASSIGN_OR_RETURN(
+      std::vector<SqlRow> api,
+      tx.Query("SELECT api_name, shareable FROM service_apis WHERE api_id = ?", {api_id}));
+  if (api.empty()) return std::optional<SharedApiFacts>();
+  SharedApiFacts f{api_id, SqlText(api[0][0]), SqlInt(api[0][1]) != 0, {}, {}};
+  ASSIGN_OR_RETURN(
+      std::vector<SqlRow> shares,
+      tx.Query("SELECT prov_dom FROM service_api_shares WHERE api_id = ? ORDER BY ordinal",
+               {api_id}));
+  for (const SqlRow& row : shares) f.shareable_with.push_back(SqlText(row[0]));
+  ASSIGN_OR_RETURN(
+      std::vector<SqlRow> aefs,
+      tx.Query("SELECT aef_id FROM service_api_aefs WHERE api_id = ? ORDER BY position", {api_id}));
+  for (const SqlRow& row : aefs) f.aef_ids.push_back(SqlText(row[0]));
+  return std::optional<SharedApiFacts>(std::move(f));
+}
+
+// Removes the API; with `events`, a SERVICE_API_UNAVAILABLE event (also to the peers it was
+// shared with).
 absl::Status DeleteApiIn(SqlDatabase::Tx& tx, const std::string& api_id, const EventLog* events) {
   if (events != nullptr) {
-    ASSIGN_OR_RETURN(std::vector<std::string> aefs, AefsOfIn(tx, api_id));
-    RETURN_IF_ERROR(
-        events->RecordIn(tx, ServiceApiEvent(kEventServiceApiUnavailable, api_id, aefs)));
+    ASSIGN_OR_RETURN(std::optional<SharedApiFacts> before, FactsIn(tx, api_id));
+    if (before) RETURN_IF_ERROR(events->RecordServiceApiChangeIn(tx, &*before, nullptr));
   }
   for (const char* table :
        {"service_api_interfaces", "service_api_aefs", "service_api_shares", "service_apis"}) {
@@ -111,14 +128,15 @@ absl::Status SqlServiceApis::Write(const ServiceApiRecord& api, bool replace) {
     }
     if (!replace && !existing.empty()) return absl::AlreadyExistsError("the apiId exists");
     RETURN_IF_ERROR(CheckPublisherIn(tx, api));
+    std::optional<SharedApiFacts> before;
+    if (replace && events_ != nullptr) {
+      ASSIGN_OR_RETURN(before, FactsIn(tx, api.api_id));
+    }
     if (replace) RETURN_IF_ERROR(DeleteApiIn(tx, api.api_id, nullptr));
     RETURN_IF_ERROR(InsertApiIn(tx, api));
     if (events_ == nullptr) return absl::OkStatus();
-    std::vector<std::string> aefs;
-    for (const ServiceApiAef& a : api.aefs) aefs.push_back(a.aef_id);
-    return events_->RecordIn(
-        tx, ServiceApiEvent(replace ? kEventServiceApiUpdate : kEventServiceApiAvailable,
-                            api.api_id, std::move(aefs)));
+    SharedApiFacts after = FactsOf(api);
+    return events_->RecordServiceApiChangeIn(tx, before ? &*before : nullptr, &after);
   });
 }
 

@@ -178,8 +178,9 @@ const std::vector<std::string>& CcfSchema() {
       // replicas): until when a dispatcher holds it (0 = unclaimed), and which replica.
       "ALTER TABLE outbox ADD COLUMN claimed_until_ms INTEGER NOT NULL DEFAULT 0;"
       "ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';",
-      // 12: CAPIF event subscriptions (ccf/store/event_subscriptions.h), matched by event name;
-      // expires_at_ms 0: no monDur; reports_left -1: no maxReportNbr.
+      // 12: CAPIF event subscriptions (ccf/store/event_subscriptions.h), matched by event name
+      // (expires_at_ms 0: no monDur; reports_left -1: no maxReportNbr), and the peers' notices
+      // already applied (their SharedApiChange repeats tell subscribers nothing twice).
       "CREATE TABLE event_subscriptions ("
       "  subscription_id TEXT PRIMARY KEY,"
       "  subscriber_id TEXT NOT NULL,"
@@ -196,7 +197,13 @@ const std::vector<std::string>& CcfSchema() {
       "  event TEXT NOT NULL,"
       "  filter_json TEXT,"
       "  PRIMARY KEY (subscription_id, position));"
-      "CREATE INDEX event_subscription_events_by_event ON event_subscription_events(event);",
+      "CREATE INDEX event_subscription_events_by_event ON event_subscription_events(event);"
+      "CREATE TABLE received_peer_notices ("
+      "  peer_ccf_id TEXT NOT NULL,"
+      "  notice_id TEXT NOT NULL,"
+      "  received_at INTEGER NOT NULL,"
+      "  PRIMARY KEY (peer_ccf_id, notice_id));"
+      "CREATE INDEX received_peer_notices_by_age ON received_peer_notices(received_at);",
   };
   return *kSchema;
 }
@@ -363,7 +370,13 @@ const std::vector<std::string>& PostgresCcfSchema() {
       "  event TEXT NOT NULL,"
       "  filter_json TEXT,"
       "  PRIMARY KEY (subscription_id, position));"
-      "CREATE INDEX event_subscription_events_by_event ON event_subscription_events(event);",
+      "CREATE INDEX event_subscription_events_by_event ON event_subscription_events(event);"
+      "CREATE TABLE received_peer_notices ("
+      "  peer_ccf_id TEXT NOT NULL,"
+      "  notice_id TEXT NOT NULL,"
+      "  received_at BIGINT NOT NULL,"
+      "  PRIMARY KEY (peer_ccf_id, notice_id));"
+      "CREATE INDEX received_peer_notices_by_age ON received_peer_notices(received_at);",
   };
   return *kSchema;
 }
