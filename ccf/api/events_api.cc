@@ -26,13 +26,14 @@ struct ReportedEvent {
   const char* name;
   bool for_invokers;
 };
-constexpr std::array<ReportedEvent, 6> kReported = {{
+constexpr std::array<ReportedEvent, 7> kReported = {{
     {kEventServiceApiAvailable, true},
     {kEventServiceApiUnavailable, true},
     {kEventServiceApiUpdate, true},
     {kEventInvokerOnboarded, false},
     {kEventInvokerOffboarded, true},
     {kEventInvokerUpdated, true},
+    {kEventInvokerAuthorizationRevoked, true},
 }};
 
 // An https URI: bounded, with a host, without spaces or control characters.

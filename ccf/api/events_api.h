@@ -12,10 +12,10 @@
 //
 // What is checked (400 with invalidParams unless said): events, 1-32 CAPIFEvent values this CCF
 // reports (an API invoker may subscribe to SERVICE_API_* and to API_INVOKER_UPDATED /
-// _OFFBOARDED, about itself; 403 for the others); eventFilters, if any, one CAPIFEventFilter per
-// event, in the same order, each with non-empty apiIds / apiInvokerIds / aefIds only;
-// notificationDestination, an https URI of at most 2048 bytes; eventReq with only notifMethod
-// ON_EVENT_DETECTION, immRep false, maxReportNbr >= 1 and monDur (a future date-time);
+// _OFFBOARDED / _AUTHORIZATION_REVOKED, about itself; 403 for the others); eventFilters, if any,
+// one CAPIFEventFilter per event, in the same order, each with non-empty apiIds / apiInvokerIds /
+// aefIds only; notificationDestination, an https URI of at most 2048 bytes; eventReq with only
+// notifMethod ON_EVENT_DETECTION, immRep false, maxReportNbr >= 1 and monDur (a future date-time);
 // requestTestNotification and websockNotifConfig only when they ask for nothing (neither is
 // supported). supportedFeatures is answered "0" (no optional feature). At most
 // `max_per_subscriber` subscriptions each (403 beyond).

@@ -306,5 +306,42 @@ TEST_F(EventsApiTest, SubscriptionsPerSubscriberAreBounded) {
             403);
 }
 
+// An AEF revoking an invoker's authorization is API_INVOKER_AUTHORIZATION_REVOKED, with the
+// APIs, told to the invoker (about itself) and to a provider function whose filter names the
+// AEF, in the transaction of the revocation.
+TEST_F(EventsApiTest, AuthorizationRevokedByTheAefIsToldToTheInvokerAndTheProvider) {
+  auto alice = w_.OnboardInvoker();
+  auto bob = w_.OnboardInvoker();
+  json api = w_.Publish(p_.apf_id, CcfWorld::SampleApi("location", p_.aef_id, {"PKI"}));
+  for (const auto* who : {&alice, &bob}) {
+    RestRequest r =
+        w_.As("invoker", who->id,
+              {{"notificationDestination", "https://i.example/cb"},
+               {"securityInfo", {{{"aefId", p_.aef_id}, {"prefSecurityMethods", {"PKI"}}}}}});
+    r.path_params = {who->id};
+    ASSERT_EQ(Status(w_.security_api->Create(r)), 201);
+  }
+  std::string mine = Subscribe("invoker", alice.id, Sub({"API_INVOKER_AUTHORIZATION_REVOKED"}));
+  json filtered = Sub({"API_INVOKER_AUTHORIZATION_REVOKED"});
+  filtered["eventFilters"] = {{{"aefIds", {p_.aef_id}}}};
+  std::string amf = Subscribe("amf", p_.amf_id, filtered);
+  for (const auto* who : {&bob, &alice}) {
+    RestRequest revoke = w_.As(
+        "aef", p_.aef_id,
+        json{
+            {"apiInvokerId", who->id}, {"apiIds", {api["apiId"]}}, {"cause", "UNEXPECTED_REASON"}});
+    revoke.path_params = {who->id};
+    ASSERT_EQ(Status(w_.security_api->RevokeByAef(revoke)), 204);
+  }
+  std::vector<json> got = Notices(mine);
+  ASSERT_EQ(got.size(), 1u);  // not bob's
+  EXPECT_EQ(got[0]["notification"]["events"], "API_INVOKER_AUTHORIZATION_REVOKED");
+  EXPECT_EQ(got[0]["notification"]["eventDetail"]["apiInvokerIds"], json::array({alice.id}));
+  EXPECT_EQ(got[0]["notification"]["eventDetail"]["apiIds"], json::array({api["apiId"]}));
+  got = Notices(amf);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["notification"]["eventDetail"]["apiInvokerIds"], json::array({bob.id}));
+}
+
 }  // namespace
 }  // namespace capif

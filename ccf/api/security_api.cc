@@ -1,9 +1,5 @@
 #include "ccf/api/security_api.h"
 
-#include "common/capif_scope.h"
-
-#include "ccf/notices/peer_notices.h"
-
 #include <openssl/crypto.h>
 
 #include <algorithm>
@@ -15,14 +11,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ccf/api/certification.h"
+#include "ccf/api/invoker_management_api.h"
+#include "ccf/api/provider_management_api.h"
+#include "ccf/api/publish_service_api.h"
 #include "ccf/core/access_tokens.h"
 #include "ccf/core/aef_directory.h"
 #include "ccf/core/scope_authorization.h"
 #include "ccf/core/security_methods.h"
-#include "ccf/api/invoker_management_api.h"
-#include "ccf/api/provider_management_api.h"
-#include "ccf/api/publish_service_api.h"
+#include "ccf/notices/peer_notices.h"
+#include "ccf/store/event_subscriptions.h"
 #include "common/aef_psk.h"
+#include "common/capif_scope.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "net/http_input.h"
@@ -622,7 +621,15 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
       kept.push_back(std::move(e));
     }
     ctx->entries = std::move(kept);
-    auto written = config_.contexts->Write(*ctx, ctx->version, {});
+    // API_INVOKER_AUTHORIZATION_REVOKED for the subscribers, in the same transaction.
+    CapifEventOccurrence event;
+    event.event = kEventInvokerAuthorizationRevoked;
+    event.api_invoker_ids = {id};
+    event.api_ids.assign(revoked.begin(), revoked.end());
+    event.aef_ids = {aef_id};
+    event.detail = {{"apiInvokerIds", json::array({id})}, {"apiIds", event.api_ids}};
+    auto written = config_.contexts->Write(*ctx, ctx->version,
+                                           {EventOccurrenceNotice(event, config_.clock->Now())});
     if (absl::IsAborted(written.status())) continue;
     RETURN_IF_ERROR(written.status());
     LogInfo("security", absl::StrCat(req.caller->ToString(), " revoked invoker ", id, " (",

@@ -298,7 +298,45 @@ absl::Status RecordPeerApiChange(SqlDatabase& db, const EventLog& log,
   });
 }
 
+OutboundNotice EventOccurrenceNotice(const CapifEventOccurrence& e, absl::Time now) {
+  OutboundNotice n;
+  n.notice_id = NewOrderedNoticeId("occurrence", now);
+  n.kind = kNoticeEventOccurrence;
+  n.payload = json{
+      {"event", e.event},
+      {"apiIds", e.api_ids},
+      {"apiInvokerIds", e.api_invoker_ids},
+      {"aefIds", e.aef_ids},
+      {"detail",
+       e.detail}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  n.created = now;
+  return n;
+}
+
+absl::StatusOr<CapifEventOccurrence> OccurrenceOfNotice(const OutboundNotice& n) {
+  json j = json::parse(n.payload, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.value("event", json()).is_string()) {
+    return absl::DataLossError("an event occurrence does not parse");
+  }
+  CapifEventOccurrence e;
+  e.event = j["event"];
+  auto list = [&](const char* key, std::vector<std::string>* out) {
+    for (const json& v : j.value(key, json::array())) {
+      if (v.is_string()) out->push_back(v.get<std::string>());
+    }
+  };
+  list("apiIds", &e.api_ids);
+  list("apiInvokerIds", &e.api_invoker_ids);
+  list("aefIds", &e.aef_ids);
+  e.detail = j.value("detail", json());
+  return e;
+}
+
 absl::Status EventLog::RecordIn(SqlDatabase::Tx& tx, const CapifEventOccurrence& e) const {
+  return RecordEventAtIn(tx, e, clock_.Now());
+}
+
+absl::Status RecordEventAtIn(SqlDatabase::Tx& tx, const CapifEventOccurrence& e, absl::Time now) {
   ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
       tx.Query("SELECT s.subscription_id, s.subscriber_id, s.subscriber_kind, "
@@ -307,7 +345,6 @@ absl::Status EventLog::RecordIn(SqlDatabase::Tx& tx, const CapifEventOccurrence&
                "ON s.subscription_id = e.subscription_id WHERE e.event = ? "
                "ORDER BY s.subscription_id, e.position",
                {e.event}));
-  const absl::Time now = clock_.Now();
   std::set<std::string> done;  // an event listed twice is told once
   std::vector<OutboundNotice> notices;
   for (const SqlRow& row : rows) {

@@ -53,6 +53,7 @@ inline constexpr char kEventServiceApiUpdate[] = "SERVICE_API_UPDATE";
 inline constexpr char kEventInvokerOnboarded[] = "API_INVOKER_ONBOARDED";
 inline constexpr char kEventInvokerOffboarded[] = "API_INVOKER_OFFBOARDED";
 inline constexpr char kEventInvokerUpdated[] = "API_INVOKER_UPDATED";
+inline constexpr char kEventInvokerAuthorizationRevoked[] = "API_INVOKER_AUTHORIZATION_REVOKED";
 
 // A CAPIFEventFilter; an empty list is one the filter does not have.
 struct CapifEventFilter {
@@ -135,6 +136,16 @@ struct SharedApiFacts {
 };
 // The peers (CCF ids) an API is shared with (the agreements and shareableInfo).
 using SharingPolicy = std::function<std::vector<std::string>(const SharedApiFacts&)>;
+
+// An event to record with a write that takes outbox notices (e.g. SecurityContextRepository::
+// Write): EnqueueNoticesIn turns it, in that transaction, into the notifications of the
+// subscriptions it matches at `now` (it is never stored as such).
+inline constexpr char kNoticeEventOccurrence[] = "capif-event-occurrence";
+OutboundNotice EventOccurrenceNotice(const CapifEventOccurrence& e, absl::Time now);
+// Inside a transaction: what EventLog::RecordIn does, at `now`.
+absl::Status RecordEventAtIn(SqlDatabase::Tx& tx, const CapifEventOccurrence& e, absl::Time now);
+// The occurrence an EventOccurrenceNotice carries (DataLoss if it does not parse).
+absl::StatusOr<CapifEventOccurrence> OccurrenceOfNotice(const OutboundNotice& n);
 
 class EventLog {
  public:

@@ -519,6 +519,11 @@ absl::Status DeleteSecurityContextIn(SqlDatabase::Tx& tx, const std::string& api
 
 absl::Status EnqueueNoticesIn(SqlDatabase::Tx& tx, const std::vector<OutboundNotice>& notices) {
   for (const OutboundNotice& n : notices) {
+    if (n.kind == kNoticeEventOccurrence) {  // not a notice: the notifications it causes
+      ASSIGN_OR_RETURN(CapifEventOccurrence e, OccurrenceOfNotice(n));
+      RETURN_IF_ERROR(RecordEventAtIn(tx, e, n.created));
+      continue;
+    }
     absl::Status s = tx.Execute(
         "INSERT INTO outbox(notice_id, destination, kind, payload, created_at, "
         "next_attempt_ms, api_invoker_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
