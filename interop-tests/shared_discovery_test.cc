@@ -98,6 +98,7 @@ class EventSink {
   std::vector<json> Await(const std::string& api_id, size_t n, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
     auto about = [&] {
+      mu_.AssertHeld();
       std::vector<json> out;
       for (const json& r : received_) {
         if (r.is_object() && r.value("eventDetail", json::object()).value("apiIds", json()) ==

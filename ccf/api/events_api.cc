@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "ccf/api/certification.h"
 #include "ccf/api/provider_management_api.h"
+#include "ccf/store/invocation_logs.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
@@ -26,7 +27,7 @@ struct ReportedEvent {
   const char* name;
   bool for_invokers;
 };
-constexpr std::array<ReportedEvent, 7> kReported = {{
+constexpr std::array<ReportedEvent, 9> kReported = {{
     {kEventServiceApiAvailable, true},
     {kEventServiceApiUnavailable, true},
     {kEventServiceApiUpdate, true},
@@ -34,6 +35,8 @@ constexpr std::array<ReportedEvent, 7> kReported = {{
     {kEventInvokerOffboarded, true},
     {kEventInvokerUpdated, true},
     {kEventInvokerAuthorizationRevoked, true},
+    {kEventInvocationSuccess, false},
+    {kEventInvocationFailure, false},
 }};
 
 // An https URI: bounded, with a host, without spaces or control characters.

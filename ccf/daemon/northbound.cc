@@ -154,6 +154,11 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
       EventsApiConfig{n->subscriptions_.get(), n->invokers_.get(), n->providers_.get(),
                       n->ca_.get(), &clock, n->api_root_});
   n->events_api_->RegisterRoutes(n->server_->router());
+  n->invocation_logs_ = std::make_unique<SqlInvocationLogs>(n->db_, n->events_.get());
+  n->logging_api_ = std::make_unique<LoggingApi>(
+      LoggingApiConfig{n->invocation_logs_.get(), n->providers_.get(), n->service_apis_.get(),
+                       n->ca_.get(), &clock, n->api_root_});
+  n->logging_api_->RegisterRoutes(n->server_->router());
   ASSIGN_OR_RETURN(n->keyring_, TokenKeyring::Open(n->db_, *n->kek_, clock));
   SecurityApiConfig security{n->invokers_.get(),
                              n->providers_.get(),

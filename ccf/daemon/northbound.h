@@ -23,6 +23,7 @@
 #include "ccf/api/discover_service_api.h"
 #include "ccf/api/events_api.h"
 #include "ccf/api/invoker_management_api.h"
+#include "ccf/api/logging_api.h"
 #include "ccf/api/provider_management_api.h"
 #include "ccf/api/publish_service_api.h"
 #include "ccf/api/security_api.h"
@@ -94,6 +95,8 @@ class Northbound {
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<SqlEventSubscriptions> subscriptions_;
   std::unique_ptr<EventsApi> events_api_;
+  std::unique_ptr<SqlInvocationLogs> invocation_logs_;
+  std::unique_ptr<LoggingApi> logging_api_;
   std::unique_ptr<EventNotifier> event_notifier_;
   absl::Mutex refused_mu_;
   std::set<std::string> refused_peers_ ABSL_GUARDED_BY(refused_mu_);

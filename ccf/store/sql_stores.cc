@@ -179,8 +179,9 @@ const std::vector<std::string>& CcfSchema() {
       "ALTER TABLE outbox ADD COLUMN claimed_until_ms INTEGER NOT NULL DEFAULT 0;"
       "ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';",
       // 12: CAPIF event subscriptions (ccf/store/event_subscriptions.h), matched by event name
-      // (expires_at_ms 0: no monDur; reports_left -1: no maxReportNbr), and the peers' notices
-      // already applied (their SharedApiChange repeats tell subscribers nothing twice).
+      // (expires_at_ms 0: no monDur; reports_left -1: no maxReportNbr), the peers' notices
+      // already applied (their SharedApiChange repeats tell subscribers nothing twice), and the
+      // AEFs' invocation logs (ccf/store/invocation_logs.h).
       "CREATE TABLE event_subscriptions ("
       "  subscription_id TEXT PRIMARY KEY,"
       "  subscriber_id TEXT NOT NULL,"
@@ -203,7 +204,27 @@ const std::vector<std::string>& CcfSchema() {
       "  notice_id TEXT NOT NULL,"
       "  received_at INTEGER NOT NULL,"
       "  PRIMARY KEY (peer_ccf_id, notice_id));"
-      "CREATE INDEX received_peer_notices_by_age ON received_peer_notices(received_at);",
+      "CREATE INDEX received_peer_notices_by_age ON received_peer_notices(received_at);"
+      "CREATE TABLE invocation_logs ("
+      "  log_id TEXT NOT NULL,"
+      "  position INTEGER NOT NULL,"
+      "  aef_id TEXT NOT NULL,"
+      "  api_invoker_id TEXT NOT NULL,"
+      "  api_id TEXT NOT NULL,"
+      "  api_name TEXT NOT NULL,"
+      "  api_version TEXT NOT NULL,"
+      "  resource_name TEXT NOT NULL,"
+      "  protocol TEXT NOT NULL,"
+      "  operation TEXT,"
+      "  result TEXT NOT NULL,"
+      "  invocation_time_ms INTEGER,"
+      "  src_interface TEXT,"
+      "  dest_interface TEXT,"
+      "  entry_json TEXT NOT NULL,"
+      "  received_at INTEGER NOT NULL,"
+      "  PRIMARY KEY (log_id, position));"
+      "CREATE INDEX invocation_logs_by_aef ON invocation_logs(aef_id, invocation_time_ms);"
+      "CREATE INDEX invocation_logs_by_age ON invocation_logs(received_at);",
   };
   return *kSchema;
 }
@@ -376,7 +397,27 @@ const std::vector<std::string>& PostgresCcfSchema() {
       "  notice_id TEXT NOT NULL,"
       "  received_at BIGINT NOT NULL,"
       "  PRIMARY KEY (peer_ccf_id, notice_id));"
-      "CREATE INDEX received_peer_notices_by_age ON received_peer_notices(received_at);",
+      "CREATE INDEX received_peer_notices_by_age ON received_peer_notices(received_at);"
+      "CREATE TABLE invocation_logs ("
+      "  log_id TEXT NOT NULL,"
+      "  position BIGINT NOT NULL,"
+      "  aef_id TEXT NOT NULL,"
+      "  api_invoker_id TEXT NOT NULL,"
+      "  api_id TEXT NOT NULL,"
+      "  api_name TEXT NOT NULL,"
+      "  api_version TEXT NOT NULL,"
+      "  resource_name TEXT NOT NULL,"
+      "  protocol TEXT NOT NULL,"
+      "  operation TEXT,"
+      "  result TEXT NOT NULL,"
+      "  invocation_time_ms BIGINT,"
+      "  src_interface TEXT,"
+      "  dest_interface TEXT,"
+      "  entry_json TEXT NOT NULL,"
+      "  received_at BIGINT NOT NULL,"
+      "  PRIMARY KEY (log_id, position));"
+      "CREATE INDEX invocation_logs_by_aef ON invocation_logs(aef_id, invocation_time_ms);"
+      "CREATE INDEX invocation_logs_by_age ON invocation_logs(received_at);",
   };
   return *kSchema;
 }

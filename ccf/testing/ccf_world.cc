@@ -62,6 +62,9 @@ CcfWorld::CcfWorld(const std::string& name)
       discover_api({&service_apis, &invokers, &ca}),
       subscriptions(db),
       events_api({&subscriptions, &invokers, &providers, &ca, &clock, "https://ccf.example"}),
+      invocation_logs(db, &events),
+      logging_api(
+          {&invocation_logs, &providers, &service_apis, &ca, &clock, "https://ccf.example"}),
       key(OrDie(EvpKey::GenerateEcP256(), "key")),
       keyring(OrDie(TokenKeyring::Open(db, kek, clock), "keyring")) {
   security_api = std::make_unique<SecurityApi>(

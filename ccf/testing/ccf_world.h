@@ -11,6 +11,7 @@
 #include "ccf/api/discover_service_api.h"
 #include "ccf/api/events_api.h"
 #include "ccf/api/invoker_management_api.h"
+#include "ccf/api/logging_api.h"
 #include "ccf/api/provider_management_api.h"
 #include "ccf/api/publish_service_api.h"
 #include "ccf/api/security_api.h"
@@ -80,6 +81,8 @@ class CcfWorld {
   DiscoverServiceApi discover_api;
   SqlEventSubscriptions subscriptions;
   EventsApi events_api;
+  SqlInvocationLogs invocation_logs;
+  LoggingApi logging_api;
   EvpKey key;  // every enrolled entity of the fixture uses this key
   std::unique_ptr<TokenKeyring> keyring;
   std::unique_ptr<SecurityApi> security_api;
