@@ -1,8 +1,9 @@
 // Every TS 29.222 request the northbound serves, through the real handlers: one CCF's APIs
-// (invoker management, provider management, publish, discover, security and token, events) on
-// SQLite stores under a private temporary directory, routed by the RestRouter the HTTPS server
-// uses, from any caller. The TLS layer and the HTTP parser are not here (http_request_fuzz covers
-// the head); this is what a handler sees once the server accepted the bytes.
+// (invoker management, provider management, publish, discover, security and token, events, logging,
+// auditing) on SQLite stores under a private temporary directory, routed by the RestRouter the
+// HTTPS server uses, from any caller. The TLS layer and the HTTP parser are not here
+// (http_request_fuzz covers the head); this is what a handler sees once the server accepted the
+// bytes.
 //
 // The input is readable text, so the seeds are:
 //
@@ -74,6 +75,7 @@ class World {
     world_->discover_api.RegisterRoutes(router_);
     world_->security_api->RegisterRoutes(router_);
     world_->events_api.RegisterRoutes(router_);
+    world_->logging_api.RegisterRoutes(router_);
     csr_ = JsonEscaped(*capif::CreateCsrPem(world_->key));
     Populate();
   }

@@ -42,6 +42,7 @@ class AefInteropTest : public ::testing::Test {
                                         ccf_->EnrollmentToken("provider"), key);
     ASSERT_TRUE(provider.ok()) << provider.status();
     aef_id_ = new std::string(provider->aef_id);
+    ASSERT_TRUE(WriteFileAtomic(*dir_ + "/amf.pem", provider->amf_certificate_pem).ok());
     ASSERT_TRUE(WriteFileAtomic(*dir_ + "/aef.pem", provider->aef_certificate_pem).ok());
     ASSERT_TRUE(WriteFileAtomic(*dir_ + "/aef.key",
                                 std::string((*key.PrivateKeyPem()).Reveal(InsecureSecretAccess())),
@@ -60,6 +61,7 @@ class AefInteropTest : public ::testing::Test {
                                SimpleServiceApi("location-query", *aef_id_, {"PSK", "PKI", "OAUTH"},
                                                 "127.0.0.1", aef_port_));
     ASSERT_TRUE(p.ok()) << p.status();
+    api_id_ = new std::string((*p)["apiId"]);
   }
   static void TearDownTestSuite() {
     if (aef_ != nullptr) {
@@ -70,6 +72,7 @@ class AefInteropTest : public ::testing::Test {
     delete ccf_;
     delete dir_;
     delete aef_id_;
+    delete api_id_;
   }
 
   // An invoker onboarded at the CCF with `method` selected for the sample AEF.
@@ -106,6 +109,7 @@ class AefInteropTest : public ::testing::Test {
   static Subprocess* aef_;
   static std::string* dir_;
   static std::string* aef_id_;
+  static std::string* api_id_;
   static int aef_port_;
 };
 
@@ -113,6 +117,7 @@ CcfdProcess* AefInteropTest::ccf_ = nullptr;
 Subprocess* AefInteropTest::aef_ = nullptr;
 std::string* AefInteropTest::dir_ = nullptr;
 std::string* AefInteropTest::aef_id_ = nullptr;
+std::string* AefInteropTest::api_id_ = nullptr;
 int AefInteropTest::aef_port_ = 0;
 
 TEST_F(AefInteropTest, OpensslTlsPskReachesTheAefAndAWrongKeyOrIdentityDoesNot) {
@@ -476,6 +481,66 @@ TEST_F(AefInteropTest, CurlSubscribesToEventsAndTheNotificationArrivesOverHttps)
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->out, "404");
   (*server)->Stop();
+}
+
+// CAPIF_Logging_API_Invocation_API and CAPIF_Auditing_API with curl: the AEF posts an
+// InvocationLog, its AMF finds it by filters; both answers match the official schemas.
+TEST_F(AefInteropTest, CurlLogsInvocationsAndTheAmfAuditsThem) {
+  std::string d = *dir_ + "/logging";
+  ASSERT_TRUE(MakeDirectories(d, 0700).ok());
+  auto sh = [&](const std::string& cmd) {
+    auto r = RunToCompletion({"/bin/bash", "-c", "set -e; cd " + d + "; " + cmd}, kWait);
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << cmd << ": " << (r.ok() ? r->err + r->out : "");
+    return r.ok() ? r->out : "";
+  };
+  std::string base = absl::StrCat("curl -sS --fail-with-body --cacert ", *dir_, "/ca.pem ");
+  std::string aef = absl::StrCat(base, "--cert ", *dir_, "/aef.pem --key ", *dir_, "/aef.key ");
+  std::string amf = absl::StrCat(base, "--cert ", *dir_, "/amf.pem --key ", *dir_, "/aef.key ");
+  // (The AMF's certificate is for the provider's one key, as the AEF's.)
+  const std::string& api_id = *api_id_;  // location-query, as its APF published it
+  json log = {{"aefId", *aef_id_},
+              {"apiInvokerId", "inv-curl"},
+              {"logs",
+               {{{"apiId", api_id},
+                 {"apiName", "location-query"},
+                 {"apiVersion", "v1"},
+                 {"resourceName", "position"},
+                 {"uri", "https://127.0.0.1/location-query/v1/position"},
+                 {"protocol", "HTTP_1_1"},
+                 {"operation", "GET"},
+                 {"result", "200"},
+                 {"invocationTime", "2026-12-01T10:00:00Z"},
+                 {"invocationLatency", 3},
+                 {"srcInterface", {{"ipv4Addr", "127.0.0.1"}, {"port", 40000}}}}}}};
+  ASSERT_TRUE(WriteFileAtomic(d + "/log.json", log.dump()).ok());
+  json stored = json::parse(
+      sh(absl::StrCat(aef, "-H 'Content-Type: application/json' --data @log.json ",
+                      ccf_->api_root(), "/api-invocation-logs/v1/", *aef_id_, "/logs")));
+  absl::Status valid = MatchesSpec(
+      stored, "TS29222_CAPIF_Logging_API_Invocation_API.yaml#/components/schemas/InvocationLog");
+  EXPECT_TRUE(valid.ok()) << valid;
+  json found = json::parse(sh(
+      absl::StrCat(amf, "'", ccf_->api_root(), "/logs/v1/apiInvocationLogs?aef-id=", *aef_id_,
+                   "&api-invoker-id=inv-curl&time-range-start=2026-12-01T09:00:00Z&result=200'")));
+  ASSERT_EQ(found["logs"].size(), 1u) << found.dump();
+  EXPECT_EQ(found["logs"][0]["resourceName"], "position");
+  valid = MatchesSpec(
+      found, "TS29222_CAPIF_Auditing_API.yaml#/components/schemas/InvocationLogsRetrieveRes");
+  EXPECT_TRUE(valid.ok()) << valid;
+  // The AEF may not read them; nothing else matches.
+  auto refused = RunToCompletion({"/bin/bash", "-c",
+                                  absl::StrCat(aef, "-o /dev/null -w '%{http_code}' '",
+                                               ccf_->api_root(), "/logs/v1/apiInvocationLogs'")},
+                                 kWait);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->out, "403");
+  auto none =
+      RunToCompletion({"/bin/bash", "-c",
+                       absl::StrCat(amf, "-o /dev/null -w '%{http_code}' '", ccf_->api_root(),
+                                    "/logs/v1/apiInvocationLogs?api-invoker-id=inv-nobody'")},
+                      kWait);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->out, "404");
 }
 
 }  // namespace

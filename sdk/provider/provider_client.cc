@@ -28,7 +28,7 @@ absl::StatusOr<RegisteredProvider> RegisterApiProvider(const std::string& api_ro
   for (const json& f : funcs) {
     std::string role = f.value("apiProvFuncRole", ""), id = f.value("apiProvFuncId", "");
     std::string cert = f.value("regInfo", json::object()).value("apiProvCert", "");
-    if (role == "AMF") p.amf_id = id;
+    if (role == "AMF") std::tie(p.amf_id, p.amf_certificate_pem) = std::tie(id, cert);
     if (role == "APF") std::tie(p.apf_id, p.apf_certificate_pem) = std::tie(id, cert);
     if (role == "AEF") std::tie(p.aef_id, p.aef_certificate_pem) = std::tie(id, cert);
   }

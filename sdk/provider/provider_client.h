@@ -23,7 +23,7 @@ namespace capif {
 
 struct RegisteredProvider {
   std::string amf_id, apf_id, aef_id;
-  std::string apf_certificate_pem, aef_certificate_pem;
+  std::string amf_certificate_pem, apf_certificate_pem, aef_certificate_pem;
 };
 
 // regSec = a one-time token from `capifctl enroll-provider`; all three functions are certified
