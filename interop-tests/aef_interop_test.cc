@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/evp_key.h"
 #include "common/file_io.h"
+#include "common/port_reservation.h"
 #include "common/subprocess.h"
 #include "common/testing/test_paths.h"
 #include "common/x509_cert.h"
@@ -48,20 +49,25 @@ class AefInteropTest : public ::testing::Test {
                                 std::string((*key.PrivateKeyPem()).Reveal(InsecureSecretAccess())),
                                 0600).ok());
     ASSERT_TRUE(WriteFileAtomic(*dir_ + "/ca.pem", ccf_->ca_pem()).ok());
-    auto aef = Subprocess::Start({Runfile("tools/capif-sample-aef/capif-sample-aef"), "--ccf",
-                                  ccf_->api_root(), "--ca", *dir_ + "/ca.pem", "--cert",
-                                  *dir_ + "/aef.pem", "--key", *dir_ + "/aef.key", "--aef-id",
-                                  *aef_id_});
-    ASSERT_TRUE(aef.ok()) << aef.status();
-    aef_ = (*aef).release();
-    auto line = aef_->ReadStdoutLine(kWait);
-    ASSERT_TRUE(line.ok()) << aef_->stderr_text();
-    aef_port_ = std::stoi(line->substr(line->rfind(':') + 1));
+    // The AEF's port is known before it starts (its API is published first, for --api-id):
+    // reserved until the test binary exits.
+    auto port = PortReservation::Any();
+    ASSERT_TRUE(port.ok()) << port.status();
+    aef_port_ = port->port();
+    port_ = new PortReservation(*std::move(port));
     auto p = PublishServiceApi(ccf_->api_root(), ccf_->ca_pem(), *provider, key,
                                SimpleServiceApi("location-query", *aef_id_, {"PSK", "PKI", "OAUTH"},
                                                 "127.0.0.1", aef_port_));
     ASSERT_TRUE(p.ok()) << p.status();
     api_id_ = new std::string((*p)["apiId"]);
+    auto aef = Subprocess::Start(
+        {Runfile("tools/capif-sample-aef/capif-sample-aef"), "--ccf", ccf_->api_root(), "--ca",
+         *dir_ + "/ca.pem", "--cert", *dir_ + "/aef.pem", "--key", *dir_ + "/aef.key", "--aef-id",
+         *aef_id_, "--listen", absl::StrCat("127.0.0.1:", aef_port_), "--api-id", *api_id_});
+    ASSERT_TRUE(aef.ok()) << aef.status();
+    aef_ = (*aef).release();
+    auto line = aef_->ReadStdoutLine(kWait);
+    ASSERT_TRUE(line.ok()) << aef_->stderr_text();
   }
   static void TearDownTestSuite() {
     if (aef_ != nullptr) {
@@ -110,6 +116,7 @@ class AefInteropTest : public ::testing::Test {
   static std::string* dir_;
   static std::string* aef_id_;
   static std::string* api_id_;
+  static PortReservation* port_;
   static int aef_port_;
 };
 
@@ -118,6 +125,7 @@ Subprocess* AefInteropTest::aef_ = nullptr;
 std::string* AefInteropTest::dir_ = nullptr;
 std::string* AefInteropTest::aef_id_ = nullptr;
 std::string* AefInteropTest::api_id_ = nullptr;
+PortReservation* AefInteropTest::port_ = nullptr;
 int AefInteropTest::aef_port_ = 0;
 
 TEST_F(AefInteropTest, OpensslTlsPskReachesTheAefAndAWrongKeyOrIdentityDoesNot) {
@@ -541,6 +549,34 @@ TEST_F(AefInteropTest, CurlLogsInvocationsAndTheAmfAuditsThem) {
                       kWait);
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->out, "404");
+}
+
+// The sample AEF posts a log of each request it serves (sdk/aef/invocation_logger.h): the AMF
+// finds the invoker's PKI invocation at the CCF, with the result, within the logger's flush.
+TEST_F(AefInteropTest, TheSampleAefLogsItsInvocationsAtTheCcf) {
+  Onboarded o = OnboardWith("PKI");
+  std::string id = o.invoker->api_invoker_id();
+  auto served = AefGetWithCertificate(
+      absl::StrCat("https://127.0.0.1:", aef_port_, "/location-query/v1/position?ue=ue-log"),
+      "spiffe://operator-a.example/aef/" + *aef_id_, ccf_->ca_pem(), o.invoker->certificate_pem(),
+      *o.invoker->key().PrivateKeyPem());
+  ASSERT_TRUE(served.ok() && served->status == 200) << served.status();
+  auto amf = *HttpsClient::Create(
+      {ccf_->ca_pem(), *ReadFile(*dir_ + "/amf.pem"), SecretBytes(*ReadFile(*dir_ + "/aef.key"))});
+  absl::StatusOr<HttpsResponse> found;
+  for (absl::Time end = absl::Now() + kWait; absl::Now() < end;) {
+    found =
+        amf->Request("GET", ccf_->api_root() + "/logs/v1/apiInvocationLogs?api-invoker-id=" + id +
+                                "&api-id=" + *api_id_);
+    if (!found.ok() || found->status != 404) break;
+    absl::SleepFor(absl::Milliseconds(100));  // the AEF posts once a second
+  }
+  ASSERT_TRUE(found.ok() && found->status == 200) << (found.ok() ? found->body : "");
+  json log = json::parse(found->body);
+  EXPECT_EQ(log["aefId"], *aef_id_);
+  ASSERT_EQ(log["logs"].size(), 1u) << log.dump();
+  EXPECT_EQ(log["logs"][0]["result"], "200");
+  EXPECT_EQ(log["logs"][0]["resourceName"], "position");
 }
 
 }  // namespace

@@ -2,10 +2,12 @@
 // CCF selected for each invoker), for demos and interop tests.
 //
 //   capif-sample-aef --ccf https://127.0.0.1:8441 --ca ca.pem --cert aef.pem --key aef.key
-//       --aef-id aef-… [--listen 127.0.0.1:0] [--api-name location-query]
+//       --aef-id aef-… [--listen 127.0.0.1:0] [--api-name location-query] [--api-id api-…]
 //
 // Serves GET /<api-name>/v1/position?ue=<id> -> {"ue", "position": {"lat", "lon"}, "servedTo",
-// "securityMethod"}, and the AEF Security API. Prints
+// "securityMethod"}, and the AEF Security API. With --api-id (the apiId its APF published the
+// API under), every request served is posted to the CCF as an invocation log (TS 29.222
+// Logging API, sdk/aef/invocation_logger.h, once a second). Prints
 // "capif-sample-aef <aef-id> listening on https://host:port" once serving; stops on
 // SIGTERM/SIGINT (exit 0). Bad arguments exit 2.
 #include <signal.h>
@@ -18,15 +20,16 @@
 #include "common/file_io.h"
 #include "common/log.h"
 #include "sdk/aef/aef_server.h"
+#include "sdk/aef/invocation_logger.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: capif-sample-aef --ccf URL --ca FILE --cert FILE --key FILE --aef-id ID "
-    "[--listen HOST:PORT] [--api-name NAME]\n";
+    "[--listen HOST:PORT] [--api-name NAME] [--api-id ID]\n";
 
 int Run(int argc, char** argv) {
-  std::string ccf, ca, cert, key, aef_id, listen = "127.0.0.1:0", api = "location-query";
+  std::string ccf, ca, cert, key, aef_id, listen = "127.0.0.1:0", api = "location-query", api_id;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string* out) {
@@ -37,7 +40,7 @@ int Run(int argc, char** argv) {
     bool ok = (a == "--ccf" && value(&ccf)) || (a == "--ca" && value(&ca)) ||
               (a == "--cert" && value(&cert)) || (a == "--key" && value(&key)) ||
               (a == "--aef-id" && value(&aef_id)) || (a == "--listen" && value(&listen)) ||
-              (a == "--api-name" && value(&api));
+              (a == "--api-name" && value(&api)) || (a == "--api-id" && value(&api_id));
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
@@ -70,6 +73,11 @@ int Run(int argc, char** argv) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
+  std::unique_ptr<capif::InvocationLogger> logger;
+  if (!api_id.empty()) {
+    logger = std::make_unique<capif::InvocationLogger>(capif::InvocationLogger::Options{
+        ccf, *ca_pem, *cert_pem, capif::SecretBytes(*key_pem), aef_id});
+  }
   capif::AefOptions o;
   o.aef_id = aef_id;
   o.ccf_api_root = ccf;
@@ -85,24 +93,44 @@ int Run(int argc, char** argv) {
     std::cerr << "capif-sample-aef: " << server.status().message() << "\n";
     return 2;
   }
-  (*server)->Route("GET", absl::StrCat("/", api, "/v1/position"),
-                   [](const capif::RestRequest& r, const capif::AefCaller& caller)
-                       -> absl::StatusOr<capif::RestResponse> {
-                     std::string ue = r.Query("ue").value_or("");
-                     if (ue.empty() || ue.size() > 64) {
-                       return capif::RestError(400, "query parameter ue (1-64 characters) is required",
-                                               "INVALID_QUERY_PARAM");
-                     }
-                     // A deterministic toy position per UE.
-                     size_t h = std::hash<std::string>()(ue);
-                     double lat = 48.0 + static_cast<double>(h % 1000) / 1000.0;
-                     double lon = 11.0 + static_cast<double>((h / 1000) % 1000) / 1000.0;
-                     return capif::RestResponse::Json(
-                         200, {{"ue", ue},
-                               {"position", {{"lat", lat}, {"lon", lon}}},
-                               {"servedTo", caller.invoker_id},
-                               {"securityMethod", caller.method}});
-                   });
+  auto position = [](const capif::RestRequest& r,
+                     const capif::AefCaller& caller) -> absl::StatusOr<capif::RestResponse> {
+    std::string ue = r.Query("ue").value_or("");
+    if (ue.empty() || ue.size() > 64) {
+      return capif::RestError(400, "query parameter ue (1-64 characters) is required",
+                              "INVALID_QUERY_PARAM");
+    }
+    // A deterministic toy position per UE.
+    size_t h = std::hash<std::string>()(ue);
+    double lat = 48.0 + static_cast<double>(h % 1000) / 1000.0;
+    double lon = 11.0 + static_cast<double>((h / 1000) % 1000) / 1000.0;
+    return capif::RestResponse::Json(200, {{"ue", ue},
+                                           {"position", {{"lat", lat}, {"lon", lon}}},
+                                           {"servedTo", caller.invoker_id},
+                                           {"securityMethod", caller.method}});
+  };
+  (*server)->Route(
+      "GET", absl::StrCat("/", api, "/v1/position"),
+      [&, position](const capif::RestRequest& r,
+                    const capif::AefCaller& caller) -> absl::StatusOr<capif::RestResponse> {
+        absl::Time start = absl::Now();
+        absl::StatusOr<capif::RestResponse> res = position(r, caller);
+        if (logger != nullptr) {
+          int status = res.ok() ? res->status : capif::ProblemFromStatus(res.status()).first;
+          logger->Record(
+              caller.invoker_id,
+              {{"apiId", api_id},
+               {"apiName", api},
+               {"apiVersion", "v1"},
+               {"resourceName", "position"},
+               {"protocol", "HTTP_1_1"},
+               {"operation", "GET"},
+               {"result", std::to_string(status)},
+               {"invocationTime", absl::FormatTime(absl::RFC3339_full, start, absl::UTCTimeZone())},
+               {"invocationLatency", absl::ToInt64Milliseconds(absl::Now() - start)}});
+        }
+        return res;
+      });
   absl::Status started = (*server)->Start();
   if (!started.ok()) {
     std::cerr << "capif-sample-aef: " << started.message() << "\n";
@@ -113,6 +141,7 @@ int Run(int argc, char** argv) {
   int signo = 0;
   sigwait(&stop, &signo);
   (*server)->Stop();
+  logger.reset();  // a last post of what is buffered
   capif::LogInfo("aef", "stopped");
   return 0;
 }
