@@ -39,6 +39,7 @@
 #include "common/testing/postgres_server.h"
 #include "common/x509_cert.h"
 #include "net/https_client.h"
+#include "net/https_server.h"
 #include "sdk/invoker/invoker_client.h"
 #include "sdk/provider/provider_client.h"
 #include "tools/capif-scenario/chaos.h"
@@ -258,10 +259,28 @@ std::optional<SpecError> ParseSpec(const json& j, Spec* s) {
     if (auto e = replica_of(v, at, &is.replica)) return e;
     s->invokers.push_back(is);
   }
-  static const std::set<std::string> kActions = {
-      "onboard", "discover", "request_security", "connect", "get_token", "offboard",
-      "revoke", "stop", "start", "kill", "pause", "resume", "await_notices", "drop_grants",
-      "load", "chaos", "replay_assertion"};
+  static const std::set<std::string> kActions = {"onboard",
+                                                 "discover",
+                                                 "request_security",
+                                                 "connect",
+                                                 "get_token",
+                                                 "offboard",
+                                                 "revoke",
+                                                 "stop",
+                                                 "start",
+                                                 "kill",
+                                                 "pause",
+                                                 "resume",
+                                                 "await_notices",
+                                                 "drop_grants",
+                                                 "load",
+                                                 "chaos",
+                                                 "replay_assertion",
+                                                 "subscribe",
+                                                 "await_event",
+                                                 "unpublish",
+                                                 "acl",
+                                                 "audit"};
   std::set<std::string> ccf_ids;
   for (const CcfSpec& c : s->ccfs) ccf_ids.insert(c.id);
   for (size_t i = 0; i < j["steps"].size(); ++i) {
@@ -340,6 +359,59 @@ struct AefRun {
   int port = 0;
   std::vector<PortReservation> ports;  // port, for the whole run
   std::unique_ptr<Subprocess> process;
+  RegisteredProvider provider;  // its AMF, APF and AEF (one key: key_pem)
+  SecretBytes key_pem;
+  std::string api_id;  // the API its APF published
+};
+
+// A subscriber's HTTPS endpoint for CAPIF event notifications (the Events API callback), on a
+// certificate of its domain's CA for 127.0.0.1.
+class NotificationSink {
+ public:
+  static absl::StatusOr<std::unique_ptr<NotificationSink>> Start(const std::string& cert_pem,
+                                                                 SecretBytes key_pem,
+                                                                 const std::string& ca_pem) {
+    ASSIGN_OR_RETURN(TrustBundle roots, TrustBundle::FromPem(ca_pem));
+    std::unique_ptr<NotificationSink> s(new NotificationSink());
+    ASSIGN_OR_RETURN(s->server_,
+                     HttpsServer::Create({cert_pem, std::move(key_pem), roots}, {"127.0.0.1", 0}));
+    NotificationSink* self = s.get();
+    s->server_->Route("POST", "/events",
+                      [self](const RestRequest& req) -> absl::StatusOr<RestResponse> {
+                        absl::MutexLock l(&self->mu_);
+                        self->received_.push_back(json::parse(req.body, nullptr, false));
+                        return RestResponse::NoContent();
+                      });
+    RETURN_IF_ERROR(s->server_->Start());
+    return s;
+  }
+  std::string url() const { return absl::StrCat("https://127.0.0.1:", server_->port(), "/events"); }
+  // The first notification of `event` not awaited before, within `timeout`.
+  std::optional<json> Await(const std::string& event, absl::Duration timeout) {
+    absl::MutexLock l(&mu_);
+    auto found = [&]() -> std::optional<size_t> {
+      mu_.AssertHeld();
+      for (size_t i = 0; i < received_.size(); ++i) {
+        if (!taken_.count(i) && received_[i].is_object() &&
+            received_[i].value("events", "") == event) {
+          return i;
+        }
+      }
+      return std::nullopt;
+    };
+    auto ready = [&] { return found().has_value(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&ready), timeout)) return std::nullopt;
+    size_t i = *found();
+    taken_.insert(i);
+    return received_[i];
+  }
+
+ private:
+  NotificationSink() = default;
+  std::unique_ptr<HttpsServer> server_;
+  absl::Mutex mu_;
+  std::vector<json> received_ ABSL_GUARDED_BY(mu_);
+  std::set<size_t> taken_ ABSL_GUARDED_BY(mu_);
 };
 
 struct InvokerRun {
@@ -452,6 +524,8 @@ class Runner {
   std::vector<CcfRun> ccfs_;
   std::vector<AefRun> aefs_;
   std::map<std::string, InvokerRun> invokers_;
+  // Event notification endpoints, by subscriber (an invoker's or AEF's name).
+  std::map<std::string, std::unique_ptr<NotificationSink>> sinks_;
   std::vector<Event> events_;
   std::unique_ptr<PostgresServer> postgres_;  // when a CCF has "storage": "postgres"
 };
@@ -489,10 +563,10 @@ absl::Status Runner::StartAef(AefRun& a) {
   auto p = Subprocess::Start(
       {"/bin/sh", "-c",
        "exec \"$0\" --ccf \"$1\" --ca \"$2\" --cert \"$3\" --key \"$4\" --aef-id \"$5\" "
-       "--api-name \"$6\" --listen \"$7\" 2>>\"$8\"",
+       "--api-name \"$6\" --listen \"$7\" --api-id \"$9\" 2>>\"$8\"",
        Bin("tools/capif-sample-aef/capif-sample-aef"), c.api_root, c.dir + "/pki/ca/ca.pem",
-       a.dir + "/aef.pem", a.dir + "/aef.key", a.id, a.spec.api,
-       absl::StrCat("127.0.0.1:", a.port), a.dir + "/aef.log"});
+       a.dir + "/aef.pem", a.dir + "/aef.key", a.id, a.spec.api, absl::StrCat("127.0.0.1:", a.port),
+       a.dir + "/aef.log", a.api_id});
   if (!p.ok()) return p.status();
   a.process = *std::move(p);
   auto line = a.process->ReadStdoutLine(kProcessWait);
@@ -643,13 +717,17 @@ absl::Status Runner::SetUp() {
     RETURN_IF_ERROR(WriteFileAtomic(a.dir + "/aef.key",
                                     std::string(key_pem.Reveal(InsecureSecretAccess())), 0600));
     RETURN_IF_ERROR(HoldPorts(a.ports, {&a.port}));
-    RETURN_IF_ERROR(StartAef(a));
-    RETURN_IF_ERROR(PublishServiceApi(c.api_root, c.ca_pem, provider, key,
-                                      SimpleServiceApi(as.api, a.id,
-                                                       as.methods.get<std::vector<std::string>>(),
-                                                       "127.0.0.1", a.port, as.shareable))
-                        .status());
+    // Published first: the sample AEF logs its invocations under the apiId (--api-id).
+    ASSIGN_OR_RETURN(
+        json published,
+        PublishServiceApi(c.api_root, c.ca_pem, provider, key,
+                          SimpleServiceApi(as.api, a.id, as.methods.get<std::vector<std::string>>(),
+                                           "127.0.0.1", a.port, as.shareable)));
     Note("provider-" + as.name, as.ccf, "POST service-apis " + as.api, "CAPIF-4");
+    a.api_id = published.value("apiId", "");
+    a.provider = provider;
+    a.key_pem = key_pem;
+    RETURN_IF_ERROR(StartAef(a));
     aefs_.push_back(std::move(a));
   }
   for (const InvokerSpec& is : spec_.invokers) invokers_[is.name] = InvokerRun{is};
@@ -1449,6 +1527,143 @@ absl::Status Runner::Step(const json& st, StepResult* r) {
     ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("chaos"));
     ASSIGN_OR_RETURN(AefRun * aef, aef_of(st.value("aef", "")));
     return Chaos(*inv, *aef, st, r);
+  }
+  // {"subscribe": INVOKER | AEF, "events": [...]}: a CAPIF_Events_API subscription at the
+  // subscriber's CCF, notified at an HTTPS endpoint of the runner.
+  if (st.contains("subscribe")) {
+    const std::string who = st["subscribe"].get<std::string>();
+    std::string cert, ccf_name, kind, id;
+    SecretBytes key;
+    if (invokers_.count(who)) {
+      ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("subscribe"));
+      cert = inv->sdk->certificate_pem();
+      ASSIGN_OR_RETURN(key, inv->sdk->key().PrivateKeyPem());
+      ccf_name = inv->spec.ccf;
+      id = inv->sdk->api_invoker_id();
+    } else {
+      ASSIGN_OR_RETURN(AefRun * aef, aef_of(who));
+      cert = aef->provider.aef_certificate_pem;
+      key = aef->key_pem;
+      ccf_name = aef->spec.ccf;
+      id = aef->id;
+    }
+    CcfRun& c = Ccf(ccf_name);
+    r->what = absl::StrCat(
+        who, " subscribes at ", c.spec.id, " to ",
+        absl::StrJoin(st.value("events", json::array()).get<std::vector<std::string>>(), ", "));
+    if (!sinks_.count(who)) {
+      std::string dir = absl::StrCat(opt_.out_dir, "/sink-", who);
+      RETURN_IF_ERROR(
+          Sh({Bin("tools/capif-pki/capif-pki"), "issue", "--ca", c.dir + "/pki/ca", "--spiffe-id",
+              absl::StrCat("spiffe://", c.spec.trust_domain, "/aef/sink-", who), "--ip",
+              "127.0.0.1", "--out", dir})
+              .status());
+      ASSIGN_OR_RETURN(std::string sink_cert, ReadFile(dir + "/cert.pem"));
+      ASSIGN_OR_RETURN(std::string sink_key, ReadFile(dir + "/key.pem"));
+      ASSIGN_OR_RETURN(sinks_[who],
+                       NotificationSink::Start(sink_cert, SecretBytes(sink_key), c.ca_pem));
+    }
+    HttpsClient::Options o;
+    o.ca_pem = c.ca_pem;
+    o.client_cert_pem = cert;
+    o.client_key_pem = key;
+    ASSIGN_OR_RETURN(auto client, HttpsClient::Create(std::move(o)));
+    json body = {{"events", st.value("events", json::array())},
+                 {"notificationDestination", sinks_[who]->url()}};
+    Note(who, c.spec.id, "POST capif-events subscriptions", "CAPIF-1e");
+    ASSIGN_OR_RETURN(
+        HttpsResponse res,
+        client->Request("POST", c.api_root + "/capif-events/v1/" + id + "/subscriptions",
+                        body.dump(), "application/json"));
+    if (res.status != 201) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("HTTP ", res.status, ": ", res.body.substr(0, 200)));
+    }
+    Note(c.spec.id, who, "201 subscription", "CAPIF-1e", true);
+    return absl::OkStatus();
+  }
+  // {"await_event": INVOKER | AEF, "event": NAME}: a notification of that event reaches it.
+  if (st.contains("await_event")) {
+    const std::string who = st["await_event"].get<std::string>();
+    const std::string event = st.value("event", "");
+    r->what = absl::StrCat(who, " is notified of ", event);
+    auto sink = sinks_.find(who);
+    if (sink == sinks_.end()) return absl::FailedPreconditionError(who + " has not subscribed");
+    std::optional<json> n = sink->second->Await(event, kProcessWait);
+    if (!n) return absl::DeadlineExceededError("no such notification");
+    json detail = n->value("eventDetail", json::object());
+    r->detail = detail.value("apiIds", json::array()).dump();
+    return absl::OkStatus();
+  }
+  // {"unpublish": AEF}: its APF withdraws its API.
+  if (st.contains("unpublish")) {
+    ASSIGN_OR_RETURN(AefRun * aef, aef_of(st["unpublish"]));
+    CcfRun& c = Ccf(aef->spec.ccf, aef->spec.replica);
+    r->what = absl::StrCat("the APF of ", aef->spec.name, " withdraws ", aef->spec.api);
+    HttpsClient::Options o;
+    o.ca_pem = c.ca_pem;
+    o.client_cert_pem = aef->provider.apf_certificate_pem;
+    o.client_key_pem = aef->key_pem;
+    ASSIGN_OR_RETURN(auto client, HttpsClient::Create(std::move(o)));
+    Note("provider-" + aef->spec.name, c.spec.id, "DELETE service-apis " + aef->spec.api,
+         "CAPIF-4");
+    ASSIGN_OR_RETURN(HttpsResponse res,
+                     client->Request("DELETE", absl::StrCat(c.api_root, "/published-apis/v1/",
+                                                            aef->provider.apf_id, "/service-apis/",
+                                                            aef->api_id)));
+    if (res.status != 204) return absl::FailedPreconditionError(absl::StrCat("HTTP ", res.status));
+    return absl::OkStatus();
+  }
+  // {"acl": AEF, "invoker": INVOKER}: the AEF's access control policy for its API lists the
+  // invoker (CAPIF_Access_Control_Policy_API).
+  if (st.contains("acl") || st.contains("audit")) {
+    const bool acl = st.contains("acl");
+    if (!st.contains("invoker")) return absl::InvalidArgumentError("needs \"invoker\"");
+    ASSIGN_OR_RETURN(AefRun * aef, aef_of(st[acl ? "acl" : "audit"]));
+    ASSIGN_OR_RETURN(InvokerRun * inv, invoker_of("invoker"));
+    CcfRun& c = Ccf(aef->spec.ccf, aef->spec.replica);
+    HttpsClient::Options o;
+    o.ca_pem = c.ca_pem;
+    o.client_cert_pem = acl ? aef->provider.aef_certificate_pem : aef->provider.amf_certificate_pem;
+    o.client_key_pem = aef->key_pem;
+    ASSIGN_OR_RETURN(auto client, HttpsClient::Create(std::move(o)));
+    const std::string invoker = inv->sdk->api_invoker_id();
+    if (acl) {
+      r->what =
+          absl::StrCat(aef->spec.name, " reads its access control policy for ", inv->spec.name);
+      Note(aef->spec.name, c.spec.id, "GET accessControlPolicyList", "CAPIF-3");
+      ASSIGN_OR_RETURN(HttpsResponse res,
+                       client->Request("GET", absl::StrCat(c.api_root,
+                                                           "/access-control-policy/v1/"
+                                                           "accessControlPolicyList/",
+                                                           aef->api_id, "?aef-id=", aef->id,
+                                                           "&api-invoker-id=", invoker)));
+      json doc = json::parse(res.body, nullptr, false);
+      size_t n = res.status == 200 ? doc.value("apiInvokerPolicies", json::array()).size() : 0;
+      r->detail = absl::StrCat("HTTP ", res.status, ", ", n, " policy");
+      if (n != 1) return absl::NotFoundError("the invoker is not in the policy");
+      return absl::OkStatus();
+    }
+    // {"audit": AEF, "invoker": INVOKER, "expect_logs": N}: the AMF of the AEF's provider finds
+    // at least N invocation logs of the invoker (the sample AEF posts them once a second).
+    const size_t want = st.value("expect_logs", 1);
+    r->what =
+        absl::StrCat("the AMF of ", aef->spec.name, " audits the invocations of ", inv->spec.name);
+    Note("amf-" + aef->spec.name, c.spec.id, "GET apiInvocationLogs", "CAPIF-5");
+    size_t n = 0;
+    for (absl::Time end = absl::Now() + kProcessWait;;) {
+      ASSIGN_OR_RETURN(
+          HttpsResponse res,
+          client->Request("GET", absl::StrCat(c.api_root, "/logs/v1/apiInvocationLogs?aef-id=",
+                                              aef->id, "&api-invoker-id=", invoker)));
+      json doc = json::parse(res.body, nullptr, false);
+      n = res.status == 200 ? doc.value("logs", json::array()).size() : 0;
+      if (n >= want || absl::Now() > end) break;
+      absl::SleepFor(absl::Milliseconds(200));  // until the AEF's next post
+    }
+    r->detail = absl::StrCat(n, " log(s)");
+    if (n < want) return absl::NotFoundError("too few invocation logs");
+    return absl::OkStatus();
   }
   if (st.contains("drop_grants")) {
     ASSIGN_OR_RETURN(CcfRun * c, ccf_of(st["drop_grants"]));
