@@ -429,6 +429,7 @@ class InterconnectServiceImpl final : public fv1::Interconnect::CallbackService 
     n.aef_ids.assign(req->aef_ids().begin(), req->aef_ids().end());
     n.api_ids.assign(req->api_ids().begin(), req->api_ids().end());
     n.cause = req->cause();
+    n.from_aef_ccf = req->from_aef_ccf();
     return ApplyNotice(ctx, *req, req->header(), fv1::OPERATION_NOTIFY_REVOCATION, n, resp);
   }
 

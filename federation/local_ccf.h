@@ -51,6 +51,8 @@ struct PeerNotice {
   std::vector<std::string> aef_ids;
   std::vector<std::string> api_ids;
   std::string cause;
+  // From the CCF of the AEFs to the invoker's home: an AEF there revoked the authorization.
+  bool from_aef_ccf = false;
 };
 
 // A peer's notice that an API it shares with this CCF appeared, changed or went (TS 29.222

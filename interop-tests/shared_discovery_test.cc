@@ -180,7 +180,7 @@ class TwoDomainsTest : public ::testing::Test {
                         a_bus_, R"(", "trust_bundle": ")", a_ca_,
                         R"(", "relation": "CAPIF-6e", "agreement": {
                       "operations": ["LOOKUP_SECURITY_INFO", "QUERY_INVOKER_OWNERSHIP",
-                                     "NOTIFY_SHARED_API_CHANGE"])",
+                                     "NOTIFY_SHARED_API_CHANGE", "NOTIFY_REVOCATION"])",
                         TokensClause(), "}}", more, "]");
   }
   std::string TokensClause() const {
@@ -810,6 +810,61 @@ TEST_F(TwoDomainsTest, SubscribersAtBHearOfApisASharesAppearingAndGoing) {
   EXPECT_EQ(got[1]["events"], "SERVICE_API_UNAVAILABLE");
   // A's notices to B go in order: one for the unshared API would have come before.
   EXPECT_TRUE(sink.Await((*unshared)["apiId"], 1, absl::ZeroDuration()).empty());
+}
+
+// An AEF of A revoking an invoker onboarded at B (TS 29.222 revoke, TS 23.222 8.25): A drops
+// the grant and tells B (RevocationNotice from the AEFs' CCF); B removes the entry from the
+// invoker's security context and tells the invoker's own subscription at B
+// (API_INVOKER_AUTHORIZATION_REVOKED). A's AEF then finds no security information.
+TEST_F(TwoDomainsTest, AnAefOfARevokingBsInvokerIsToldToTheInvokerAtB) {
+  auto invoker = CapifInvoker::Onboard(b_->api_root(), b_->ca_pem(), b_->EnrollmentToken("invoker"),
+                                       "https://invoker.example/cb");
+  ASSERT_TRUE(invoker.ok()) << invoker.status();
+  auto apis = (*invoker)->Discover({{"api-name", "location-query"}});
+  ASSERT_TRUE(apis.ok() && apis->size() == 1u);
+  const std::string api_id = (*apis)[0]["apiId"];
+  ASSERT_TRUE((*invoker)->RequestSecurityMethods(*apis, {"OAUTH"}).ok());
+  const std::string id = (*invoker)->api_invoker_id();
+  ASSERT_TRUE(
+      b_->process().WaitForStderr("ccf-a acknowledged grant-confirmation", absl::Seconds(20)).ok());
+  ASSERT_EQ(AefGet(id)->status, 200);
+
+  // The invoker's subscription at B, notified at its own endpoint.
+  std::string sink_dir = TestTmpDir("revoked-sink-" + a_name_);
+  auto issued = RunToCompletion(
+      {Runfile("tools/capif-pki/capif-pki"), "issue", "--ca", b_->dir() + "/pki/ca", "--spiffe-id",
+       "spiffe://operator-b.example/aef/revoked-sink", "--ip", "127.0.0.1", "--out", sink_dir},
+      absl::Seconds(30));
+  ASSERT_TRUE(issued.ok() && issued->exit_code == 0) << (issued.ok() ? issued->err : "");
+  EventSink sink(*ReadFile(sink_dir + "/cert.pem"), SecretBytes(*ReadFile(sink_dir + "/key.pem")),
+                 b_->ca_pem());
+  auto as_invoker = *HttpsClient::Create(
+      {b_->ca_pem(), (*invoker)->certificate_pem(), *(*invoker)->key().PrivateKeyPem()});
+  json sub = {{"events", {"API_INVOKER_AUTHORIZATION_REVOKED"}},
+              {"notificationDestination", sink.url()}};
+  auto created =
+      as_invoker->Request("POST", b_->api_root() + "/capif-events/v1/" + id + "/subscriptions",
+                          sub.dump(), "application/json");
+  ASSERT_TRUE(created.ok() && created->status == 201) << (created.ok() ? created->body : "");
+
+  auto aef =
+      *HttpsClient::Create({a_->ca_pem(), provider_.aef_certificate_pem, *key_.PrivateKeyPem()});
+  json revoke = {{"apiInvokerId", id}, {"apiIds", {api_id}}, {"cause", "UNEXPECTED_REASON"}};
+  auto revoked =
+      aef->Request("POST", a_->api_root() + "/capif-security/v1/trustedInvokers/" + id + "/delete",
+                   revoke.dump(), "application/json");
+  ASSERT_TRUE(revoked.ok() && revoked->status == 204) << (revoked.ok() ? revoked->body : "");
+  EXPECT_EQ(GrantsAtA(id), 0u);
+
+  std::vector<json> got = sink.Await(api_id, 1, absl::Seconds(30));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["events"], "API_INVOKER_AUTHORIZATION_REVOKED");
+  EXPECT_EQ(got[0]["eventDetail"]["apiInvokerIds"], json::array({id}));
+  // Without the grant A asks B (ownership, #14), whose context no longer names the AEF.
+  EXPECT_EQ(AefGet(id)->status, 404);
+  // B's security context of the invoker no longer names A's AEF: a new token is refused.
+  auto token = (*invoker)->RequestToken("3gpp#" + aef_id_ + ":location-query", "ccf-a");
+  EXPECT_FALSE(token.ok());
 }
 
 }  // namespace

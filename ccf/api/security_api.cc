@@ -606,7 +606,8 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
   for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
     ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx,
                      config_.contexts->Get(id));
-    if (!ctx) return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+    if (!ctx)
+      return RevokeRemoteInvoker(req, id, aef_id, revoked, body["cause"].get<std::string>());
     // Each API is revoked on its own: an entry covering several keeps the others.
     std::vector<SecurityEntry> kept;
     for (SecurityEntry& e : ctx->entries) {
@@ -637,6 +638,41 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
     return RestResponse::NoContent();
   }
   return Conflict();
+}
+
+absl::StatusOr<RestResponse> SecurityApi::RevokeRemoteInvoker(const RestRequest& req,
+                                                              const std::string& id,
+                                                              const std::string& aef_id,
+                                                              const std::set<std::string>& revoked,
+                                                              const std::string& cause) {
+  // A peer's invoker: the grants its home obtained for this AEF and these APIs go, and the home
+  // is told (RevocationNotice from the AEFs' CCF) in the same transaction, so that it removes
+  // them from the invoker's security context and tells its subscribers.
+  if (config_.grants == nullptr) {
+    return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+  }
+  ASSIGN_OR_RETURN(std::vector<RemoteGrant> grants, config_.grants->OfInvoker(id));
+  std::vector<RemoteGrant> covered;
+  std::map<std::string, std::vector<std::string>> apis_by_home;
+  for (const RemoteGrant& g : grants) {
+    if (g.aef_id != aef_id || revoked.count(g.api_id) == 0) continue;
+    covered.push_back(g);
+    apis_by_home[g.home_ccf_id].push_back(g.api_id);
+  }
+  if (covered.empty()) {
+    return RestError(404, "no security context for this invoker", "RESOURCE_NOT_FOUND");
+  }
+  std::vector<OutboundNotice> notices;
+  const absl::Time now = config_.clock->Now();
+  for (const auto& [home, apis] : apis_by_home) {
+    notices.push_back(AefCcfRevocationNotice(home, id, aef_id, apis, cause.substr(0, 256), now));
+  }
+  RETURN_IF_ERROR(config_.grants->Remove(covered, std::nullopt, notices));
+  if (config_.notices_enqueued) config_.notices_enqueued();
+  if (config_.remote_invoker_revoked) config_.remote_invoker_revoked(id);
+  LogInfo("security", absl::StrCat(req.caller->ToString(), " revoked invoker ", id, " of ",
+                                   apis_by_home.begin()->first, " (", cause.substr(0, 40), ")"));
+  return RestResponse::NoContent();
 }
 
 namespace {

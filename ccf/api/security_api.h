@@ -102,6 +102,8 @@ struct SecurityApiConfig {
   PeerRequests* remote = nullptr;
   // Called after deleting a security context enqueued notices for peers (peer_notices.h).
   std::function<void()> notices_enqueued;
+  // Called after an AEF revoked a peer's invoker here: drop what every replica cached of it.
+  std::function<void(const std::string& api_invoker_id)> remote_invoker_revoked;
   // TR 33.700-22 #24, home-issued variant, invoker side: peers (CCF ids) for whose AEFs this CCF
   // issues the access tokens itself (agreement cross_domain_tokens = issued-by-home-ccf).
   std::set<std::string> home_issued_token_peers;
@@ -126,6 +128,11 @@ class SecurityApi {
   absl::StatusOr<RestResponse> Remove(const RestRequest& req);
   absl::StatusOr<RestResponse> GetForAef(const RestRequest& req);
   absl::StatusOr<RestResponse> RevokeByAef(const RestRequest& req);
+  // RevokeByAef of an invoker onboarded at a peer CCF (no security context here).
+  absl::StatusOr<RestResponse> RevokeRemoteInvoker(const RestRequest& req, const std::string& id,
+                                                   const std::string& aef_id,
+                                                   const std::set<std::string>& revoked,
+                                                   const std::string& cause);
   absl::StatusOr<RestResponse> Token(const RestRequest& req);
   absl::StatusOr<RestResponse> Jwks(const RestRequest& req);
   absl::StatusOr<RestResponse> TokenIssuers(const RestRequest& req);

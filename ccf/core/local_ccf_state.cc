@@ -2,27 +2,27 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "ccf/api/publish_service_api.h"
+#include "ccf/api/security_api.h"
 #include "ccf/core/access_tokens.h"
 #include "ccf/core/aef_directory.h"
 #include "ccf/core/scope_authorization.h"
 #include "ccf/core/security_methods.h"
 #include "ccf/notices/peer_notices.h"
-#include "ccf/api/publish_service_api.h"
-#include "ccf/api/security_api.h"
+#include "ccf/store/event_subscriptions.h"
 #include "common/base64url.h"
 #include "common/digest.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "common/strict_json.h"
 #include "common/x509_cert.h"
-#include "common/status_macros.h"
 
 namespace capif {
 
@@ -304,7 +304,62 @@ bool Covers(const std::vector<std::string>& list, const std::string& item) {
 
 }  // namespace
 
+absl::Status LocalCcfState::ApplyAefCcfRevocation(const Peer& peer, const PeerNotice& notice) {
+  const std::string& invoker = notice.api_invoker_id;
+  ASSIGN_OR_RETURN(std::optional<InvokerRecord> ours, config_.invokers->Get(ApiInvokerId(invoker)));
+  if (!ours) return absl::OkStatus();  // not (or no longer) ours: nothing to change
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx, config_.contexts->Get(invoker));
+    if (!ctx) return absl::OkStatus();
+    // The peer's entries for those AEFs lose the APIs named (all of them when none is).
+    std::vector<SecurityEntry> kept;
+    std::set<std::string> removed_apis;
+    bool changed = false;
+    for (SecurityEntry& e : ctx->entries) {
+      if (e.remote_ccf_id == peer.ccf_id.value() && Covers(notice.aef_ids, e.aef_id)) {
+        size_t before = e.api_ids.size();
+        std::vector<std::string> left;
+        for (std::string& a : e.api_ids) {
+          if (Covers(notice.api_ids, a)) {
+            removed_apis.insert(a);
+          } else {
+            left.push_back(std::move(a));
+          }
+        }
+        e.api_ids = std::move(left);
+        changed |= e.api_ids.size() != before || before == 0;
+        if (e.api_ids.empty()) {
+          changed = true;
+          continue;
+        }
+        if (e.api_id && Covers(notice.api_ids, *e.api_id)) e.api_id.reset();
+        if (e.api_ids.size() == 1) e.api_id = e.api_ids[0];
+      }
+      kept.push_back(std::move(e));
+    }
+    if (!changed) return absl::OkStatus();  // a repeat, or nothing of that peer's
+    ctx->entries = std::move(kept);
+    CapifEventOccurrence event;
+    event.event = kEventInvokerAuthorizationRevoked;
+    event.api_invoker_ids = {invoker};
+    event.api_ids.assign(removed_apis.begin(), removed_apis.end());
+    event.aef_ids = notice.aef_ids;
+    event.detail = {{"apiInvokerIds", json::array({invoker})}};
+    if (!event.api_ids.empty()) event.detail["apiIds"] = event.api_ids;
+    auto written = config_.contexts->Write(*ctx, ctx->version,
+                                           {EventOccurrenceNotice(event, config_.clock->Now())});
+    if (absl::IsAborted(written.status())) continue;
+    RETURN_IF_ERROR(written.status());
+    LogInfo("bus", absl::StrCat(peer.ccf_id.value(), " revoked invoker ", invoker, " at AEF(s) ",
+                                absl::StrJoin(notice.aef_ids, ","), " (",
+                                notice.cause.substr(0, 40), ")"));
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError("the invoker's security context kept changing");
+}
+
 absl::Status LocalCcfState::ApplyPeerNotice(const Peer& peer, const PeerNotice& notice) {
+  if (notice.from_aef_ccf) return ApplyAefCcfRevocation(peer, notice);
   const std::string& invoker = notice.api_invoker_id;
   ASSIGN_OR_RETURN(std::vector<RemoteGrant> grants, config_.grants->OfInvoker(invoker));
   std::vector<RemoteGrant> covered;

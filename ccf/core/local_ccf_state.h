@@ -77,6 +77,8 @@ class LocalCcfState final : public LocalCcf {
                                               const std::string& client_assertion,
                                               const std::string& invoker_certificate_pem) override;
   absl::Status ApplyPeerNotice(const Peer& peer, const PeerNotice& notice) override;
+  // A notice from the CCF of AEFs that revoked this CCF's invoker there (from_aef_ccf).
+  absl::Status ApplyAefCcfRevocation(const Peer& peer, const PeerNotice& notice);
   absl::Status ConfirmGrants(
       const Peer& peer, const std::string& api_invoker_id,
       const std::vector<std::pair<std::string, std::string>>& targets) override;

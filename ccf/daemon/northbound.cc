@@ -175,6 +175,9 @@ absl::StatusOr<std::unique_ptr<Northbound>> Northbound::Start(const CcfConfig& c
                              config.security.aef_psk_validity,
                              remote,
                              wake};
+  security.remote_invoker_revoked = [self](const std::string& invoker) {
+    self->ForgetRemoteInvoker(invoker);
+  };
   // TR 33.700-22 #24, home-issued variant, per agreement: for such a peer, this CCF issues the
   // tokens of its invokers for the peer's AEFs, and its own AEFs accept the peer's tokens, with
   // the keys of the peer's current trust bundle.

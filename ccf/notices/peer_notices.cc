@@ -74,6 +74,24 @@ std::vector<OutboundNotice> GrantConfirmationsFor(const std::string& api_invoker
   return out;
 }
 
+OutboundNotice AefCcfRevocationNotice(const std::string& home_ccf_id,
+                                      const std::string& api_invoker_id, const std::string& aef_id,
+                                      const std::vector<std::string>& api_ids,
+                                      const std::string& cause, absl::Time now) {
+  fv1::RevocationNotice msg;
+  std::string id = NewOrderedNoticeId("aef-revoked", now);
+  msg.set_api_invoker_id(api_invoker_id);
+  msg.set_notice_id(id);
+  msg.set_occurred_at(absl::ToUnixSeconds(now));
+  msg.add_aef_ids(aef_id);
+  for (const std::string& a : api_ids) msg.add_api_ids(a);
+  msg.set_cause(cause);
+  msg.set_from_aef_ccf(true);
+  OutboundNotice n{id, home_ccf_id, kNoticeRevocation, msg.SerializeAsString(), now};
+  n.api_invoker_id = api_invoker_id;
+  return n;
+}
+
 absl::StatusOr<PeerNoticeDelivery> PeerDeliveryOf(const OutboundNotice& notice) {
   PeerNoticeDelivery d{PeerNoticeDelivery::Kind::kOffboarding, notice.destination,
                        notice.notice_id, notice.payload};

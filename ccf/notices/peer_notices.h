@@ -23,6 +23,13 @@ std::vector<OutboundNotice> PeerNoticesFor(const std::string& api_invoker_id,
                                            bool offboarding, const std::string& cause,
                                            absl::Time now);
 
+// A kNoticeRevocation to `home_ccf_id` from the CCF of `aef_id` (RevocationNotice.from_aef_ccf):
+// the AEF revoked `api_invoker_id`'s authorization for `api_ids` there.
+OutboundNotice AefCcfRevocationNotice(const std::string& home_ccf_id,
+                                      const std::string& api_invoker_id, const std::string& aef_id,
+                                      const std::vector<std::string>& api_ids,
+                                      const std::string& cause, absl::Time now);
+
 // One kNoticeGrantConfirmation per peer CCF whose AEFs `entries` name: the peer made its grants
 // on a lease, and this tells it they were kept.
 std::vector<OutboundNotice> GrantConfirmationsFor(const std::string& api_invoker_id,
