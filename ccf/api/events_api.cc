@@ -27,7 +27,7 @@ struct ReportedEvent {
   const char* name;
   bool for_invokers;
 };
-constexpr std::array<ReportedEvent, 9> kReported = {{
+constexpr std::array<ReportedEvent, 11> kReported = {{
     {kEventServiceApiAvailable, true},
     {kEventServiceApiUnavailable, true},
     {kEventServiceApiUpdate, true},
@@ -37,6 +37,8 @@ constexpr std::array<ReportedEvent, 9> kReported = {{
     {kEventInvokerAuthorizationRevoked, true},
     {kEventInvocationSuccess, false},
     {kEventInvocationFailure, false},
+    {kEventAclUpdate, false},
+    {kEventAclUnavailable, false},
 }};
 
 // An https URI: bounded, with a host, without spaces or control characters.

@@ -343,5 +343,36 @@ TEST_F(EventsApiTest, AuthorizationRevokedByTheAefIsToldToTheInvokerAndTheProvid
   EXPECT_EQ(got[0]["notification"]["eventDetail"]["apiInvokerIds"], json::array({bob.id}));
 }
 
+// The AEF hears when the access control policy of its API changes: an invoker authorized, its
+// security context deleted, the API withdrawn (ACCESS_CONTROL_POLICY_UNAVAILABLE).
+TEST_F(EventsApiTest, TheAefHearsOfItsAccessControlPolicyChanging) {
+  auto alice = w_.OnboardInvoker();
+  json api = w_.Publish(p_.apf_id, CcfWorld::SampleApi("location", p_.aef_id, {"PKI"}));
+  json body = Sub({"ACCESS_CONTROL_POLICY_UPDATE", "ACCESS_CONTROL_POLICY_UNAVAILABLE"});
+  body["eventFilters"] = {{{"aefIds", {p_.aef_id}}}, {{"apiIds", {api["apiId"]}}}};
+  std::string sub = Subscribe("aef", p_.aef_id, body);
+  RestRequest r =
+      w_.As("invoker", alice.id,
+            {{"notificationDestination", "https://i.example/cb"},
+             {"securityInfo", {{{"aefId", p_.aef_id}, {"prefSecurityMethods", {"PKI"}}}}}});
+  r.path_params = {alice.id};
+  ASSERT_EQ(Status(w_.security_api->Create(r)), 201);
+  RestRequest del = w_.As("invoker", alice.id);
+  del.path_params = {alice.id};
+  ASSERT_EQ(Status(w_.security_api->Remove(del)), 204);
+  RestRequest unpublish = w_.As("apf", p_.apf_id);
+  unpublish.path_params = {p_.apf_id, api["apiId"]};
+  ASSERT_EQ(Status(w_.publish_api.Unpublish(unpublish)), 204);
+  std::vector<json> got = Notices(sub);
+  ASSERT_EQ(got.size(), 3u);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(got[i]["notification"]["events"], "ACCESS_CONTROL_POLICY_UPDATE");
+    EXPECT_EQ(got[i]["notification"]["eventDetail"]["accCtrlPolList"]["apiId"], api["apiId"]);
+    EXPECT_EQ(got[i]["notification"]["eventDetail"]["apiInvokerIds"], json::array({alice.id}));
+  }
+  EXPECT_EQ(got[2]["notification"]["events"], "ACCESS_CONTROL_POLICY_UNAVAILABLE");
+  EXPECT_EQ(got[2]["notification"]["eventDetail"]["apiIds"], json::array({api["apiId"]}));
+}
+
 }  // namespace
 }  // namespace capif

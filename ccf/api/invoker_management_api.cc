@@ -262,6 +262,10 @@ absl::StatusOr<RestResponse> InvokerManagementApi::Offboard(const RestRequest& r
         for (OutboundNotice& n : AefNoticesFor(id.value(), ctx->entries, config_.clock->Now())) {
           notices.push_back(std::move(n));
         }
+        for (OutboundNotice& n :
+             AclChangeNotices(id.value(), ctx->entries, {}, config_.clock->Now())) {
+          notices.push_back(std::move(n));
+        }
       }
     }
     s = config_.invokers->Delete(id, notices, version);

@@ -324,6 +324,10 @@ absl::StatusOr<RestResponse> SecurityApi::Create(const RestRequest& req) {
     for (OutboundNotice& n : GrantConfirmationsFor(id, ctx.entries, ctx.created)) {
       notices.push_back(std::move(n));
     }
+    for (OutboundNotice& n : AclChangeNotices(id, old ? old->entries : std::vector<SecurityEntry>{},
+                                              ctx.entries, ctx.created)) {
+      notices.push_back(std::move(n));
+    }
     auto written = config_.contexts->Write(ctx, old ? old->version : 0, notices);
     if (absl::IsAborted(written.status())) continue;
     RETURN_IF_ERROR(written.status());
@@ -352,6 +356,7 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
     // Peers made their grants for the added entries on a lease: confirmed with this write.
     std::vector<OutboundNotice> confirmations =
         GrantConfirmationsFor(id, added, config_.clock->Now());
+    const std::vector<SecurityEntry> before = ctx->entries;
     std::vector<SecurityEntry> replaced;
     for (SecurityEntry& e : added) {
       auto same = std::find_if(ctx->entries.begin(), ctx->entries.end(),
@@ -365,6 +370,9 @@ absl::StatusOr<RestResponse> SecurityApi::AddEntries(const RestRequest& req) {
     }
     std::vector<OutboundNotice> notices = ReplacedKeyNotices(id, replaced);
     for (OutboundNotice& n : confirmations) notices.push_back(std::move(n));
+    for (OutboundNotice& n : AclChangeNotices(id, before, ctx->entries, config_.clock->Now())) {
+      notices.push_back(std::move(n));
+    }
     auto written = config_.contexts->Write(*ctx, ctx->version, notices);
     if (absl::IsAborted(written.status())) continue;
     RETURN_IF_ERROR(written.status());
@@ -386,6 +394,9 @@ absl::StatusOr<RestResponse> SecurityApi::Remove(const RestRequest& req) {
                        "security context deleted by the invoker", config_.clock->Now());
     // And our own AEFs (TS 29.222 AEF_Security_API revoke-authorization).
     for (OutboundNotice& n : AefNoticesFor(id, ctx->entries, config_.clock->Now())) {
+      notices.push_back(std::move(n));
+    }
+    for (OutboundNotice& n : AclChangeNotices(id, ctx->entries, {}, config_.clock->Now())) {
       notices.push_back(std::move(n));
     }
     absl::Status s = config_.contexts->Delete(id, ctx->version, notices);
@@ -609,6 +620,7 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
     if (!ctx)
       return RevokeRemoteInvoker(req, id, aef_id, revoked, body["cause"].get<std::string>());
     // Each API is revoked on its own: an entry covering several keeps the others.
+    const std::vector<SecurityEntry> before = ctx->entries;
     std::vector<SecurityEntry> kept;
     for (SecurityEntry& e : ctx->entries) {
       if (e.aef_id == aef_id && !e.is_remote()) {
@@ -629,8 +641,10 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
     event.api_ids.assign(revoked.begin(), revoked.end());
     event.aef_ids = {aef_id};
     event.detail = {{"apiInvokerIds", json::array({id})}, {"apiIds", event.api_ids}};
-    auto written = config_.contexts->Write(*ctx, ctx->version,
-                                           {EventOccurrenceNotice(event, config_.clock->Now())});
+    std::vector<OutboundNotice> events =
+        AclChangeNotices(id, before, ctx->entries, config_.clock->Now());
+    events.push_back(EventOccurrenceNotice(event, config_.clock->Now()));
+    auto written = config_.contexts->Write(*ctx, ctx->version, events);
     if (absl::IsAborted(written.status())) continue;
     RETURN_IF_ERROR(written.status());
     LogInfo("security", absl::StrCat(req.caller->ToString(), " revoked invoker ", id, " (",
@@ -666,6 +680,9 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeRemoteInvoker(const RestRequest&
   const absl::Time now = config_.clock->Now();
   for (const auto& [home, apis] : apis_by_home) {
     notices.push_back(AefCcfRevocationNotice(home, id, aef_id, apis, cause.substr(0, 256), now));
+  }
+  for (const RemoteGrant& g : covered) {
+    notices.push_back(EventOccurrenceNotice(AclUpdateEvent(g.api_id, g.aef_id, {id}), now));
   }
   RETURN_IF_ERROR(config_.grants->Remove(covered, std::nullopt, notices));
   if (config_.notices_enqueued) config_.notices_enqueued();

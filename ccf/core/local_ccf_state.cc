@@ -116,13 +116,16 @@ absl::StatusOr<std::vector<MethodDecision>> LocalCcfState::SelectSecurityMethods
         notices.push_back(AefRevokeNotice(NewRequestId(), aef_id, api_invoker_id, {d.api_id},
                                           config_.clock->Now()));
       }
+      // The AEF's access control policy for the API now lists the peer's invoker.
+      notices.push_back(EventOccurrenceNotice(AclUpdateEvent(d.api_id, aef_id, {api_invoker_id}),
+                                              config_.clock->Now()));
       absl::Status put = config_.grants->Put(grant, notices);
       if (absl::IsFailedPrecondition(put)) {  // the offboarding arrived meanwhile
         return absl::PermissionDeniedError(absl::StrCat(
             peer.ccf_id.value(), " announced that invoker ", api_invoker_id, " was offboarded"));
       }
       RETURN_IF_ERROR(put);
-      if (!notices.empty() && hooks_.enqueued) hooks_.enqueued();
+      if (HasOutboxNotices(notices) && hooks_.enqueued) hooks_.enqueued();
     }
     out.push_back(std::move(d));
   }
@@ -383,13 +386,17 @@ absl::Status LocalCcfState::ApplyPeerNotice(const Peer& peer, const PeerNotice& 
                                     config_.clock->Now()));
     }
   }
+  for (const RemoteGrant& g : covered) {
+    out.push_back(
+        EventOccurrenceNotice(AclUpdateEvent(g.api_id, g.aef_id, {invoker}), config_.clock->Now()));
+  }
   std::optional<OffboardedInvoker> tombstone;
   if (notice.offboarding) {
     tombstone = OffboardedInvoker{peer.ccf_id.value(), invoker, notice.notice_id,
                                   notice.occurred_at, config_.clock->Now()};
   }
   RETURN_IF_ERROR(config_.grants->Remove(covered, tombstone, out));
-  if (!out.empty() && hooks_.enqueued) hooks_.enqueued();
+  if (HasOutboxNotices(out) && hooks_.enqueued) hooks_.enqueued();
   if (!covered.empty() && hooks_.forget_invoker) hooks_.forget_invoker(invoker);
   return absl::OkStatus();
 }

@@ -92,6 +92,40 @@ OutboundNotice AefCcfRevocationNotice(const std::string& home_ccf_id,
   return n;
 }
 
+namespace {
+
+std::map<std::pair<std::string, std::string>, absl::Time> LocalAuthorizations(
+    const std::vector<SecurityEntry>& entries) {
+  std::map<std::pair<std::string, std::string>, absl::Time> out;
+  for (const SecurityEntry& e : entries) {
+    if (e.is_remote() || e.aef_id.empty()) continue;
+    for (const std::string& api : e.api_ids) out[{e.aef_id, api}] = e.authorized_at;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<OutboundNotice> AclChangeNotices(const std::string& api_invoker_id,
+                                             const std::vector<SecurityEntry>& before,
+                                             const std::vector<SecurityEntry>& after,
+                                             absl::Time now) {
+  auto was = LocalAuthorizations(before), is = LocalAuthorizations(after);
+  std::set<std::pair<std::string, std::string>> changed;
+  for (const auto& [key, at] : was) {
+    auto it = is.find(key);
+    if (it == is.end() || it->second != at) changed.insert(key);
+  }
+  for (const auto& [key, at] : is) {
+    if (!was.count(key)) changed.insert(key);
+  }
+  std::vector<OutboundNotice> out;
+  for (const auto& [aef, api] : changed) {
+    out.push_back(EventOccurrenceNotice(AclUpdateEvent(api, aef, {api_invoker_id}), now));
+  }
+  return out;
+}
+
 absl::StatusOr<PeerNoticeDelivery> PeerDeliveryOf(const OutboundNotice& notice) {
   PeerNoticeDelivery d{PeerNoticeDelivery::Kind::kOffboarding, notice.destination,
                        notice.notice_id, notice.payload};

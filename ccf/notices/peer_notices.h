@@ -30,6 +30,14 @@ OutboundNotice AefCcfRevocationNotice(const std::string& home_ccf_id,
                                       const std::vector<std::string>& api_ids,
                                       const std::string& cause, absl::Time now);
 
+// ACCESS_CONTROL_POLICY_UPDATE occurrences (EventOccurrenceNotice) for each (AEF, API) of this
+// CCF's own AEFs whose authorization of `api_invoker_id` differs between the security-context
+// entries `before` and `after` (added, removed, or made anew).
+std::vector<OutboundNotice> AclChangeNotices(const std::string& api_invoker_id,
+                                             const std::vector<SecurityEntry>& before,
+                                             const std::vector<SecurityEntry>& after,
+                                             absl::Time now);
+
 // One kNoticeGrantConfirmation per peer CCF whose AEFs `entries` name: the peer made its grants
 // on a lease, and this tells it they were kept.
 std::vector<OutboundNotice> GrantConfirmationsFor(const std::string& api_invoker_id,

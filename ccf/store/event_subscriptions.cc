@@ -226,6 +226,17 @@ CapifEventOccurrence ServiceApiEvent(const std::string& event, const std::string
   return e;
 }
 
+CapifEventOccurrence AclUpdateEvent(const std::string& api_id, const std::string& aef_id,
+                                    std::vector<std::string> api_invoker_ids) {
+  CapifEventOccurrence e;
+  e.event = kEventAclUpdate;
+  e.api_ids = {api_id};
+  e.aef_ids = {aef_id};
+  e.api_invoker_ids = std::move(api_invoker_ids);
+  e.detail = {{"accCtrlPolList", {{"apiId", api_id}}}, {"apiInvokerIds", e.api_invoker_ids}};
+  return e;
+}
+
 CapifEventOccurrence InvokerEvent(const std::string& event, const std::string& api_invoker_id) {
   CapifEventOccurrence e;
   e.event = event;
@@ -252,6 +263,9 @@ absl::Status EventLog::RecordServiceApiChangeIn(SqlDatabase::Tx& tx, const Share
                       : after == nullptr ? kEventServiceApiUnavailable
                                          : kEventServiceApiUpdate;
   RETURN_IF_ERROR(RecordIn(tx, ServiceApiEvent(local, api->api_id, api->aef_ids)));
+  if (after == nullptr) {  // its access control policy goes with it
+    RETURN_IF_ERROR(RecordIn(tx, ServiceApiEvent(kEventAclUnavailable, api->api_id, api->aef_ids)));
+  }
   if (!sharing_) return absl::OkStatus();
   std::set<std::string> was, is;
   if (before != nullptr) {
@@ -311,6 +325,11 @@ OutboundNotice EventOccurrenceNotice(const CapifEventOccurrence& e, absl::Time n
        e.detail}}.dump(-1, ' ', false, json::error_handler_t::replace);
   n.created = now;
   return n;
+}
+
+bool HasOutboxNotices(const std::vector<OutboundNotice>& notices) {
+  return std::any_of(notices.begin(), notices.end(),
+                     [](const OutboundNotice& n) { return n.kind != kNoticeEventOccurrence; });
 }
 
 absl::StatusOr<CapifEventOccurrence> OccurrenceOfNotice(const OutboundNotice& n) {

@@ -54,6 +54,8 @@ inline constexpr char kEventInvokerOnboarded[] = "API_INVOKER_ONBOARDED";
 inline constexpr char kEventInvokerOffboarded[] = "API_INVOKER_OFFBOARDED";
 inline constexpr char kEventInvokerUpdated[] = "API_INVOKER_UPDATED";
 inline constexpr char kEventInvokerAuthorizationRevoked[] = "API_INVOKER_AUTHORIZATION_REVOKED";
+inline constexpr char kEventAclUpdate[] = "ACCESS_CONTROL_POLICY_UPDATE";
+inline constexpr char kEventAclUnavailable[] = "ACCESS_CONTROL_POLICY_UNAVAILABLE";
 
 // A CAPIFEventFilter; an empty list is one the filter does not have.
 struct CapifEventFilter {
@@ -125,6 +127,11 @@ struct CapifEventOccurrence {
 CapifEventOccurrence ServiceApiEvent(const std::string& event, const std::string& api_id,
                                      std::vector<std::string> aef_ids);
 CapifEventOccurrence InvokerEvent(const std::string& event, const std::string& api_invoker_id);
+// ACCESS_CONTROL_POLICY_UPDATE: who may invoke `api_id` at `aef_id` changed for these invokers
+// (detail: accCtrlPolList with the apiId, and apiInvokerIds; the AEF reads the new policy with
+// the Access Control Policy API).
+CapifEventOccurrence AclUpdateEvent(const std::string& api_id, const std::string& aef_id,
+                                    std::vector<std::string> api_invoker_ids);
 
 // What decides whether a published API is shared with a peer.
 struct SharedApiFacts {
@@ -144,6 +151,9 @@ inline constexpr char kNoticeEventOccurrence[] = "capif-event-occurrence";
 OutboundNotice EventOccurrenceNotice(const CapifEventOccurrence& e, absl::Time now);
 // Inside a transaction: what EventLog::RecordIn does, at `now`.
 absl::Status RecordEventAtIn(SqlDatabase::Tx& tx, const CapifEventOccurrence& e, absl::Time now);
+// Whether `notices` has any that go to the outbox as such (not only event occurrences, whose
+// notifications the dispatcher's next poll finds).
+bool HasOutboxNotices(const std::vector<OutboundNotice>& notices);
 // The occurrence an EventOccurrenceNotice carries (DataLoss if it does not parse).
 absl::StatusOr<CapifEventOccurrence> OccurrenceOfNotice(const OutboundNotice& n);
 
