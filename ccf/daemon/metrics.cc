@@ -1,16 +1,20 @@
 #include "ccf/daemon/metrics.h"
 
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+
 #include <exception>
 #include <limits>
 #include <map>
 #include <utility>
 
-#include <prometheus/client_metric.h>
-#include <prometheus/metric_type.h>
-
 #include "absl/strings/str_cat.h"
+#include "ccf/store/event_subscriptions.h"
 
 namespace capif {
+
+// The destination label of every event subscription's notifications (bounded cardinality).
+constexpr char kEventSubscriptionsLabel[] = "event-subscriptions";
 
 namespace {
 
@@ -102,11 +106,14 @@ std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
       std::map<std::pair<std::string, std::string>, int> by, dead_by;
       double oldest_s = 0;
       for (const OutboundNotice& n : *pending) {
+        // Event notifications are per subscription, which anyone may make: one label for all.
+        const std::string destination =
+            n.kind == kNoticeCapifEvent ? std::string(kEventSubscriptionsLabel) : n.destination;
         if (n.dead()) {
-          ++dead_by[{n.kind, n.destination}];
+          ++dead_by[{n.kind, destination}];
           continue;
         }
-        ++by[{n.kind, n.destination}];
+        ++by[{n.kind, destination}];
         oldest_s = std::max(oldest_s, absl::ToDoubleSeconds(now - n.created));
       }
       for (const auto& [key, n] : by) {
@@ -124,9 +131,13 @@ std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
   if (dispatcher_ != nullptr) {
     auto failures = Gauges("capif_outbox_destination_failures",
                            "Consecutive failed delivery attempts of a destination failing now.");
+    std::map<std::string, int> failing;  // subscriptions under one label (their worst)
     for (const auto& [destination, n] : dispatcher_->FailingDestinations()) {
-      Add(failures, n, {{"destination", destination}});
+      bool subscription = destination.rfind("sub-", 0) == 0;
+      int& worst = failing[subscription ? std::string(kEventSubscriptionsLabel) : destination];
+      worst = std::max(worst, n);
     }
+    for (const auto& [destination, n] : failing) Add(failures, n, {{"destination", destination}});
     out.push_back(std::move(failures));
   }
   if (traffic_.northbound != nullptr) {
