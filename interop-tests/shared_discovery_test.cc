@@ -855,16 +855,20 @@ TEST_F(TwoDomainsTest, AnAefOfARevokingBsInvokerIsToldToTheInvokerAtB) {
                    revoke.dump(), "application/json");
   ASSERT_TRUE(revoked.ok() && revoked->status == 204) << (revoked.ok() ? revoked->body : "");
   EXPECT_EQ(GrantsAtA(id), 0u);
+  // At once, before B heard of it: A does not ask B by the ownership query for what was revoked.
+  EXPECT_EQ(AefGet(id)->status, 404);
 
   std::vector<json> got = sink.Await(api_id, 1, absl::Seconds(30));
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0]["events"], "API_INVOKER_AUTHORIZATION_REVOKED");
   EXPECT_EQ(got[0]["eventDetail"]["apiInvokerIds"], json::array({id}));
-  // Without the grant A asks B (ownership, #14), whose context no longer names the AEF.
   EXPECT_EQ(AefGet(id)->status, 404);
   // B's security context of the invoker no longer names A's AEF: a new token is refused.
   auto token = (*invoker)->RequestToken("3gpp#" + aef_id_ + ":location-query", "ccf-a");
   EXPECT_FALSE(token.ok());
+  // B asks A again for the same AEF: a new grant, and the AEF is answered again.
+  ASSERT_TRUE((*invoker)->RequestSecurityMethods(*apis, {"OAUTH"}).ok());
+  EXPECT_EQ(AefGet(id)->status, 200);
 }
 
 }  // namespace

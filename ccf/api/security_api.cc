@@ -552,7 +552,10 @@ absl::StatusOr<RestResponse> SecurityApi::GetForAefFromHome(const std::string& i
       outage = info.status();
     }
   }
-  if (!granted) {
+  // An AEF here revoked it (and told its home): until the home asks again (a new grant), the
+  // ownership query must not find its old authorization.
+  ASSIGN_OR_RETURN(bool revoked_here, config_.grants->RevokedByAef(invoker_id, aef_id));
+  if (!granted && !revoked_here) {
     // No grant names the home CCF (the method was agreed through another CCF, or the grant is
     // gone): find the home by the ownership query (#14) and ask it whatever it selected. The
     // home answers only if the invoker's context names this AEF as ours.
@@ -684,7 +687,7 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeRemoteInvoker(const RestRequest&
   for (const RemoteGrant& g : covered) {
     notices.push_back(EventOccurrenceNotice(AclUpdateEvent(g.api_id, g.aef_id, {id}), now));
   }
-  RETURN_IF_ERROR(config_.grants->Remove(covered, std::nullopt, notices));
+  RETURN_IF_ERROR(config_.grants->RemoveRevokedByAef(covered, id, aef_id, now, notices));
   if (config_.notices_enqueued) config_.notices_enqueued();
   if (config_.remote_invoker_revoked) config_.remote_invoker_revoked(id);
   LogInfo("security", absl::StrCat(req.caller->ToString(), " revoked invoker ", id, " of ",

@@ -47,6 +47,9 @@ absl::Status SqlRemoteGrants::Put(const RemoteGrant& g,
     if (!gone.empty()) {
       return absl::FailedPreconditionError("the home CCF announced this invoker was offboarded");
     }
+    // The home asked again: an earlier revocation by this AEF no longer stands.
+    RETURN_IF_ERROR(tx.Execute("DELETE FROM revoked_by_aef WHERE api_invoker_id = ? AND aef_id = ?",
+                               {g.api_invoker_id, g.aef_id}));
     RETURN_IF_ERROR(tx.Execute(
       "INSERT INTO remote_grants(home_ccf_id, api_invoker_id, aef_id, api_id, sel_method, "
       "granted_us, lease_until_us) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -147,6 +150,29 @@ absl::StatusOr<bool> SqlRemoteGrants::IsOffboarded(const std::string& home_ccf_i
                    db_->Query("SELECT 1 FROM offboarded_invokers WHERE home_ccf_id = ? AND "
                               "api_invoker_id = ?",
                               {home_ccf_id, api_invoker_id}));
+  return !rows.empty();
+}
+
+absl::Status SqlRemoteGrants::RemoveRevokedByAef(const std::vector<RemoteGrant>& grants,
+                                                 const std::string& api_invoker_id,
+                                                 const std::string& aef_id, absl::Time when,
+                                                 const std::vector<OutboundNotice>& notices) {
+  return db_->Transaction([&](SqlDatabase::Tx& tx) -> absl::Status {
+    for (const RemoteGrant& g : grants) RETURN_IF_ERROR(DeleteGrantIn(tx, g));
+    RETURN_IF_ERROR(tx.Execute(
+        "INSERT INTO revoked_by_aef(api_invoker_id, aef_id, revoked_us) VALUES (?, ?, ?) "
+        "ON CONFLICT(api_invoker_id, aef_id) DO UPDATE SET revoked_us = excluded.revoked_us",
+        {api_invoker_id, aef_id, ToUnixMicrosOrZero(when)}));
+    return EnqueueNoticesIn(tx, notices);
+  });
+}
+
+absl::StatusOr<bool> SqlRemoteGrants::RevokedByAef(const std::string& api_invoker_id,
+                                                   const std::string& aef_id) {
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                   db_->Query("SELECT 1 FROM revoked_by_aef WHERE api_invoker_id = ? AND "
+                              "aef_id = ?",
+                              {api_invoker_id, aef_id}));
   return !rows.empty();
 }
 

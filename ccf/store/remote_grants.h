@@ -77,6 +77,16 @@ class RemoteGrantRepository {
                               const std::vector<OutboundNotice>& notices) = 0;
   virtual absl::StatusOr<bool> IsOffboarded(const std::string& home_ccf_id,
                                             const std::string& api_invoker_id) = 0;
+  // An AEF of this CCF revoked a peer's invoker: in one transaction, removes `grants` (of that
+  // AEF), records that `aef_id` revoked `api_invoker_id` at `when`, and enqueues `notices`.
+  // The record stands until a new grant for that invoker and AEF is Put (its home asked again),
+  // so the ownership query cannot find the invoker's authorization there meanwhile.
+  virtual absl::Status RemoveRevokedByAef(const std::vector<RemoteGrant>& grants,
+                                          const std::string& api_invoker_id,
+                                          const std::string& aef_id, absl::Time when,
+                                          const std::vector<OutboundNotice>& notices) = 0;
+  virtual absl::StatusOr<bool> RevokedByAef(const std::string& api_invoker_id,
+                                            const std::string& aef_id) = 0;
 };
 
 class SqlRemoteGrants final : public RemoteGrantRepository {
@@ -97,6 +107,12 @@ class SqlRemoteGrants final : public RemoteGrantRepository {
                       const std::vector<OutboundNotice>& notices) override;
   absl::StatusOr<bool> IsOffboarded(const std::string& home_ccf_id,
                                     const std::string& api_invoker_id) override;
+  absl::Status RemoveRevokedByAef(const std::vector<RemoteGrant>& grants,
+                                  const std::string& api_invoker_id, const std::string& aef_id,
+                                  absl::Time when,
+                                  const std::vector<OutboundNotice>& notices) override;
+  absl::StatusOr<bool> RevokedByAef(const std::string& api_invoker_id,
+                                    const std::string& aef_id) override;
 
  private:
   std::shared_ptr<SqlDatabase> db_;

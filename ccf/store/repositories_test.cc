@@ -652,6 +652,23 @@ TEST_P(RepositoriesTest, EventSubscriptionsAndTheirNotificationsCommitWithTheCha
   EXPECT_TRUE(absl::IsNotFound(subs.Delete("aef-1", "sub-1")));
 }
 
+// A revocation by an AEF here stands, with the grants gone, until the invoker's home asks again.
+TEST_P(RepositoriesTest, ARevocationByTheAefStandsUntilANewGrant) {
+  SqlRemoteGrants grants(db_);
+  RemoteGrant g{"ccf-b", "inv-1", "aef-1", "api-1", "OAUTH", t0_, std::nullopt};
+  ASSERT_TRUE(grants.Put(g).ok());
+  EXPECT_FALSE(*grants.RevokedByAef("inv-1", "aef-1"));
+  ASSERT_TRUE(grants.RemoveRevokedByAef({g}, "inv-1", "aef-1", t0_, {}).ok());
+  EXPECT_TRUE(grants.OfInvoker("inv-1")->empty());
+  EXPECT_TRUE(*grants.RevokedByAef("inv-1", "aef-1"));
+  EXPECT_FALSE(*grants.RevokedByAef("inv-1", "aef-2"));
+  EXPECT_FALSE(*grants.RevokedByAef("inv-2", "aef-1"));
+  ASSERT_TRUE(grants.RemoveRevokedByAef({}, "inv-1", "aef-1", t0_ + absl::Seconds(1), {}).ok());
+  g.granted_at = t0_ + absl::Seconds(2);
+  ASSERT_TRUE(grants.Put(g).ok());
+  EXPECT_FALSE(*grants.RevokedByAef("inv-1", "aef-1"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, RepositoriesTest, ::testing::ValuesIn(kBackends),
                          BackendName);
 

@@ -181,7 +181,8 @@ const std::vector<std::string>& CcfSchema() {
       // 12: CAPIF event subscriptions (ccf/store/event_subscriptions.h), matched by event name
       // (expires_at_ms 0: no monDur; reports_left -1: no maxReportNbr), the peers' notices
       // already applied (their SharedApiChange repeats tell subscribers nothing twice), and the
-      // AEFs' invocation logs (ccf/store/invocation_logs.h).
+      // AEFs' invocation logs (ccf/store/invocation_logs.h), and the peers' invokers an AEF here
+      // revoked (ccf/store/remote_grants.h).
       "CREATE TABLE event_subscriptions ("
       "  subscription_id TEXT PRIMARY KEY,"
       "  subscriber_id TEXT NOT NULL,"
@@ -224,7 +225,12 @@ const std::vector<std::string>& CcfSchema() {
       "  received_at INTEGER NOT NULL,"
       "  PRIMARY KEY (log_id, position));"
       "CREATE INDEX invocation_logs_by_aef ON invocation_logs(aef_id, invocation_time_ms);"
-      "CREATE INDEX invocation_logs_by_age ON invocation_logs(received_at);",
+      "CREATE INDEX invocation_logs_by_age ON invocation_logs(received_at);"
+      "CREATE TABLE revoked_by_aef ("
+      "  api_invoker_id TEXT NOT NULL,"
+      "  aef_id TEXT NOT NULL,"
+      "  revoked_us INTEGER NOT NULL,"
+      "  PRIMARY KEY (api_invoker_id, aef_id));",
   };
   return *kSchema;
 }
@@ -417,7 +423,12 @@ const std::vector<std::string>& PostgresCcfSchema() {
       "  received_at BIGINT NOT NULL,"
       "  PRIMARY KEY (log_id, position));"
       "CREATE INDEX invocation_logs_by_aef ON invocation_logs(aef_id, invocation_time_ms);"
-      "CREATE INDEX invocation_logs_by_age ON invocation_logs(received_at);",
+      "CREATE INDEX invocation_logs_by_age ON invocation_logs(received_at);"
+      "CREATE TABLE revoked_by_aef ("
+      "  api_invoker_id TEXT NOT NULL,"
+      "  aef_id TEXT NOT NULL,"
+      "  revoked_us BIGINT NOT NULL,"
+      "  PRIMARY KEY (api_invoker_id, aef_id));",
   };
   return *kSchema;
 }
