@@ -624,19 +624,10 @@ absl::StatusOr<RestResponse> SecurityApi::RevokeByAef(const RestRequest& req) {
       return RevokeRemoteInvoker(req, id, aef_id, revoked, body["cause"].get<std::string>());
     // Each API is revoked on its own: an entry covering several keeps the others.
     const std::vector<SecurityEntry> before = ctx->entries;
-    std::vector<SecurityEntry> kept;
-    for (SecurityEntry& e : ctx->entries) {
-      if (e.aef_id == aef_id && !e.is_remote()) {
-        e.api_ids.erase(std::remove_if(e.api_ids.begin(), e.api_ids.end(),
-                                       [&](const std::string& a) { return revoked.count(a) > 0; }),
-                        e.api_ids.end());
-        if (e.api_ids.empty()) continue;
-        if (e.api_id && revoked.count(*e.api_id) > 0) e.api_id.reset();
-        if (e.api_ids.size() == 1) e.api_id = e.api_ids[0];
-      }
-      kept.push_back(std::move(e));
-    }
-    ctx->entries = std::move(kept);
+    bool changed = false;
+    RevokeApis(
+        ctx->entries, [&](const SecurityEntry& e) { return e.aef_id == aef_id && !e.is_remote(); },
+        [&](const std::string& a) { return revoked.count(a) > 0; }, &changed);
     // API_INVOKER_AUTHORIZATION_REVOKED for the subscribers, in the same transaction.
     CapifEventOccurrence event;
     event.event = kEventInvokerAuthorizationRevoked;

@@ -315,33 +315,14 @@ absl::Status LocalCcfState::ApplyAefCcfRevocation(const Peer& peer, const PeerNo
     ASSIGN_OR_RETURN(std::optional<StoredSecurityContext> ctx, config_.contexts->Get(invoker));
     if (!ctx) return absl::OkStatus();
     // The peer's entries for those AEFs lose the APIs named (all of them when none is).
-    std::vector<SecurityEntry> kept;
-    std::set<std::string> removed_apis;
     bool changed = false;
-    for (SecurityEntry& e : ctx->entries) {
-      if (e.remote_ccf_id == peer.ccf_id.value() && Covers(notice.aef_ids, e.aef_id)) {
-        size_t before = e.api_ids.size();
-        std::vector<std::string> left;
-        for (std::string& a : e.api_ids) {
-          if (Covers(notice.api_ids, a)) {
-            removed_apis.insert(a);
-          } else {
-            left.push_back(std::move(a));
-          }
-        }
-        e.api_ids = std::move(left);
-        changed |= e.api_ids.size() != before || before == 0;
-        if (e.api_ids.empty()) {
-          changed = true;
-          continue;
-        }
-        if (e.api_id && Covers(notice.api_ids, *e.api_id)) e.api_id.reset();
-        if (e.api_ids.size() == 1) e.api_id = e.api_ids[0];
-      }
-      kept.push_back(std::move(e));
-    }
+    std::set<std::string> removed_apis = RevokeApis(
+        ctx->entries,
+        [&](const SecurityEntry& e) {
+          return e.remote_ccf_id == peer.ccf_id.value() && Covers(notice.aef_ids, e.aef_id);
+        },
+        [&](const std::string& a) { return Covers(notice.api_ids, a); }, &changed);
     if (!changed) return absl::OkStatus();  // a repeat, or nothing of that peer's
-    ctx->entries = std::move(kept);
     CapifEventOccurrence event;
     event.event = kEventInvokerAuthorizationRevoked;
     event.api_invoker_ids = {invoker};

@@ -132,8 +132,10 @@ std::vector<prometheus::MetricFamily> CcfMetrics::Collect() const {
     auto failures = Gauges("capif_outbox_destination_failures",
                            "Consecutive failed delivery attempts of a destination failing now.");
     std::map<std::string, int> failing;  // subscriptions under one label (their worst)
+    const std::map<std::string, std::string> kinds = dispatcher_->FailingDestinationKinds();
     for (const auto& [destination, n] : dispatcher_->FailingDestinations()) {
-      bool subscription = destination.rfind("sub-", 0) == 0;
+      auto kind = kinds.find(destination);
+      bool subscription = kind != kinds.end() && kind->second == kNoticeCapifEvent;
       int& worst = failing[subscription ? std::string(kEventSubscriptionsLabel) : destination];
       worst = std::max(worst, n);
     }

@@ -40,6 +40,7 @@ void NoticeDispatcher::DeadLetters(absl::Time now) {
 absl::Status NoticeDispatcher::Failed(const OutboundNotice& n, const absl::Status& s,
                                       absl::Time now) {
   int& failures = failures_[n.destination];
+  kinds_[n.destination] = n.kind;
   if (failures == 0) {
     LogWarning("notices", absl::StrCat("notices to ", n.destination, " are failing (", n.kind,
                                        " notice ", n.notice_id, ": ",
@@ -93,6 +94,7 @@ absl::StatusOr<int> NoticeDispatcher::RunOnce() {
         LogInfo("notices", absl::StrCat(n.destination, " is reachable again after ", was->second,
                                         " failed attempt(s)"));
         failures_.erase(was);
+        kinds_.erase(n.destination);
       }
       LogInfo("notices", absl::StrCat(n.destination, " acknowledged ", n.kind, " notice ",
                                       n.notice_id, " after ", n.attempts + 1, " attempt(s)"));
@@ -102,6 +104,7 @@ absl::StatusOr<int> NoticeDispatcher::RunOnce() {
   {
     absl::MutexLock lock(&failing_mu_);
     failing_ = failures_;
+    failing_kinds_ = kinds_;
   }
   if (!kept.ok()) return kept;
   return delivered;
@@ -110,6 +113,11 @@ absl::StatusOr<int> NoticeDispatcher::RunOnce() {
 std::map<std::string, int> NoticeDispatcher::FailingDestinations() const {
   absl::MutexLock lock(&failing_mu_);
   return failing_;
+}
+
+std::map<std::string, std::string> NoticeDispatcher::FailingDestinationKinds() const {
+  absl::MutexLock lock(&failing_mu_);
+  return failing_kinds_;
 }
 
 void NoticeDispatcher::Start(absl::Duration poll) {

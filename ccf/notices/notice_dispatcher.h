@@ -69,6 +69,8 @@ class NoticeDispatcher {
 
   // The destinations failing now, and their consecutive failed attempts (for metrics).
   std::map<std::string, int> FailingDestinations() const;
+  // The kind of the last failed notice of each of them.
+  std::map<std::string, std::string> FailingDestinationKinds() const;
 
  private:
   void Loop(absl::Duration poll);
@@ -87,8 +89,10 @@ class NoticeDispatcher {
   bool own_claims_released_ ABSL_GUARDED_BY(run_mu_) = false;
   // Consecutive failed attempts of each destination failing now.
   std::map<std::string, int> failures_ ABSL_GUARDED_BY(run_mu_);
+  std::map<std::string, std::string> kinds_ ABSL_GUARDED_BY(run_mu_);
   mutable absl::Mutex failing_mu_;
   std::map<std::string, int> failing_ ABSL_GUARDED_BY(failing_mu_);  // a copy for readers
+  std::map<std::string, std::string> failing_kinds_ ABSL_GUARDED_BY(failing_mu_);
   mutable absl::Mutex mu_;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

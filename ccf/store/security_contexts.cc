@@ -11,6 +11,39 @@
 
 namespace capif {
 
+std::set<std::string> RevokeApis(std::vector<SecurityEntry>& entries,
+                                 const std::function<bool(const SecurityEntry&)>& selects,
+                                 const std::function<bool(const std::string&)>& revokes,
+                                 bool* changed) {
+  std::set<std::string> removed;
+  std::vector<SecurityEntry> kept;
+  *changed = false;
+  for (SecurityEntry& e : entries) {
+    if (selects(e)) {
+      size_t before = e.api_ids.size();
+      std::vector<std::string> left;
+      for (std::string& a : e.api_ids) {
+        if (revokes(a)) {
+          removed.insert(a);
+        } else {
+          left.push_back(std::move(a));
+        }
+      }
+      e.api_ids = std::move(left);
+      if (e.api_ids.size() != before) *changed = true;
+      if (e.api_ids.empty()) {
+        *changed = true;
+        continue;
+      }
+      if (e.api_id && revokes(*e.api_id)) e.api_id.reset();
+      if (e.api_ids.size() == 1) e.api_id = e.api_ids[0];
+    }
+    kept.push_back(std::move(e));
+  }
+  entries = std::move(kept);
+  return removed;
+}
+
 namespace {
 
 // Where a sealed AEFPSK belongs: it opens only in the entry it was sealed for.

@@ -26,8 +26,10 @@
 #define CAPIF_CCF_STORE_SECURITY_CONTEXTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,6 +63,15 @@ struct SecurityEntry {
 
   bool is_remote() const { return !remote_ccf_id.empty(); }
 };
+
+// A revocation of some APIs in a security context: each entry `selects` picks loses the API
+// ids `revokes` names (an entry covering several keeps the others, and names its API when one
+// is left); an entry left with none goes. Returns the API ids removed; *changed says whether
+// any picked entry lost an API or went.
+std::set<std::string> RevokeApis(std::vector<SecurityEntry>& entries,
+                                 const std::function<bool(const SecurityEntry&)>& selects,
+                                 const std::function<bool(const std::string&)>& revokes,
+                                 bool* changed);
 
 // (Not "SecurityContext": sdk/invoker has its own, and a binary linking both
 // must not see two definitions of one name.)
